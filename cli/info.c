@@ -1,0 +1,107 @@
+/* info: what this host's kernel offers for kTLS. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "opts.h"
+
+static struct poptOption info_table[] = {
+	{ "json", 0, POPT_ARG_NONE, &cli.json, 0, "print one JSON object on stdout", NULL },
+	POPT_AUTOHELP
+	POPT_TABLEEND
+};
+
+static void print_tls_stat(FILE *f, bool json)
+{
+	char line[128];
+	FILE *in = fopen("/proc/net/tls_stat", "re");
+	bool first = true;
+
+	if (json)
+		fputs(",\"tls_stat\":", f);
+	if (in == NULL) {
+		if (json)
+			fputs("null", f);
+		else
+			fprintf(f, "tls_stat: not available (/proc/net/tls_stat: %s)\n", strerror(errno));
+		return;
+	}
+	if (json)
+		fputc('{', f);
+	else
+		fputs("tls_stat:\n", f);
+	while (fgets(line, sizeof(line), in)) {
+		char name[64];
+		long v;
+
+		if (sscanf(line, "%63s %ld", name, &v) != 2)
+			continue;
+		if (json) {
+			fprintf(f, "%s", first ? "" : ",");
+			report_json_str(f, name);
+			fprintf(f, ":%ld", v);
+		} else {
+			fprintf(f, "  %-24s %ld\n", name, v);
+		}
+		first = false;
+	}
+	if (json)
+		fputc('}', f);
+	fclose(in);
+}
+
+static int cmd_info(const struct cmd_entry *self, int argc, const char **argv)
+{
+	struct ktls_probe_result res[KTLS_PROBE_MAX];
+	poptContext ctx = NULL;
+	char why[200], prio[160];
+	int avail, n = 0, i;
+	bool json;
+
+	if (cli_parse(self, info_table, argc, argv, &ctx) < 0) {
+		poptFreeContext(ctx);
+		return KC_USAGE;
+	}
+	json = cli.json;
+	avail = ktls_available(why, sizeof(why));
+	if (avail == 0)
+		n = ktls_probe(res, prio, sizeof(prio));
+	if (json) {
+		printf("{\"gnutls\":");
+		report_json_str(stdout, gnutls_check_version(NULL));
+		printf(",\"ktls\":%s,\"ktls_reason\":", avail == 0 ? "true" : "false");
+		report_json_str(stdout, why);
+		printf(",\"ciphers\":[");
+		for (i = 0; avail == 0 && n >= 0 && i < KTLS_PROBE_MAX; i++) {
+			printf("%s{\"cipher\":\"%s\",\"tls\":\"1.%d\",\"tx\":%s,\"rx\":%s}", i ? "," : "",
+			       res[i].cipher, res[i].version - 10, res[i].tx_err ? "false" : "true",
+			       res[i].rx_err ? "false" : "true");
+		}
+		printf("]");
+		print_tls_stat(stdout, true);
+		printf("}\n");
+	} else {
+		printf("GnuTLS: %s\n", gnutls_check_version(NULL));
+		printf("kernel TLS: %s\n", avail == 0 ? "available" : "not available");
+		printf("  %s\n", why);
+		if (avail == 0 && n >= 0) {
+			printf("ciphers (kernel accepts as TLS_TX / TLS_RX):\n");
+			for (i = 0; i < KTLS_PROBE_MAX; i++)
+				printf("  TLS1.%d %-18s tx %-3s rx %s\n", res[i].version - 10, res[i].cipher,
+				       res[i].tx_err ? "no" : "yes", res[i].rx_err ? "no" : "yes");
+		}
+		print_tls_stat(stdout, false);
+	}
+	poptFreeContext(ctx);
+	cli_free();
+	return 0;
+}
+
+const struct cmd_entry cmd_info_entry = {
+	.name = "info",
+	.args = "[--json]",
+	.summary = "show what this host's kernel offers for kTLS",
+	.exec = cmd_info,
+};

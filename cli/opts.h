@@ -1,0 +1,59 @@
+/* opts: option tables shared by send and recv (trust, TLS, output), popt
+ * parsing with uniform usage errors, and the end-of-run summary. */
+#ifndef KTLSCP_OPTS_H
+#define KTLSCP_OPTS_H
+
+#include <popt.h>
+#include <stdbool.h>
+
+#include "cmd.h"
+#include "diag.h"
+#include "ktls.h"
+#include "report.h"
+#include "tls.h"
+
+struct cli_opts {
+	/* trust and TLS */
+	char *psk_file, *token, *token_file, *cert, *key, *ca;
+	const char **pins;
+	char *tls, *cipher, *ktls;
+	int timeout;		/* seconds; -1 = not given */
+	/* output */
+	int json, quiet, verbose;
+	/* connection */
+	int port;
+	char *listen;
+	int recursive;
+	int raw;
+};
+
+extern struct cli_opts cli;
+extern struct poptOption cli_trust_table[];
+extern struct poptOption cli_output_table[];
+
+/* Parse argv with table; on a usage error print it and return -1 (exit 2).
+ * *ctx is set in every case; free it with poptFreeContext. */
+int cli_parse(const struct cmd_entry *cmd, struct poptOption *table, int argc, const char **argv,
+	      poptContext *ctx);
+
+/* Validate trust/TLS options into o and *pol (token from --token,
+ * --token-file or KTLSCP_TOKEN).  Returns 0 or -1 with st. */
+int cli_tls_opts(struct tls_opts *o, enum ktls_policy *pol, bool server, struct kc_status *st);
+
+/* With --ktls=require: fail with KC_KTLS unless the kernel can take
+ * sessions; fills prio with the ciphers it accepts. */
+int cli_ktls_precheck(enum ktls_policy pol, char *prio, size_t priosz, struct kc_status *st);
+
+/* Idle/handshake limit in ms (default 60 s). */
+int cli_timeout_ms(void);
+
+/* Install SIGINT/SIGTERM (interrupt I/O) and ignore SIGPIPE. */
+void cli_signals(void);
+
+/* Print the outcome (error line, JSON or human summary); returns the exit
+ * status. */
+int cli_finish(struct xfer_stats *stats, struct kc_status *st);
+
+void cli_free(void);
+
+#endif

@@ -1,0 +1,181 @@
+/* recv: listen for one sender and receive files into a directory. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "net.h"
+#include "opts.h"
+#include "xfer.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct poptOption recv_table[] = {
+	{ "port", 'P', POPT_ARG_INT, &cli.port, 0, "TCP port to listen on (default 7433; 0: any free port)", "N" },
+	{ "listen", 0, POPT_ARG_STRING, &cli.listen, 0, "address to bind (default: all, IPv6 and IPv4)", "ADDR" },
+	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
+	  "no ktlscp framing: write one plain TLS byte stream to standard output", NULL },
+	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_trust_table, 0, "Trust and TLS:", NULL },
+	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_output_table, 0, "Output:", NULL },
+	POPT_AUTOHELP
+	POPT_TABLEEND
+};
+
+static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
+{
+	struct kc_status st = { 0 };
+	struct xfer_stats stats = { .role = "recv" };
+	struct tls_opts to;
+	struct tls_ctx tc;
+	struct chan ch;
+	struct recv_opts ro;
+	enum ktls_policy pol;
+	gnutls_session_t sess = NULL;
+	poptContext ctx = NULL;
+	const char **args;
+	const char *dir = ".";
+	char kprio[160], token[TLS_TOKEN_LEN], peer[128];
+	unsigned port = NET_DEFAULT_PORT;
+	int nargs = 0, lfd = -1, fd = -1, rootfd = -1, rc;
+	struct rlimit rl;
+	double t0;
+
+	memset(&tc, 0, sizeof(tc));
+	memset(&ch, 0, sizeof(ch));
+	ch.pipe[0] = ch.pipe[1] = -1;
+	if (cli_parse(self, recv_table, argc, argv, &ctx) < 0) {
+		rc = KC_USAGE;
+		goto out_nosummary;
+	}
+	args = poptGetArgs(ctx);
+	while (args && args[nargs])
+		nargs++;
+	if (nargs > 1) {
+		fprintf(stderr, "ktlscp recv: at most one DIR\nUsage: ktlscp recv %s\n", self->args);
+		rc = KC_USAGE;
+		goto out_nosummary;
+	}
+	if (nargs == 1)
+		dir = args[0];
+	if (cli.raw && (nargs > 0 || cli.json)) {
+		fprintf(stderr, "ktlscp recv: --raw writes to standard output: no DIR, no --json\n");
+		rc = KC_USAGE;
+		goto out_nosummary;
+	}
+	if (cli.port != -1) {
+		if (cli.port < 0 || cli.port > 65535) {
+			kc_fail(&st, KC_USAGE, "--port %d: expected 0 to 65535", cli.port);
+			goto out;
+		}
+		port = (unsigned)cli.port;
+	}
+	if (cli_tls_opts(&to, &pol, true, &st) < 0)
+		goto out;
+	rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		kc_fail(&st, KC_FILE, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (cli_ktls_precheck(pol, kprio, sizeof(kprio), &st) < 0)
+		goto out;
+	to.kernel_ciphers = kprio[0] ? kprio : NULL;
+	/* No trust configured: a fresh one-time token is the PSK. */
+	if (!to.psk_file && !to.token && to.npins == 0 && !to.ca_file) {
+		if (tls_token_generate(token) < 0) {
+			kc_fail(&st, KC_OTHER, "cannot generate a token");
+			goto out;
+		}
+		to.token = token;
+	}
+	if (tls_ctx_init(&tc, &to, &st) < 0)
+		goto out;
+	stats.auth = tls_auth_name(tc.auth);
+	/* A batch may hold many open directories: raise the soft fd limit. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	lfd = net_listen(cli.listen, port, &st);
+	if (lfd < 0)
+		goto out;
+	port = net_local_port(lfd);
+	diag_print("receiving into %s; listening on %s port %u", cli.raw ? "standard output" : dir,
+		   cli.listen ? cli.listen : "all addresses", port);
+	if (to.token == token) {
+		diag_print("one-time token: %s", token);
+		diag_print("on the sender: KTLSCP_TOKEN=%s ktlscp send THIS-HOST:%u FILE...", token, port);
+	}
+	cli_signals();
+	fd = net_accept(lfd, cli.timeout > 0 ? cli.timeout * 1000 : 0, &st);
+	if (fd < 0)
+		goto out;
+	close(lfd);
+	lfd = -1;
+	t0 = now_s();
+	net_peer_str(fd, peer, sizeof(peer));
+	snprintf(stats.peer, sizeof(stats.peer), "%s", peer);
+	net_tune(fd, cli_timeout_ms());
+	if (tls_handshake(&tc, fd, stats.peer, &sess, &st) < 0)
+		goto out;
+	stats.handshake_done = 1;
+	snprintf(stats.tls_version, sizeof(stats.tls_version), "%s",
+		 gnutls_protocol_get_name(gnutls_protocol_get_version(sess)));
+	snprintf(stats.cipher, sizeof(stats.cipher), "%s", gnutls_cipher_get_name(gnutls_cipher_get(sess)));
+	rc = ktls_enable(fd, sess, pol, &stats.ki, &st);
+	stats.tx_path = stats.ki.tx != KTLS_MODE_USERSPACE ? "sendfile" : "copy";
+	stats.rx_path = "copy";
+	if (rc < 0)
+		goto out;
+	if (chan_init(&ch, fd, sess, &stats.ki, stats.peer) < 0) {
+		kc_fail(&st, KC_OTHER, "out of memory");
+		goto out;
+	}
+	stats.tx_path = chan_tx_path(&ch);
+	stats.rx_path = chan_rx_path(&ch);
+	ro.rootfd = rootfd;
+	ro.rootname = dir;
+	if (cli.raw)
+		xfer_recv_raw(&ch, STDOUT_FILENO, &stats, &st);
+	else
+		xfer_recv(&ch, &ro, &stats, &st);
+	chan_close_notify(&ch);
+	stats.seconds = now_s() - t0;
+out:
+	rc = cli_finish(&stats, &st);
+out_nosummary:
+	chan_free(&ch);
+	if (sess)
+		gnutls_deinit(sess);
+	if (fd >= 0)
+		close(fd);
+	if (lfd >= 0)
+		close(lfd);
+	if (rootfd >= 0)
+		close(rootfd);
+	tls_ctx_free(&tc);
+	gnutls_memset(token, 0, sizeof(token));
+	if (ctx)
+		poptFreeContext(ctx);
+	cli_free();
+	return rc;
+}
+
+const struct cmd_entry cmd_recv_entry = {
+	.name = "recv",
+	.args = "[OPTIONS] [DIR]",
+	.summary = "listen for one sender and receive into DIR (default .)",
+	.exec = cmd_recv,
+};

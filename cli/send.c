@@ -1,0 +1,184 @@
+/* send: connect to a receiver and send files and directories. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "net.h"
+#include "opts.h"
+#include "xfer.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct poptOption send_table[] = {
+	{ "port", 'P', POPT_ARG_INT, &cli.port, 0, "receiver's TCP port (default 7433)", "N" },
+	{ "recursive", 'r', POPT_ARG_NONE, &cli.recursive, 0, "send directories and their contents", NULL },
+	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
+	  "no ktlscp framing: send one PATH (or - for stdin) as a plain TLS byte stream; what the peer sends back goes to stdout", NULL },
+	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_trust_table, 0, "Trust and TLS:", NULL },
+	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_output_table, 0, "Output:", NULL },
+	POPT_AUTOHELP
+	POPT_TABLEEND
+};
+
+static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
+{
+	struct kc_status st = { 0 };
+	struct xfer_stats stats = { .role = "send", .auth = NULL };
+	struct tls_opts to;
+	struct tls_ctx tc;
+	struct chan ch;
+	struct send_opts so = { 0 };
+	char **paths = NULL;
+	int npaths = 0;
+	enum ktls_policy pol;
+	gnutls_session_t sess = NULL;
+	poptContext ctx = NULL;
+	const char **args;
+	char host[256], kprio[160];
+	unsigned port = NET_DEFAULT_PORT;
+	int nargs = 0, fd = -1, rc;
+	double t0;
+
+	memset(&tc, 0, sizeof(tc));
+	memset(&ch, 0, sizeof(ch));
+	ch.pipe[0] = ch.pipe[1] = -1;
+	if (cli_parse(self, send_table, argc, argv, &ctx) < 0) {
+		rc = KC_USAGE;
+		goto out_nosummary;
+	}
+	args = poptGetArgs(ctx);
+	while (args && args[nargs])
+		nargs++;
+	if (nargs < 2) {
+		fprintf(stderr, "ktlscp send: need a receiver and at least one PATH\n"
+				"Usage: ktlscp send %s\n", self->args);
+		rc = KC_USAGE;
+		goto out_nosummary;
+	}
+	if (cli.port != -1) {
+		if (cli.port < 1 || cli.port > 65535) {
+			kc_fail(&st, KC_USAGE, "--port %d: expected 1 to 65535", cli.port);
+			goto out;
+		}
+		port = (unsigned)cli.port;
+	}
+	if (net_parse_hostport(args[0], host, sizeof(host), &port) < 0) {
+		kc_fail(&st, KC_USAGE, "%s: expected HOST, HOST:PORT or [IPV6]:PORT", args[0]);
+		goto out;
+	}
+	snprintf(stats.peer, sizeof(stats.peer), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+	if (cli.raw && (nargs != 2 || cli.recursive)) {
+		kc_fail(&st, KC_USAGE, "--raw sends exactly one PATH (or -), without -r");
+		goto out;
+	}
+	for (rc = 1; rc < nargs && !cli.raw; rc++) {
+		if (strcmp(args[rc], "-") == 0) {
+			kc_fail(&st, KC_USAGE, "-: sending standard input is not supported yet");
+			goto out;
+		}
+	}
+	if (cli_tls_opts(&to, &pol, false, &st) < 0)
+		goto out;
+	/* Report unusable sources before connecting; if none is left, do not
+	 * connect at all (a one-shot receiver would be spent for nothing). */
+	paths = calloc((size_t)nargs, sizeof(*paths));
+	if (paths == NULL) {
+		kc_fail(&st, KC_OTHER, "out of memory");
+		goto out;
+	}
+	for (rc = 1; rc < nargs && !cli.raw; rc++) {
+		struct stat sb;
+		char e[512];
+
+		diag_escape(args[rc], strlen(args[rc]), e, sizeof(e));
+		if (stat(args[rc], &sb) < 0)
+			diag_print("%s: %s", e, strerror(errno));
+		else if (S_ISDIR(sb.st_mode) && !cli.recursive)
+			diag_print("%s: is a directory (use -r to send it)", e);
+		else if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
+			diag_print("%s: not a regular file or directory", e);
+		else {
+			paths[npaths++] = (char *)args[rc];
+			continue;
+		}
+		so.prefailed++;
+	}
+	if (npaths == 0 && !cli.raw) {
+		kc_fail(&st, KC_FILE, "nothing to send");
+		goto out;
+	}
+	to.hostname = host;
+	if (cli_ktls_precheck(pol, kprio, sizeof(kprio), &st) < 0)
+		goto out;
+	to.kernel_ciphers = kprio[0] ? kprio : NULL;
+	if (tls_ctx_init(&tc, &to, &st) < 0)
+		goto out;
+	stats.auth = tls_auth_name(tc.auth);
+	cli_signals();
+	t0 = now_s();
+	fd = net_connect(host, port, cli_timeout_ms(), &st);
+	if (fd < 0)
+		goto out;
+	net_tune(fd, cli_timeout_ms());
+	if (tls_handshake(&tc, fd, stats.peer, &sess, &st) < 0)
+		goto out;
+	stats.handshake_done = 1;
+	snprintf(stats.tls_version, sizeof(stats.tls_version), "%s",
+		 gnutls_protocol_get_name(gnutls_protocol_get_version(sess)));
+	snprintf(stats.cipher, sizeof(stats.cipher), "%s", gnutls_cipher_get_name(gnutls_cipher_get(sess)));
+	rc = ktls_enable(fd, sess, pol, &stats.ki, &st);
+	stats.tx_path = stats.ki.tx != KTLS_MODE_USERSPACE ? "sendfile" : "copy";
+	stats.rx_path = "copy";
+	if (rc < 0)
+		goto out;
+	diag_debug("%s: %s %s, auth %s, kTLS tx=%s rx=%s", stats.peer, stats.tls_version, stats.cipher,
+		   stats.auth, ktls_mode_name(stats.ki.tx), ktls_mode_name(stats.ki.rx));
+	if (chan_init(&ch, fd, sess, &stats.ki, stats.peer) < 0) {
+		kc_fail(&st, KC_OTHER, "out of memory");
+		goto out;
+	}
+	stats.tx_path = chan_tx_path(&ch);
+	stats.rx_path = chan_rx_path(&ch);
+	so.paths = paths;
+	so.npaths = npaths;
+	so.recursive = cli.recursive;
+	if (cli.raw)
+		xfer_send_raw(&ch, args[1], cli.json ? -1 : STDOUT_FILENO, &stats, &st);
+	else
+		xfer_send(&ch, &so, &stats, &st);
+	stats.seconds = now_s() - t0;
+out:
+	rc = cli_finish(&stats, &st);
+out_nosummary:
+	chan_free(&ch);
+	if (sess)
+		gnutls_deinit(sess);
+	if (fd >= 0)
+		close(fd);
+	tls_ctx_free(&tc);
+	free(paths);
+	if (ctx)
+		poptFreeContext(ctx);
+	cli_free();
+	return rc;
+}
+
+const struct cmd_entry cmd_send_entry = {
+	.name = "send",
+	.args = "[OPTIONS] HOST[:PORT] PATH...",
+	.summary = "connect to a receiver and send files (-r: directories)",
+	.exec = cmd_send,
+};

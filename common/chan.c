@@ -1,0 +1,563 @@
+/* chan: reads and writes over the session, on whichever path each direction
+ * took (GnuTLS records or kernel TLS), including the kernel's control
+ * records: alerts end or abort the stream, TLS 1.3 NewSessionTicket is
+ * ignored, a KeyUpdate is refused with a clear message (the kernels we
+ * target before 6.14 cannot install a new receive key). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "proto.h"
+
+/* RFC 8446 §5.5: about 2^24.5 full records per AES-GCM key.  We stop a
+ * kernel-TX connection a safe margin below (2^24 records, ~256 GiB at 16 KiB
+ * per record): the kernels this targets cannot rekey. */
+#define KEY_RECORD_LIMIT (UINT64_C(1) << 24)
+
+int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info *ki,
+	      const char *peer)
+{
+	const char *rx = getenv("KTLSCP_RX_PATH");
+
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->s = s;
+	c->peer = peer;
+	c->pipe[0] = c->pipe[1] = -1;
+	c->ktx = ki && ki->tx != KTLS_MODE_USERSPACE;
+	c->krx = ki && ki->rx != KTLS_MODE_USERSPACE;
+	/* Kernel RX: read() into a large buffer by default (see chan_recv_file);
+	 * KTLSCP_RX_PATH=splice selects splice() through a pipe. */
+	c->rx_path = (c->krx && rx && strcmp(rx, "splice") == 0) ? CHAN_RX_SPLICE : CHAN_RX_READ;
+	c->rbuf = malloc(CHAN_RBUF);
+	c->iobuf = malloc(CHAN_IOBUF);
+	if (c->rbuf == NULL || c->iobuf == NULL)
+		return -ENOMEM;
+	if (c->rx_path == CHAN_RX_SPLICE && pipe2(c->pipe, O_CLOEXEC) < 0)
+		c->rx_path = CHAN_RX_READ;
+	return 0;
+}
+
+void chan_free(struct chan *c)
+{
+	free(c->rbuf);
+	free(c->iobuf);
+	free(c->msg);
+	if (c->pipe[0] >= 0)
+		close(c->pipe[0]);
+	if (c->pipe[1] >= 0)
+		close(c->pipe[1]);
+	c->rbuf = c->iobuf = c->msg = NULL;
+	c->pipe[0] = c->pipe[1] = -1;
+}
+
+const char *chan_tx_path(const struct chan *c)
+{
+	return c->ktx ? "sendfile" : "copy";
+}
+
+const char *chan_rx_path(const struct chan *c)
+{
+	return c->krx && c->rx_path == CHAN_RX_SPLICE ? "splice" : "copy";
+}
+
+static int net_err(struct chan *c, int err, const char *doing, struct kc_status *st)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK || err == ETIMEDOUT)
+		return kc_fail(st, KC_NET, "%s: timed out while %s (no progress within --timeout)",
+			       c->peer, doing);
+	if (err == EINTR)
+		return kc_fail(st, KC_OTHER, "%s: interrupted while %s", c->peer, doing);
+	if (err == EBADMSG)
+		return kc_fail(st, KC_XFER, "%s: a TLS record failed authentication while %s "
+			       "(corrupted, forged, or re-keyed by the peer)", c->peer, doing);
+	return kc_fail(st, KC_NET, "%s: connection lost while %s: %s", c->peer, doing, strerror(err));
+}
+
+/* ---- sending ----------------------------------------------------------- */
+
+static int uncork(struct chan *c, struct kc_status *st)
+{
+	int rc;
+
+	if (!c->corked)
+		return 0;
+	c->corked = false;
+	c->corked_bytes = 0;
+	do {
+		rc = gnutls_record_uncork(c->s, GNUTLS_RECORD_WAIT);
+	} while (rc == GNUTLS_E_INTERRUPTED && !kc_interrupted);
+	if (rc < 0)
+		return net_err(c, rc == GNUTLS_E_AGAIN ? EAGAIN : EPIPE, "sending", st);
+	return 0;
+}
+
+static int send_raw(struct chan *c, const uint8_t *p, size_t len, bool more, struct kc_status *st)
+{
+	size_t done = 0;
+
+	if (c->ktx) {
+		c->tx_records_est += len / 16384 + 1;
+		while (done < len) {
+			ssize_t n = send(c->fd, p + done, len - done,
+					 MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+
+			if (n < 0 && errno == EINTR && !kc_interrupted)
+				continue;
+			if (n < 0)
+				return net_err(c, errno, "sending", st);
+			done += (size_t)n;
+		}
+		return 0;
+	}
+	if (more && !c->corked) {
+		gnutls_record_cork(c->s);
+		c->corked = true;
+	}
+	while (done < len) {
+		ssize_t n = gnutls_record_send(c->s, p + done, len - done);
+
+		if (n == GNUTLS_E_INTERRUPTED && !kc_interrupted)
+			continue;
+		if (n < 0)
+			return net_err(c, n == GNUTLS_E_AGAIN ? EAGAIN : EPIPE, "sending", st);
+		done += (size_t)n;
+	}
+	if (c->corked) {
+		c->corked_bytes += len;
+		/* Bound what GnuTLS holds back. */
+		if (!more || c->corked_bytes >= CHAN_IOBUF)
+			return uncork(c, st);
+	}
+	return 0;
+}
+
+int chan_write(struct chan *c, const void *buf, size_t len, bool more, struct kc_status *st)
+{
+	return send_raw(c, buf, len, more, st);
+}
+
+int chan_flush(struct chan *c, struct kc_status *st)
+{
+	return uncork(c, st);
+}
+
+static int send_zeros(struct chan *c, uint64_t n, struct kc_status *st)
+{
+	memset(c->iobuf, 0, CHAN_IOBUF);
+	while (n > 0) {
+		size_t k = n > CHAN_IOBUF ? CHAN_IOBUF : (size_t)n;
+
+		if (send_raw(c, c->iobuf, k, true, st) < 0)
+			return -1;
+		n -= k;
+	}
+	return 0;
+}
+
+int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *short_file,
+		   int *read_err, struct kc_status *st)
+{
+	uint64_t sent = 0;
+
+	*short_file = false;
+	*read_err = 0;
+	if (c->ktx) {
+		off_t o = (off_t)off;
+
+		if (c->tx_records_est + len / 16384 + 1 >= KEY_RECORD_LIMIT)
+			return kc_fail(st, KC_XFER,
+				       "%s: this connection reached the AES-GCM key-use limit "
+				       "(about 2^24 records); send the rest in another run", c->peer);
+		c->tx_records_est += len / 16384 + 1;
+		while (sent < len) {
+			size_t want = len - sent > (1u << 30) ? (1u << 30) : (size_t)(len - sent);
+			ssize_t n = sendfile(c->fd, fd, &o, want);
+
+			if (n < 0 && errno == EINTR && !kc_interrupted)
+				continue;
+			if (n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == EAGAIN ||
+				      errno == ETIMEDOUT || errno == ENOTCONN || errno == EINTR ||
+				      errno == EBADMSG))
+				return net_err(c, errno, "sending", st);
+			if (n <= 0) {
+				*read_err = n < 0 ? errno : 0;
+				*short_file = true;
+				break;
+			}
+			sent += (uint64_t)n;
+		}
+	} else {
+		/* Large files as full 16 KiB records straight away; small ones
+		 * stay corked so that many of them share records. */
+		if (len > CHAN_IOBUF / 4 && uncork(c, st) < 0)
+			return -1;
+		while (sent < len) {
+			size_t want = len - sent > CHAN_IOBUF ? CHAN_IOBUF : (size_t)(len - sent);
+			ssize_t n = pread(fd, c->iobuf, want, (off_t)(off + sent));
+
+			if (n < 0 && errno == EINTR && !kc_interrupted)
+				continue;
+			if (n <= 0) {
+				*read_err = n < 0 ? errno : 0;
+				*short_file = true;
+				break;
+			}
+			if (send_raw(c, c->iobuf, (size_t)n, true, st) < 0)
+				return -1;
+			sent += (uint64_t)n;
+		}
+	}
+	if (sent < len)
+		return send_zeros(c, len - sent, st);
+	return 0;
+}
+
+void chan_close_notify(struct chan *c)
+{
+	static const uint8_t close_notify[2] = { 1, 0 };	/* warning, close_notify */
+	struct kc_status ignore = { 0 };
+
+	if (c->ktx) {
+		ktls_send_record(c->fd, 21, close_notify, sizeof(close_notify));
+	} else {
+		uncork(c, &ignore);
+		gnutls_bye(c->s, GNUTLS_SHUT_WR);
+	}
+	shutdown(c->fd, SHUT_WR);
+}
+
+/* ---- receiving --------------------------------------------------------- */
+
+/* Handle a non-data record from the kernel.  Returns 1 to keep reading, 0 for
+ * close_notify, -1 with st for anything fatal. */
+static int kernel_control(struct chan *c, uint8_t type, const uint8_t *p, size_t n,
+			  struct kc_status *st)
+{
+	size_t i = 0;
+
+	if (type == 21) {
+		if (n >= 2 && p[1] == 0) {
+			c->got_close = true;
+			return 0;
+		}
+		return kc_fail(st, c->rx_seen ? KC_XFER : KC_TLS, "%s: %s (alert: %s)", c->peer,
+			       c->rx_seen ? "peer aborted the TLS session"
+					  : "peer refused this session after the handshake (authentication?)",
+			       n >= 2 ? gnutls_alert_get_strname(p[1]) : "malformed");
+	}
+	if (type != 22)
+		return kc_fail(st, KC_XFER, "%s: unexpected TLS record type %u", c->peer, type);
+	/* Post-handshake messages: 1-byte type, 3-byte length, body. */
+	while (i + 4 <= n) {
+		size_t mlen = ((size_t)p[i + 1] << 16) | ((size_t)p[i + 2] << 8) | p[i + 3];
+
+		if (p[i] == 24)
+			return kc_fail(st, KC_XFER,
+				       "%s: peer started a TLS 1.3 key update; this kernel's TLS cannot "
+				       "install the new key (Linux 6.14 can)", c->peer);
+		if (p[i] != 4)	/* NewSessionTicket: nothing to resume, ignore */
+			return kc_fail(st, KC_XFER, "%s: unexpected post-handshake message %u",
+				       c->peer, p[i]);
+		i += 4 + mlen;
+	}
+	return 1;
+}
+
+/* One read of up to len bytes: >0 bytes, 0 on close_notify, -1 with st. */
+static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_status *st)
+{
+	char eb[160];
+
+	for (;;) {
+		ssize_t n;
+
+		if (c->krx) {
+			uint8_t type;
+			int r;
+
+			n = ktls_recv_record(c->fd, buf, len, &type);
+			if (n == -EINTR && !kc_interrupted)
+				continue;
+			if (n < 0)
+				return net_err(c, (int)-n, "receiving", st);
+			if (n == 0)
+				return kc_fail(st, KC_XFER,
+					       "%s: connection closed without TLS close_notify (transfer cut short)",
+					       c->peer);
+			if (type == 23) {
+				c->rx_seen = true;
+				return n;
+			}
+			r = kernel_control(c, type, buf, (size_t)n, st);
+			if (r <= 0)
+				return r;
+			continue;
+		}
+		n = gnutls_record_recv(c->s, buf, len);
+		if (n > 0) {
+			c->rx_seen = true;
+			return n;
+		}
+		if (n == 0) {
+			c->got_close = true;
+			return 0;
+		}
+		if (n == GNUTLS_E_INTERRUPTED && !kc_interrupted)
+			continue;
+		if (n == GNUTLS_E_AGAIN)
+			return net_err(c, EAGAIN, "receiving", st);
+		if (n == GNUTLS_E_PREMATURE_TERMINATION)
+			return kc_fail(st, KC_XFER,
+				       "%s: connection closed without TLS close_notify (transfer cut short)",
+				       c->peer);
+		if (n == GNUTLS_E_PULL_ERROR)
+			return net_err(c, errno ? errno : ECONNRESET, "receiving", st);
+		if (n == GNUTLS_E_FATAL_ALERT_RECEIVED)
+			return kc_fail(st, c->rx_seen ? KC_XFER : KC_TLS, "%s: %s (alert: %s)", c->peer,
+				       c->rx_seen ? "peer aborted the TLS session"
+						  : "peer refused this session after the handshake (authentication?)",
+				       gnutls_alert_get_name(gnutls_alert_get(c->s)));
+		if (n == GNUTLS_E_INTERRUPTED)
+			return net_err(c, EINTR, "receiving", st);
+		return kc_fail(st, KC_XFER, "%s: TLS error while receiving: %s", c->peer,
+			       diag_gnutls((int)n, eb, sizeof(eb)));
+	}
+}
+
+int chan_read_exact(struct chan *c, void *buf, size_t len, struct kc_status *st)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		size_t k;
+
+		if (c->rpos == c->rlen) {
+			ssize_t n = recv_some(c, c->rbuf, CHAN_RBUF, st);
+
+			if (n < 0)
+				return -1;
+			if (n == 0)
+				return kc_fail(st, KC_XFER, "%s: peer closed the session in mid-message",
+					       c->peer);
+			c->rpos = 0;
+			c->rlen = (size_t)n;
+		}
+		k = c->rlen - c->rpos < len ? c->rlen - c->rpos : len;
+		memcpy(p, c->rbuf + c->rpos, k);
+		c->rpos += k;
+		p += k;
+		len -= k;
+	}
+	return 0;
+}
+
+int chan_recv_msg(struct chan *c, uint8_t *type, const uint8_t **payload, uint32_t *len,
+		  struct kc_status *st)
+{
+	uint8_t hdr[PROTO_HDR_LEN];
+
+	if (c->rpos == c->rlen) {
+		ssize_t n = recv_some(c, c->rbuf, CHAN_RBUF, st);
+
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 1;
+		c->rpos = 0;
+		c->rlen = (size_t)n;
+	}
+	if (chan_read_exact(c, hdr, sizeof(hdr), st) < 0)
+		return -1;
+	if (proto_header_parse(hdr, type, len) < 0)
+		return kc_fail(st, KC_XFER, "%s: protocol error: bad message header (type %u)",
+			       c->peer, hdr[0]);
+	if (*len > c->msgcap) {
+		size_t cap = *len < 4096 ? 4096 : *len;
+		uint8_t *m = realloc(c->msg, cap);
+
+		if (m == NULL)
+			return kc_fail(st, KC_OTHER, "out of memory");
+		c->msg = m;
+		c->msgcap = cap;
+	}
+	if (*len > 0 && chan_read_exact(c, c->msg, *len, st) < 0)
+		return -1;
+	*payload = c->msg;
+	return 0;
+}
+
+static void sink(int fd, const uint8_t *p, size_t n, int *write_err)
+{
+	size_t done = 0;
+
+	if (fd < 0 || *write_err)
+		return;
+	while (done < n) {
+		ssize_t w = write(fd, p + done, n - done);
+
+		if (w < 0 && errno == EINTR && !kc_interrupted)
+			continue;
+		if (w <= 0) {
+			*write_err = w < 0 ? errno : EIO;
+			return;
+		}
+		done += (size_t)w;
+	}
+}
+
+/* splice() socket -> pipe -> file.  Returns bytes moved (may be less than
+ * len: the caller continues on the read path, e.g. after EINVAL for a
+ * non-data record), or -1 with st. */
+static ssize_t splice_in(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st)
+{
+	uint64_t moved = 0;
+
+	while (moved < len && !*write_err) {
+		size_t want = len - moved > (1u << 20) ? (1u << 20) : (size_t)(len - moved);
+		ssize_t n = splice(c->fd, NULL, c->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_MORE);
+		ssize_t left;
+
+		if (n < 0 && errno == EINTR && !kc_interrupted)
+			continue;
+		if (n < 0 && errno == EINVAL)
+			break;		/* a control record: let recvmsg() handle it */
+		if (n < 0)
+			return net_err(c, errno, "receiving", st);
+		if (n == 0)
+			break;		/* EOF: the read path reports it */
+		for (left = n; left > 0;) {
+			ssize_t w = splice(c->pipe[0], NULL, fd, NULL, (size_t)left, SPLICE_F_MOVE);
+
+			if (w < 0 && errno == EINTR && !kc_interrupted)
+				continue;
+			if (w <= 0) {
+				/* Write failed: empty the pipe, keep consuming the stream. */
+				*write_err = w < 0 ? errno : EIO;
+				while (left > 0) {
+					ssize_t r = read(c->pipe[0], c->iobuf,
+							 (size_t)left > CHAN_IOBUF ? CHAN_IOBUF : (size_t)left);
+
+					if (r <= 0)
+						return kc_fail(st, KC_OTHER, "pipe: %s", strerror(errno));
+					left -= r;
+				}
+				break;
+			}
+			left -= w;
+		}
+		moved += (uint64_t)n;
+	}
+	return (ssize_t)moved;
+}
+
+int chan_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st)
+{
+	size_t fill = 0;
+
+	/* What the control-message reader already pulled in comes first. */
+	if (c->rpos < c->rlen && len > 0) {
+		size_t k = c->rlen - c->rpos < len ? c->rlen - c->rpos : (size_t)len;
+
+		sink(fd, c->rbuf + c->rpos, k, write_err);
+		c->rpos += k;
+		len -= k;
+	}
+	if (len > 0 && c->krx && c->rx_path == CHAN_RX_SPLICE && fd >= 0 && !*write_err) {
+		ssize_t n = splice_in(c, fd, len, write_err, st);
+
+		if (n < 0)
+			return -1;
+		len -= (uint64_t)n;
+	}
+	/* The read path: kernel-decrypted recvmsg() (several records per call)
+	 * or GnuTLS records, gathered into one large write. */
+	while (len > 0) {
+		size_t want = CHAN_IOBUF - fill;
+		ssize_t n;
+
+		if (want > len)
+			want = (size_t)len;
+		n = recv_some(c, c->iobuf + fill, want, st);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return kc_fail(st, KC_XFER, "%s: peer ended the session in the middle of a file",
+				       c->peer);
+		fill += (size_t)n;
+		len -= (uint64_t)n;
+		if (fill == CHAN_IOBUF || len == 0) {
+			sink(fd, c->iobuf, fill, write_err);
+			fill = 0;
+		}
+	}
+	return 0;
+}
+
+int chan_wait_close(struct chan *c)
+{
+	struct kc_status ignore = { 0 };
+
+	for (;;) {
+		ssize_t n;
+
+		if (c->got_close)
+			return 0;
+		n = recv_some(c, c->iobuf, CHAN_IOBUF, &ignore);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return -1;
+		/* Unexpected data after the end: not ours to keep. */
+	}
+}
+
+int chan_recv_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
+{
+	int werr = 0;
+
+	*bytes = 0;
+	if (c->rpos < c->rlen) {
+		sink(fd, c->rbuf + c->rpos, c->rlen - c->rpos, &werr);
+		*bytes += c->rlen - c->rpos;
+		c->rpos = c->rlen;
+	}
+	for (;;) {
+		ssize_t n = recv_some(c, c->iobuf, CHAN_IOBUF, st);
+
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		sink(fd, c->iobuf, (size_t)n, &werr);
+		if (werr)
+			return kc_fail(st, KC_FILE, "writing the received stream: %s", strerror(werr));
+		*bytes += (uint64_t)n;
+	}
+	return 0;
+}
+
+int chan_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
+{
+	*bytes = 0;
+	for (;;) {
+		ssize_t n = read(fd, c->iobuf, CHAN_IOBUF);
+
+		if (n < 0 && errno == EINTR && !kc_interrupted)
+			continue;
+		if (n < 0)
+			return kc_fail(st, KC_FILE, "reading the input: %s", strerror(errno));
+		if (n == 0)
+			return chan_flush(c, st);
+		if (send_raw(c, c->iobuf, (size_t)n, false, st) < 0)
+			return -1;
+		*bytes += (uint64_t)n;
+	}
+}

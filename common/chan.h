@@ -1,0 +1,100 @@
+/* chan: the secure byte stream between sender and receiver, after the
+ * handshake.  Each direction is carried either by GnuTLS records in this
+ * process or by the kernel (kTLS), decided per direction by ktls_enable();
+ * callers never need to know which.  Bulk file data goes straight between
+ * the socket and a file descriptor (sendfile()/splice() on the kernel path,
+ * a large buffer on the GnuTLS path).
+ *
+ * Errors are reported through struct kc_status with the exit class: KC_NET
+ * for a lost connection or a timeout, KC_XFER when the peer ended the session
+ * early or broke the protocol, KC_FILE for the local file.
+ */
+#ifndef KTLSCP_CHAN_H
+#define KTLSCP_CHAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <gnutls/gnutls.h>
+
+#include "diag.h"
+#include "ktls.h"
+
+#define CHAN_IOBUF (256 * 1024)
+#define CHAN_RBUF (32 * 1024)
+
+enum chan_rx_path { CHAN_RX_READ = 0, CHAN_RX_SPLICE };
+
+struct chan {
+	int fd;
+	gnutls_session_t s;
+	bool ktx, krx;			/* kernel owns this direction */
+	enum chan_rx_path rx_path;	/* kernel RX only */
+	const char *peer;
+	uint8_t *rbuf;			/* read-ahead for control messages */
+	size_t rpos, rlen;
+	uint8_t *iobuf;			/* bulk buffer */
+	uint8_t *msg;			/* last control message payload */
+	size_t msgcap;
+	int pipe[2];			/* splice path */
+	bool corked;
+	size_t corked_bytes;
+	bool got_close;			/* peer's close_notify seen */
+	bool rx_seen;			/* any application data received yet */
+	uint64_t tx_records_est;	/* kernel TX: records sent, for the key-use limit */
+};
+
+/* Set up c for the session s on fd.  Returns 0 or -ENOMEM. */
+int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info *ki,
+	      const char *peer);
+void chan_free(struct chan *c);
+
+/* Send all of buf.  more: further data follows at once (lets both paths
+ * pack it into the same record).  0 or -1 with st. */
+int chan_write(struct chan *c, const void *buf, size_t len, bool more, struct kc_status *st);
+/* Push out anything held back by more=true. */
+int chan_flush(struct chan *c, struct kc_status *st);
+
+/* Read exactly len bytes.  0, or -1 with st (a clean close before len bytes
+ * is an error too). */
+int chan_read_exact(struct chan *c, void *buf, size_t len, struct kc_status *st);
+
+/* Read one control message: type and payload (in c->msg, valid until the
+ * next call).  Header bounds are checked (proto_header_parse).  Returns 0,
+ * 1 on a clean close before any byte of a message, or -1 with st. */
+int chan_recv_msg(struct chan *c, uint8_t *type, const uint8_t **payload, uint32_t *len,
+		  struct kc_status *st);
+
+/* Send len bytes of file fd from offset off.  *sent gets what was sent from
+ * the file; if the file ended early (shrank), the rest is zero padding and
+ * *short_file is set.  Read errors on fd also pad and set *short_file, with
+ * *read_err = errno.  0, or -1 with st on connection errors. */
+int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *short_file,
+		   int *read_err, struct kc_status *st);
+
+/* Receive len bytes into fd (or discard them when fd < 0).  A write error
+ * on fd does not stop the stream: the rest is discarded and *write_err gets
+ * the errno.  0, or -1 with st for connection errors. */
+int chan_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st);
+
+/* Receive until the peer's close_notify, writing everything to fd.  *bytes
+ * gets the count.  0, or -1 with st (KC_FILE for a write error on fd). */
+int chan_recv_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
+
+/* Send everything readable from fd (a pipe, terminal or file) until EOF.
+ * 0, or -1 with st. */
+int chan_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
+
+/* Send close_notify and half-close.  Best effort. */
+void chan_close_notify(struct chan *c);
+
+/* Wait (bounded by the socket timeout) for the peer's close_notify or EOF.
+ * Returns 0 when the peer closed cleanly, -1 otherwise (no st). */
+int chan_wait_close(struct chan *c);
+
+/* Human/JSON path names: "sendfile", "splice" or "copy". */
+const char *chan_tx_path(const struct chan *c);
+const char *chan_rx_path(const struct chan *c);
+
+#endif

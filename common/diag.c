@@ -1,0 +1,135 @@
+/* diag: error recording, message printing and escaping of untrusted names. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <gnutls/gnutls.h>
+
+#include "diag.h"
+
+volatile sig_atomic_t kc_interrupted;
+int diag_verbose;
+int diag_quiet;
+static int progress_dirty;
+
+void diag_progress_dirty(int dirty)
+{
+	progress_dirty = dirty;
+}
+
+int kc_fail(struct kc_status *st, enum kc_class cls, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (st == NULL || st->cls != KC_OK)
+		return -1;
+	st->cls = cls;
+	va_start(ap, fmt);
+	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void diag_vprint(const char *fmt, va_list ap)
+{
+	char line[1024];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	/* One write, so that concurrent writers do not interleave mid-line. */
+	fprintf(stderr, "%sktlscp: %s\n", progress_dirty ? "\n" : "", line);
+	progress_dirty = 0;
+}
+
+void diag_print(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vprint(fmt, ap);
+	va_end(ap);
+}
+
+void diag_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (diag_verbose <= 0)
+		return;
+	va_start(ap, fmt);
+	diag_vprint(fmt, ap);
+	va_end(ap);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	unsigned int cp;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	len = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	if (len > n)
+		return 0;
+	cp = s[0] & (0x7f >> len);
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	/* C1 controls (U+0080..U+009F) are terminal controls too. */
+	if (cp >= 0x80 && cp <= 0x9f)
+		return 0;
+	return len;
+}
+
+char *diag_escape(const char *s, size_t len, char *out, size_t outsz)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, o = 0, u;
+
+	if (outsz == 0)
+		return out;
+	while (i < len) {
+		char tmp[8];
+		size_t tl;
+
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') {
+			tmp[0] = (char)p[i];
+			tl = 1;
+			u = 1;
+		} else if (p[i] == '\\') {
+			memcpy(tmp, "\\\\", 2);
+			tl = 2;
+			u = 1;
+		} else if ((u = utf8_len(p + i, len - i)) > 0) {
+			memcpy(tmp, p + i, u);
+			tl = u;
+		} else {
+			snprintf(tmp, sizeof(tmp), "\\x%02x", p[i]);
+			tl = 4;
+			u = 1;
+		}
+		if (o + tl + 4 > outsz) {
+			if (o + 4 <= outsz) {
+				memcpy(out + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		memcpy(out + o, tmp, tl);
+		o += tl;
+		i += u;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+const char *diag_gnutls(int code, char *buf, size_t bufsz)
+{
+	snprintf(buf, bufsz, "%s (%d)", gnutls_strerror(code), code);
+	return buf;
+}

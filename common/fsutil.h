@@ -1,0 +1,45 @@
+/* fsutil: confined file system access for the receiver, and atomic files.
+ *
+ * Every path from the wire is checked with proto_path_check() first, then
+ * resolved beneath the receiving directory's fd without following any
+ * symlink (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS,
+ * or a component-by-component O_NOFOLLOW walk where openat2 is missing).
+ * Files are written to a temporary name in their final directory and renamed
+ * into place only when complete and durable.
+ */
+#ifndef KTLSCP_FSUTIL_H
+#define KTLSCP_FSUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define FSU_TMP_PREFIX ".ktlscp-"
+#define FSU_TMP_SUFFIX ".part"
+#define FSU_TMPNAME_MAX 40
+
+/* Open directory 'dir' (relative, already checked; "" means root itself)
+ * beneath rootfd, creating missing components (mode 0777 & ~umask) when
+ * create is true.  Never follows a symlink.  Returns an O_DIRECTORY fd or a
+ * negative errno (ELOOP/ENOTDIR when a component is a symlink or a file). */
+int fsu_open_dir_beneath(int rootfd, const char *dir, bool create);
+
+/* Split a checked relative path into its parent ("" for top level) and last
+ * component.  parent must hold at least strlen(path)+1 bytes.  Returns a
+ * pointer to the last component inside path. */
+const char *fsu_split(const char *path, char *parent);
+
+/* Create a new temporary file in dirfd with a random name (written to name,
+ * FSU_TMPNAME_MAX bytes), mode 0600.  Returns the fd or a negative errno. */
+int fsu_tmp_create(int dirfd, char *name);
+
+/* Write all of buf to fd, retrying short writes and EINTR.  0 or -errno. */
+int fsu_write_all(int fd, const void *buf, size_t len);
+
+/* Fill buf with len random bytes (getrandom); 0 or -errno. */
+int fsu_random(void *buf, size_t len);
+
+/* Create dir (mode 0700) and its parents if missing; 0 or -errno. */
+int fsu_mkdir_p(const char *dir, mode_t mode);
+
+#endif

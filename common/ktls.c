@@ -1,0 +1,578 @@
+/* ktls: key install, offload-mode discovery and control records.
+ *
+ * Key mapping (gnutls_record_get_state -> struct tls12_crypto_info_*):
+ *   salt    = the first 4 bytes of GnuTLS's IV (GCM, CCM; ChaCha has none)
+ *   iv      = TLS 1.3: IV bytes 4..11; TLS 1.2 GCM/CCM: the explicit nonce
+ *             start, which we take equal to the record sequence number as
+ *             GnuTLS itself does (the kernel increments it per record; on RX
+ *             the kernel reads it from each record and ignores ours);
+ *             ChaCha20, both versions: all 12 IV bytes
+ *   key     = cipher key;  rec_seq = the next record's sequence number.
+ * optlen must be the exact struct size or the kernel answers EINVAL.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/tls.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "ktls.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
+
+const char *ktls_mode_name(enum ktls_mode m)
+{
+	switch (m) {
+	case KTLS_MODE_SW: return "sw";
+	case KTLS_MODE_HW: return "hw";
+	case KTLS_MODE_HW_RECORD: return "hw_record";
+	case KTLS_MODE_KERNEL: return "kernel";
+	default: return "userspace";
+	}
+}
+
+int ktls_policy_parse(const char *s, enum ktls_policy *p)
+{
+	if (strcmp(s, "auto") == 0)
+		*p = KTLS_AUTO;
+	else if (strcmp(s, "require") == 0)
+		*p = KTLS_REQUIRE;
+	else if (strcmp(s, "off") == 0)
+		*p = KTLS_OFF;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+enum ktls_mode ktls_mode_from_conf(int conf)
+{
+	switch (conf) {
+	case TLS_CONF_SW: return KTLS_MODE_SW;
+	case TLS_CONF_HW: return KTLS_MODE_HW;
+	case TLS_CONF_HW_RECORD: return KTLS_MODE_HW_RECORD;
+	default: return KTLS_MODE_USERSPACE;
+	}
+}
+
+/* ---- crypto_info ------------------------------------------------------- */
+
+union ktls_crypto {
+	struct tls_crypto_info info;
+	struct tls12_crypto_info_aes_gcm_128 gcm128;
+	struct tls12_crypto_info_aes_gcm_256 gcm256;
+	struct tls12_crypto_info_aes_ccm_128 ccm128;
+	struct tls12_crypto_info_chacha20_poly1305 chacha;
+};
+
+/* Build the crypto_info for one direction (read=1: RX).  Returns the struct
+ * size, or -EOPNOTSUPP (cipher/version not mappable) / -EINVAL. */
+static int crypto_build(gnutls_session_t s, int read, union ktls_crypto *ci)
+{
+	gnutls_datum_t mac, iv, key;
+	unsigned char seq[8];
+	gnutls_protocol_t ver = gnutls_protocol_get_version(s);
+	gnutls_cipher_algorithm_t c = gnutls_cipher_get(s);
+	int rc;
+
+	memset(ci, 0, sizeof(*ci));
+	if (ver == GNUTLS_TLS1_2)
+		ci->info.version = TLS_1_2_VERSION;
+	else if (ver == GNUTLS_TLS1_3)
+		ci->info.version = TLS_1_3_VERSION;
+	else
+		return -EOPNOTSUPP;
+	rc = gnutls_record_get_state(s, (unsigned)read, &mac, &iv, &key, seq);
+	if (rc < 0)
+		return -EINVAL;
+
+#define FILL_SALTED(field, CIPHER, KEYSZ)                                          \
+	do {                                                                       \
+		if (key.size != (KEYSZ) ||                                         \
+		    iv.size != (ver == GNUTLS_TLS1_3 ? 12u : 4u))                  \
+			return -EINVAL;                                            \
+		ci->field.info.version = ci->info.version;                         \
+		ci->field.info.cipher_type = (CIPHER);                             \
+		memcpy(ci->field.salt, iv.data, 4);                                \
+		if (ver == GNUTLS_TLS1_3)                                          \
+			memcpy(ci->field.iv, iv.data + 4, 8);                      \
+		else                                                               \
+			memcpy(ci->field.iv, seq, 8);                              \
+		memcpy(ci->field.key, key.data, (KEYSZ));                          \
+		memcpy(ci->field.rec_seq, seq, 8);                                 \
+		return (int)sizeof(ci->field);                                     \
+	} while (0)
+
+	switch (c) {
+	case GNUTLS_CIPHER_AES_128_GCM:
+		FILL_SALTED(gcm128, TLS_CIPHER_AES_GCM_128, 16);
+	case GNUTLS_CIPHER_AES_256_GCM:
+		FILL_SALTED(gcm256, TLS_CIPHER_AES_GCM_256, 32);
+	case GNUTLS_CIPHER_AES_128_CCM:
+		FILL_SALTED(ccm128, TLS_CIPHER_AES_CCM_128, 16);
+	case GNUTLS_CIPHER_CHACHA20_POLY1305:
+		/* The whole 12-byte IV, in both versions (GnuTLS < 3.8.13 got
+		 * this wrong for TLS 1.2 in its own kTLS code). */
+		if (key.size != 32 || iv.size != 12)
+			return -EINVAL;
+		ci->chacha.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		memcpy(ci->chacha.iv, iv.data, 12);
+		memcpy(ci->chacha.key, key.data, 32);
+		memcpy(ci->chacha.rec_seq, seq, 8);
+		return (int)sizeof(ci->chacha);
+	default:
+		return -EOPNOTSUPP;
+	}
+#undef FILL_SALTED
+}
+
+/* ---- /proc/net/tls_stat -------------------------------------------------- */
+
+struct tls_stat {
+	long tx_sw, rx_sw, tx_dev, rx_dev;
+	bool ok;
+};
+
+static void tls_stat_read(struct tls_stat *t)
+{
+	char line[128];
+	FILE *f = fopen("/proc/net/tls_stat", "re");
+
+	memset(t, 0, sizeof(*t));
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char name[64];
+		long v;
+
+		if (sscanf(line, "%63s %ld", name, &v) != 2)
+			continue;
+		/* Parse by name: the order and the set change between kernels. */
+		if (strcmp(name, "TlsTxSw") == 0)
+			t->tx_sw = v;
+		else if (strcmp(name, "TlsRxSw") == 0)
+			t->rx_sw = v;
+		else if (strcmp(name, "TlsTxDevice") == 0)
+			t->tx_dev = v;
+		else if (strcmp(name, "TlsRxDevice") == 0)
+			t->rx_dev = v;
+		else
+			continue;
+		t->ok = true;
+	}
+	fclose(f);
+}
+
+/* ---- sock_diag --------------------------------------------------------- */
+
+static int nested_u16(const struct rtattr *nest, unsigned short type, int *out)
+{
+	const struct rtattr *a;
+	int left = (int)RTA_PAYLOAD(nest);
+
+	for (a = RTA_DATA(nest); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+		if (a->rta_type == type && RTA_PAYLOAD(a) >= 2) {
+			uint16_t v;
+
+			memcpy(&v, RTA_DATA(a), 2);
+			*out = v;
+			return 0;
+		}
+	}
+	return -ENODATA;
+}
+
+int ktls_diag_parse(const void *buf, size_t len, int *txconf, int *rxconf)
+{
+	const struct nlmsghdr *nh;
+	size_t left = len;
+
+	*txconf = *rxconf = 0;
+	for (nh = buf; NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
+		const struct inet_diag_msg *m;
+		const struct rtattr *a;
+		int alen;
+
+		if (nh->nlmsg_type == NLMSG_DONE)
+			break;
+		if (nh->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = NLMSG_DATA(nh);
+
+			if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+				return -EPROTO;
+			return e->error < 0 ? e->error : -EPROTO;
+		}
+		if (nh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+		    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+			return -EPROTO;
+		m = NLMSG_DATA(nh);
+		alen = (int)(nh->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
+		for (a = (const struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+			const struct rtattr *u;
+			int ulen;
+			bool is_tls = false;
+			const struct rtattr *tlsinfo = NULL;
+
+			if (a->rta_type != INET_DIAG_ULP_INFO)
+				continue;
+			ulen = (int)RTA_PAYLOAD(a);
+			for (u = RTA_DATA(a); RTA_OK(u, ulen); u = RTA_NEXT(u, ulen)) {
+				if (u->rta_type == INET_ULP_INFO_NAME)
+					is_tls = RTA_PAYLOAD(u) >= 3 &&
+						 memcmp(RTA_DATA(u), "tls", 3) == 0;
+				else if (u->rta_type == INET_ULP_INFO_TLS)
+					tlsinfo = u;
+			}
+			if (!is_tls || tlsinfo == NULL)
+				return -ENODATA;
+			nested_u16(tlsinfo, TLS_INFO_TXCONF, txconf);
+			nested_u16(tlsinfo, TLS_INFO_RXCONF, rxconf);
+			return 0;
+		}
+		return -ENODATA;
+	}
+	return -ENODATA;
+}
+
+static int diag_query(int fd, int *txconf, int *rxconf)
+{
+	struct sockaddr_storage local, peer;
+	socklen_t ll = sizeof(local), pl = sizeof(peer);
+	struct {
+		struct nlmsghdr nh;
+		struct inet_diag_req_v2 r;
+	} req;
+	struct sockaddr_nl nladdr = { .nl_family = AF_NETLINK };
+	char buf[8192];
+	ssize_t n;
+	int nl, rc;
+
+	if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+		return -errno;
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = sizeof(req);
+	req.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.nh.nlmsg_seq = 1;
+	req.r.sdiag_family = (uint8_t)local.ss_family;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_ext = 1 << (INET_DIAG_INFO - 1);
+	req.r.idiag_states = ~0u;
+	req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (local.ss_family == AF_INET) {
+		struct sockaddr_in *l = (void *)&local, *p = (void *)&peer;
+
+		req.r.id.idiag_sport = l->sin_port;
+		req.r.id.idiag_dport = p->sin_port;
+		memcpy(req.r.id.idiag_src, &l->sin_addr, 4);
+		memcpy(req.r.id.idiag_dst, &p->sin_addr, 4);
+	} else {
+		struct sockaddr_in6 *l = (void *)&local, *p = (void *)&peer;
+
+		req.r.id.idiag_sport = l->sin6_port;
+		req.r.id.idiag_dport = p->sin6_port;
+		memcpy(req.r.id.idiag_src, &l->sin6_addr, 16);
+		memcpy(req.r.id.idiag_dst, &p->sin6_addr, 16);
+	}
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return -errno;
+	if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&nladdr, sizeof(nladdr)) < 0) {
+		rc = -errno;
+		close(nl);
+		return rc;
+	}
+	do {
+		n = recv(nl, buf, sizeof(buf), 0);
+	} while (n < 0 && errno == EINTR);
+	rc = n < 0 ? -errno : ktls_diag_parse(buf, (size_t)n, txconf, rxconf);
+	close(nl);
+	return rc;
+}
+
+/* ---- enabling ---------------------------------------------------------- */
+
+static int set_dir(int fd, gnutls_session_t s, int read, char *why, size_t whysz)
+{
+	union ktls_crypto ci;
+	int len = crypto_build(s, read, &ci), rc = 0;
+
+	if (len == -EOPNOTSUPP) {
+		snprintf(why, whysz, "%s with %s has no kernel mapping",
+			 gnutls_protocol_get_name(gnutls_protocol_get_version(s)),
+			 gnutls_cipher_get_name(gnutls_cipher_get(s)));
+		return len;
+	}
+	if (len < 0) {
+		snprintf(why, whysz, "cannot read the %s keys from GnuTLS", read ? "receive" : "send");
+		return len;
+	}
+	if (setsockopt(fd, SOL_TLS, read ? TLS_RX : TLS_TX, &ci, (socklen_t)len) < 0) {
+		rc = -errno;
+		snprintf(why, whysz, "the kernel refused %s for %s %s: %s",
+			 read ? "TLS_RX" : "TLS_TX",
+			 gnutls_protocol_get_name(gnutls_protocol_get_version(s)),
+			 gnutls_cipher_get_name(gnutls_cipher_get(s)),
+			 rc == -EINVAL ? "cipher or version not offered by this kernel" : strerror(-rc));
+	}
+	gnutls_memset(&ci, 0, sizeof(ci));
+	return rc;
+}
+
+int ktls_enable(int fd, gnutls_session_t s, enum ktls_policy policy, struct ktls_info *ki,
+		struct kc_status *st)
+{
+	struct tls_stat before, after;
+	char why_tx[200] = "", why_rx[200] = "";
+	int rc, txc = 0, rxc = 0;
+
+	memset(ki, 0, sizeof(*ki));
+	ki->source = "none";
+	if (policy == KTLS_OFF) {
+		snprintf(ki->reason, sizeof(ki->reason), "--ktls=off");
+		return 0;
+	}
+	if (gnutls_record_check_pending(s) > 0) {
+		/* Never happens with GnuTLS 3.7 on a stream socket (it reads no
+		 * further than the handshake), but switching now would lose data. */
+		snprintf(ki->reason, sizeof(ki->reason), "records already buffered in GnuTLS");
+		goto out;
+	}
+	tls_stat_read(&before);
+	if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0) {
+		if (errno == ENOENT)
+			snprintf(ki->reason, sizeof(ki->reason),
+				 "no tls module in this kernel (TCP_ULP \"tls\": %s)", strerror(errno));
+		else
+			snprintf(ki->reason, sizeof(ki->reason), "TCP_ULP \"tls\": %s", strerror(errno));
+		goto out;
+	}
+	/* With only the ULP attached the socket still carries plain TCP, so a
+	 * direction the kernel refuses stays with GnuTLS. */
+	if (set_dir(fd, s, 0, why_tx, sizeof(why_tx)) == 0)
+		ki->tx = KTLS_MODE_KERNEL;
+	if (set_dir(fd, s, 1, why_rx, sizeof(why_rx)) == 0)
+		ki->rx = KTLS_MODE_KERNEL;
+	if (ki->tx == KTLS_MODE_USERSPACE || ki->rx == KTLS_MODE_USERSPACE)
+		snprintf(ki->reason, sizeof(ki->reason), "%s%s%s", why_tx,
+			 why_tx[0] && why_rx[0] && strcmp(why_tx, why_rx) ? "; " : "",
+			 strcmp(why_tx, why_rx) ? why_rx : "");
+	if (ki->tx == KTLS_MODE_USERSPACE && ki->rx == KTLS_MODE_USERSPACE)
+		goto out;
+
+	rc = diag_query(fd, &txc, &rxc);
+	diag_debug("sock_diag: %s (txconf %d, rxconf %d)", rc == 0 ? "ok" : strerror(-rc), txc, rxc);
+	if (rc == 0 && (txc != 0 || rxc != 0)) {
+		ki->source = "sock_diag";
+		if (ki->tx != KTLS_MODE_USERSPACE)
+			ki->tx = ktls_mode_from_conf(txc);
+		if (ki->rx != KTLS_MODE_USERSPACE)
+			ki->rx = ktls_mode_from_conf(rxc);
+	} else {
+		tls_stat_read(&after);
+		if (before.ok && after.ok) {
+			ki->source = "tls_stat";
+			if (ki->tx != KTLS_MODE_USERSPACE)
+				ki->tx = after.tx_dev > before.tx_dev ? KTLS_MODE_HW
+					 : after.tx_sw > before.tx_sw ? KTLS_MODE_SW : KTLS_MODE_KERNEL;
+			if (ki->rx != KTLS_MODE_USERSPACE)
+				ki->rx = after.rx_dev > before.rx_dev ? KTLS_MODE_HW
+					 : after.rx_sw > before.rx_sw ? KTLS_MODE_SW : KTLS_MODE_KERNEL;
+		}
+	}
+out:
+	if (policy == KTLS_REQUIRE &&
+	    (ki->tx == KTLS_MODE_USERSPACE || ki->rx == KTLS_MODE_USERSPACE))
+		return kc_fail(st, KC_KTLS, "kTLS required but unavailable: %s", ki->reason);
+	return 0;
+}
+
+/* ---- probing ----------------------------------------------------------- */
+
+/* A connected loopback pair; 0 or -errno. */
+static int loop_pair(int fds[2])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t al = sizeof(a);
+	int l, c = -1, s = -1, rc = 0;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0)
+		return -errno;
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&a, &al) < 0)
+		goto fail;
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof(a)) < 0)
+		goto fail;
+	s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (s < 0)
+		goto fail;
+	close(l);
+	fds[0] = c;
+	fds[1] = s;
+	return 0;
+fail:
+	rc = -errno;
+	if (c >= 0)
+		close(c);
+	close(l);
+	return rc;
+}
+
+int ktls_available(char *why, size_t whysz)
+{
+	int fds[2], rc;
+
+	rc = loop_pair(fds);
+	if (rc < 0) {
+		snprintf(why, whysz, "cannot open a loopback connection to test: %s", strerror(-rc));
+		return rc;
+	}
+	rc = setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0 ? -errno : 0;
+	if (rc == -ENOENT)
+		snprintf(why, whysz, "no tls module in this kernel (TCP_ULP \"tls\": %s)", strerror(ENOENT));
+	else if (rc < 0)
+		snprintf(why, whysz, "TCP_ULP \"tls\": %s", strerror(-rc));
+	else
+		snprintf(why, whysz, "the kernel accepts TCP_ULP \"tls\"");
+	close(fds[0]);
+	close(fds[1]);
+	return rc;
+}
+
+static int probe_one(int cipher, int version, int dir)
+{
+	union ktls_crypto ci;
+	int fds[2], rc, len;
+
+	memset(&ci, 0, sizeof(ci));
+	ci.info.version = (uint16_t)version;
+	ci.info.cipher_type = (uint16_t)cipher;
+	switch (cipher) {
+	case TLS_CIPHER_AES_GCM_128: len = sizeof(ci.gcm128); break;
+	case TLS_CIPHER_AES_GCM_256: len = sizeof(ci.gcm256); break;
+	case TLS_CIPHER_AES_CCM_128: len = sizeof(ci.ccm128); break;
+	default: len = sizeof(ci.chacha); break;
+	}
+	rc = loop_pair(fds);
+	if (rc < 0)
+		return -rc;
+	if (setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0 ||
+	    setsockopt(fds[0], SOL_TLS, dir, &ci, (socklen_t)len) < 0)
+		rc = errno;
+	close(fds[0]);
+	close(fds[1]);
+	return rc;
+}
+
+int ktls_probe(struct ktls_probe_result res[KTLS_PROBE_MAX], char *prio, size_t priosz)
+{
+	static const struct { const char *name, *gnutls; int id; } ciphers[] = {
+		{ "aes-128-gcm", "AES-128-GCM", TLS_CIPHER_AES_GCM_128 },
+		{ "aes-256-gcm", "AES-256-GCM", TLS_CIPHER_AES_GCM_256 },
+		{ "chacha20-poly1305", "CHACHA20-POLY1305", TLS_CIPHER_CHACHA20_POLY1305 },
+		{ "aes-128-ccm", "AES-128-CCM", TLS_CIPHER_AES_CCM_128 },
+	};
+	unsigned i, v, n = 0;
+	int ok = 0;
+
+	if (prio && priosz)
+		prio[0] = '\0';
+	for (i = 0; i < 4; i++) {
+		bool all = true;
+
+		for (v = 0; v < 2; v++) {
+			struct ktls_probe_result *r = &res[n++];
+			int ver = v == 0 ? TLS_1_3_VERSION : TLS_1_2_VERSION;
+
+			r->cipher = ciphers[i].name;
+			r->gnutls = ciphers[i].gnutls;
+			r->version = v == 0 ? 13 : 12;
+			r->tx_err = probe_one(ciphers[i].id, ver, TLS_TX);
+			r->rx_err = probe_one(ciphers[i].id, ver, TLS_RX);
+			if (r->tx_err == 0 && r->rx_err == 0)
+				ok++;
+			else
+				all = false;
+			if (r->tx_err == ENOENT)
+				return -ENOENT;
+		}
+		if (all && prio) {
+			size_t l = strlen(prio);
+
+			snprintf(prio + l, priosz - l, "%s+%s", l ? ":" : "", ciphers[i].gnutls);
+		}
+	}
+	return ok;
+}
+
+/* ---- control records --------------------------------------------------- */
+
+int ktls_send_record(int fd, uint8_t type, const void *data, size_t len)
+{
+	char cbuf[CMSG_SPACE(sizeof(type))];
+	struct iovec iov = { (void *)data, len };
+	struct msghdr msg = { 0 };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	memset(cbuf, 0, sizeof(cbuf));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf;
+	msg.msg_controllen = sizeof(cbuf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_TLS;
+	cm->cmsg_type = TLS_SET_RECORD_TYPE;
+	cm->cmsg_len = CMSG_LEN(sizeof(type));
+	memcpy(CMSG_DATA(cm), &type, sizeof(type));
+	/* A record with a type cmsg goes out whole or not at all. */
+	do {
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type)
+{
+	char cbuf[CMSG_SPACE(sizeof(uint8_t))];
+	struct iovec iov = { buf, len };
+	struct msghdr msg = { 0 };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf;
+	msg.msg_controllen = sizeof(cbuf);
+	n = recvmsg(fd, &msg, 0);
+	if (n < 0)
+		return -errno;
+	*type = 23;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
+			*type = *(uint8_t *)CMSG_DATA(cm);
+	return n;
+}

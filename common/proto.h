@@ -1,0 +1,129 @@
+/* proto: the ktlscp wire format, version 1.  Pure: it encodes into and
+ * decodes from memory buffers and never touches a socket, so it can be unit
+ * tested and fuzzed.  The man page (section WIRE PROTOCOL) is the reference;
+ * this header is its implementation.
+ *
+ * Control messages are framed as  u8 type | u32 length (big-endian) | payload.
+ * File bodies are not framed: after a batch is acknowledged, the bodies of its
+ * accepted files follow back to back as raw bytes, so that the kernel path can
+ * sendfile()/splice() them.  Every length and count is bounded below.
+ */
+#ifndef KTLSCP_PROTO_H
+#define KTLSCP_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_VERSION		1
+#define PROTO_MAGIC		"KTLSCP"	/* 6 bytes, first in HELLO */
+#define PROTO_HDR_LEN		5
+#define PROTO_MAX_MSG		(1u << 20)	/* largest control message payload */
+#define PROTO_BATCH_MAX		256		/* entries per batch */
+#define PROTO_PATH_MAX		4095		/* bytes in a relative path */
+#define PROTO_NAME_MAX		255		/* bytes in one path component */
+#define PROTO_DEPTH_MAX		128		/* components in a path */
+#define PROTO_ERRTEXT_MAX	512
+#define PROTO_FILE_MAX		(UINT64_C(1) << 62)
+
+enum proto_type {
+	PROTO_HELLO = 1,	/* both ways, first message */
+	PROTO_BATCH = 2,	/* sender: manifest entries */
+	PROTO_ACK = 3,		/* receiver: per entry accept/skip/reject + offset */
+	PROTO_BATCH_END = 4,	/* sender: after the bodies, per entry ok/failed */
+	PROTO_DONE = 5,		/* receiver: per entry durable/failed */
+	PROTO_ERROR = 6,	/* either way: fatal, then close */
+};
+
+enum proto_kind { PROTO_KIND_FILE = 1, PROTO_KIND_DIR = 2 };
+
+enum proto_action { PROTO_ACCEPT = 0, PROTO_SKIP = 1, PROTO_REJECT = 2 };
+
+/* Portable reasons carried in ACK, DONE and ERROR (not errno values). */
+enum proto_reason {
+	PR_OK = 0, PR_EXISTS, PR_NOSPACE, PR_PERM, PR_NOTDIR, PR_ISDIR, PR_IO,
+	PR_BADPATH, PR_TOOBIG, PR_SOURCE, PR_PROTOCOL, PR_LIMIT, PR_OTHER,
+	PR_MAX_
+};
+
+/* Capability bits in HELLO. */
+#define PROTO_CAP_NONE		0u
+
+struct proto_hello {
+	uint16_t version;
+	uint32_t caps;
+	uint32_t batch_max;	/* receiver: largest batch it takes */
+};
+
+struct proto_entry {
+	uint8_t kind;
+	uint32_t mode;		/* permission bits only (07777) */
+	uint64_t size;		/* files; 0 for directories */
+	int64_t mtime;
+	uint32_t mtime_ns;
+	uint16_t path_len;
+	const char *path;	/* NUL-terminated, in the batch's arena */
+};
+
+struct proto_batch {
+	uint32_t seq;
+	bool final;
+	unsigned count;
+	struct proto_entry e[PROTO_BATCH_MAX];
+	size_t arena_used;
+	char arena[PROTO_MAX_MSG];
+};
+
+/* Per-entry answer lists (ACK, BATCH_END, DONE). */
+struct proto_reply {
+	uint32_t seq;
+	unsigned count;
+	uint8_t action[PROTO_BATCH_MAX];	/* ACK: action; BATCH_END/DONE: 0 ok, 1 failed */
+	uint8_t reason[PROTO_BATCH_MAX];
+	uint64_t offset[PROTO_BATCH_MAX];	/* ACK only */
+};
+
+/* A growable output buffer.  buf_* return 0 or -ENOMEM / -EMSGSIZE. */
+struct pbuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+void pbuf_free(struct pbuf *b);
+
+/* Begin/end a framed message; between them append with the encoders below. */
+int proto_msg_begin(struct pbuf *b, enum proto_type type, size_t *mark);
+int proto_msg_end(struct pbuf *b, size_t mark);
+
+int proto_hello_encode(struct pbuf *b, const struct proto_hello *h);
+int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *h);
+
+/* Batch encoding is incremental so the sender can stop when full. */
+int proto_batch_begin(struct pbuf *b, uint32_t seq, size_t *mark);
+/* Append one entry; -ENOSPC when the message would exceed PROTO_MAX_MSG
+ * (nothing appended, *count unchanged). */
+int proto_batch_add(struct pbuf *b, size_t mark, unsigned *count, const struct proto_entry *e);
+int proto_batch_finish(struct pbuf *b, size_t mark, unsigned count, bool final);
+int proto_batch_decode(const uint8_t *p, size_t len, struct proto_batch *out);
+
+int proto_reply_encode(struct pbuf *b, enum proto_type type, const struct proto_reply *r);
+int proto_reply_decode(enum proto_type type, const uint8_t *p, size_t len, struct proto_reply *r);
+
+int proto_error_encode(struct pbuf *b, uint8_t reason, const char *text);
+int proto_error_decode(const uint8_t *p, size_t len, uint8_t *reason, char *text, size_t textsz);
+
+/* Parse a frame header; -EPROTO on an unknown type or a length above that
+ * type's bound. */
+int proto_header_parse(const uint8_t hdr[PROTO_HDR_LEN], uint8_t *type, uint32_t *len);
+
+/* Check a relative path from the wire or from the command line: not empty,
+ * not absolute, no empty, "." or ".." components, no NUL, no component over
+ * PROTO_NAME_MAX, at most PROTO_PATH_MAX bytes and PROTO_DEPTH_MAX components.
+ * Returns 0 or a negative errno (-EINVAL, -ENAMETOOLONG); *why, if not NULL,
+ * gets a static description. */
+int proto_path_check(const char *path, size_t len, const char **why);
+
+enum proto_reason proto_reason_from_errno(int err);
+const char *proto_reason_str(unsigned reason);
+const char *proto_type_str(unsigned type);
+
+#endif

@@ -1,0 +1,754 @@
+/* tls: credentials, priorities, peer verification, the handshake, and this
+ * host's identity key. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+
+#include "fsutil.h"
+#include "tls.h"
+
+static const struct {
+	const char *opt;	/* --cipher value */
+	const char *gnutls;	/* priority name */
+} cipher_names[] = {
+	{ "aes-128-gcm", "AES-128-GCM" },
+	{ "aes-256-gcm", "AES-256-GCM" },
+	{ "chacha20-poly1305", "CHACHA20-POLY1305" },
+	{ "aes-128-ccm", "AES-128-CCM" },
+};
+
+int tls_cipher_check(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cipher_names) / sizeof(cipher_names[0]); i++)
+		if (strcmp(name, cipher_names[i].opt) == 0)
+			return 0;
+	return -EINVAL;
+}
+
+static const char *cipher_gnutls(const char *opt)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cipher_names) / sizeof(cipher_names[0]); i++)
+		if (strcmp(opt, cipher_names[i].opt) == 0)
+			return cipher_names[i].gnutls;
+	return NULL;
+}
+
+const char *tls_auth_name(enum tls_auth a)
+{
+	switch (a) {
+	case TLS_AUTH_PSK: return "psk";
+	case TLS_AUTH_PIN: return "pin";
+	case TLS_AUTH_X509: return "x509";
+	default: return "none";
+	}
+}
+
+int tls_read_small_file(const char *path, size_t max, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf;
+	size_t n = 0;
+
+	if (fd < 0)
+		return -errno;
+	buf = malloc(max + 1);
+	if (buf == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + n, max + 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+
+			free(buf);
+			close(fd);
+			return -e;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max) {
+			free(buf);
+			close(fd);
+			return -EFBIG;
+		}
+	}
+	close(fd);
+	buf[n] = '\0';
+	*out = buf;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+int tls_check_secret_file(const char *path, struct kc_status *st)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) < 0)
+		return kc_fail(st, KC_FILE, "%s: %s", path, strerror(errno));
+	if (sb.st_mode & 077)
+		return kc_fail(st, KC_FILE,
+			       "%s: secret is readable by group or others (mode %03o); run chmod 600 on it",
+			       path, (unsigned)(sb.st_mode & 0777));
+	return 0;
+}
+
+/* ---- tokens ------------------------------------------------------------ */
+
+static const char b32[] = "abcdefghijkmnpqrstuvwxyz23456789";	/* no l, o, 0, 1 */
+
+int tls_token_generate(char *out)
+{
+	uint8_t raw[20];
+	unsigned i, bits = 0, acc = 0, n = 0, o = 0;
+
+	if (gnutls_rnd(GNUTLS_RND_KEY, raw, sizeof(raw)) < 0)
+		return -EIO;
+	for (i = 0; i < sizeof(raw); i++) {
+		acc = (acc << 8) | raw[i];
+		bits += 8;
+		while (bits >= 5) {
+			if (n > 0 && n % 4 == 0)
+				out[o++] = '-';
+			out[o++] = b32[(acc >> (bits - 5)) & 31];
+			bits -= 5;
+			n++;
+		}
+	}
+	out[o] = '\0';
+	gnutls_memset(raw, 0, sizeof(raw));
+	return 0;
+}
+
+int tls_token_decode(const char *token, uint8_t key[20])
+{
+	unsigned acc = 0, bits = 0, n = 0, o = 0;
+	const char *p;
+
+	for (p = token; *p; p++) {
+		const char *pos;
+		int c = tolower((unsigned char)*p);
+
+		if (c == '-' || c == ' ' || c == '\n' || c == '\r')
+			continue;
+		pos = strchr(b32, c);
+		if (pos == NULL || c == '\0')
+			return -EINVAL;
+		acc = (acc << 5) | (unsigned)(pos - b32);
+		bits += 5;
+		n++;
+		if (bits >= 8) {
+			if (o >= 20)
+				return -EINVAL;
+			key[o++] = (uint8_t)(acc >> (bits - 8));
+			bits -= 8;
+		}
+	}
+	return (n == 32 && o == 20) ? 0 : -EINVAL;
+}
+
+/* ---- PSK --------------------------------------------------------------- */
+
+static int hex_decode(const char *s, size_t n, uint8_t *out, size_t outsz, size_t *len)
+{
+	size_t i;
+
+	if (n % 2 != 0 || n / 2 > outsz)
+		return -EINVAL;
+	for (i = 0; i < n; i += 2) {
+		char b[3] = { s[i], s[i + 1], 0 };
+		char *end;
+
+		if (!isxdigit((unsigned char)b[0]) || !isxdigit((unsigned char)b[1]))
+			return -EINVAL;
+		out[i / 2] = (uint8_t)strtoul(b, &end, 16);
+	}
+	*len = n / 2;
+	return 0;
+}
+
+static int psk_load(struct tls_ctx *c, const char *path, struct kc_status *st)
+{
+	char *buf = NULL, *line, *save = NULL;
+	int rc, lineno = 0;
+
+	if (tls_check_secret_file(path, st) < 0)
+		return -1;
+	rc = tls_read_small_file(path, 65536, &buf, NULL);
+	if (rc < 0)
+		return kc_fail(st, KC_FILE, "%s: %s", path, strerror(-rc));
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		struct tls_psk *k;
+		char *colon, *hex;
+		size_t hl;
+
+		lineno++;
+		while (*line == ' ' || *line == '\t')
+			line++;
+		hl = strlen(line);
+		while (hl > 0 && (line[hl - 1] == '\r' || line[hl - 1] == ' ' || line[hl - 1] == '\t'))
+			line[--hl] = '\0';
+		if (*line == '\0' || *line == '#')
+			continue;
+		if (c->npsk >= sizeof(c->psk) / sizeof(c->psk[0]))
+			break;
+		k = &c->psk[c->npsk];
+		colon = strrchr(line, ':');
+		if (colon) {
+			*colon = '\0';
+			hex = colon + 1;
+			if (strlen(line) == 0 || strlen(line) >= sizeof(k->id)) {
+				rc = -EINVAL;
+				break;
+			}
+			snprintf(k->id, sizeof(k->id), "%s", line);
+		} else {
+			hex = line;
+			snprintf(k->id, sizeof(k->id), "ktlscp");
+		}
+		if (hex_decode(hex, strlen(hex), k->key, sizeof(k->key), &k->len) < 0 || k->len < 16) {
+			rc = -EINVAL;
+			break;
+		}
+		c->npsk++;
+	}
+	gnutls_memset(buf, 0, strlen(buf));
+	free(buf);
+	if (rc < 0)
+		return kc_fail(st, KC_USAGE,
+			       "%s: line %d: expected IDENTITY:HEXKEY or HEXKEY with a key of 16 to 64 bytes",
+			       path, lineno);
+	if (c->npsk == 0)
+		return kc_fail(st, KC_USAGE, "%s: no key found", path);
+	return 0;
+}
+
+static int psk_server_cb(gnutls_session_t s, const char *username, gnutls_datum_t *key)
+{
+	struct tls_ctx *c = gnutls_session_get_ptr(s);
+	unsigned i;
+
+	for (i = 0; i < c->npsk; i++) {
+		if (strcmp(c->psk[i].id, username) != 0)
+			continue;
+		key->data = gnutls_malloc(c->psk[i].len);
+		if (key->data == NULL)
+			return -1;
+		memcpy(key->data, c->psk[i].key, c->psk[i].len);
+		key->size = (unsigned)c->psk[i].len;
+		return 0;
+	}
+	snprintf(c->verify_msg, sizeof(c->verify_msg), "unknown PSK identity");
+	return -1;
+}
+
+/* ---- identity ---------------------------------------------------------- */
+
+int tls_identity_dir(char *dir, size_t dirsz, struct kc_status *st)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (xdg && xdg[0] == '/')
+		n = snprintf(dir, dirsz, "%s/ktlscp", xdg);
+	else if (home && home[0] == '/')
+		n = snprintf(dir, dirsz, "%s/.config/ktlscp", home);
+	else
+		return kc_fail(st, KC_FILE, "cannot find the configuration directory: set HOME or XDG_CONFIG_HOME");
+	if (n < 0 || (size_t)n >= dirsz)
+		return kc_fail(st, KC_FILE, "configuration directory path too long");
+	return 0;
+}
+
+int tls_fingerprint(gnutls_x509_crt_t crt, char fp[TLS_FP_LEN])
+{
+	unsigned char id[32];
+	size_t idlen = sizeof(id);
+	gnutls_datum_t in, out;
+	size_t i;
+
+	if (gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, id, &idlen) < 0 || idlen != 32)
+		return -EINVAL;
+	in.data = id;
+	in.size = (unsigned)idlen;
+	if (gnutls_base64_encode2(&in, &out) < 0)
+		return -ENOMEM;
+	snprintf(fp, TLS_FP_LEN, "SHA256:%.*s", (int)out.size, (char *)out.data);
+	gnutls_free(out.data);
+	/* Drop base64 padding, as ssh does. */
+	for (i = strlen(fp); i > 0 && fp[i - 1] == '='; i--)
+		fp[i - 1] = '\0';
+	return 0;
+}
+
+static int write_secret_atomic(const char *dir, const char *name, const gnutls_datum_t *d,
+			       mode_t mode, struct kc_status *st)
+{
+	char tmp[PATH_MAX], final[PATH_MAX];
+	int fd, rc;
+
+	snprintf(final, sizeof(final), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp%ld", dir, name, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return kc_fail(st, KC_FILE, "%s: %s", tmp, strerror(errno));
+	rc = fsu_write_all(fd, d->data, d->size);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	/* link() instead of rename(): never replace an identity another
+	 * process created meanwhile. */
+	if (rc == 0 && link(tmp, final) < 0)
+		rc = -errno;
+	unlink(tmp);
+	if (rc < 0)
+		return kc_fail(st, KC_FILE, "%s: %s", final, strerror(-rc));
+	return 0;
+}
+
+static int identity_create(const char *dir, struct kc_status *st)
+{
+	gnutls_x509_privkey_t key = NULL;
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_datum_t kpem = { NULL, 0 }, cpem = { NULL, 0 };
+	unsigned char serial[16];
+	char host[256] = "localhost", cn[300];
+	time_t now = time(NULL);
+	int rc = -1;
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(cn, sizeof(cn), "ktlscp@%s", host);
+	if (gnutls_x509_privkey_init(&key) < 0 || gnutls_x509_crt_init(&crt) < 0)
+		goto out;
+	if (gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+					 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) < 0)
+		goto out;
+	gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial));
+	serial[0] &= 0x7f;
+	if (gnutls_x509_crt_set_version(crt, 3) < 0 ||
+	    gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) < 0 ||
+	    gnutls_x509_crt_set_activation_time(crt, now - 86400) < 0 ||
+	    gnutls_x509_crt_set_expiration_time(crt, now + 100L * 365 * 86400) < 0 ||
+	    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen(cn)) < 0 ||
+	    gnutls_x509_crt_set_key(crt, key) < 0 ||
+	    gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE) < 0 ||
+	    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0) < 0 ||
+	    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0) < 0 ||
+	    gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) < 0)
+		goto out;
+	if (gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &kpem) < 0 ||
+	    gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cpem) < 0)
+		goto out;
+	if (write_secret_atomic(dir, "id.key", &kpem, 0600, st) < 0)
+		goto out_st;
+	if (write_secret_atomic(dir, "id.crt", &cpem, 0644, st) < 0)
+		goto out_st;
+	rc = 0;
+	goto out_st;
+out:
+	kc_fail(st, KC_OTHER, "%s: cannot create the identity key and certificate", dir);
+out_st:
+	if (kpem.data) {
+		gnutls_memset(kpem.data, 0, kpem.size);
+		gnutls_free(kpem.data);
+	}
+	gnutls_free(cpem.data);
+	if (crt)
+		gnutls_x509_crt_deinit(crt);
+	if (key)
+		gnutls_x509_privkey_deinit(key);
+	return rc;
+}
+
+static int load_pem_pair(const char *certpath, const char *keypath, gnutls_x509_crt_t *crt,
+			 gnutls_x509_privkey_t *key, struct kc_status *st)
+{
+	char *buf = NULL;
+	size_t len;
+	gnutls_datum_t d;
+	int rc;
+
+	if (tls_check_secret_file(keypath, st) < 0)
+		return -1;
+	rc = tls_read_small_file(certpath, 1 << 20, &buf, &len);
+	if (rc < 0)
+		return kc_fail(st, KC_FILE, "%s: %s", certpath, strerror(-rc));
+	d.data = (unsigned char *)buf;
+	d.size = (unsigned)len;
+	rc = gnutls_x509_crt_init(crt);
+	if (rc == 0)
+		rc = gnutls_x509_crt_import(*crt, &d, GNUTLS_X509_FMT_PEM);
+	free(buf);
+	if (rc < 0)
+		return kc_fail(st, KC_FILE, "%s: not a PEM certificate: %s", certpath, gnutls_strerror(rc));
+	rc = tls_read_small_file(keypath, 1 << 20, &buf, &len);
+	if (rc < 0)
+		return kc_fail(st, KC_FILE, "%s: %s", keypath, strerror(-rc));
+	d.data = (unsigned char *)buf;
+	d.size = (unsigned)len;
+	rc = gnutls_x509_privkey_init(key);
+	if (rc == 0)
+		rc = gnutls_x509_privkey_import(*key, &d, GNUTLS_X509_FMT_PEM);
+	gnutls_memset(buf, 0, len);
+	free(buf);
+	if (rc < 0)
+		return kc_fail(st, KC_FILE, "%s: not a PEM private key: %s", keypath, gnutls_strerror(rc));
+	return 0;
+}
+
+int tls_identity_load(bool create, gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key,
+		      char *certpath, size_t certpathsz, bool *created, struct kc_status *st)
+{
+	char dir[PATH_MAX - 16], keypath[PATH_MAX];
+	struct stat sb;
+
+	*created = false;
+	if (tls_identity_dir(dir, sizeof(dir), st) < 0)
+		return -1;
+	snprintf(certpath, certpathsz, "%s/id.crt", dir);
+	snprintf(keypath, sizeof(keypath), "%s/id.key", dir);
+	if (stat(keypath, &sb) < 0 && errno == ENOENT) {
+		int rc;
+
+		if (!create)
+			return kc_fail(st, KC_FILE, "%s: no identity yet (run: ktlscp id)", keypath);
+		rc = fsu_mkdir_p(dir, 0700);
+		if (rc < 0)
+			return kc_fail(st, KC_FILE, "%s: %s", dir, strerror(-rc));
+		if (identity_create(dir, st) < 0) {
+			/* Lost a race with another process: use its identity. */
+			if (st->cls == KC_FILE && stat(keypath, &sb) == 0 && stat(certpath, &sb) == 0)
+				st->cls = KC_OK;
+			else
+				return -1;
+		} else {
+			*created = true;
+		}
+	}
+	return load_pem_pair(certpath, keypath, crt, key, st);
+}
+
+/* ---- peer verification ------------------------------------------------- */
+
+static int verify_cb(gnutls_session_t s)
+{
+	struct tls_ctx *c = gnutls_session_get_ptr(s);
+	const gnutls_datum_t *certs;
+	unsigned ncerts = 0;
+	gnutls_x509_crt_t crt = NULL;
+	int i, ok;
+
+	c->verify_msg[0] = '\0';
+	c->peer_fp[0] = '\0';
+	certs = gnutls_certificate_get_peers(s, &ncerts);
+	if (certs == NULL || ncerts == 0) {
+		snprintf(c->verify_msg, sizeof(c->verify_msg), "peer sent no certificate");
+		return -1;
+	}
+	if (gnutls_x509_crt_init(&crt) < 0 ||
+	    gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) < 0 ||
+	    tls_fingerprint(crt, c->peer_fp) < 0) {
+		snprintf(c->verify_msg, sizeof(c->verify_msg), "cannot parse the peer's certificate");
+		if (crt)
+			gnutls_x509_crt_deinit(crt);
+		return -1;
+	}
+	gnutls_x509_crt_deinit(crt);
+	if (c->npins > 0) {
+		for (ok = 0, i = 0; i < c->npins && !ok; i++)
+			ok = strcmp(c->pins[i], c->peer_fp) == 0;
+		if (!ok) {
+			snprintf(c->verify_msg, sizeof(c->verify_msg),
+				 "peer key %s does not match --pin", c->peer_fp);
+			return -1;
+		}
+	}
+	if (c->use_ca) {
+		unsigned status = 0;
+		gnutls_datum_t out = { NULL, 0 };
+		int rc = gnutls_certificate_verify_peers3(s, c->server ? NULL : c->hostname, &status);
+
+		if (rc < 0) {
+			snprintf(c->verify_msg, sizeof(c->verify_msg), "certificate verification failed: %s",
+				 gnutls_strerror(rc));
+			return -1;
+		}
+		if (status != 0) {
+			gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
+			snprintf(c->verify_msg, sizeof(c->verify_msg), "%s",
+				 out.data ? (char *)out.data : "certificate not trusted");
+			gnutls_free(out.data);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- context ----------------------------------------------------------- */
+
+static int build_priority(struct tls_ctx *c, const struct tls_opts *o, struct kc_status *st)
+{
+	char prio[512], ciphers[160] = "";
+	const char *err = NULL;
+	int rc;
+
+	int version = o->version;
+
+	/* GnuTLS 3.7 ties a TLS 1.3 external PSK to SHA-256, and AES-256-GCM
+	 * comes with SHA-384 in TLS 1.3: with a PSK that cipher needs 1.2. */
+	if (c->auth == TLS_AUTH_PSK && o->cipher && strcmp(o->cipher, "aes-256-gcm") == 0) {
+		if (version == 13)
+			return kc_fail(st, KC_USAGE,
+				       "--cipher aes-256-gcm with a PSK or token needs TLS 1.2 (a TLS 1.3 PSK is bound to SHA-256)");
+		version = 12;
+	}
+	if (o->cipher) {
+		const char *g = cipher_gnutls(o->cipher);
+
+		if (g == NULL)
+			return kc_fail(st, KC_USAGE, "--cipher %s: unknown cipher", o->cipher);
+		if (o->kernel_ciphers && strstr(o->kernel_ciphers, g) == NULL)
+			return kc_fail(st, KC_KTLS, "--cipher %s: this kernel's kTLS does not offer it",
+				       o->cipher);
+		snprintf(ciphers, sizeof(ciphers), "+%s", g);
+	} else if (o->kernel_ciphers) {
+		if (o->kernel_ciphers[0] == '\0')
+			return kc_fail(st, KC_KTLS, "this kernel's kTLS offers none of our ciphers");
+		snprintf(ciphers, sizeof(ciphers), "%s", o->kernel_ciphers);
+	} else {
+		snprintf(ciphers, sizeof(ciphers),
+			 "+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-CCM");
+	}
+	/* Only AEAD ciphers the kernel can take over; no tickets (nothing to
+	 * resume, and a ticket is one more record to route after the switch). */
+	snprintf(prio, sizeof(prio), "NORMAL:-VERS-ALL:%s:-CIPHER-ALL:%s:-KX-ALL:%s:%%NO_TICKETS",
+		 version == 12 ? "+VERS-TLS1.2" : version == 13 ? "+VERS-TLS1.3"
+								     : "+VERS-TLS1.3:+VERS-TLS1.2",
+		 ciphers,
+		 c->auth == TLS_AUTH_PSK ? "+ECDHE-PSK:+DHE-PSK" : "+ECDHE-ECDSA:+ECDHE-RSA");
+	rc = gnutls_priority_init2(&c->prio, prio, &err, 0);
+	if (rc < 0)
+		return kc_fail(st, KC_TLS, "TLS priority \"%s\": %s", prio, gnutls_strerror(rc));
+	return 0;
+}
+
+static int setup_certs(struct tls_ctx *c, const struct tls_opts *o, struct kc_status *st)
+{
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_x509_privkey_t key = NULL;
+	char certpath[PATH_MAX];
+	bool created;
+	int rc, i;
+
+	for (i = 0; i < o->npins; i++) {
+		const char *p = o->pins[i];
+
+		if (strncmp(p, "SHA256:", 7) != 0 || strlen(p) != 7 + 43)
+			return kc_fail(st, KC_USAGE, "--pin %s: expected SHA256: and 43 base64 characters",
+				       p);
+		snprintf(c->pins[c->npins++], TLS_FP_LEN, "%s", p);
+	}
+	rc = gnutls_certificate_allocate_credentials(&c->xcred);
+	if (rc < 0)
+		return kc_fail(st, KC_OTHER, "GnuTLS: %s", gnutls_strerror(rc));
+	if (o->cert_file || o->key_file) {
+		if (!o->cert_file || !o->key_file)
+			return kc_fail(st, KC_USAGE, "--cert and --key go together");
+		rc = load_pem_pair(o->cert_file, o->key_file, &crt, &key, st);
+	} else {
+		rc = tls_identity_load(true, &crt, &key, certpath, sizeof(certpath), &created, st);
+		if (rc == 0 && created)
+			diag_print("created this host's identity %s", certpath);
+	}
+	if (rc == 0) {
+		rc = gnutls_certificate_set_x509_key(c->xcred, &crt, 1, key);
+		if (rc < 0)
+			kc_fail(st, KC_FILE, "certificate and key do not match: %s", gnutls_strerror(rc));
+	}
+	if (crt)
+		gnutls_x509_crt_deinit(crt);
+	if (key)
+		gnutls_x509_privkey_deinit(key);
+	if (rc < 0)
+		return -1;
+	if (o->ca_file) {
+		rc = gnutls_certificate_set_x509_trust_file(c->xcred, o->ca_file, GNUTLS_X509_FMT_PEM);
+		if (rc <= 0)
+			return kc_fail(st, KC_FILE, "%s: no CA certificate loaded%s%s", o->ca_file,
+				       rc < 0 ? ": " : "", rc < 0 ? gnutls_strerror(rc) : "");
+		c->use_ca = true;
+	}
+	gnutls_certificate_set_verify_function(c->xcred, verify_cb);
+	return 0;
+}
+
+int tls_ctx_init(struct tls_ctx *c, const struct tls_opts *o, struct kc_status *st)
+{
+	bool psk = o->psk_file || o->token, cert = o->npins > 0 || o->ca_file;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->server = o->server;
+	c->handshake_ms = o->handshake_ms;
+	if (o->hostname)
+		snprintf(c->hostname, sizeof(c->hostname), "%s", o->hostname);
+	if (psk && cert)
+		return kc_fail(st, KC_USAGE,
+			       "choose one kind of trust: a PSK or token, or certificates (--pin/--ca)");
+	if (!psk && !cert)
+		return kc_fail(st, KC_USAGE,
+			       "no trust configured: use --token (printed by recv), --psk-file, --pin or --ca");
+	if (psk) {
+		c->auth = TLS_AUTH_PSK;
+		if (o->psk_file && o->token)
+			return kc_fail(st, KC_USAGE, "--psk-file and --token exclude each other");
+		if (o->psk_file) {
+			if (psk_load(c, o->psk_file, st) < 0)
+				return -1;
+		} else {
+			if (tls_token_decode(o->token, c->psk[0].key) < 0)
+				return kc_fail(st, KC_USAGE,
+					       "the token is not valid: expected 32 characters as printed by ktlscp recv");
+			c->psk[0].len = 20;
+			snprintf(c->psk[0].id, sizeof(c->psk[0].id), "ktlscp-token");
+			c->npsk = 1;
+		}
+		if (c->server) {
+			rc = gnutls_psk_allocate_server_credentials(&c->psks);
+			if (rc == 0)
+				gnutls_psk_set_server_credentials_function(c->psks, psk_server_cb);
+		} else {
+			gnutls_datum_t k = { c->psk[0].key, (unsigned)c->psk[0].len };
+
+			rc = gnutls_psk_allocate_client_credentials(&c->pskc);
+			if (rc == 0)
+				rc = gnutls_psk_set_client_credentials(c->pskc, c->psk[0].id, &k,
+								       GNUTLS_PSK_KEY_RAW);
+		}
+		if (rc < 0)
+			return kc_fail(st, KC_OTHER, "GnuTLS PSK setup: %s", gnutls_strerror(rc));
+	} else {
+		c->auth = o->npins > 0 ? TLS_AUTH_PIN : TLS_AUTH_X509;
+		if (setup_certs(c, o, st) < 0)
+			return -1;
+	}
+	return build_priority(c, o, st);
+}
+
+void tls_ctx_free(struct tls_ctx *c)
+{
+	if (c->prio)
+		gnutls_priority_deinit(c->prio);
+	if (c->xcred)
+		gnutls_certificate_free_credentials(c->xcred);
+	if (c->pskc)
+		gnutls_psk_free_client_credentials(c->pskc);
+	if (c->psks)
+		gnutls_psk_free_server_credentials(c->psks);
+	gnutls_memset(c->psk, 0, sizeof(c->psk));
+	c->prio = NULL;
+	c->xcred = NULL;
+	c->pskc = NULL;
+	c->psks = NULL;
+}
+
+/* After a failed handshake: half-close and drain what the peer still sends
+ * for a moment, so that our alert is not destroyed by a TCP reset (a peer
+ * that finished its side of a TLS 1.3 handshake may already be writing). */
+static void linger_close(int fd)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	char buf[4096];
+	int i;
+
+	shutdown(fd, SHUT_WR);
+	for (i = 0; i < 16 && poll(&pfd, 1, 200) > 0; i++)
+		if (read(fd, buf, sizeof(buf)) <= 0)
+			break;
+}
+
+int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t *out,
+		  struct kc_status *st)
+{
+	gnutls_session_t s = NULL;
+	unsigned flags = c->server ? GNUTLS_SERVER : (GNUTLS_CLIENT | GNUTLS_NO_TICKETS);
+	char eb[160];
+	int rc;
+
+	*out = NULL;
+	rc = gnutls_init(&s, flags);
+	if (rc < 0)
+		return kc_fail(st, KC_OTHER, "GnuTLS: %s", gnutls_strerror(rc));
+	gnutls_session_set_ptr(s, c);
+	rc = gnutls_priority_set(s, c->prio);
+	if (rc == 0 && c->auth == TLS_AUTH_PSK)
+		rc = gnutls_credentials_set(s, GNUTLS_CRD_PSK, c->server ? (void *)c->psks : (void *)c->pskc);
+	else if (rc == 0) {
+		rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, c->xcred);
+		if (c->server)
+			gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+		else if (c->hostname[0] && c->use_ca)
+			gnutls_server_name_set(s, GNUTLS_NAME_DNS, c->hostname, strlen(c->hostname));
+	}
+	if (rc < 0) {
+		gnutls_deinit(s);
+		return kc_fail(st, KC_OTHER, "GnuTLS: %s", gnutls_strerror(rc));
+	}
+	gnutls_transport_set_int(s, fd);
+	if (c->handshake_ms > 0)
+		gnutls_handshake_set_timeout(s, (unsigned)c->handshake_ms);
+	do {
+		rc = gnutls_handshake(s);
+	} while (rc == GNUTLS_E_INTERRUPTED || (rc < 0 && rc != GNUTLS_E_AGAIN && !gnutls_error_is_fatal(rc)));
+	if (rc == 0) {
+		*out = s;
+		return 0;
+	}
+	/* Tell the peer why (GnuTLS does not send the alert by itself), so
+	 * that it can report an authentication failure rather than a lost
+	 * connection. */
+	if (rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_TIMEDOUT && rc != GNUTLS_E_PUSH_ERROR &&
+	    rc != GNUTLS_E_PULL_ERROR && rc != GNUTLS_E_PREMATURE_TERMINATION &&
+	    rc != GNUTLS_E_FATAL_ALERT_RECEIVED)
+		gnutls_alert_send_appropriate(s, rc);
+	linger_close(fd);
+	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_TIMEDOUT)
+		kc_fail(st, KC_NET, "%s: TLS handshake timed out", peer);
+	else if (rc == GNUTLS_E_PUSH_ERROR || rc == GNUTLS_E_PULL_ERROR ||
+		 rc == GNUTLS_E_PREMATURE_TERMINATION)
+		kc_fail(st, c->verify_msg[0] ? KC_TLS : KC_NET,
+			"%s: connection lost during the TLS handshake%s%s", peer,
+			c->verify_msg[0] ? ": " : "", c->verify_msg);
+	else if (c->verify_msg[0])
+		kc_fail(st, KC_TLS, "%s: authentication failed: %s", peer, c->verify_msg);
+	else if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED)
+		kc_fail(st, KC_TLS, "%s: TLS handshake failed: peer sent alert \"%s\" (wrong key, token or certificate?)",
+			peer, gnutls_alert_get_name(gnutls_alert_get(s)));
+	else
+		kc_fail(st, KC_TLS, "%s: TLS handshake failed: %s%s", peer, diag_gnutls(rc, eb, sizeof(eb)),
+			c->auth == TLS_AUTH_PSK ? " (wrong key or token?)" : "");
+	gnutls_deinit(s);
+	return -1;
+}

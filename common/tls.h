@@ -1,0 +1,99 @@
+/* tls: GnuTLS configuration, trust and the handshake.
+ *
+ * Trust modes (DESIGN.md "Guarantees": nothing unauthenticated):
+ *   psk    --psk-file, or the one-time token printed by recv (the token is a
+ *          160-bit key used as a TLS PSK); always with (EC)DHE.
+ *   pin    both ends present a certificate (by default this host's identity
+ *          from `ktlscp id`); the peer's public key must match a --pin.
+ *   x509   the peer's certificate must chain to --ca (and, on the sender,
+ *          match the host name or address).
+ * Both ends are always authenticated: the receiver requires a client
+ * certificate in the certificate modes.
+ */
+#ifndef KTLSCP_TLS_H
+#define KTLSCP_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "diag.h"
+
+#define TLS_FP_LEN 64		/* "SHA256:" + 43 base64 chars + NUL, rounded up */
+#define TLS_TOKEN_LEN 40	/* 8 groups of 4 + 7 dashes + NUL */
+#define TLS_MAX_PINS 16
+
+enum tls_auth { TLS_AUTH_NONE = 0, TLS_AUTH_PSK, TLS_AUTH_PIN, TLS_AUTH_X509 };
+
+struct tls_opts {
+	bool server;
+	const char *psk_file;
+	const char *token;		/* token text (already read from env/file) */
+	const char *cert_file, *key_file, *ca_file;
+	const char *pins[TLS_MAX_PINS];
+	int npins;
+	int version;			/* 0 = 1.2 or 1.3, else 12 or 13 */
+	const char *cipher;		/* user's --cipher, or NULL */
+	const char *kernel_ciphers;	/* GnuTLS names allowed by --ktls=require, or NULL */
+	const char *hostname;		/* client: name to check in x509 mode */
+	int handshake_ms;
+};
+
+struct tls_ctx {
+	enum tls_auth auth;
+	bool server;
+	gnutls_priority_t prio;
+	gnutls_certificate_credentials_t xcred;
+	gnutls_psk_client_credentials_t pskc;
+	gnutls_psk_server_credentials_t psks;
+	unsigned npsk;
+	struct tls_psk { char id[128]; uint8_t key[64]; size_t len; } psk[16];
+	char pins[TLS_MAX_PINS][TLS_FP_LEN];
+	int npins;
+	bool use_ca;
+	char hostname[256];
+	int handshake_ms;
+	char verify_msg[256];		/* why the last peer verification failed */
+	char peer_fp[TLS_FP_LEN];	/* peer's key fingerprint, cert modes */
+};
+
+/* Check --cipher / --tls values; 0 or -EINVAL. */
+int tls_cipher_check(const char *name);
+
+/* Set up credentials and priorities.  Returns 0 or -1 with st set (KC_USAGE
+ * for bad options, KC_FILE for unreadable key files, KC_TLS otherwise).
+ * tls_ctx_free() must be called in every case. */
+int tls_ctx_init(struct tls_ctx *c, const struct tls_opts *o, struct kc_status *st);
+void tls_ctx_free(struct tls_ctx *c);
+
+/* Create a session on fd and run the handshake.  On success *out is the
+ * session (the caller frees it with gnutls_deinit); on failure returns -1
+ * with st set and *out NULL.  peer names the peer in messages. */
+int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t *out,
+		  struct kc_status *st);
+
+const char *tls_auth_name(enum tls_auth a);
+
+/* The one-time token: generate (out: TLS_TOKEN_LEN bytes) and check. */
+int tls_token_generate(char *out);
+/* Decode a token to its 20 key bytes; 0 or -EINVAL. */
+int tls_token_decode(const char *token, uint8_t key[20]);
+
+/* This host's identity: directory, creation, loading.  dir gets
+ * $XDG_CONFIG_HOME/ktlscp or $HOME/.config/ktlscp.  Returns 0 or -1 with st. */
+int tls_identity_dir(char *dir, size_t dirsz, struct kc_status *st);
+int tls_identity_load(bool create, gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key,
+		      char *certpath, size_t certpathsz, bool *created, struct kc_status *st);
+/* "SHA256:<base64 of SHA-256 of the SubjectPublicKeyInfo>" */
+int tls_fingerprint(gnutls_x509_crt_t crt, char fp[TLS_FP_LEN]);
+
+/* Refuse secrets that others can read: 0, or -1 with st (KC_FILE). */
+int tls_check_secret_file(const char *path, struct kc_status *st);
+
+/* Read a whole small file (at most max bytes) into a NUL-terminated buffer
+ * the caller frees.  Returns 0 or -errno. */
+int tls_read_small_file(const char *path, size_t max, char **out, size_t *len);
+
+#endif
