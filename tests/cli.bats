@@ -1,0 +1,87 @@
+#!/usr/bin/env bats
+# The command line itself: help, version, info, and the man page covering
+# every option that --help shows.
+
+load helpers
+
+MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
+
+@test "ktlscp --help lists every command" {
+	run "$KTLSCP" --help
+	assert_exit 0
+	for c in send recv info id; do
+		[[ "$output" == *"  $c "* ]]
+	done
+}
+
+@test "each subcommand's --help shows its usage and options" {
+	run "$KTLSCP" send --help
+	assert_exit 0
+	[[ "$output" == *"HOST[:PORT] PATH..."* ]]
+	[[ "$output" == *"--recursive"* && "$output" == *"--psk-file"* && "$output" == *"--json"* ]]
+	run "$KTLSCP" recv --help
+	assert_exit 0
+	[[ "$output" == *"[DIR]"* && "$output" == *"--listen"* && "$output" == *"--pin"* ]]
+	run "$KTLSCP" info --help
+	assert_exit 0
+	[[ "$output" == *"--json"* ]]
+	run "$KTLSCP" id --help
+	assert_exit 0
+}
+
+@test "--version names GnuTLS and whether this kernel offers kTLS" {
+	run "$KTLSCP" --version
+	assert_exit 0
+	[[ "$output" == "ktlscp "* ]]
+	[[ "$output" == *"GnuTLS 3."* ]]
+	[[ "$output" == *"kernel TLS: "*"available"* ]]
+}
+
+@test "info says honestly whether kTLS is available, in text and JSON" {
+	run "$KTLSCP" info
+	assert_exit 0
+	[[ "$output" == *"kernel TLS: "* ]]
+	run --separate-stderr "$KTLSCP" info --json
+	assert_exit 0
+	echo "$output" | jq -e '.ktls | type == "boolean"' >/dev/null
+	if have_ktls; then
+		[ "$(json_field "$output" ktls)" = true ]
+		[ "$(echo "$output" | jq '[.ciphers[] | select(.tx and .rx)] | length')" -ge 1 ]
+		[ "$(echo "$output" | jq -r '.tls_stat | type')" = object ]
+	else
+		[ "$(json_field "$output" ktls)" = false ]
+		[[ "$(json_field "$output" ktls_reason)" == *"tls module"* ]]
+	fi
+}
+
+@test "every long option in --help is documented in the man page" {
+	[ -f "$MAN" ]
+	missing=
+	for cmd in "" send recv info id; do
+		for opt in $("$KTLSCP" $cmd --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
+			case $opt in --help|--usage|--version) continue ;; esac
+			esc=$(printf '%s' "$opt" | sed 's/-/\\\\-/g')
+			grep -q -- "$esc" "$MAN" || missing="$missing $opt"
+		done
+	done
+	[ -z "$missing" ] || { echo "not in the man page:$missing"; false; }
+}
+
+@test "every exit status is documented in the man page" {
+	for n in 0 1 2 3 4 5 6 7; do
+		grep -q "^\.IP $n\$" "$MAN" || { echo "exit $n missing"; false; }
+	done
+}
+
+@test "the man page renders without warnings" {
+	command -v groff >/dev/null || skip "no groff"
+	run groff -man -ww -z "$MAN"
+	assert_exit 0
+	[ -z "$output" ]
+}
+
+@test "popt alias files cannot change options (no ~/.popt read)" {
+	echo 'ktlscp alias --evil --ktls=off' >"$HOME/.popt"
+	run "$KTLSCP" send --evil 127.0.0.1 /etc/hostname
+	assert_exit 2
+}

@@ -1,0 +1,186 @@
+#!/usr/bin/env bats
+# Each exit status of ktlscp(1) EXIT STATUS, provoked, with one clear line
+# naming the file or peer.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+@test "exit 2: an unknown option names the option" {
+	run "$KTLSCP" send --no-such-option 127.0.0.1 /etc/hostname
+	assert_exit 2
+	[[ "$output" == *"--no-such-option"* ]]
+}
+
+@test "exit 2: an unknown command, and send without paths" {
+	run "$KTLSCP" frobnicate
+	assert_exit 2
+	[[ "$output" == *"unknown command 'frobnicate'"* ]]
+	run "$KTLSCP" send 127.0.0.1
+	assert_exit 2
+	run "$KTLSCP"
+	assert_exit 2
+}
+
+@test "exit 2: bad values for --tls, --cipher, --ktls, --port and the address" {
+	run "$KTLSCP" send --tls 1.1 127.0.0.1 /etc/hostname
+	assert_exit 2
+	[[ "$output" == *"--tls 1.1"* ]]
+	run "$KTLSCP" send --cipher rc4 127.0.0.1 /etc/hostname
+	assert_exit 2
+	run "$KTLSCP" send --ktls maybe 127.0.0.1 /etc/hostname
+	assert_exit 2
+	run "$KTLSCP" send --port 70000 127.0.0.1 /etc/hostname
+	assert_exit 2
+	run "$KTLSCP" send '[::1' /etc/hostname
+	assert_exit 2
+	run "$KTLSCP" send 'host:99999' /etc/hostname
+	assert_exit 2
+}
+
+@test "exit 3: nobody listening names the peer" {
+	port=$(unused_port)
+	echo x >"$SRC/f"
+	run timeout 60 "$KTLSCP" send "127.0.0.1:$port" "$SRC/f"
+	assert_exit 3
+	[[ "$output" == *"127.0.0.1:$port: cannot connect: Connection refused"* ]]
+}
+
+@test "exit 3: a peer that accepts but never speaks TLS hits --timeout" {
+	port=$(unused_port)
+	timeout 20 socat -u TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr OPEN:/dev/null &
+	pid=$!
+	sleep 0.3
+	echo x >"$SRC/f"
+	run timeout 60 "$KTLSCP" send --timeout 1 "127.0.0.1:$port" "$SRC/f"
+	kill $pid 2>/dev/null || true
+	assert_exit 3
+	[[ "$output" == *"timed out"* ]]
+}
+
+@test "exit 4: a wrong token" {
+	echo x >"$SRC/f"
+	start_recv
+	run timeout 60 "$KTLSCP" send --token 2222-2222-2222-2222-2222-2222-2222-2222 "127.0.0.1:$RECV_PORT" "$SRC/f"
+	assert_exit 4
+	wait_recv
+	[ "$RECV_RC" -eq 4 ]
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/recv.err")" -ge 2 ]
+}
+
+@test "exit 5: the receiver rejects a directory where it has a file" {
+	mkdir -p "$SRC/sub"
+	echo x >"$SRC/sub/f"
+	echo "i am a file" >"$DST/sub"
+	start_recv
+	ktlscp_send -r "$SRC/sub"
+	assert_exit 5
+	[[ "$output" == *"sub: rejected by the receiver"* ]]
+	wait_recv
+	[ "$RECV_RC" -eq 5 ]
+	[ "$(cat "$DST/sub")" = "i am a file" ]
+}
+
+@test "exit 5: a receiver killed mid-transfer leaves no file under its final name" {
+	head -c 300000000 /dev/zero >"$SRC/big"
+	start_recv
+	( sleep 0.5; kill -9 "$RECV_PID" ) &
+	ktlscp_send "$SRC/big"
+	[ "$status" -eq 3 ] || [ "$status" -eq 5 ]
+	[[ "$output" == *"127.0.0.1:$RECV_PORT"* ]]
+	[ ! -e "$DST/big" ]
+}
+
+@test "exit 5: a sender killed mid-transfer leaves no file, and the receiver says so" {
+	head -c 300000000 /dev/zero >"$SRC/big"
+	start_recv
+	timeout -s KILL 0.5 "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$SRC/big" || true
+	wait_recv
+	[ "$RECV_RC" -eq 5 ] || [ "$RECV_RC" -eq 3 ]
+	[ ! -e "$DST/big" ]
+	no_temp_files "$DST"
+	grep -q "127.0.0.1" "$BATS_TEST_TMPDIR/recv.err"
+}
+
+@test "exit 6: a missing source is named, and the rest still goes" {
+	echo x >"$SRC/good"
+	start_recv
+	ktlscp_send "$SRC/missing" "$SRC/good"
+	assert_exit 6
+	[[ "$output" == *"$SRC/missing: No such file or directory"* ]]
+	wait_recv
+	assert_same_file "$SRC/good" "$DST/good"
+}
+
+@test "exit 6: only missing sources: no connection is made" {
+	port=$(unused_port)
+	run timeout 60 "$KTLSCP" send "127.0.0.1:$port" "$SRC/missing"
+	assert_exit 6
+	[[ "$output" != *"cannot connect"* ]]
+}
+
+@test "exit 6: a directory without -r" {
+	mkdir -p "$SRC/d"
+	port=$(unused_port)
+	run timeout 60 "$KTLSCP" send "127.0.0.1:$port" "$SRC/d"
+	assert_exit 6
+	[[ "$output" == *"is a directory (use -r"* ]]
+}
+
+@test "exit 6: an unreadable source (as an unprivileged user)" {
+	command -v setpriv >/dev/null || skip "no setpriv"
+	echo secret >"$SRC/locked"
+	chmod 000 "$SRC/locked"
+	chmod 755 "$BATS_TEST_TMPDIR" "$SRC"
+	port=$(unused_port)
+	run timeout 60 setpriv --reuid=65534 --regid=65534 --clear-groups "$KTLSCP" send "127.0.0.1:$port" "$SRC/locked"
+	assert_exit 6
+	[[ "$output" == *"locked: Permission denied"* ]]
+}
+
+@test "exit 6: recv into a directory that does not exist" {
+	run "$KTLSCP" recv --port 0 "$BATS_TEST_TMPDIR/nope"
+	assert_exit 6
+	[[ "$output" == *"nope: No such file or directory"* ]]
+}
+
+@test "exit 7: --ktls=require on a kernel without kTLS names the missing tls module" {
+	skip_if_ktls "this kernel has kTLS: require succeeds (tested in the kTLS lane)"
+	echo x >"$SRC/f"
+	run "$KTLSCP" send --ktls require 127.0.0.1:1 "$SRC/f"
+	assert_exit 7
+	[[ "$output" == *"kTLS required but unavailable"*"tls module"* ]]
+	run "$KTLSCP" recv --ktls require --port 0 "$DST"
+	assert_exit 7
+}
+
+@test "--ktls=require succeeds where the kernel has kTLS" {
+	skip_unless_ktls
+	echo x >"$SRC/f"
+	start_recv --ktls require --json
+	ktlscp_send --ktls require --json "$SRC/f"
+	assert_exit 0
+	[ "$(json_field "$output" ktls_tx)" = sw ]
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
+@test "--ktls=off stays in user space and says why" {
+	echo x >"$SRC/f"
+	start_recv --ktls off
+	ktlscp_send --ktls off --json "$SRC/f"
+	assert_exit 0
+	[ "$(json_field "$output" ktls_tx)" = userspace ]
+	[ "$(json_field "$output" ktls_reason)" = "--ktls=off" ]
+	wait_recv
+}
+
+@test "json on failure: status error, the message and the exit code" {
+	port=$(unused_port)
+	echo x >"$SRC/f"
+	run --separate-stderr timeout 60 "$KTLSCP" send --json "127.0.0.1:$port" "$SRC/f"
+	assert_exit 3
+	[ "$(json_field "$output" status)" = error ]
+	[ "$(json_field "$output" exit_code)" = 3 ]
+	[[ "$(json_field "$output" error)" == *"Connection refused"* ]]
+	[[ "$stderr" == *"Connection refused"* ]]
+}

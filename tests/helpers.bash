@@ -1,0 +1,148 @@
+# Shared helpers for the ktlscp bats suite.  Every test gets its own source
+# and destination directories; receivers listen on a free loopback port
+# (--port 0) and are stopped in teardown.
+
+KTLSCP=${KTLSCP:-$BATS_TEST_DIRNAME/../ktlscp}
+KTLSCP_FORGE=${KTLSCP_FORGE:-$BATS_TEST_DIRNAME/forge}
+# A fixed token for tests that are not about trust (the format recv prints).
+TEST_TOKEN=abcd-efgh-ijkm-npqr-stuv-wxyz-2345-6789
+
+common_setup() {
+	SRC=$BATS_TEST_TMPDIR/src
+	DST=$BATS_TEST_TMPDIR/dst
+	mkdir -p "$SRC" "$DST"
+	export HOME=$BATS_TEST_TMPDIR/home
+	export XDG_CONFIG_HOME=$HOME/.config
+	mkdir -p "$HOME"
+	export KTLSCP_TOKEN=$TEST_TOKEN
+	RECV_PID=
+}
+
+common_teardown() {
+	if [ -n "${RECV_PID:-}" ] && kill -0 "$RECV_PID" 2>/dev/null; then
+		kill "$RECV_PID" 2>/dev/null || true
+		wait "$RECV_PID" 2>/dev/null || true
+	fi
+}
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+# start_recv [OPTIONS...] [DIR]: start a receiver in the background (default
+# DIR: $DST, none with --raw).  Sets RECV_PID, RECV_PORT and RECV_TOKEN (when it printed one).
+# Its stdout goes to $BATS_TEST_TMPDIR/recv.out, stderr to recv.err.
+start_recv() {
+	local args=("$@") i
+	if [[ " ${args[*]} " != *" --raw "* ]] &&
+		{ [ ${#args[@]} -eq 0 ] || [[ "${args[-1]}" == -* ]] || [ ! -d "${args[-1]}" ]; }; then
+		args+=("$DST")
+	fi
+	: >"$BATS_TEST_TMPDIR/recv.err"
+	"$KTLSCP" recv --port 0 --listen 127.0.0.1 "${args[@]}" \
+		>"$BATS_TEST_TMPDIR/recv.out" 2>"$BATS_TEST_TMPDIR/recv.err" &
+	RECV_PID=$!
+	for i in $(seq 1 100); do
+		RECV_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/recv.err")
+		[ -n "$RECV_PORT" ] && break
+		kill -0 "$RECV_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ -z "$RECV_PORT" ]; then
+		echo "receiver did not start:" >&2
+		cat "$BATS_TEST_TMPDIR/recv.err" >&2
+		return 1
+	fi
+	RECV_TOKEN=$(sed -n 's/.*one-time token: \([a-z0-9-]*\).*/\1/p' "$BATS_TEST_TMPDIR/recv.err")
+}
+
+# wait_recv: wait for the receiver to exit; sets RECV_RC.
+wait_recv() {
+	local i
+	for i in $(seq 1 600); do
+		kill -0 "$RECV_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	RECV_RC=0
+	wait "$RECV_PID" || RECV_RC=$?
+	RECV_PID=
+}
+
+# ktlscp_send ARGS...: "run" ktlscp send with the receiver's address first.
+ktlscp_send() {
+	run timeout 300 "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$@"
+}
+
+# tree_sums DIR: sorted "sha256  relative-path" lines of every file.
+tree_sums() {
+	(cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+}
+
+# assert_same_tree A B: same files with the same content.
+assert_same_tree() {
+	local a b
+	a=$(tree_sums "$1")
+	b=$(tree_sums "$2")
+	if [ "$a" != "$b" ]; then
+		echo "trees differ:" >&2
+		diff <(echo "$a") <(echo "$b") >&2 || true
+		return 1
+	fi
+}
+
+# assert_same_file A B: same sha256.
+assert_same_file() {
+	local a b
+	a=$(sha256sum <"$1" | cut -d' ' -f1)
+	b=$(sha256sum <"$2" | cut -d' ' -f1)
+	[ "$a" = "$b" ] || { echo "sha256 differs: $1 $a, $2 $b" >&2; return 1; }
+}
+
+# expected_mode: "sw" where this kernel has kTLS (or the lane says so via
+# KTLSCP_EXPECT_KTLS), else "userspace".
+expected_mode() {
+	if [ -n "${KTLSCP_EXPECT_KTLS:-}" ]; then
+		echo "$KTLSCP_EXPECT_KTLS"
+	elif [ "$("$KTLSCP" info --json | jq -r .ktls)" = true ]; then
+		echo sw
+	else
+		echo userspace
+	fi
+}
+
+have_ktls() {
+	[ "$(expected_mode)" != userspace ]
+}
+
+skip_if_ktls() {
+	if have_ktls; then skip "${1:-this kernel has kTLS}"; fi
+}
+
+skip_unless_ktls() {
+	if ! have_ktls; then skip "${1:-this kernel has no kTLS}"; fi
+}
+
+# json_field JSON KEY
+json_field() {
+	echo "$1" | jq -r ".$2"
+}
+
+# assert_exit N: after "run", check the status with output on failure.
+assert_exit() {
+	if [ "$status" -ne "$1" ]; then
+		echo "expected exit $1, got $status; output:" >&2
+		echo "$output" >&2
+		return 1
+	fi
+}
+
+# no_temp_files DIR: nothing half-written is left behind.
+no_temp_files() {
+	local left
+	left=$(find "$1" -name '.ktlscp-*.part')
+	[ -z "$left" ] || { echo "temp files left: $left" >&2; return 1; }
+}
+
+# A free port with nothing listening (bound and released).
+unused_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env bats
+# --raw against real TLS tools, byte-exact, TLS 1.2 and 1.3 x the four
+# ciphers: ktlscp sending to openssl s_server (which also sends TLS 1.3
+# session tickets, as OpenSSL does by default), and openssl s_client and
+# gnutls-cli sending to ktlscp.  In the kTLS lane the ktlscp side runs on
+# the kernel path, so a user-space peer is the oracle for the key mapping.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup_file() {
+	export PKI=$BATS_FILE_TMPDIR/pki
+	mkdir -p "$PKI"
+	cd "$PKI"
+	certtool --generate-privkey --key-type ecdsa --outfile ca.key 2>/dev/null
+	printf 'cn = Interop CA\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
+	certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.crt 2>/dev/null
+	for who in server client; do
+		certtool --generate-privkey --key-type ecdsa --outfile $who.key 2>/dev/null
+		chmod 600 $who.key
+		printf 'cn = %s\ndns_name = localhost\nip_address = 127.0.0.1\nsigning_key\ntls_www_server\ntls_www_client\nexpiration_days = 2\n' $who >$who.tmpl
+		certtool --generate-certificate --load-privkey $who.key --load-ca-certificate ca.crt \
+			--load-ca-privkey ca.key --template $who.tmpl --outfile $who.crt 2>/dev/null
+	done
+	head -c 1048576 /dev/urandom >"$BATS_FILE_TMPDIR/payload"
+}
+
+# OpenSSL's names for our ciphers (TLS 1.3 suites; TLS 1.2 ECDSA suites).
+ossl13() {
+	case $1 in
+	aes-128-gcm) echo TLS_AES_128_GCM_SHA256 ;;
+	aes-256-gcm) echo TLS_AES_256_GCM_SHA384 ;;
+	chacha20-poly1305) echo TLS_CHACHA20_POLY1305_SHA256 ;;
+	aes-128-ccm) echo TLS_AES_128_CCM_SHA256 ;;
+	esac
+}
+ossl12() {
+	case $1 in
+	aes-128-gcm) echo ECDHE-ECDSA-AES128-GCM-SHA256 ;;
+	aes-256-gcm) echo ECDHE-ECDSA-AES256-GCM-SHA384 ;;
+	chacha20-poly1305) echo ECDHE-ECDSA-CHACHA20-POLY1305 ;;
+	aes-128-ccm) echo ECDHE-ECDSA-AES128-CCM ;;
+	esac
+}
+gnutls_prio() {
+	local v=$1 c
+	c=$(echo "$2" | tr a-z A-Z)
+	echo "NORMAL:-VERS-ALL:+VERS-TLS$v:-CIPHER-ALL:+$c"
+}
+
+# ktlscp send --raw -> openssl s_server, for one version and cipher.
+to_openssl() {
+	local v=$1 c=$2 port out=$BATS_TEST_TMPDIR/ossl.out flags
+	port=$(unused_port)
+	if [ "$v" = 1.3 ]; then
+		flags=(-tls1_3 -ciphersuites "$(ossl13 "$c")")
+	else
+		flags=(-tls1_2 -cipher "$(ossl12 "$c")")
+	fi
+	# s_server ends at EOF of its stdin: keep it open with a sleeping pipe.
+	(sleep 60 | timeout 90 openssl s_server -quiet -naccept 1 -accept "127.0.0.1:$port" \
+		-cert "$PKI/server.crt" -key "$PKI/server.key" "${flags[@]}" >"$out" 2>"$out.err") &
+	for _ in $(seq 1 100); do
+		ss -ltn 2>/dev/null | grep -q ":$port " && break
+		sleep 0.05
+	done
+	run --separate-stderr timeout 120 "$KTLSCP" send --raw --json --ca "$PKI/ca.crt" \
+		--cert "$PKI/client.crt" --key "$PKI/client.key" --tls "$v" --cipher "$c" \
+		"127.0.0.1:$port" "$BATS_FILE_TMPDIR/payload"
+	assert_exit 0
+	for _ in $(seq 1 100); do
+		[ "$(stat -c %s "$out" 2>/dev/null)" = 1048576 ] && break
+		sleep 0.1
+	done
+	pkill -f "openssl s_server -quiet -naccept 1 -accept 127.0.0.1:$port" 2>/dev/null || true
+	assert_same_file "$BATS_FILE_TMPDIR/payload" "$out"
+	[ "$(json_field "$output" tls_version)" = "TLS$v" ]
+	[ "$(json_field "$output" cipher)" = "$(echo "$c" | tr a-z A-Z)" ]
+	[ "$(json_field "$output" ktls_tx)" = "$(expected_mode)" ]
+	[ "$(json_field "$output" ktls_rx)" = "$(expected_mode)" ]
+}
+
+# CLIENT (openssl|gnutls) -> ktlscp recv --raw.
+from_client() {
+	local tool=$1 v=$2 c=$3 mode
+	mode=$(expected_mode)
+	start_recv --raw -v --ca "$PKI/ca.crt" --cert "$PKI/server.crt" --key "$PKI/server.key" \
+		--tls "$v" --cipher "$c"
+	if [ "$tool" = openssl ]; then
+		if [ "$v" = 1.3 ]; then flags=(-tls1_3 -ciphersuites "$(ossl13 "$c")"); else flags=(-tls1_2 -cipher "$(ossl12 "$c")"); fi
+		timeout 120 openssl s_client -quiet -no_ign_eof -nocommands -connect "127.0.0.1:$RECV_PORT" \
+			-CAfile "$PKI/ca.crt" -cert "$PKI/client.crt" -key "$PKI/client.key" "${flags[@]}" \
+			<"$BATS_FILE_TMPDIR/payload" >/dev/null 2>"$BATS_TEST_TMPDIR/client.err" || true
+	else
+		timeout 120 gnutls-cli --logfile=/dev/null -p "$RECV_PORT" --x509cafile "$PKI/ca.crt" \
+			--x509certfile "$PKI/client.crt" --x509keyfile "$PKI/client.key" \
+			--priority "$(gnutls_prio "$v" "$c")" 127.0.0.1 \
+			<"$BATS_FILE_TMPDIR/payload" >/dev/null 2>"$BATS_TEST_TMPDIR/client.err" || true
+	fi
+	wait_recv
+	[ "$RECV_RC" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/recv.err" "$BATS_TEST_TMPDIR/client.err"; false; }
+	assert_same_file "$BATS_FILE_TMPDIR/payload" "$BATS_TEST_TMPDIR/recv.out"
+	grep -q "TLS$v $(echo "$c" | tr a-z A-Z), auth x509; kTLS tx=$mode rx=$mode" "$BATS_TEST_TMPDIR/recv.err"
+}
+
+@test "interop: ktlscp --raw -> openssl s_server, TLS 1.3, all four ciphers" {
+	for c in aes-128-gcm aes-256-gcm chacha20-poly1305 aes-128-ccm; do
+		to_openssl 1.3 "$c"
+	done
+}
+
+@test "interop: ktlscp --raw -> openssl s_server, TLS 1.2, all four ciphers" {
+	for c in aes-128-gcm aes-256-gcm chacha20-poly1305 aes-128-ccm; do
+		to_openssl 1.2 "$c"
+	done
+}
+
+@test "interop: openssl s_client -> ktlscp recv --raw, TLS 1.3 and 1.2, all four ciphers" {
+	for v in 1.3 1.2; do
+		for c in aes-128-gcm aes-256-gcm chacha20-poly1305 aes-128-ccm; do
+			from_client openssl "$v" "$c"
+		done
+	done
+}
+
+@test "interop: gnutls-cli -> ktlscp recv --raw, TLS 1.3 and 1.2, all four ciphers" {
+	for v in 1.3 1.2; do
+		for c in aes-128-gcm aes-256-gcm chacha20-poly1305 aes-128-ccm; do
+			from_client gnutls "$v" "$c"
+		done
+	done
+}
+
+@test "recv --raw refuses DIR and --json; send --raw takes exactly one PATH" {
+	run "$KTLSCP" recv --raw "$DST"
+	assert_exit 2
+	run "$KTLSCP" recv --raw --json
+	assert_exit 2
+	run "$KTLSCP" send --raw 127.0.0.1:1 a b
+	assert_exit 2
+}

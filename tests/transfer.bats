@@ -1,0 +1,188 @@
+#!/usr/bin/env bats
+# Transfers of every shape, byte-exact (sha256), with the offload mode the
+# kernel allows reported in the JSON summary.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+@test "an empty file arrives empty" {
+	: >"$SRC/empty"
+	start_recv
+	ktlscp_send "$SRC/empty"
+	assert_exit 0
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	[ -f "$DST/empty" ] && [ ! -s "$DST/empty" ]
+	assert_same_file "$SRC/empty" "$DST/empty"
+}
+
+@test "a 1-byte file arrives byte-exact" {
+	printf 'x' >"$SRC/one"
+	start_recv
+	ktlscp_send "$SRC/one"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/one" "$DST/one"
+}
+
+@test "a 1 MiB random file arrives byte-exact" {
+	head -c 1048576 /dev/urandom >"$SRC/mib"
+	start_recv
+	ktlscp_send "$SRC/mib"
+	assert_exit 0
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	assert_same_file "$SRC/mib" "$DST/mib"
+}
+
+@test "a 100 MiB random file arrives byte-exact and the summary reports the kernel's mode" {
+	head -c 104857600 /dev/urandom >"$SRC/big"
+	start_recv --json
+	ktlscp_send --json "$SRC/big"
+	assert_exit 0
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	assert_same_file "$SRC/big" "$DST/big"
+	mode=$(expected_mode)
+	[ "$(json_field "$output" status)" = ok ]
+	[ "$(json_field "$output" bytes)" = 104857600 ]
+	[ "$(json_field "$output" files)" = 1 ]
+	[ "$(json_field "$output" ktls_tx)" = "$mode" ]
+	[ "$(json_field "$output" ktls_rx)" = "$mode" ]
+	recv_json=$(cat "$BATS_TEST_TMPDIR/recv.out")
+	[ "$(json_field "$recv_json" ktls_tx)" = "$mode" ]
+	[ "$(json_field "$recv_json" ktls_rx)" = "$mode" ]
+	[ "$(json_field "$recv_json" bytes)" = 104857600 ]
+	if [ "$mode" = userspace ]; then
+		[ "$(json_field "$output" tx_path)" = copy ]
+		[ -n "$(json_field "$output" ktls_reason)" ]
+	else
+		[ "$(json_field "$output" tx_path)" = sendfile ]
+		[ "$(json_field "$output" ktls_reason)" = null ]
+	fi
+}
+
+@test "a tree of 1000 small files arrives byte-exact" {
+	mkdir -p "$SRC/tree"
+	for d in $(seq 1 10); do
+		mkdir -p "$SRC/tree/d$d"
+		for f in $(seq 1 100); do
+			head -c $((RANDOM % 3000)) /dev/urandom >"$SRC/tree/d$d/f$f"
+		done
+	done
+	start_recv
+	ktlscp_send -r "$SRC/tree"
+	assert_exit 0
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	assert_same_tree "$SRC/tree" "$DST/tree"
+	[ "$(find "$DST/tree" -type f | wc -l)" -eq 1000 ]
+	no_temp_files "$DST"
+}
+
+@test "names with spaces, UTF-8 and shell characters arrive intact" {
+	mkdir -p "$SRC/dir with space/ünïcødé ✓"
+	echo one >"$SRC/dir with space/a b c.txt"
+	echo two >"$SRC/dir with space/ünïcødé ✓/naïve 日本.txt"
+	echo three >"$SRC/dir with space/\$(not run) & 'quoted' \"x\""
+	start_recv
+	ktlscp_send -r "$SRC/dir with space"
+	assert_exit 0
+	wait_recv
+	assert_same_tree "$SRC/dir with space" "$DST/dir with space"
+}
+
+@test "empty directories are created and several sources go in one run" {
+	mkdir -p "$SRC/d/empty/deeper"
+	echo a >"$SRC/d/file"
+	echo b >"$SRC/loose"
+	start_recv --json
+	ktlscp_send -r --json "$SRC/d" "$SRC/loose"
+	assert_exit 0
+	wait_recv
+	[ -d "$DST/d/empty/deeper" ]
+	assert_same_file "$SRC/loose" "$DST/loose"
+	assert_same_tree "$SRC/d" "$DST/d"
+	[ "$(json_field "$output" files)" = 2 ]
+	[ "$(json_field "$output" dirs)" = 3 ]
+}
+
+@test "an existing file is replaced whole, and permission bits follow the source" {
+	printf 'old content that is longer' >"$DST/f"
+	printf 'new' >"$SRC/f"
+	printf '#!/bin/sh\n' >"$SRC/script"
+	chmod 755 "$SRC/script"
+	start_recv
+	ktlscp_send "$SRC/f" "$SRC/script"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+	[ -x "$DST/script" ]
+}
+
+@test "symbolic links inside a tree are skipped with a notice, not followed" {
+	mkdir -p "$SRC/t"
+	echo real >"$SRC/t/real"
+	ln -s /etc/passwd "$SRC/t/link"
+	start_recv
+	ktlscp_send -r "$SRC/t"
+	assert_exit 0
+	[[ "$output" == *"t/link: skipping symbolic link"* ]]
+	wait_recv
+	[ -f "$DST/t/real" ]
+	[ ! -e "$DST/t/link" ]
+}
+
+@test "the human summary names both directions' offload mode" {
+	echo hi >"$SRC/hi"
+	start_recv
+	ktlscp_send "$SRC/hi"
+	assert_exit 0
+	mode=$(expected_mode)
+	[[ "$output" == *"kTLS tx=$mode rx=$mode"* ]]
+	wait_recv
+}
+
+@test "json: stdout holds exactly one JSON object with the contract's keys" {
+	echo hi >"$SRC/hi"
+	start_recv
+	run --separate-stderr timeout 60 "$KTLSCP" send --json "127.0.0.1:$RECV_PORT" "$SRC/hi"
+	assert_exit 0
+	wait_recv
+	out=$output
+	[ "$(echo "$out" | wc -l)" -eq 1 ]
+	for k in role peer tls_version cipher auth ktls_tx ktls_rx ktls_mode_source ktls_reason \
+		tx_path rx_path files bytes seconds status error; do
+		echo "$out" | jq -e "has(\"$k\")" >/dev/null
+	done
+	[ "$(json_field "$out" role)" = send ]
+	[ "$(json_field "$out" tls_version)" = TLS1.3 ]
+	[ "$(json_field "$out" cipher)" = AES-128-GCM ]
+	[ "$(json_field "$out" auth)" = psk ]
+	[ "$(json_field "$out" error)" = null ]
+}
+
+@test "--tls 1.2 and each cipher transfer byte-exact" {
+	head -c 300000 /dev/urandom >"$SRC/data"
+	for tls in 1.2 1.3; do
+		for c in aes-128-gcm aes-256-gcm chacha20-poly1305 aes-128-ccm; do
+			rm -f "$DST/data"
+			if [ "$tls$c" = 1.3aes-256-gcm ]; then
+				# A TLS 1.3 PSK is bound to SHA-256 in GnuTLS 3.7.
+				run "$KTLSCP" send --tls 1.3 --cipher aes-256-gcm 127.0.0.1:1 "$SRC/data"
+				assert_exit 2
+				[[ "$output" == *"needs TLS 1.2"* ]]
+				continue
+			fi
+			start_recv
+			ktlscp_send --json --tls "$tls" --cipher "$c" "$SRC/data"
+			assert_exit 0
+			wait_recv
+			[ "$RECV_RC" -eq 0 ]
+			assert_same_file "$SRC/data" "$DST/data"
+			[ "$(json_field "$output" tls_version)" = "TLS$tls" ]
+			[ "$(json_field "$output" cipher)" = "$(echo "$c" | tr a-z A-Z)" ]
+			[ "$(json_field "$output" ktls_tx)" = "$(expected_mode)" ]
+		done
+	done
+}

@@ -1,0 +1,238 @@
+#!/usr/bin/env bats
+# Every trust mode works, and every wrong key, token, pin or certificate is
+# refused with exit 4 and no file written.
+
+load helpers
+
+@test "recv with no trust configured prints a one-time token that send accepts" {
+	unset KTLSCP_TOKEN
+	echo data >"$SRC/f"
+	start_recv
+	[ -n "$RECV_TOKEN" ]
+	[ ${#RECV_TOKEN} -eq 39 ]
+	run timeout 60 "$KTLSCP" send --token "$RECV_TOKEN" "127.0.0.1:$RECV_PORT" "$SRC/f"
+	assert_exit 0
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
+@test "two receivers print different tokens" {
+	unset KTLSCP_TOKEN
+	start_recv
+	t1=$RECV_TOKEN
+	common_teardown
+	start_recv
+	[ "$t1" != "$RECV_TOKEN" ]
+}
+
+@test "a wrong token is refused with exit 4 and nothing is written" {
+	unset KTLSCP_TOKEN
+	echo data >"$SRC/f"
+	start_recv
+	run timeout 60 "$KTLSCP" send --token abcd-abcd-abcd-abcd-abcd-abcd-abcd-abcd "127.0.0.1:$RECV_PORT" "$SRC/f"
+	assert_exit 4
+	[[ "$output" == *"127.0.0.1:$RECV_PORT"* ]]
+	wait_recv
+	[ "$RECV_RC" -eq 4 ]
+	[ -z "$(ls -A "$DST")" ]
+}
+
+@test "the token can come from --token-file (mode 0600 only)" {
+	echo data >"$SRC/f"
+	echo "$TEST_TOKEN" >"$BATS_TEST_TMPDIR/tok"
+	chmod 644 "$BATS_TEST_TMPDIR/tok"
+	start_recv
+	run timeout 60 env -u KTLSCP_TOKEN "$KTLSCP" send --token-file "$BATS_TEST_TMPDIR/tok" "127.0.0.1:$RECV_PORT" "$SRC/f"
+	assert_exit 6
+	[[ "$output" == *"readable by group or others"* ]]
+	chmod 600 "$BATS_TEST_TMPDIR/tok"
+	run timeout 60 env -u KTLSCP_TOKEN "$KTLSCP" send --token-file "$BATS_TEST_TMPDIR/tok" "127.0.0.1:$RECV_PORT" "$SRC/f"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
+@test "a malformed token is a usage error" {
+	run "$KTLSCP" send --token nope 127.0.0.1:1 /etc/hostname
+	assert_exit 2
+	[[ "$output" == *"token is not valid"* ]]
+}
+
+@test "send without any trust configured is a usage error" {
+	unset KTLSCP_TOKEN
+	run "$KTLSCP" send 127.0.0.1:1 /etc/hostname
+	assert_exit 2
+	[[ "$output" == *"no trust configured"* ]]
+}
+
+@test "a PSK file (IDENTITY:HEXKEY) authenticates both ends" {
+	unset KTLSCP_TOKEN
+	psk=$BATS_TEST_TMPDIR/psk
+	echo "alice:$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$psk"
+	chmod 600 "$psk"
+	echo data >"$SRC/f"
+	start_recv --psk-file "$psk"
+	[ -z "$RECV_TOKEN" ]
+	ktlscp_send --psk-file "$psk" --json "$SRC/f"
+	assert_exit 0
+	[ "$(json_field "$output" auth)" = psk ]
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
+@test "a PSK file with a bare HEXKEY works, a wrong key fails with exit 4" {
+	unset KTLSCP_TOKEN
+	head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$BATS_TEST_TMPDIR/psk1"
+	head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$BATS_TEST_TMPDIR/psk2"
+	chmod 600 "$BATS_TEST_TMPDIR"/psk?
+	echo data >"$SRC/f"
+	start_recv --psk-file "$BATS_TEST_TMPDIR/psk1"
+	ktlscp_send --psk-file "$BATS_TEST_TMPDIR/psk2" "$SRC/f"
+	assert_exit 4
+	wait_recv
+	[ "$RECV_RC" -eq 4 ]
+	[ ! -e "$DST/f" ]
+	start_recv --psk-file "$BATS_TEST_TMPDIR/psk1"
+	ktlscp_send --psk-file "$BATS_TEST_TMPDIR/psk1" "$SRC/f"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
+@test "a short or malformed PSK file is a usage error" {
+	echo "abcd" >"$BATS_TEST_TMPDIR/psk"
+	chmod 600 "$BATS_TEST_TMPDIR/psk"
+	run "$KTLSCP" send --psk-file "$BATS_TEST_TMPDIR/psk" 127.0.0.1:1 /etc/hostname
+	assert_exit 2
+	[[ "$output" == *"16 to 64 bytes"* ]]
+}
+
+@test "ktlscp id creates a 0600 key once and prints a stable SHA256 fingerprint" {
+	run "$KTLSCP" id
+	assert_exit 0
+	fp1=$(echo "$output" | grep '^SHA256:')
+	[[ "$fp1" =~ ^SHA256:[A-Za-z0-9+/]{43}$ ]]
+	[ "$(stat -c %a "$XDG_CONFIG_HOME/ktlscp/id.key")" = 600 ]
+	run "$KTLSCP" id
+	[ "$output" = "$fp1" ]
+}
+
+@test "pinned keys: both ends present their identity and check the other's" {
+	unset KTLSCP_TOKEN
+	rhome=$BATS_TEST_TMPDIR/rhome
+	shome=$BATS_TEST_TMPDIR/shome
+	rfp=$(XDG_CONFIG_HOME=$rhome "$KTLSCP" id)
+	sfp=$(XDG_CONFIG_HOME=$shome "$KTLSCP" id)
+	echo data >"$SRC/f"
+	XDG_CONFIG_HOME=$rhome start_recv --pin "$sfp"
+	XDG_CONFIG_HOME=$shome ktlscp_send --pin "$rfp" --json "$SRC/f"
+	assert_exit 0
+	[ "$(json_field "$output" auth)" = pin ]
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
+@test "a receiver whose key does not match --pin is refused with exit 4" {
+	unset KTLSCP_TOKEN
+	rhome=$BATS_TEST_TMPDIR/rhome
+	shome=$BATS_TEST_TMPDIR/shome
+	ohome=$BATS_TEST_TMPDIR/other
+	XDG_CONFIG_HOME=$rhome "$KTLSCP" id >/dev/null
+	sfp=$(XDG_CONFIG_HOME=$shome "$KTLSCP" id)
+	ofp=$(XDG_CONFIG_HOME=$ohome "$KTLSCP" id)
+	echo data >"$SRC/f"
+	XDG_CONFIG_HOME=$rhome start_recv --pin "$sfp"
+	XDG_CONFIG_HOME=$shome ktlscp_send --pin "$ofp" "$SRC/f"
+	assert_exit 4
+	[[ "$output" == *"does not match --pin"* ]]
+	wait_recv
+	[ ! -e "$DST/f" ]
+}
+
+@test "a sender whose key the receiver did not pin is refused with exit 4" {
+	unset KTLSCP_TOKEN
+	rhome=$BATS_TEST_TMPDIR/rhome
+	shome=$BATS_TEST_TMPDIR/shome
+	ohome=$BATS_TEST_TMPDIR/other
+	rfp=$(XDG_CONFIG_HOME=$rhome "$KTLSCP" id)
+	XDG_CONFIG_HOME=$shome "$KTLSCP" id >/dev/null
+	ofp=$(XDG_CONFIG_HOME=$ohome "$KTLSCP" id)
+	echo data >"$SRC/f"
+	XDG_CONFIG_HOME=$rhome start_recv --pin "$ofp"
+	XDG_CONFIG_HOME=$shome ktlscp_send --pin "$rfp" "$SRC/f"
+	assert_exit 4
+	wait_recv
+	[ "$RECV_RC" -eq 4 ]
+	grep -q "does not match --pin" "$BATS_TEST_TMPDIR/recv.err"
+	[ ! -e "$DST/f" ]
+}
+
+make_pki() {
+	pki=$BATS_TEST_TMPDIR/pki
+	mkdir -p "$pki"
+	cd "$pki"
+	certtool --generate-privkey --key-type ecdsa --outfile ca.key 2>/dev/null
+	printf 'cn = Test CA\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
+	certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.crt 2>/dev/null
+	certtool --generate-privkey --key-type ecdsa --outfile other-ca.key 2>/dev/null
+	certtool --generate-self-signed --load-privkey other-ca.key --template ca.tmpl --outfile other-ca.crt 2>/dev/null
+	for who in server client; do
+		certtool --generate-privkey --key-type ecdsa --outfile $who.key 2>/dev/null
+		chmod 600 $who.key
+		printf 'cn = %s\ndns_name = localhost\nip_address = 127.0.0.1\nsigning_key\ntls_www_server\ntls_www_client\nexpiration_days = 2\n' $who >$who.tmpl
+		certtool --generate-certificate --load-privkey $who.key --load-ca-certificate ca.crt \
+			--load-ca-privkey ca.key --template $who.tmpl --outfile $who.crt 2>/dev/null
+	done
+	cd - >/dev/null
+}
+
+@test "X.509: CA-signed certificates on both ends, checked against the address" {
+	unset KTLSCP_TOKEN
+	make_pki
+	echo data >"$SRC/f"
+	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt"
+	ktlscp_send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" --json "$SRC/f"
+	assert_exit 0
+	[ "$(json_field "$output" auth)" = x509 ]
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
+@test "X.509: a receiver certificate from another CA is refused with exit 4, in words" {
+	unset KTLSCP_TOKEN
+	make_pki
+	echo data >"$SRC/f"
+	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt"
+	ktlscp_send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/other-ca.crt" "$SRC/f"
+	assert_exit 4
+	[[ "$output" == *"NOT trusted"*"issuer is unknown"* ]]
+	wait_recv
+	[ ! -e "$DST/f" ]
+}
+
+@test "X.509: a certificate for another host name is refused with exit 4" {
+	unset KTLSCP_TOKEN
+	make_pki
+	echo data >"$SRC/f"
+	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt"
+	run timeout 60 "$KTLSCP" send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" \
+		"127.0.0.2:$RECV_PORT" "$SRC/f"
+	# 127.0.0.2 is not in the certificate (and nothing listens there): 3 or 4, never 0.
+	[ "$status" -eq 3 ] || [ "$status" -eq 4 ]
+	common_teardown
+	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt"
+	run timeout 60 "$KTLSCP" send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" \
+		"localhost.localdomain.invalid:$RECV_PORT" "$SRC/f"
+	[ "$status" -ne 0 ]
+}
+
+@test "a private key readable by others is refused" {
+	unset KTLSCP_TOKEN
+	make_pki
+	chmod 644 "$pki/client.key"
+	run "$KTLSCP" send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" 127.0.0.1:1 /etc/hostname
+	assert_exit 6
+	[[ "$output" == *"client.key"* ]]
+}

@@ -1,0 +1,28 @@
+/* tap: a minimal TAP producer for the C unit tests (automake's TAP driver
+ * reads it). */
+#ifndef KTLSCP_TAP_H
+#define KTLSCP_TAP_H
+
+#include <stdio.h>
+
+static int tap_n, tap_failed;
+
+#define ok(cond, ...)                                                        \
+	do {                                                                 \
+		int ok_ = (cond) ? 1 : 0;                                    \
+		printf("%sok %d - ", ok_ ? "" : "not ", ++tap_n);            \
+		printf(__VA_ARGS__);                                         \
+		printf("\n");                                                \
+		if (!ok_) {                                                  \
+			tap_failed++;                                        \
+			printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+		}                                                            \
+	} while (0)
+
+static inline int tap_done(void)
+{
+	printf("1..%d\n", tap_n);
+	return tap_failed ? 1 : 0;
+}
+
+#endif

@@ -1,0 +1,195 @@
+/* Unit tests of the wire format and the path checker. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+#include "tap.h"
+
+static struct proto_batch batch;
+static struct proto_reply reply;
+
+static void test_hello(void)
+{
+	struct pbuf b = { 0 };
+	struct proto_hello h = { PROTO_VERSION, 0, PROTO_BATCH_MAX }, g;
+	uint8_t type;
+	uint32_t len;
+
+	ok(proto_hello_encode(&b, &h) == 0, "hello encodes");
+	ok(proto_header_parse(b.p, &type, &len) == 0 && type == PROTO_HELLO && len == b.len - 5,
+	   "hello header parses");
+	ok(proto_hello_decode(b.p + 5, len, &g) == 0 && g.version == 1 && g.batch_max == PROTO_BATCH_MAX,
+	   "hello round trip");
+	b.p[5] = 'X';
+	ok(proto_hello_decode(b.p + 5, len, &g) == -EPROTO, "hello with bad magic is refused");
+	ok(proto_hello_decode(b.p + 5, 3, &g) == -EPROTO, "truncated hello is refused");
+	pbuf_free(&b);
+}
+
+static void test_batch(void)
+{
+	struct pbuf b = { 0 };
+	struct proto_entry e = { PROTO_KIND_FILE, 0644, 12345, 1700000000, 5, 0, NULL };
+	size_t mark;
+	unsigned n = 0, i;
+	uint8_t type;
+	uint32_t len;
+	char name[32];
+
+	ok(proto_batch_begin(&b, 7, &mark) == 0, "batch begins");
+	for (i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "dir/file %u", i);
+		e.path = name;
+		e.path_len = (uint16_t)strlen(name);
+		proto_batch_add(&b, mark, &n, &e);
+	}
+	e.kind = PROTO_KIND_DIR;
+	e.size = 0;
+	e.path = "dir";
+	e.path_len = 3;
+	proto_batch_add(&b, mark, &n, &e);
+	ok(n == 4, "four entries added");
+	ok(proto_batch_finish(&b, mark, n, true) == 0, "batch finishes");
+	ok(proto_header_parse(b.p, &type, &len) == 0 && type == PROTO_BATCH, "batch header parses");
+	ok(proto_batch_decode(b.p + 5, len, &batch) == 0, "batch decodes");
+	ok(batch.seq == 7 && batch.final && batch.count == 4, "batch seq, final flag and count");
+	ok(strcmp(batch.e[2].path, "dir/file 2") == 0 && batch.e[2].size == 12345 &&
+	   batch.e[2].mode == 0644 && batch.e[2].mtime == 1700000000 && batch.e[2].mtime_ns == 5,
+	   "entry fields round trip");
+	ok(batch.e[3].kind == PROTO_KIND_DIR && strcmp(batch.e[3].path, "dir") == 0, "dir entry");
+
+	ok(proto_batch_decode(b.p + 5, len - 1, &batch) == -EPROTO, "truncated batch is refused");
+	b.p[len + 5] = 0;	/* nothing: the buffer has room */
+	{
+		uint8_t *copy = malloc(len + 1);
+
+		memcpy(copy, b.p + 5, len);
+		copy[len] = 0;
+		ok(proto_batch_decode(copy, len + 1, &batch) == -EPROTO, "trailing bytes are refused");
+		memcpy(copy, b.p + 5, len);
+		copy[7 + 0] = 9;	/* first entry's kind */
+		ok(proto_batch_decode(copy, len, &batch) == -EPROTO, "unknown entry kind is refused");
+		memcpy(copy, b.p + 5, len);
+		copy[5] = 0x01;		/* count high byte: 256 + 4 */
+		ok(proto_batch_decode(copy, len, &batch) == -EPROTO, "count above the limit is refused");
+		memcpy(copy, b.p + 5, len);
+		copy[4] = 2;		/* final flag */
+		ok(proto_batch_decode(copy, len, &batch) == -EPROTO, "bad final flag is refused");
+		free(copy);
+	}
+	pbuf_free(&b);
+}
+
+static void test_batch_limits(void)
+{
+	struct pbuf b = { 0 };
+	struct proto_entry e = { PROTO_KIND_FILE, 0600, 1, 0, 0, 0, NULL };
+	static char longname[PROTO_PATH_MAX + 1];
+	size_t mark;
+	unsigned n = 0, i;
+	int rc = 0;
+
+	memset(longname, 'a', PROTO_PATH_MAX);
+	e.path = longname;
+	e.path_len = PROTO_PATH_MAX;
+	proto_batch_begin(&b, 1, &mark);
+	for (i = 0; i < 1000 && rc == 0; i++)
+		rc = proto_batch_add(&b, mark, &n, &e);
+	ok(rc == -ENOSPC && n == 254, "a batch stops at the message size limit (%u entries)", n);
+	ok(b.len - mark - 5 <= PROTO_MAX_MSG, "message within PROTO_MAX_MSG");
+	pbuf_free(&b);
+
+	e.path = "x";
+	e.path_len = 1;
+	n = 0;
+	rc = 0;
+	proto_batch_begin(&b, 1, &mark);
+	for (i = 0; i < 1000 && rc == 0; i++)
+		rc = proto_batch_add(&b, mark, &n, &e);
+	ok(rc == -ENOSPC && n == PROTO_BATCH_MAX, "a batch stops at PROTO_BATCH_MAX entries");
+	pbuf_free(&b);
+
+	{
+		uint8_t hdr[5] = { PROTO_BATCH, 0x00, 0x10, 0x00, 0x01 };
+		uint8_t type;
+		uint32_t len;
+
+		ok(proto_header_parse(hdr, &type, &len) == -EPROTO, "a header above 1 MiB is refused");
+		hdr[0] = 99;
+		hdr[2] = 0;
+		ok(proto_header_parse(hdr, &type, &len) == -EPROTO, "an unknown type is refused");
+		hdr[0] = PROTO_HELLO;
+		hdr[4] = 200;
+		ok(proto_header_parse(hdr, &type, &len) == -EPROTO, "an oversized HELLO is refused");
+	}
+}
+
+static void test_reply_error(void)
+{
+	struct pbuf b = { 0 };
+	uint8_t type, reason;
+	uint32_t len;
+	char text[64];
+
+	memset(&reply, 0, sizeof(reply));
+	reply.seq = 3;
+	reply.count = 2;
+	reply.action[1] = PROTO_REJECT;
+	reply.reason[1] = PR_NOTDIR;
+	reply.offset[0] = 99;
+	ok(proto_reply_encode(&b, PROTO_ACK, &reply) == 0, "ACK encodes");
+	proto_header_parse(b.p, &type, &len);
+	memset(&reply, 0, sizeof(reply));
+	ok(proto_reply_decode(PROTO_ACK, b.p + 5, len, &reply) == 0 && reply.seq == 3 &&
+	   reply.count == 2 && reply.action[1] == PROTO_REJECT && reply.reason[1] == PR_NOTDIR &&
+	   reply.offset[0] == 99, "ACK round trip");
+	b.p[5 + 6 + 10] = 7;	/* second action */
+	ok(proto_reply_decode(PROTO_ACK, b.p + 5, len, &reply) == -EPROTO, "bad action is refused");
+	b.len = 0;
+	ok(proto_error_encode(&b, PR_NOSPACE, "disk full") == 0, "ERROR encodes");
+	proto_header_parse(b.p, &type, &len);
+	ok(proto_error_decode(b.p + 5, len, &reason, text, sizeof(text)) == 0 && reason == PR_NOSPACE &&
+	   strcmp(text, "disk full") == 0, "ERROR round trip");
+	pbuf_free(&b);
+}
+
+static void test_paths(void)
+{
+	static const struct { const char *p; int ok; } cases[] = {
+		{ "a", 1 }, { "a/b/c.txt", 1 }, { "with space/ü.txt", 1 }, { ".hidden", 1 },
+		{ "a..b", 1 }, { "...", 1 },
+		{ "", 0 }, { "/etc/passwd", 0 }, { "..", 0 }, { "../x", 0 }, { "a/../../x", 0 },
+		{ "a/..", 0 }, { ".", 0 }, { "./a", 0 }, { "a/./b", 0 }, { "a//b", 0 }, { "a/", 0 },
+		{ "//a", 0 },
+	};
+	static char buf[PROTO_PATH_MAX + 10];
+	size_t i;
+	const char *why;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ok((proto_path_check(cases[i].p, strlen(cases[i].p), &why) == 0) == cases[i].ok,
+		   "path \"%s\" is %s", cases[i].p, cases[i].ok ? "accepted" : "refused");
+	ok(proto_path_check("a\0b", 3, &why) == -EINVAL, "NUL inside a path is refused");
+	memset(buf, 'a', 256);
+	ok(proto_path_check(buf, 256, &why) == -ENAMETOOLONG, "a 256-byte component is refused");
+	ok(proto_path_check(buf, 255, &why) == 0, "a 255-byte component is accepted");
+	memset(buf, 0, sizeof(buf));
+	for (i = 0; i < PROTO_PATH_MAX + 1; i += 2)
+		memcpy(buf + i, "a/", 2);
+	ok(proto_path_check(buf, 2 * 129 - 1, &why) == -ENAMETOOLONG, "129 components are refused");
+	ok(proto_path_check(buf, 2 * 128 - 1, &why) == 0, "128 components are accepted");
+	ok(proto_path_check(buf, PROTO_PATH_MAX + 1, &why) == -ENAMETOOLONG, "a 4 KiB path is refused");
+}
+
+int main(void)
+{
+	test_hello();
+	test_batch();
+	test_batch_limits();
+	test_reply_error();
+	test_paths();
+	return tap_done();
+}
