@@ -27,7 +27,7 @@ int net_listen(const char *addr, unsigned port, struct kc_status *st);
 /* Accept one connection within timeout_ms (0 = forever); returns fd or -1. */
 int net_accept(int lfd, int timeout_ms, struct kc_status *st);
 
-/* Set SO_RCVTIMEO/SO_SNDTIMEO (0 = none), TCP_NODELAY off, keepalive on. */
+/* Set SO_RCVTIMEO/SO_SNDTIMEO (0 = none), TCP_NODELAY and keepalive on. */
 int net_tune(int fd, int idle_ms);
 
 /* Format an address as "1.2.3.4:5" or "[::1]:5". */
