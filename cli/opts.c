@@ -183,7 +183,7 @@ void cli_signals(void)
 
 int cli_finish(struct xfer_stats *stats, struct kc_status *st)
 {
-	if (st->cls != KC_OK && kc_interrupted && st->cls == KC_OTHER)
+	if (st->cls == KC_OTHER && kc_interrupted && st->msg[0] == '\0')
 		snprintf(st->msg, sizeof(st->msg), "interrupted");
 	if (st->cls != KC_OK)
 		diag_print("%s", st->msg);

@@ -143,6 +143,7 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 		kc_fail(&st, KC_OTHER, "out of memory");
 		goto out;
 	}
+	ch.idle_ms = cli_timeout_ms();
 	stats.tx_path = chan_tx_path(&ch);
 	stats.rx_path = chan_rx_path(&ch);
 	ro.rootfd = rootfd;

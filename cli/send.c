@@ -150,6 +150,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 		kc_fail(&st, KC_OTHER, "out of memory");
 		goto out;
 	}
+	ch.idle_ms = cli_timeout_ms();
 	stats.tx_path = chan_tx_path(&ch);
 	stats.rx_path = chan_rx_path(&ch);
 	so.paths = paths;
@@ -159,6 +160,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 		xfer_send_raw(&ch, args[1], cli.json ? -1 : STDOUT_FILENO, &stats, &st);
 	else
 		xfer_send(&ch, &so, &stats, &st);
+	stats.tx_path = chan_tx_path(&ch);	/* splice is known only once used */
 	stats.seconds = now_s() - t0;
 out:
 	rc = cli_finish(&stats, &st);

@@ -42,6 +42,8 @@ struct chan {
 	size_t corked_bytes;
 	bool got_close;			/* peer's close_notify seen */
 	bool rx_seen;			/* any application data received yet */
+	bool spliced;			/* kernel TX took data by splice() */
+	int idle_ms;			/* the socket's idle limit (0 = none) */
 	uint64_t tx_records_est;	/* kernel TX: records sent, for the key-use limit */
 };
 

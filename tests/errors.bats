@@ -81,9 +81,9 @@ load helpers
 }
 
 @test "exit 5: a receiver killed mid-transfer leaves no file under its final name" {
-	head -c 300000000 /dev/zero >"$SRC/big"
+	truncate -s 4G "$SRC/big"
 	start_recv
-	( sleep 0.5; kill -9 "$RECV_PID" ) &
+	( sleep 0.3; kill -9 "$RECV_PID" ) &
 	ktlscp_send "$SRC/big"
 	[ "$status" -eq 3 ] || [ "$status" -eq 5 ]
 	[[ "$output" == *"127.0.0.1:$RECV_PORT"* ]]
@@ -91,7 +91,7 @@ load helpers
 }
 
 @test "exit 5: a sender killed mid-transfer leaves no file, and the receiver says so" {
-	head -c 300000000 /dev/zero >"$SRC/big"
+	truncate -s 4G "$SRC/big"
 	start_recv
 	timeout -s KILL 0.5 "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$SRC/big" || true
 	wait_recv
@@ -172,6 +172,18 @@ load helpers
 	[ "$(json_field "$output" ktls_tx)" = userspace ]
 	[ "$(json_field "$output" ktls_reason)" = "--ktls=off" ]
 	wait_recv
+}
+
+@test "exit 1: SIGTERM stops a sender mid-file; the receiver keeps nothing" {
+	truncate -s 4G "$SRC/big"
+	start_recv
+	timeout --preserve-status -s TERM 0.5 "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$SRC/big" 2>"$BATS_TEST_TMPDIR/send.err" && rc=0 || rc=$?
+	[ "$rc" -eq 1 ] || { cat "$BATS_TEST_TMPDIR/send.err"; false; }
+	grep -q "127.0.0.1:$RECV_PORT: interrupted while sending" "$BATS_TEST_TMPDIR/send.err"
+	wait_recv
+	[ "$RECV_RC" -ne 0 ]
+	[ ! -e "$DST/big" ]
+	no_temp_files "$DST"
 }
 
 @test "json on failure: status error, the message and the exit code" {
