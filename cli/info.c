@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,6 +53,51 @@ static void print_tls_stat(FILE *f, bool json)
 	fclose(in);
 }
 
+/* Each interface's TLS offload features, as ethtool -k shows them. */
+static void print_nics(FILE *f, bool json)
+{
+	struct if_nameindex *ifs = if_nameindex(), *i;
+	bool first = true;
+
+	if (json)
+		fputs(",\"interfaces\":[", f);
+	else
+		fputs("NIC TLS offload (ethtool features):\n", f);
+	for (i = ifs; i && i->if_name; i++) {
+		struct ktls_nic_feature feat[KTLS_NIC_NFEAT];
+		int rc = ktls_nic_features(i->if_name, feat), k;
+
+		if (json) {
+			fprintf(f, "%s{\"name\":", first ? "" : ",");
+			report_json_str(f, i->if_name);
+			for (k = 0; k < KTLS_NIC_NFEAT && rc == 0; k++) {
+				fputc(',', f);
+				report_json_str(f, feat[k].name);
+				fprintf(f, ":%s", !feat[k].known ? "null" : feat[k].active ? "true" : "false");
+			}
+			if (rc < 0) {
+				fputs(",\"error\":", f);
+				report_json_str(f, strerror(-rc));
+			}
+			fputc('}', f);
+		} else if (rc < 0) {
+			fprintf(f, "  %-12s (%s)\n", i->if_name, strerror(-rc));
+		} else {
+			fprintf(f, "  %-12s", i->if_name);
+			for (k = 0; k < KTLS_NIC_NFEAT; k++)
+				fprintf(f, " %s %s%s", feat[k].name,
+					!feat[k].known ? "unknown" : feat[k].active ? "on" : "off",
+					feat[k].known && feat[k].fixed ? " [fixed]" : "");
+			fputc('\n', f);
+		}
+		first = false;
+	}
+	if (json)
+		fputc(']', f);
+	if (ifs)
+		if_freenameindex(ifs);
+}
+
 static int cmd_info(const struct cmd_entry *self, int argc, const char **argv)
 {
 	struct ktls_probe_result res[KTLS_PROBE_MAX];
@@ -80,6 +126,7 @@ static int cmd_info(const struct cmd_entry *self, int argc, const char **argv)
 			       res[i].rx_err ? "false" : "true");
 		}
 		printf("]");
+		print_nics(stdout, true);
 		print_tls_stat(stdout, true);
 		printf("}\n");
 	} else {
@@ -92,6 +139,7 @@ static int cmd_info(const struct cmd_entry *self, int argc, const char **argv)
 				printf("  TLS1.%d %-18s tx %-3s rx %s\n", res[i].version - 10, res[i].cipher,
 				       res[i].tx_err ? "no" : "yes", res[i].rx_err ? "no" : "yes");
 		}
+		print_nics(stdout, false);
 		print_tls_stat(stdout, false);
 	}
 	poptFreeContext(ctx);

@@ -14,8 +14,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
+#include <linux/ethtool.h>
 #include <linux/inet_diag.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
@@ -371,6 +377,18 @@ int ktls_enable(int fd, gnutls_session_t s, enum ktls_policy policy, struct ktls
 		ki->tx = KTLS_MODE_KERNEL;
 	if (set_dir(fd, s, 1, why_rx, sizeof(why_rx)) == 0)
 		ki->rx = KTLS_MODE_KERNEL;
+#ifdef TLS_RX_EXPECT_NO_PAD
+	/* TLS 1.3 RX: records are not padded by the kernel's TX nor by GnuTLS
+	 * by default, so let the kernel decrypt straight into our buffer.  A
+	 * peer that pads anyway costs a second decryption, not correctness
+	 * (kernels from 6.0; older ones refuse the option, which is fine). */
+	if (ki->rx == KTLS_MODE_KERNEL && gnutls_protocol_get_version(s) == GNUTLS_TLS1_3) {
+		unsigned int one = 1;
+
+		if (setsockopt(fd, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &one, sizeof(one)) < 0)
+			diag_debug("TLS_RX_EXPECT_NO_PAD: %s", strerror(errno));
+	}
+#endif
 	if (ki->tx == KTLS_MODE_USERSPACE || ki->rx == KTLS_MODE_USERSPACE)
 		snprintf(ki->reason, sizeof(ki->reason), "%s%s%s", why_tx,
 			 why_tx[0] && why_rx[0] && strcmp(why_tx, why_rx) ? "; " : "",
@@ -575,4 +593,87 @@ ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type)
 		if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
 			*type = *(uint8_t *)CMSG_DATA(cm);
 	return n;
+}
+
+/* ---- NIC features ------------------------------------------------------ */
+
+static int ethtool(int sock, const char *ifname, void *cmd)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = cmd;
+	return ioctl(sock, SIOCETHTOOL, &ifr) < 0 ? -errno : 0;
+}
+
+int ktls_nic_features(const char *ifname, struct ktls_nic_feature f[KTLS_NIC_NFEAT])
+{
+	static const char *const names[KTLS_NIC_NFEAT] = {
+		"tls-hw-tx-offload", "tls-hw-rx-offload", "tls-hw-record",
+	};
+	struct ethtool_sset_info *info = NULL;
+	struct ethtool_gstrings *str = NULL;
+	struct ethtool_gfeatures *feat = NULL;
+	unsigned count, blocks, i, k;
+	int sock, rc;
+
+	for (k = 0; k < KTLS_NIC_NFEAT; k++) {
+		f[k].name = names[k];
+		f[k].known = f[k].active = f[k].fixed = false;
+	}
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return -errno;
+	info = calloc(1, sizeof(*info) + sizeof(uint32_t));
+	if (info == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	info->cmd = ETHTOOL_GSSET_INFO;
+	info->sset_mask = 1ULL << ETH_SS_FEATURES;
+	rc = ethtool(sock, ifname, info);
+	if (rc < 0)
+		goto out;
+	count = info->sset_mask ? info->data[0] : 0;
+	if (count == 0 || count > 4096) {
+		rc = -ENODATA;
+		goto out;
+	}
+	blocks = (count + 31) / 32;
+	str = calloc(1, sizeof(*str) + (size_t)count * ETH_GSTRING_LEN);
+	feat = calloc(1, sizeof(*feat) + blocks * sizeof(feat->features[0]));
+	if (str == NULL || feat == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	str->cmd = ETHTOOL_GSTRINGS;
+	str->string_set = ETH_SS_FEATURES;
+	str->len = count;
+	feat->cmd = ETHTOOL_GFEATURES;
+	feat->size = blocks;
+	rc = ethtool(sock, ifname, str);
+	if (rc == 0)
+		rc = ethtool(sock, ifname, feat);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < count; i++) {
+		const char *name = (const char *)str->data + (size_t)i * ETH_GSTRING_LEN;
+		uint32_t bit = 1u << (i % 32);
+		const struct ethtool_get_features_block *b = &feat->features[i / 32];
+
+		for (k = 0; k < KTLS_NIC_NFEAT; k++) {
+			if (strncmp(name, names[k], ETH_GSTRING_LEN) != 0)
+				continue;
+			f[k].known = true;
+			f[k].active = (b->active & bit) != 0;
+			f[k].fixed = (b->available & bit) == 0 || (b->never_changed & bit) != 0;
+		}
+	}
+out:
+	free(info);
+	free(str);
+	free(feat);
+	close(sock);
+	return rc;
 }

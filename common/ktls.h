@@ -60,6 +60,18 @@ struct ktls_probe_result {
 #define KTLS_PROBE_MAX 8
 int ktls_probe(struct ktls_probe_result res[KTLS_PROBE_MAX], char *prio, size_t priosz);
 
+/* A network interface's TLS offload features, from the ethtool feature
+ * strings "tls-hw-tx-offload", "tls-hw-rx-offload", "tls-hw-record". */
+struct ktls_nic_feature {
+	const char *name;
+	bool known;		/* the kernel has this feature bit */
+	bool active;
+	bool fixed;		/* cannot be changed (no driver support) */
+};
+#define KTLS_NIC_NFEAT 3
+/* Returns 0 or -errno (ioctl SIOCETHTOOL). */
+int ktls_nic_features(const char *ifname, struct ktls_nic_feature f[KTLS_NIC_NFEAT]);
+
 /* Decode a sock_diag reply (one or more netlink messages) for TLS_INFO_TXCONF
  * and TLS_INFO_RXCONF.  Pure, for tests.  Returns 0 with the TLS_CONF_*
  * values (0 when absent), -ENODATA when the reply has no kTLS ULP info (the

@@ -44,6 +44,9 @@ MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 	run --separate-stderr "$KTLSCP" info --json
 	assert_exit 0
 	echo "$output" | jq -e '.ktls | type == "boolean"' >/dev/null
+	# Every interface's TLS offload features; lo never offloads.
+	[ "$(echo "$output" | jq -r '.interfaces[] | select(.name == "lo") | ."tls-hw-tx-offload"')" = false ]
+	[ "$(echo "$output" | jq -r '.interfaces[] | select(.name == "lo") | ."tls-hw-record"')" = false ]
 	if have_ktls; then
 		[ "$(json_field "$output" ktls)" = true ]
 		[ "$(echo "$output" | jq '[.ciphers[] | select(.tx and .rx)] | length')" -ge 1 ]

@@ -131,6 +131,51 @@ from_client() {
 	done
 }
 
+@test "interop: standard input through a pipe -> openssl s_server (splice on the kernel path)" {
+	port=$(unused_port)
+	out=$BATS_TEST_TMPDIR/ossl.out
+	(sleep 60 | timeout 90 openssl s_server -quiet -naccept 1 -accept "127.0.0.1:$port" \
+		-cert "$PKI/server.crt" -key "$PKI/server.key" >"$out" 2>"$out.err") &
+	for _ in $(seq 1 100); do
+		ss -ltn 2>/dev/null | grep -q ":$port " && break
+		sleep 0.05
+	done
+	run --separate-stderr bash -c "cat '$BATS_FILE_TMPDIR/payload' | timeout 120 '$KTLSCP' send --raw --json \
+		--ca '$PKI/ca.crt' 127.0.0.1:$port -"
+	assert_exit 0
+	for _ in $(seq 1 100); do
+		[ "$(stat -c %s "$out" 2>/dev/null)" = 1048576 ] && break
+		sleep 0.1
+	done
+	pkill -f "openssl s_server -quiet -naccept 1 -accept 127.0.0.1:$port" 2>/dev/null || true
+	assert_same_file "$BATS_FILE_TMPDIR/payload" "$out"
+	if have_ktls; then
+		[ "$(json_field "$output" tx_path)" = splice ]
+	else
+		[ "$(json_field "$output" tx_path)" = copy ]
+	fi
+}
+
+@test "a TLS 1.3 KeyUpdate from the peer: followed in user space, a clear error on the kernel path" {
+	start_recv --raw -v --ca "$PKI/ca.crt" --cert "$PKI/server.crt" --key "$PKI/server.key" --tls 1.3
+	# Without -nocommands, a line "k" makes s_client send a KeyUpdate.
+	(printf 'before\n'; sleep 1; printf 'k\n'; sleep 1; printf 'after\n'; sleep 1) |
+		timeout 60 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$RECV_PORT" \
+		-CAfile "$PKI/ca.crt" -cert "$PKI/client.crt" -key "$PKI/client.key" -tls1_3 \
+		>/dev/null 2>"$BATS_TEST_TMPDIR/client.err" || true
+	wait_recv
+	if have_ktls; then
+		# No kernel before 6.14 can install the new key; we must not
+		# wait for an opaque EBADMSG.
+		[ "$RECV_RC" -eq 5 ]
+		grep -q "key update" "$BATS_TEST_TMPDIR/recv.err"
+		[ "$(cat "$BATS_TEST_TMPDIR/recv.out")" = before ]
+	else
+		[ "$RECV_RC" -eq 0 ]
+		[ "$(printf 'before\nafter')" = "$(cat "$BATS_TEST_TMPDIR/recv.out")" ]
+	fi
+}
+
 @test "recv --raw refuses DIR and --json; send --raw takes exactly one PATH" {
 	run "$KTLSCP" recv --raw "$DST"
 	assert_exit 2

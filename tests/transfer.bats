@@ -186,3 +186,31 @@ load helpers
 		done
 	done
 }
+
+@test "kTLS: the kernel's tls_stat counters rise for both ends of a transfer" {
+	skip_unless_ktls
+	tx0=$(awk '$1 == "TlsTxSw" {print $2}' /proc/net/tls_stat)
+	rx0=$(awk '$1 == "TlsRxSw" {print $2}' /proc/net/tls_stat)
+	head -c 200000 /dev/urandom >"$SRC/f"
+	start_recv
+	ktlscp_send --json "$SRC/f"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+	tx1=$(awk '$1 == "TlsTxSw" {print $2}' /proc/net/tls_stat)
+	rx1=$(awk '$1 == "TlsRxSw" {print $2}' /proc/net/tls_stat)
+	[ $((tx1 - tx0)) -ge 2 ]
+	[ $((rx1 - rx0)) -ge 2 ]
+	[ "$(json_field "$output" ktls_mode_source)" = sock_diag ] || [ "$(json_field "$output" ktls_mode_source)" = tls_stat ]
+}
+
+@test "kTLS: the splice receive path is byte-exact too" {
+	skip_unless_ktls
+	head -c 5000000 /dev/urandom >"$SRC/f"
+	KTLSCP_RX_PATH=splice start_recv --json
+	ktlscp_send "$SRC/f"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+	[ "$(json_field "$(cat "$BATS_TEST_TMPDIR/recv.out")" rx_path)" = splice ]
+}
