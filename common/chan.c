@@ -22,6 +22,35 @@
  * per record): the kernels this targets cannot rekey. */
 #define KEY_RECORD_LIMIT (UINT64_C(1) << 24)
 
+/* GnuTLS RX: GnuTLS reads a record's 5-byte header and then its body, two
+ * recv() calls per 16 KiB record.  This pull function reads the socket up to
+ * CHAN_IOBUF at a time and hands GnuTLS what it asks for from there, so a
+ * bulk stream costs one recv() per ~256 KiB.  Installed only after the
+ * handshake and only when the kernel does not own RX (nothing must sit in
+ * a user-space buffer when the kernel takes over). */
+static ssize_t chan_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
+{
+	struct chan *c = ptr;
+	size_t k;
+
+	if (c->pullpos == c->pulllen) {
+		ssize_t n = recv(c->fd, c->pullbuf, CHAN_IOBUF, 0);
+
+		if (n < 0) {
+			gnutls_transport_set_errno(c->s, errno);
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+		c->pullpos = 0;
+		c->pulllen = (size_t)n;
+	}
+	k = c->pulllen - c->pullpos < size ? c->pulllen - c->pullpos : size;
+	memcpy(data, c->pullbuf + c->pullpos, k);
+	c->pullpos += k;
+	return (ssize_t)k;
+}
+
 int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info *ki,
 	      const char *peer)
 {
@@ -50,6 +79,14 @@ int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info
 		return -ENOMEM;
 	if (c->rx_path == CHAN_RX_SPLICE && pipe2(c->pipe, O_CLOEXEC) < 0)
 		c->rx_path = CHAN_RX_READ;
+	if (!c->krx) {
+		c->pullbuf = malloc(CHAN_IOBUF);
+		if (c->pullbuf == NULL)
+			return -ENOMEM;
+		/* Receive through chan_pull(c); send as before, on the fd. */
+		gnutls_transport_set_ptr2(s, c, (gnutls_transport_ptr_t)(intptr_t)fd);
+		gnutls_transport_set_pull_function(s, chan_pull);
+	}
 	return 0;
 }
 
@@ -58,11 +95,12 @@ void chan_free(struct chan *c)
 	free(c->rbuf);
 	free(c->iobuf);
 	free(c->msg);
+	free(c->pullbuf);
 	if (c->pipe[0] >= 0)
 		close(c->pipe[0]);
 	if (c->pipe[1] >= 0)
 		close(c->pipe[1]);
-	c->rbuf = c->iobuf = c->msg = NULL;
+	c->rbuf = c->iobuf = c->msg = c->pullbuf = NULL;
 	c->pipe[0] = c->pipe[1] = -1;
 }
 
@@ -337,7 +375,7 @@ static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_sta
 			struct pollfd pfd = { c->fd, POLLIN, 0 };
 			int r;
 
-			if (gnutls_record_check_pending(c->s) > 0)
+			if (gnutls_record_check_pending(c->s) > 0 || c->pullpos < c->pulllen)
 				continue;
 			r = poll(&pfd, 1, c->idle_ms > 0 ? c->idle_ms : -1);
 			if (r > 0 || (r < 0 && errno == EINTR && !kc_interrupted))

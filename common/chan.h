@@ -44,6 +44,8 @@ struct chan {
 	bool rx_seen;			/* any application data received yet */
 	bool spliced;			/* kernel TX took data by splice() */
 	int idle_ms;			/* the socket's idle limit (0 = none) */
+	uint8_t *pullbuf;		/* GnuTLS RX: socket reads, CHAN_IOBUF at a time */
+	size_t pullpos, pulllen;
 	uint64_t tx_records_est;	/* kernel TX: records sent, for the key-use limit */
 };
 
