@@ -19,9 +19,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 if [ ! -x configure ] || [ configure.ac -nt configure ]; then autoreconf -fi >/dev/null 2>&1; fi
-if [ ! -f Makefile ] || [ configure -nt config.status ]; then ./configure -q; fi
-make -j"$(nproc)" >/dev/null
-K=$PWD/ktlscp
+mkdir -p build
+if [ ! -f build/Makefile ] || [ configure -nt build/config.status ]; then (cd build && ../configure -q); fi
+make -C build -j"$(nproc)" >/dev/null
+K=$PWD/build/ktlscp
 
 work=$(mktemp -d /tmp/ktlscp-demo.XXXXXX)
 recv_pid=
