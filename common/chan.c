@@ -73,6 +73,15 @@ int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info
 	 * splice 4.3-7.9 s (3.8-6.2 s) -- no clear winner, so the simpler
 	 * path is the default and KTLSCP_RX_PATH=splice selects the other. */
 	c->rx_path = (c->krx && rx && strcmp(rx, "splice") == 0) ? CHAN_RX_SPLICE : CHAN_RX_READ;
+	/* The AEAD limit applies to AES-GCM and AES-CCM; ChaCha20-Poly1305's
+	 * sequence number wraps first.  KTLSCP_KEY_RECORD_LIMIT may only
+	 * lower it (tests use that to reach it). */
+	if (gnutls_cipher_get(s) != GNUTLS_CIPHER_CHACHA20_POLY1305) {
+		const char *lim = getenv("KTLSCP_KEY_RECORD_LIMIT");
+		unsigned long long v = lim ? strtoull(lim, NULL, 10) : 0;
+
+		c->tx_record_limit = v > 0 && v < KEY_RECORD_LIMIT ? v : KEY_RECORD_LIMIT;
+	}
 	c->rbuf = malloc(CHAN_RBUF);
 	c->iobuf = malloc(CHAN_IOBUF);
 	if (c->rbuf == NULL || c->iobuf == NULL)
@@ -218,10 +227,12 @@ int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *sho
 	if (c->ktx) {
 		off_t o = (off_t)off;
 
-		if (c->tx_records_est + len / 16384 + 1 >= KEY_RECORD_LIMIT)
+		if (c->tx_record_limit && c->tx_records_est + len / 16384 + 1 >= c->tx_record_limit)
 			return kc_fail(st, KC_XFER,
-				       "%s: this connection reached the AES-GCM key-use limit "
-				       "(about 2^24 records); send the rest in another run", c->peer);
+				       "%s: this connection would pass the AES key-use limit "
+				       "(%llu records, RFC 8446 5.5) and this kernel cannot re-key; "
+				       "send the rest in another run", c->peer,
+				       (unsigned long long)c->tx_record_limit);
 		c->tx_records_est += len / 16384 + 1;
 		while (sent < len) {
 			size_t want = len - sent > (1u << 30) ? (1u << 30) : (size_t)(len - sent);

@@ -47,6 +47,7 @@ struct chan {
 	uint8_t *pullbuf;		/* GnuTLS RX: socket reads, CHAN_IOBUF at a time */
 	size_t pullpos, pulllen;
 	uint64_t tx_records_est;	/* kernel TX: records sent, for the key-use limit */
+	uint64_t tx_record_limit;	/* 0: none (ChaCha20) */
 };
 
 /* Set up c for the session s on fd.  Returns 0 or -ENOMEM. */

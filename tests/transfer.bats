@@ -214,3 +214,20 @@ load helpers
 	assert_same_file "$SRC/f" "$DST/f"
 	[ "$(json_field "$(cat "$BATS_TEST_TMPDIR/recv.out")" rx_path)" = splice ]
 }
+
+@test "kTLS: a connection stops clearly before the AES key-use limit (lowered for the test)" {
+	skip_unless_ktls
+	head -c 3000000 /dev/urandom >"$SRC/f"
+	start_recv
+	KTLSCP_KEY_RECORD_LIMIT=50 ktlscp_send "$SRC/f"
+	assert_exit 5
+	[[ "$output" == *"key-use limit"* ]]
+	wait_recv
+	[ ! -e "$DST/f" ]
+	# ChaCha20-Poly1305 has no such limit.
+	start_recv
+	KTLSCP_KEY_RECORD_LIMIT=50 ktlscp_send --cipher chacha20-poly1305 "$SRC/f"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+}
