@@ -47,11 +47,14 @@ struct poptOption cli_output_table[] = {
 int cli_parse(const struct cmd_entry *cmd, struct poptOption *table, int argc, const char **argv,
 	      poptContext *ctx)
 {
-	char name[64], usage[256];
+	static char name[64];
+	char usage[256];
 	int rc;
 
 	snprintf(name, sizeof(name), "ktlscp %s", cmd->name);
 	snprintf(usage, sizeof(usage), "%s", cmd->args);
+	/* popt prints argv[0] in its usage line: make it "ktlscp send". */
+	argv[0] = name;
 	/* No poptReadDefaultConfig(): alias files must not change a security tool. */
 	*ctx = poptGetContext(name, argc, argv, table, 0);
 	poptSetOtherOptionHelp(*ctx, usage);

@@ -25,6 +25,7 @@ struct cli_opts {
 	char *listen;
 	int recursive;
 	int raw;
+	int preserve, no_clobber, update;
 };
 
 extern struct cli_opts cli;

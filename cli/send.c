@@ -12,6 +12,7 @@
 #include "chan.h"
 #include "net.h"
 #include "opts.h"
+#include "proto.h"
 #include "xfer.h"
 
 static double now_s(void)
@@ -25,6 +26,12 @@ static double now_s(void)
 static struct poptOption send_table[] = {
 	{ "port", 'P', POPT_ARG_INT, &cli.port, 0, "receiver's TCP port (default 7433)", "N" },
 	{ "recursive", 'r', POPT_ARG_NONE, &cli.recursive, 0, "send directories and their contents", NULL },
+	{ "preserve", 'p', POPT_ARG_NONE, &cli.preserve, 0,
+	  "keep permission bits, modification and access times", NULL },
+	{ "no-clobber", 'n', POPT_ARG_NONE, &cli.no_clobber, 0,
+	  "skip files that already exist on the receiver", NULL },
+	{ "update", 0, POPT_ARG_NONE, &cli.update, 0,
+	  "skip files whose copy on the receiver is not older", NULL },
 	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
 	  "no ktlscp framing: send one PATH (or - for stdin) as a plain TLS byte stream; what the peer sends back goes to stdout", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_trust_table, 0, "Trust and TLS:", NULL },
@@ -156,6 +163,8 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	so.paths = paths;
 	so.npaths = npaths;
 	so.recursive = cli.recursive;
+	so.opts = (cli.preserve ? PROTO_OPT_PRESERVE : 0) | (cli.no_clobber ? PROTO_OPT_NOCLOBBER : 0) |
+		  (cli.update ? PROTO_OPT_UPDATE : 0);
 	if (cli.raw)
 		xfer_send_raw(&ch, args[1], cli.json ? -1 : STDOUT_FILENO, &stats, &st);
 	else

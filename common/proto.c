@@ -165,6 +165,7 @@ int proto_hello_encode(struct pbuf *b, const struct proto_hello *h)
 	rc = rc ?: put_be(b, h->version, 2);
 	rc = rc ?: put_be(b, h->caps, 4);
 	rc = rc ?: put_be(b, h->batch_max, 4);
+	rc = rc ?: put_be(b, h->opts, 4);
 	return rc ?: proto_msg_end(b, mark);
 }
 
@@ -178,8 +179,9 @@ int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *h)
 	h->version = (uint16_t)get_be(&r, 2);
 	h->caps = (uint32_t)get_be(&r, 4);
 	h->batch_max = (uint32_t)get_be(&r, 4);
+	h->opts = (uint32_t)get_be(&r, 4);
 	/* Later versions may append fields: ignore what follows. */
-	if (r.bad || h->version == 0)
+	if (r.bad || h->version == 0 || (h->opts & ~PROTO_OPT_KNOWN))
 		return -EPROTO;
 	return 0;
 }
@@ -187,10 +189,10 @@ int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *h)
 /* ---- BATCH ------------------------------------------------------------- */
 /* payload: u32 seq | u8 final | u16 count | count x entry
  * entry:   u8 kind | u32 mode | u64 size | s64 mtime | u32 mtime_ns |
- *          u16 path_len | path bytes                                      */
+ *          s64 atime | u32 atime_ns | u16 path_len | path bytes            */
 
 #define BATCH_HEAD	7	/* seq + final + count */
-#define ENTRY_FIXED	27
+#define ENTRY_FIXED	39
 
 int proto_batch_begin(struct pbuf *b, uint32_t seq, size_t *mark)
 {
@@ -214,6 +216,8 @@ int proto_batch_add(struct pbuf *b, size_t mark, unsigned *count, const struct p
 	rc = rc ?: put_be(b, e->size, 8);
 	rc = rc ?: put_be(b, (uint64_t)e->mtime, 8);
 	rc = rc ?: put_be(b, e->mtime_ns, 4);
+	rc = rc ?: put_be(b, (uint64_t)e->atime, 8);
+	rc = rc ?: put_be(b, e->atime_ns, 4);
 	rc = rc ?: put_be(b, e->path_len, 2);
 	rc = rc ?: put_bytes(b, e->path, e->path_len);
 	if (rc == 0)
@@ -251,12 +255,14 @@ int proto_batch_decode(const uint8_t *p, size_t len, struct proto_batch *out)
 		e->size = get_be(&r, 8);
 		e->mtime = (int64_t)get_be(&r, 8);
 		e->mtime_ns = (uint32_t)get_be(&r, 4);
+		e->atime = (int64_t)get_be(&r, 8);
+		e->atime_ns = (uint32_t)get_be(&r, 4);
 		e->path_len = (uint16_t)get_be(&r, 2);
 		path = get_bytes(&r, e->path_len);
 		if (r.bad)
 			return -EPROTO;
 		if ((e->kind != PROTO_KIND_FILE && e->kind != PROTO_KIND_DIR) ||
-		    e->mode > 07777 || e->mtime_ns >= 1000000000u ||
+		    e->mode > 07777 || e->mtime_ns >= 1000000000u || e->atime_ns >= 1000000000u ||
 		    e->size > PROTO_FILE_MAX ||
 		    (e->kind == PROTO_KIND_DIR && e->size != 0))
 			return -EPROTO;

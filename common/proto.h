@@ -49,10 +49,17 @@ enum proto_reason {
 /* Capability bits in HELLO. */
 #define PROTO_CAP_NONE		0u
 
+/* Sender's requests in HELLO (the receiver applies them). */
+#define PROTO_OPT_PRESERVE	(1u << 0)	/* exact mode, mtime and atime */
+#define PROTO_OPT_NOCLOBBER	(1u << 1)	/* skip names that exist */
+#define PROTO_OPT_UPDATE	(1u << 2)	/* skip unless the receiver's copy is older */
+#define PROTO_OPT_KNOWN		(PROTO_OPT_PRESERVE | PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)
+
 struct proto_hello {
 	uint16_t version;
 	uint32_t caps;
 	uint32_t batch_max;	/* receiver: largest batch it takes */
+	uint32_t opts;		/* sender: PROTO_OPT_*; receiver: 0 */
 };
 
 struct proto_entry {
@@ -61,6 +68,8 @@ struct proto_entry {
 	uint64_t size;		/* files; 0 for directories */
 	int64_t mtime;
 	uint32_t mtime_ns;
+	int64_t atime;
+	uint32_t atime_ns;
 	uint16_t path_len;
 	const char *path;	/* NUL-terminated, in the batch's arena */
 };

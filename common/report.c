@@ -58,8 +58,8 @@ void report_json(FILE *f, const struct xfer_stats *s, const struct kc_status *st
 	report_json_str(f, hs ? s->tx_path : NULL);
 	fputs(",\"rx_path\":", f);
 	report_json_str(f, hs ? s->rx_path : NULL);
-	fprintf(f, ",\"files\":%llu,\"dirs\":%llu,\"failed\":%u,\"bytes\":%llu,\"seconds\":%.3f",
-		(unsigned long long)s->files, (unsigned long long)s->dirs, s->failed,
+	fprintf(f, ",\"files\":%llu,\"dirs\":%llu,\"failed\":%u,\"skipped\":%u,\"bytes\":%llu,\"seconds\":%.3f",
+		(unsigned long long)s->files, (unsigned long long)s->dirs, s->failed, s->skipped,
 		(unsigned long long)s->bytes, s->seconds);
 	fputs(",\"status\":", f);
 	report_json_str(f, st->cls == KC_OK ? "ok" : "error");
@@ -88,9 +88,13 @@ void report_human(const struct xfer_stats *s)
 
 	human_size((double)s->bytes, sz, sizeof(sz));
 	human_size((double)s->bytes / secs, rate, sizeof(rate));
-	diag_print("%s %llu file%s (%s) %s %s in %.2f s, %s/s",
+	char skipped[48] = "";
+
+	if (s->skipped)
+		snprintf(skipped, sizeof(skipped), ", %u skipped", s->skipped);
+	diag_print("%s %llu file%s (%s)%s %s %s in %.2f s, %s/s",
 		   strcmp(s->role, "send") == 0 ? "sent" : "received",
-		   (unsigned long long)s->files, s->files == 1 ? "" : "s", sz,
+		   (unsigned long long)s->files, s->files == 1 ? "" : "s", sz, skipped,
 		   strcmp(s->role, "send") == 0 ? "to" : "from", s->peer, s->seconds, rate);
 	if (!s->handshake_done)
 		return;

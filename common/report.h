@@ -21,6 +21,7 @@ struct xfer_stats {
 	uint64_t dirs;
 	uint64_t bytes;			/* file body bytes */
 	unsigned failed;		/* entries not transferred */
+	unsigned skipped;		/* entries the receiver skipped (-n, --update) */
 	double seconds;
 	int handshake_done;
 };

@@ -87,14 +87,16 @@ static void peer_reason(struct chan *c, struct kc_status *st)
 	}
 }
 
-static int send_hello(struct chan *c, struct pbuf *b)
+static int send_hello(struct pbuf *b, uint32_t opts)
 {
-	struct proto_hello h = { PROTO_VERSION, PROTO_CAP_NONE, PROTO_BATCH_MAX };
+	struct proto_hello h = { PROTO_VERSION, PROTO_CAP_NONE, PROTO_BATCH_MAX, opts };
 
 	return proto_hello_encode(b, &h);
 }
 
-static int check_hello(struct chan *c, const uint8_t *p, uint32_t len, struct kc_status *st)
+/* Check the peer's HELLO; *opts gets the sender's requests. */
+static int check_hello(struct chan *c, const uint8_t *p, uint32_t len, uint32_t *opts,
+		       struct kc_status *st)
 {
 	struct proto_hello h;
 
@@ -108,6 +110,7 @@ static int check_hello(struct chan *c, const uint8_t *p, uint32_t len, struct kc
 			 h.version, PROTO_VERSION);
 		return abort_with(c, PR_PROTOCOL, st, KC_XFER, text);
 	}
+	*opts = h.opts;
 	return 0;
 }
 
@@ -122,6 +125,8 @@ struct went {
 	uint64_t size;
 	int64_t mtime;
 	uint32_t mtime_ns;
+	int64_t atime;
+	uint32_t atime_ns;
 	char path[PROTO_PATH_MAX + 1];
 };
 
@@ -159,6 +164,8 @@ static void fill_stat(struct went *e, const struct stat *sb)
 	e->size = S_ISREG(sb->st_mode) ? (uint64_t)sb->st_size : 0;
 	e->mtime = sb->st_mtim.tv_sec;
 	e->mtime_ns = (uint32_t)sb->st_mtim.tv_nsec;
+	e->atime = sb->st_atim.tv_sec;
+	e->atime_ns = (uint32_t)sb->st_atim.tv_nsec;
 }
 
 /* The name a top-level argument gets on the receiver, as scp does: its last
@@ -400,6 +407,8 @@ static int build_batch(struct walker *w, struct sbatch *b, uint32_t seq, struct 
 		pe.size = w->cur.size;
 		pe.mtime = w->cur.mtime;
 		pe.mtime_ns = w->cur.mtime_ns;
+		pe.atime = w->cur.atime;
+		pe.atime_ns = w->cur.atime_ns;
 		pe.path = w->cur.path;
 		pe.path_len = (uint16_t)strlen(w->cur.path);
 		rc = proto_batch_add(pb, mark, &b->n, &pe);
@@ -457,7 +466,9 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r,
 				   proto_reason_str(e->reason));
 			note_failure(stats, worst, KC_XFER);
 		} else if (e->action == PROTO_SKIP) {
-			diag_debug("%s: skipped by the receiver", esc(e->path, en));
+			stats->skipped++;
+			diag_debug("%s: skipped by the receiver: %s", esc(e->path, en),
+				   e->reason == PR_EXISTS ? "it exists there" : "its copy is not older");
 		}
 	}
 	return 0;
@@ -553,7 +564,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 	struct pbuf pb = { 0 };
 	enum kc_class worst = KC_OK;
 	const uint8_t *p;
-	uint32_t len;
+	uint32_t len, peer_opts;
 	int rc = -1;
 
 	if (w == NULL || bs[0] == NULL || bs[1] == NULL || r == NULL) {
@@ -566,11 +577,11 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 	w->local_errors = o->prefailed;
 	w->local_class = o->prefailed ? KC_FILE : KC_OK;
 	cur = bs[0];
-	if (send_hello(c, &pb) < 0 || build_batch(w, cur, 1, &pb, st) < 0)
+	if (send_hello(&pb, o->opts) < 0 || build_batch(w, cur, 1, &pb, st) < 0)
 		goto out;
 	if (chan_write(c, pb.p, pb.len, false, st) < 0)
 		goto out_net;
-	if (expect_msg(c, PROTO_HELLO, &p, &len, st) < 0 || check_hello(c, p, len, st) < 0)
+	if (expect_msg(c, PROTO_HELLO, &p, &len, st) < 0 || check_hello(c, p, len, &peer_opts, st) < 0)
 		goto out;
 	if (apply_ack(c, cur, r, stats, &worst, st) < 0)
 		goto out;
@@ -648,10 +659,19 @@ struct dcache {
 	int fd;
 };
 
+struct dtimes {
+	char *path;
+	mode_t mode;
+	struct timespec ts[2];	/* atime, mtime */
+};
+
 struct rstate {
 	struct chan *c;
 	int rootfd;
 	mode_t umask;
+	uint32_t opts;			/* the sender's PROTO_OPT_* */
+	struct dtimes *dirs;		/* -p: directory times, set at the end */
+	size_t ndirs, dircap;
 	struct proto_batch *b[2];
 	struct rent *r[2];
 	struct dcache dc[PROTO_BATCH_MAX];
@@ -765,6 +785,75 @@ static void cleanup_pending(struct rstate *s, int which)
 	}
 }
 
+/* -n and --update: PROTO_SKIP when the receiver keeps what it has. */
+static uint8_t policy_action(struct rstate *s, const struct proto_entry *e, uint8_t *reason)
+{
+	char parent[PROTO_PATH_MAX + 1];
+	const char *name = fsu_split(e->path, parent);
+	struct stat sb;
+	int dfd = fsu_open_dir_beneath(s->rootfd, parent, false), rc;
+
+	if (dfd < 0)
+		return PROTO_ACCEPT;	/* the directory is new, so is the file */
+	rc = fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW);
+	close(dfd);
+	if (rc < 0)
+		return PROTO_ACCEPT;
+	if (s->opts & PROTO_OPT_NOCLOBBER) {
+		*reason = PR_EXISTS;
+		return PROTO_SKIP;
+	}
+	/* --update: replace only an older copy (by mtime, to the nanosecond). */
+	if (sb.st_mtim.tv_sec > e->mtime ||
+	    (sb.st_mtim.tv_sec == e->mtime && (uint32_t)sb.st_mtim.tv_nsec >= e->mtime_ns)) {
+		*reason = PR_OK;
+		return PROTO_SKIP;
+	}
+	return PROTO_ACCEPT;
+}
+
+static void remember_dir_times(struct rstate *s, const struct proto_entry *e)
+{
+	struct dtimes *d;
+
+	if (s->ndirs == s->dircap) {
+		size_t cap = s->dircap ? s->dircap * 2 : 64;
+		struct dtimes *n = cap <= (1u << 20) ? realloc(s->dirs, cap * sizeof(*n)) : NULL;
+
+		if (n == NULL)
+			return;		/* times of further directories are not kept */
+		s->dirs = n;
+		s->dircap = cap;
+	}
+	d = &s->dirs[s->ndirs];
+	d->path = strdup(e->path);
+	if (d->path == NULL)
+		return;
+	d->mode = e->mode & 01777;
+	d->ts[0].tv_sec = e->atime;
+	d->ts[0].tv_nsec = e->atime_ns;
+	d->ts[1].tv_sec = e->mtime;
+	d->ts[1].tv_nsec = e->mtime_ns;
+	s->ndirs++;
+}
+
+/* -p: directory modes and times last, once nothing more is written into
+ * them (a read-only directory must not stop its own contents). */
+static void apply_dir_times(struct rstate *s)
+{
+	size_t i;
+
+	for (i = s->ndirs; i-- > 0;) {
+		int fd = fsu_open_dir_beneath(s->rootfd, s->dirs[i].path, false);
+
+		if (fd >= 0) {
+			fchmod(fd, s->dirs[i].mode);
+			futimens(fd, s->dirs[i].ts);
+			close(fd);
+		}
+	}
+}
+
 /* Read and answer one BATCH into slot. */
 static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_status *st)
 {
@@ -810,8 +899,12 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 				r[i].reason = proto_reason_from_errno(fd);
 				diag_print("%s: cannot create directory: %s", esc(e->path, en), strerror(-fd));
 			} else {
+				if (s->opts & PROTO_OPT_PRESERVE)
+					remember_dir_times(s, e);
 				close(fd);
 			}
+		} else if (s->opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)) {
+			r[i].action = policy_action(s, e, &r[i].reason);
 		}
 		s->rep.action[i] = r[i].action;
 		s->rep.reason[i] = r[i].reason;
@@ -854,7 +947,15 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 			return -1;
 		}
 		if (fd >= 0 && werr == 0) {
-			if (fchmod(fd, (e->mode & 0777) & ~s->umask) < 0 || fdatasync(fd) < 0)
+			/* Without -p, new files get the sender's permission bits
+			 * less our umask, as scp does; with -p, exact bits and
+			 * times, but never setuid/setgid from a peer. */
+			mode_t mode = s->opts & PROTO_OPT_PRESERVE ? e->mode & 01777
+								   : (e->mode & 0777) & ~s->umask;
+			struct timespec ts[2] = { { e->atime, e->atime_ns }, { e->mtime, e->mtime_ns } };
+
+			if (fchmod(fd, mode) < 0 ||
+			    ((s->opts & PROTO_OPT_PRESERVE) && futimens(fd, ts) < 0) || fdatasync(fd) < 0)
 				werr = errno;
 		}
 		if (fd >= 0) {
@@ -918,7 +1019,9 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 			continue;
 		}
 		name = fsu_split(e->path, parent);
-		if (renameat(re->dirfd, re->tmp, re->dirfd, name) < 0) {
+		if ((s->opts & PROTO_OPT_NOCLOBBER)
+			    ? renameat2(re->dirfd, re->tmp, re->dirfd, name, RENAME_NOREPLACE) < 0
+			    : renameat(re->dirfd, re->tmp, re->dirfd, name) < 0) {
 			int err = errno;
 
 			unlinkat(re->dirfd, re->tmp, 0);
@@ -928,6 +1031,8 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 		}
 		re->ok = true;
 	}
+	if (b->final && (s->opts & PROTO_OPT_PRESERVE))
+		apply_dir_times(s);
 	rc = sync_dirs(s, b);
 	dcache_clear(s);
 	s->rep.seq = b->seq;
@@ -943,6 +1048,8 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 			s->stats->bytes += b->e[i].size;
 		} else if (r[i].ok) {
 			s->stats->dirs++;
+		} else if (r[i].action == PROTO_SKIP) {
+			s->stats->skipped++;
 		} else {
 			s->stats->failed++;
 		}
@@ -977,9 +1084,9 @@ int xfer_recv(struct chan *c, const struct recv_opts *o, struct xfer_stats *stat
 		goto out;
 	}
 	s->b[0]->count = s->b[1]->count = 0;
-	if (expect_msg(c, PROTO_HELLO, &p, &len, st) < 0 || check_hello(c, p, len, st) < 0)
+	if (expect_msg(c, PROTO_HELLO, &p, &len, st) < 0 || check_hello(c, p, len, &s->opts, st) < 0)
 		goto out;
-	if (send_hello(c, &s->pb) < 0 || chan_write(c, s->pb.p, s->pb.len, false, st) < 0)
+	if (send_hello(&s->pb, 0) < 0 || chan_write(c, s->pb.p, s->pb.len, false, st) < 0)
 		goto out;
 	if (recv_manifest(s, cur, seq, st) < 0)
 		goto out;
@@ -1005,6 +1112,9 @@ out:
 		cleanup_pending(s, 1);
 	}
 	dcache_clear(s);
+	while (s->ndirs > 0)
+		free(s->dirs[--s->ndirs].path);
+	free(s->dirs);
 	pbuf_free(&s->pb);
 	free(s->b[0]);
 	free(s->b[1]);

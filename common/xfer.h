@@ -15,6 +15,7 @@
 #define KTLSCP_XFER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "chan.h"
 #include "diag.h"
@@ -25,6 +26,7 @@ struct send_opts {
 	int npaths;
 	bool recursive;
 	unsigned prefailed;	/* sources the caller already reported as unusable */
+	uint32_t opts;		/* PROTO_OPT_* requests for the receiver */
 };
 
 struct recv_opts {

@@ -59,8 +59,8 @@ int main(int argc, char **argv)
 	struct ktls_info ki = { 0 };
 	struct chan c;
 	struct pbuf b = { 0 };
-	struct proto_hello h = { PROTO_VERSION, 0, PROTO_BATCH_MAX };
-	struct proto_entry e = { PROTO_KIND_FILE, 0644, 4, 0, 0, 0, NULL };
+	struct proto_hello h = { PROTO_VERSION, 0, PROTO_BATCH_MAX, 0 };
+	struct proto_entry e = { .kind = PROTO_KIND_FILE, .mode = 0644, .size = 4 };
 	gnutls_session_t s;
 	static char path[70000];
 	size_t mark;

@@ -231,3 +231,87 @@ load helpers
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 }
+
+@test "-p keeps permission bits, modification and access times (not setuid)" {
+	mkdir -p "$SRC/p/d"
+	echo x >"$SRC/p/f"
+	echo y >"$SRC/p/d/g"
+	chmod 640 "$SRC/p/f"
+	chmod 4755 "$SRC/p/d/g"
+	chmod 750 "$SRC/p/d"
+	touch -m -d '2001-02-03 04:05:06.123456789' "$SRC/p/f"
+	touch -a -d '2002-03-04 05:06:07' "$SRC/p/f"
+	touch -d '2003-04-05 06:07:08' "$SRC/p/d/g" "$SRC/p/d"
+	# The times as they were before reading: reading moves atime.
+	before=$(stat -c '%a %y %x' "$SRC/p/f")
+	start_recv
+	ktlscp_send -r -p "$SRC/p"
+	assert_exit 0
+	wait_recv
+	[ "$(stat -c '%a %y %x' "$DST/p/f")" = "$before" ]
+	assert_same_tree "$SRC/p" "$DST/p"
+	[ "$(stat -c %a "$DST/p/d/g")" = 755 ]
+	[ "$(stat -c %Y "$DST/p/d/g")" = "$(stat -c %Y "$SRC/p/d/g")" ]
+	[ "$(stat -c '%a %Y' "$DST/p/d")" = "$(stat -c '%a %Y' "$SRC/p/d")" ]
+}
+
+@test "without -p new files get the source's permission bits less the umask, and a new mtime" {
+	echo x >"$SRC/f"
+	chmod 666 "$SRC/f"
+	touch -d '2001-02-03' "$SRC/f"
+	start_recv
+	ktlscp_send "$SRC/f"
+	assert_exit 0
+	wait_recv
+	[ "$(stat -c %a "$DST/f")" = "$(printf '%o' $((0666 & ~$(umask))))" ]
+	[ "$(stat -c %Y "$DST/f")" -gt "$(stat -c %Y "$SRC/f")" ]
+}
+
+@test "-n skips files that exist on the receiver and counts them as skipped" {
+	echo new >"$SRC/keep"
+	echo new >"$SRC/fresh"
+	echo old >"$DST/keep"
+	start_recv
+	ktlscp_send -n --json "$SRC/keep" "$SRC/fresh"
+	assert_exit 0
+	[ "$(json_field "$output" skipped)" = 1 ]
+	[ "$(json_field "$output" files)" = 1 ]
+	wait_recv
+	[ "$(cat "$DST/keep")" = old ]
+	assert_same_file "$SRC/fresh" "$DST/fresh"
+}
+
+@test "--update replaces only copies that are older" {
+	echo newer >"$SRC/a"
+	echo newer >"$SRC/b"
+	touch -d '2020-01-01' "$SRC/a"
+	touch -d '2020-01-01' "$SRC/b"
+	echo older >"$DST/a"
+	touch -d '2010-01-01' "$DST/a"
+	echo recent >"$DST/b"
+	touch -d '2030-01-01' "$DST/b"
+	start_recv
+	ktlscp_send --update --json "$SRC/a" "$SRC/b"
+	assert_exit 0
+	[ "$(json_field "$output" skipped)" = 1 ]
+	wait_recv
+	assert_same_file "$SRC/a" "$DST/a"
+	[ "$(cat "$DST/b")" = recent ]
+}
+
+@test "IPv6: [::1]:PORT reaches a receiver listening on ::1" {
+	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null || skip "no IPv6 loopback"
+	echo six >"$SRC/f"
+	"$KTLSCP" recv --port 0 --listen ::1 "$DST" 2>"$BATS_TEST_TMPDIR/recv.err" &
+	RECV_PID=$!
+	for _ in $(seq 1 100); do
+		RECV_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/recv.err")
+		[ -n "$RECV_PORT" ] && break
+		sleep 0.05
+	done
+	run timeout 60 "$KTLSCP" send --json "[::1]:$RECV_PORT" "$SRC/f"
+	assert_exit 0
+	[ "$(json_field "$output" peer)" = "[::1]:$RECV_PORT" ]
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+}

@@ -14,15 +14,17 @@ static struct proto_reply reply;
 static void test_hello(void)
 {
 	struct pbuf b = { 0 };
-	struct proto_hello h = { PROTO_VERSION, 0, PROTO_BATCH_MAX }, g;
+	struct proto_hello h = { PROTO_VERSION, 0, PROTO_BATCH_MAX, PROTO_OPT_PRESERVE }, g;
 	uint8_t type;
 	uint32_t len;
 
 	ok(proto_hello_encode(&b, &h) == 0, "hello encodes");
 	ok(proto_header_parse(b.p, &type, &len) == 0 && type == PROTO_HELLO && len == b.len - 5,
 	   "hello header parses");
-	ok(proto_hello_decode(b.p + 5, len, &g) == 0 && g.version == 1 && g.batch_max == PROTO_BATCH_MAX,
-	   "hello round trip");
+	ok(proto_hello_decode(b.p + 5, len, &g) == 0 && g.version == 1 && g.batch_max == PROTO_BATCH_MAX &&
+	   g.opts == PROTO_OPT_PRESERVE, "hello round trip");
+	b.p[b.len - 1] = 0x80;
+	ok(proto_hello_decode(b.p + 5, len, &g) == -EPROTO, "hello with an unknown option is refused");
 	b.p[5] = 'X';
 	ok(proto_hello_decode(b.p + 5, len, &g) == -EPROTO, "hello with bad magic is refused");
 	ok(proto_hello_decode(b.p + 5, 3, &g) == -EPROTO, "truncated hello is refused");
@@ -32,7 +34,8 @@ static void test_hello(void)
 static void test_batch(void)
 {
 	struct pbuf b = { 0 };
-	struct proto_entry e = { PROTO_KIND_FILE, 0644, 12345, 1700000000, 5, 0, NULL };
+	struct proto_entry e = { .kind = PROTO_KIND_FILE, .mode = 0644, .size = 12345,
+				 .mtime = 1700000000, .mtime_ns = 5, .atime = 1600000000, .atime_ns = 7 };
 	size_t mark;
 	unsigned n = 0, i;
 	uint8_t type;
@@ -57,7 +60,8 @@ static void test_batch(void)
 	ok(proto_batch_decode(b.p + 5, len, &batch) == 0, "batch decodes");
 	ok(batch.seq == 7 && batch.final && batch.count == 4, "batch seq, final flag and count");
 	ok(strcmp(batch.e[2].path, "dir/file 2") == 0 && batch.e[2].size == 12345 &&
-	   batch.e[2].mode == 0644 && batch.e[2].mtime == 1700000000 && batch.e[2].mtime_ns == 5,
+	   batch.e[2].mode == 0644 && batch.e[2].mtime == 1700000000 && batch.e[2].mtime_ns == 5 &&
+	   batch.e[2].atime == 1600000000 && batch.e[2].atime_ns == 7,
 	   "entry fields round trip");
 	ok(batch.e[3].kind == PROTO_KIND_DIR && strcmp(batch.e[3].path, "dir") == 0, "dir entry");
 
@@ -86,7 +90,7 @@ static void test_batch(void)
 static void test_batch_limits(void)
 {
 	struct pbuf b = { 0 };
-	struct proto_entry e = { PROTO_KIND_FILE, 0600, 1, 0, 0, 0, NULL };
+	struct proto_entry e = { .kind = PROTO_KIND_FILE, .mode = 0600, .size = 1 };
 	static char longname[PROTO_PATH_MAX + 1];
 	size_t mark;
 	unsigned n = 0, i;
@@ -98,7 +102,8 @@ static void test_batch_limits(void)
 	proto_batch_begin(&b, 1, &mark);
 	for (i = 0; i < 1000 && rc == 0; i++)
 		rc = proto_batch_add(&b, mark, &n, &e);
-	ok(rc == -ENOSPC && n == 254, "a batch stops at the message size limit (%u entries)", n);
+	ok(rc == -ENOSPC && n == (PROTO_MAX_MSG - 7) / (39 + PROTO_PATH_MAX),
+	   "a batch stops at the message size limit (%u entries)", n);
 	ok(b.len - mark - 5 <= PROTO_MAX_MSG, "message within PROTO_MAX_MSG");
 	pbuf_free(&b);
 
