@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "opts.h"
+#include "progress.h"
 
 struct cli_opts cli = { .timeout = -1, .port = -1 };
 
@@ -41,6 +43,9 @@ struct poptOption cli_output_table[] = {
 	{ "json", 0, POPT_ARG_NONE, &cli.json, 0, "print one JSON summary object on stdout", NULL },
 	{ "quiet", 'q', POPT_ARG_NONE, &cli.quiet, 0, "print errors only", NULL },
 	{ "verbose", 'v', POPT_ARG_NONE, &cli.verbose, 0, "print more about the connection", NULL },
+	{ "progress", 0, POPT_ARG_NONE, &cli.progress, 0,
+	  "show a progress meter on stderr even when it is not a terminal", NULL },
+	{ "no-progress", 0, POPT_ARG_NONE, &cli.no_progress, 0, "never show a progress meter", NULL },
 	POPT_TABLEEND
 };
 
@@ -156,6 +161,18 @@ int cli_ktls_precheck(enum ktls_policy pol, char *prio, size_t priosz, struct kc
 	if (rc <= 0 || prio[0] == '\0')
 		return kc_fail(st, KC_KTLS, "kTLS required but this kernel accepts none of our ciphers");
 	return 0;
+}
+
+bool cli_progress(void)
+{
+	if (cli.no_progress || cli.quiet || cli.json)
+		return false;
+	return cli.progress || progress_wanted();
+}
+
+int cli_family(void)
+{
+	return cli.ipv4 && !cli.ipv6 ? AF_INET : cli.ipv6 && !cli.ipv4 ? AF_INET6 : AF_UNSPEC;
 }
 
 int cli_timeout_ms(void)

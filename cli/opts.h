@@ -19,14 +19,22 @@ struct cli_opts {
 	char *tls, *cipher, *ktls;
 	int timeout;		/* seconds; -1 = not given */
 	/* output */
-	int json, quiet, verbose;
+	int json, quiet, verbose, progress, no_progress;
 	/* connection */
 	int port;
 	char *listen;
 	int recursive;
 	int raw;
 	int preserve, no_clobber, update;
+	int ipv4, ipv6;
 };
+
+/* Should a progress meter show?  --progress forces it; --no-progress, -q
+ * and --json silence it; else a terminal in the foreground. */
+bool cli_progress(void);
+
+/* AF_INET, AF_INET6 or AF_UNSPEC from -4/-6. */
+int cli_family(void);
 
 extern struct cli_opts cli;
 extern struct poptOption cli_trust_table[];

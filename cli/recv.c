@@ -13,6 +13,7 @@
 #include "chan.h"
 #include "net.h"
 #include "opts.h"
+#include "progress.h"
 #include "xfer.h"
 
 static double now_s(void)
@@ -28,6 +29,8 @@ static struct poptOption recv_table[] = {
 	{ "listen", 0, POPT_ARG_STRING, &cli.listen, 0, "address to bind (default: all, IPv6 and IPv4)", "ADDR" },
 	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
 	  "no ktlscp framing: write one plain TLS byte stream to standard output", NULL },
+	{ NULL, '4', POPT_ARG_NONE, &cli.ipv4, 0, "IPv4 only", NULL },
+	{ NULL, '6', POPT_ARG_NONE, &cli.ipv6, 0, "IPv6 only", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_trust_table, 0, "Trust and TLS:", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_output_table, 0, "Output:", NULL },
 	POPT_AUTOHELP
@@ -37,6 +40,7 @@ static struct poptOption recv_table[] = {
 static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 {
 	struct kc_status st = { 0 };
+	struct progress prog = { 0 };
 	struct xfer_stats stats = { .role = "recv" };
 	struct tls_opts to;
 	struct tls_ctx tc;
@@ -108,7 +112,7 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	lfd = net_listen(cli.listen, port, &st);
+	lfd = net_listen(cli.listen, port, cli_family(), &st);
 	if (lfd < 0)
 		goto out;
 	port = net_local_port(lfd);
@@ -144,6 +148,8 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 		goto out;
 	}
 	ch.idle_ms = cli_timeout_ms();
+	progress_init(&prog, cli_progress() && !cli.raw);
+	ch.prog = &prog;
 	stats.tx_path = chan_tx_path(&ch);
 	stats.rx_path = chan_rx_path(&ch);
 	ro.rootfd = rootfd;
@@ -155,6 +161,7 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 	chan_close_notify(&ch);
 	stats.seconds = now_s() - t0;
 out:
+	progress_end(&prog);
 	rc = cli_finish(&stats, &st);
 out_nosummary:
 	chan_free(&ch);

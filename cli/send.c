@@ -12,6 +12,7 @@
 #include "chan.h"
 #include "net.h"
 #include "opts.h"
+#include "progress.h"
 #include "proto.h"
 #include "xfer.h"
 
@@ -34,6 +35,8 @@ static struct poptOption send_table[] = {
 	  "skip files whose copy on the receiver is not older", NULL },
 	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
 	  "no ktlscp framing: send one PATH (or - for stdin) as a plain TLS byte stream; what the peer sends back goes to stdout", NULL },
+	{ NULL, '4', POPT_ARG_NONE, &cli.ipv4, 0, "IPv4 only", NULL },
+	{ NULL, '6', POPT_ARG_NONE, &cli.ipv6, 0, "IPv6 only", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_trust_table, 0, "Trust and TLS:", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_output_table, 0, "Output:", NULL },
 	POPT_AUTOHELP
@@ -43,6 +46,7 @@ static struct poptOption send_table[] = {
 static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 {
 	struct kc_status st = { 0 };
+	struct progress prog = { 0 };
 	struct xfer_stats stats = { .role = "send", .auth = NULL };
 	struct tls_opts to;
 	struct tls_ctx tc;
@@ -136,7 +140,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	stats.auth = tls_auth_name(tc.auth);
 	cli_signals();
 	t0 = now_s();
-	fd = net_connect(host, port, cli_timeout_ms(), &st);
+	fd = net_connect(host, port, cli_family(), cli_timeout_ms(), &st);
 	if (fd < 0)
 		goto out;
 	net_tune(fd, cli_timeout_ms());
@@ -158,6 +162,8 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 		goto out;
 	}
 	ch.idle_ms = cli_timeout_ms();
+	progress_init(&prog, cli_progress() && !cli.raw);
+	ch.prog = &prog;
 	stats.tx_path = chan_tx_path(&ch);
 	stats.rx_path = chan_rx_path(&ch);
 	so.paths = paths;
@@ -172,6 +178,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	stats.tx_path = chan_tx_path(&ch);	/* splice is known only once used */
 	stats.seconds = now_s() - t0;
 out:
+	progress_end(&prog);
 	rc = cli_finish(&stats, &st);
 out_nosummary:
 	chan_free(&ch);

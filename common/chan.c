@@ -234,8 +234,12 @@ int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *sho
 				       "send the rest in another run", c->peer,
 				       (unsigned long long)c->tx_record_limit);
 		c->tx_records_est += len / 16384 + 1;
+		/* One sendfile() for the whole body; 8 MiB steps when a meter
+		 * needs to be fed. */
+		size_t step = c->prog && c->prog->on ? (8u << 20) : (1u << 30);
+
 		while (sent < len) {
-			size_t want = len - sent > (1u << 30) ? (1u << 30) : (size_t)(len - sent);
+			size_t want = len - sent > step ? step : (size_t)(len - sent);
 			ssize_t n;
 
 			if (kc_interrupted)
@@ -254,6 +258,8 @@ int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *sho
 				break;
 			}
 			sent += (uint64_t)n;
+			if (c->prog)
+				progress_add(c->prog, (uint64_t)n);
 		}
 	} else {
 		/* Large files as full 16 KiB records straight away; small ones
@@ -278,6 +284,8 @@ int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *sho
 			if (send_raw(c, c->iobuf, (size_t)n, true, st) < 0)
 				return -1;
 			sent += (uint64_t)n;
+			if (c->prog)
+				progress_add(c->prog, (uint64_t)n);
 		}
 	}
 	if (sent < len)
@@ -512,6 +520,8 @@ static ssize_t splice_in(struct chan *c, int fd, uint64_t len, int *write_err, s
 			return net_err(c, errno, "receiving", st);
 		if (n == 0)
 			break;		/* EOF: the read path reports it */
+		if (c->prog)
+			progress_add(c->prog, (uint64_t)n);
 		for (left = n; left > 0;) {
 			ssize_t w = splice(c->pipe[0], NULL, fd, NULL, (size_t)left, SPLICE_F_MOVE);
 
@@ -572,6 +582,8 @@ int chan_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct 
 				       c->peer);
 		fill += (size_t)n;
 		len -= (uint64_t)n;
+		if (c->prog)
+			progress_add(c->prog, (uint64_t)n);
 		if (fill == CHAN_IOBUF || len == 0) {
 			sink(fd, c->iobuf, fill, write_err);
 			fill = 0;

@@ -20,6 +20,7 @@
 
 #include "diag.h"
 #include "ktls.h"
+#include "progress.h"
 
 #define CHAN_IOBUF (256 * 1024)
 #define CHAN_RBUF (32 * 1024)
@@ -46,6 +47,7 @@ struct chan {
 	int idle_ms;			/* the socket's idle limit (0 = none) */
 	uint8_t *pullbuf;		/* GnuTLS RX: socket reads, CHAN_IOBUF at a time */
 	size_t pullpos, pulllen;
+	struct progress *prog;		/* meter for file bodies, or NULL */
 	uint64_t tx_records_est;	/* kernel TX: records sent, for the key-use limit */
 	uint64_t tx_record_limit;	/* 0: none (ChaCha20) */
 };

@@ -159,13 +159,13 @@ out:
 	return -err;
 }
 
-int net_connect(const char *host, unsigned port, int timeout_ms, struct kc_status *st)
+int net_connect(const char *host, unsigned port, int family, int timeout_ms, struct kc_status *st)
 {
 	struct addrinfo hints = { 0 }, *res = NULL, *ai;
 	char portstr[8];
 	int fd = -1, rc, last = 0;
 
-	hints.ai_family = AF_UNSPEC;
+	hints.ai_family = family;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_ADDRCONFIG;
 	snprintf(portstr, sizeof(portstr), "%u", port);
@@ -223,20 +223,27 @@ static int listen_on(int family, const struct sockaddr *sa, socklen_t len, bool 
 	return fd;
 }
 
-int net_listen(const char *addr, unsigned port, struct kc_status *st)
+int net_listen(const char *addr, unsigned port, int family, struct kc_status *st)
 {
-	int fd, err = 0;
+	int fd = -1, err = 0;
 
-	if (addr == NULL) {
+	if (addr == NULL && family == AF_INET) {
+		struct sockaddr_in s4 = { 0 };
+
+		s4.sin_family = AF_INET;
+		s4.sin_addr.s_addr = htonl(INADDR_ANY);
+		s4.sin_port = htons(port);
+		fd = listen_on(AF_INET, (struct sockaddr *)&s4, sizeof(s4), false, &err);
+	} else if (addr == NULL) {
 		struct sockaddr_in6 s6 = { 0 };
 		struct sockaddr_in s4 = { 0 };
 
 		s6.sin6_family = AF_INET6;
 		s6.sin6_addr = in6addr_any;
 		s6.sin6_port = htons(port);
-		fd = listen_on(AF_INET6, (struct sockaddr *)&s6, sizeof(s6), false, &err);
-		if (fd >= 0)
-			return fd;
+		fd = listen_on(AF_INET6, (struct sockaddr *)&s6, sizeof(s6), family == AF_INET6, &err);
+		if (fd >= 0 || family == AF_INET6)
+			goto done;
 		if (err != EAFNOSUPPORT && err != EADDRNOTAVAIL) {
 			kc_fail(st, KC_NET, "port %u: cannot listen: %s", port, strerror(err));
 			return -1;
@@ -250,7 +257,7 @@ int net_listen(const char *addr, unsigned port, struct kc_status *st)
 		char portstr[8];
 		int rc;
 
-		hints.ai_family = AF_UNSPEC;
+		hints.ai_family = family;
 		hints.ai_socktype = SOCK_STREAM;
 		hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 		snprintf(portstr, sizeof(portstr), "%u", port);
@@ -263,6 +270,7 @@ int net_listen(const char *addr, unsigned port, struct kc_status *st)
 		fd = listen_on(res->ai_family, res->ai_addr, res->ai_addrlen, true, &err);
 		freeaddrinfo(res);
 	}
+done:
 	if (fd < 0)
 		kc_fail(st, KC_NET, "%s port %u: cannot listen: %s", addr ? addr : "*", port,
 			strerror(err));

@@ -16,13 +16,14 @@
  * left unchanged when absent).  Returns 0 or -EINVAL. */
 int net_parse_hostport(const char *arg, char *host, size_t hostsz, unsigned *port);
 
-/* Connect to host:port within timeout_ms (0 = no limit); tries every address.
- * Returns the socket or -1 with st set (KC_NET). */
-int net_connect(const char *host, unsigned port, int timeout_ms, struct kc_status *st);
+/* Connect to host:port within timeout_ms (0 = no limit); tries every address
+ * of family (AF_UNSPEC, AF_INET or AF_INET6).  Returns the socket or -1 with
+ * st set (KC_NET). */
+int net_connect(const char *host, unsigned port, int family, int timeout_ms, struct kc_status *st);
 
-/* Listen on addr (NULL = all addresses, IPv6 and IPv4) and port (0 = any).
- * Returns the socket or -1 with st set. */
-int net_listen(const char *addr, unsigned port, struct kc_status *st);
+/* Listen on addr (NULL = all addresses of family; AF_UNSPEC: IPv6 and IPv4)
+ * and port (0 = any).  Returns the socket or -1 with st set. */
+int net_listen(const char *addr, unsigned port, int family, struct kc_status *st);
 
 /* Accept one connection within timeout_ms (0 = forever); returns fd or -1. */
 int net_accept(int lfd, int timeout_ms, struct kc_status *st);

@@ -127,6 +127,7 @@ struct went {
 	uint32_t mtime_ns;
 	int64_t atime;
 	uint32_t atime_ns;
+	struct timespec ctime;		/* local only: to notice a change while sending */
 	char path[PROTO_PATH_MAX + 1];
 };
 
@@ -166,6 +167,7 @@ static void fill_stat(struct went *e, const struct stat *sb)
 	e->mtime_ns = (uint32_t)sb->st_mtim.tv_nsec;
 	e->atime = sb->st_atim.tv_sec;
 	e->atime_ns = (uint32_t)sb->st_atim.tv_nsec;
+	e->ctime = sb->st_ctim;
 }
 
 /* The name a top-level argument gets on the receiver, as scp does: its last
@@ -357,6 +359,7 @@ struct sent {
 	int fd;
 	uint8_t kind;
 	uint64_t size;
+	struct timespec mtime, ctime;	/* as announced, to notice changes */
 	char *path;
 	uint8_t action, reason;
 	uint64_t offset;
@@ -421,6 +424,9 @@ static int build_batch(struct walker *w, struct sbatch *b, uint32_t seq, struct 
 		se->fd = w->cur.fd;
 		se->kind = w->cur.kind;
 		se->size = w->cur.size;
+		se->mtime.tv_sec = w->cur.mtime;
+		se->mtime.tv_nsec = w->cur.mtime_ns;
+		se->ctime = w->cur.ctime;
 		se->path = strdup(w->cur.path);
 		w->have = false;
 		if (se->path == NULL)
@@ -507,6 +513,19 @@ static int apply_done(struct chan *c, struct sbatch *b, struct proto_reply *r,
 	return 0;
 }
 
+/* Did the file change since it was announced?  (Its bytes may then be a mix
+ * of old and new: the receiver must not keep them.) */
+static bool source_changed(const struct sent *e)
+{
+	struct stat sb;
+
+	if (fstat(e->fd, &sb) < 0)
+		return true;
+	return (uint64_t)sb.st_size != e->size || sb.st_mtim.tv_sec != e->mtime.tv_sec ||
+	       sb.st_mtim.tv_nsec != e->mtime.tv_nsec || sb.st_ctim.tv_sec != e->ctime.tv_sec ||
+	       sb.st_ctim.tv_nsec != e->ctime.tv_nsec;
+}
+
 static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, struct xfer_stats *stats,
 		       enum kc_class *worst, struct kc_status *st)
 {
@@ -526,16 +545,25 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, struct
 		r->reason[i] = PR_OK;
 		if (e->kind != PROTO_KIND_FILE || e->action != PROTO_ACCEPT)
 			continue;
+		if (c->prog)
+			progress_file(c->prog, e->path, e->size - e->offset);
 		if (chan_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st) < 0)
 			goto out;
+		if (c->prog)
+			progress_file_done(c->prog);
+		if (!short_file && source_changed(e)) {
+			diag_print("%s: changed while being sent (size, mtime or ctime); not stored, send it again",
+				   esc(e->path, en));
+			short_file = true;
+		} else if (short_file && rerr) {
+			diag_print("%s: read error while sending: %s", esc(e->path, en), strerror(rerr));
+		} else if (short_file) {
+			diag_print("%s: file shrank while being sent; not stored", esc(e->path, en));
+		}
 		if (short_file) {
 			e->status = 1;
 			r->action[i] = 1;
 			r->reason[i] = PR_SOURCE;
-			if (rerr)
-				diag_print("%s: read error while sending: %s", esc(e->path, en), strerror(rerr));
-			else
-				diag_print("%s: file shrank while being sent; not stored", esc(e->path, en));
 			note_failure(stats, worst, rerr ? KC_FILE : KC_XFER);
 		}
 		close(e->fd);
@@ -939,6 +967,8 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 		} else {
 			werr = -dfd;
 		}
+		if (s->c->prog)
+			progress_file(s->c->prog, e->path, e->size);
 		if (chan_recv_file(s->c, fd, e->size, &werr, st) < 0) {
 			if (fd >= 0) {
 				close(fd);
@@ -946,6 +976,8 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 			}
 			return -1;
 		}
+		if (s->c->prog)
+			progress_file_done(s->c->prog);
 		if (fd >= 0 && werr == 0) {
 			/* Without -p, new files get the sender's permission bits
 			 * less our umask, as scp does; with -p, exact bits and

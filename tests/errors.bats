@@ -196,3 +196,19 @@ load helpers
 	[[ "$(json_field "$output" error)" == *"Connection refused"* ]]
 	[[ "$stderr" == *"Connection refused"* ]]
 }
+
+@test "exit 5: a source file that changes while it is sent is reported, not stored" {
+	[ -z "${KTLSCP_IN_VM:-}" ] || skip "needs a few GB/s; the native lane runs it"
+	truncate -s 4G "$SRC/growing"
+	echo ok >"$SRC/other"
+	start_recv
+	( sleep 0.3; touch -m -d '2001-01-01' "$SRC/growing" ) &
+	ktlscp_send --json "$SRC/growing" "$SRC/other"
+	assert_exit 5
+	[[ "$output" == *"growing: changed while being sent"* ]]
+	[ "$(json_field "$(echo "$output" | grep '^{')" files)" = 1 ]
+	wait_recv
+	[ ! -e "$DST/growing" ]
+	no_temp_files "$DST"
+	assert_same_file "$SRC/other" "$DST/other"
+}

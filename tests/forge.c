@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -76,7 +77,7 @@ int main(int argc, char **argv)
 	o.token = argv[3];
 	o.handshake_ms = 10000;
 	if (tls_ctx_init(&tc, &o, &st) < 0 ||
-	    (fd = net_connect(argv[1], (unsigned)atoi(argv[2]), 10000, &st)) < 0 ||
+	    (fd = net_connect(argv[1], (unsigned)atoi(argv[2]), AF_UNSPEC, 10000, &st)) < 0 ||
 	    tls_handshake(&tc, fd, "receiver", &s, &st) < 0) {
 		fprintf(stderr, "forge: %s\n", st.msg);
 		return 1;

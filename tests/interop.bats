@@ -48,9 +48,16 @@ gnutls_prio() {
 	echo "NORMAL:-VERS-ALL:+VERS-TLS$v:-CIPHER-ALL:+$c"
 }
 
+# stop_server PID: end the sleep | s_server pipeline started in the background.
+stop_server() {
+	pkill -P "$1" 2>/dev/null || true
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
 # ktlscp send --raw -> openssl s_server, for one version and cipher.
 to_openssl() {
-	local v=$1 c=$2 port out=$BATS_TEST_TMPDIR/ossl.out flags
+	local v=$1 c=$2 port out=$BATS_TEST_TMPDIR/ossl.out flags spid
 	port=$(unused_port)
 	if [ "$v" = 1.3 ]; then
 		flags=(-tls1_3 -ciphersuites "$(ossl13 "$c")")
@@ -58,8 +65,10 @@ to_openssl() {
 		flags=(-tls1_2 -cipher "$(ossl12 "$c")")
 	fi
 	# s_server ends at EOF of its stdin: keep it open with a sleeping pipe.
+	# (fd 3 closed: bats would otherwise wait for the pipeline to exit.)
 	(sleep 60 | timeout 90 openssl s_server -quiet -naccept 1 -accept "127.0.0.1:$port" \
-		-cert "$PKI/server.crt" -key "$PKI/server.key" "${flags[@]}" >"$out" 2>"$out.err") &
+		-cert "$PKI/server.crt" -key "$PKI/server.key" "${flags[@]}" >"$out" 2>"$out.err") 3>&- &
+	spid=$!
 	for _ in $(seq 1 100); do
 		ss -ltn 2>/dev/null | grep -q ":$port " && break
 		sleep 0.05
@@ -72,7 +81,7 @@ to_openssl() {
 		[ "$(stat -c %s "$out" 2>/dev/null)" = 1048576 ] && break
 		sleep 0.1
 	done
-	pkill -f "openssl s_server -quiet -naccept 1 -accept 127.0.0.1:$port" 2>/dev/null || true
+	stop_server "$spid"
 	assert_same_file "$BATS_FILE_TMPDIR/payload" "$out"
 	[ "$(json_field "$output" tls_version)" = "TLS$v" ]
 	[ "$(json_field "$output" cipher)" = "$(echo "$c" | tr a-z A-Z)" ]
@@ -135,7 +144,8 @@ from_client() {
 	port=$(unused_port)
 	out=$BATS_TEST_TMPDIR/ossl.out
 	(sleep 60 | timeout 90 openssl s_server -quiet -naccept 1 -accept "127.0.0.1:$port" \
-		-cert "$PKI/server.crt" -key "$PKI/server.key" >"$out" 2>"$out.err") &
+		-cert "$PKI/server.crt" -key "$PKI/server.key" >"$out" 2>"$out.err") 3>&- &
+	spid=$!
 	for _ in $(seq 1 100); do
 		ss -ltn 2>/dev/null | grep -q ":$port " && break
 		sleep 0.05
@@ -147,7 +157,7 @@ from_client() {
 		[ "$(stat -c %s "$out" 2>/dev/null)" = 1048576 ] && break
 		sleep 0.1
 	done
-	pkill -f "openssl s_server -quiet -naccept 1 -accept 127.0.0.1:$port" 2>/dev/null || true
+	stop_server "$spid"
 	assert_same_file "$BATS_FILE_TMPDIR/payload" "$out"
 	if have_ktls; then
 		[ "$(json_field "$output" tx_path)" = splice ]

@@ -315,3 +315,23 @@ load helpers
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 }
+
+@test "-4 and -6 restrict the address family on both ends" {
+	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null || skip "no IPv6 loopback"
+	echo four >"$SRC/f"
+	"$KTLSCP" recv -4 --port 0 "$DST" 2>"$BATS_TEST_TMPDIR/recv.err" &
+	RECV_PID=$!
+	for _ in $(seq 1 100); do
+		RECV_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/recv.err")
+		[ -n "$RECV_PORT" ] && break
+		sleep 0.05
+	done
+	run timeout 60 "$KTLSCP" send "[::1]:$RECV_PORT" "$SRC/f"
+	assert_exit 3
+	run timeout 60 "$KTLSCP" send -6 "127.0.0.1:$RECV_PORT" "$SRC/f"
+	assert_exit 3
+	run timeout 60 "$KTLSCP" send -4 "localhost:$RECV_PORT" "$SRC/f"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bats
+# The progress meter: on a terminal in the foreground, never in pipes or
+# with --json, forced by --progress, silenced by --no-progress and -q.
+
+load helpers
+
+METER='files, '
+
+# in_pty CMD...: run CMD under a pseudo-terminal (util-linux script);
+# the terminal's output lands in $BATS_TEST_TMPDIR/pty.out.
+in_pty() {
+	local cmd
+	printf -v cmd '%q ' "$@"
+	script -qec "$cmd" /dev/null >"$BATS_TEST_TMPDIR/pty.out"
+}
+
+setup() {
+	common_setup
+	command -v script >/dev/null || skip "no script(1)"
+	head -c 20000000 /dev/urandom >"$SRC/big"
+	echo small >"$SRC/small"
+}
+
+@test "on a terminal, send shows a meter with the file name, percent and totals" {
+	start_recv
+	in_pty "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$SRC/big" "$SRC/small"
+	wait_recv
+	assert_same_file "$SRC/big" "$DST/big"
+	grep -q "big .*100%" "$BATS_TEST_TMPDIR/pty.out"
+	grep -q "$METER" "$BATS_TEST_TMPDIR/pty.out"
+	# The summary starts on a fresh line after the meter is cleared.
+	grep -q $'\r\e\\[Kktlscp: sent 2 files' "$BATS_TEST_TMPDIR/pty.out"
+}
+
+@test "in a pipe there is no meter" {
+	start_recv
+	ktlscp_send "$SRC/big"
+	assert_exit 0
+	[[ "$output" != *"$METER"* ]]
+	[[ "$output" != *$'\r'* ]]
+	wait_recv
+	! grep -q "$METER" "$BATS_TEST_TMPDIR/recv.err"
+}
+
+@test "--json, -q and --no-progress silence the meter even on a terminal" {
+	for opt in --json -q --no-progress; do
+		start_recv
+		in_pty "$KTLSCP" send "$opt" "127.0.0.1:$RECV_PORT" "$SRC/big"
+		wait_recv
+		assert_same_file "$SRC/big" "$DST/big"
+		! grep -q "$METER" "$BATS_TEST_TMPDIR/pty.out"
+		rm -f "$DST/big"
+	done
+}
+
+@test "--progress forces the meter into a pipe, on both ends" {
+	start_recv --progress
+	ktlscp_send --progress "$SRC/big"
+	assert_exit 0
+	[[ "$output" == *"$METER"* ]]
+	wait_recv
+	grep -q "$METER" "$BATS_TEST_TMPDIR/recv.err"
+	assert_same_file "$SRC/big" "$DST/big"
+}
+
+@test "an error while the meter shows starts on a fresh line" {
+	truncate -s 4G "$SRC/huge"
+	start_recv
+	( sleep 0.5; kill -9 "$RECV_PID" ) &
+	ktlscp_send --progress "$SRC/huge"
+	[ "$status" -eq 3 ] || [ "$status" -eq 5 ]
+	# As a terminal shows it (the last \r wins): the error line is a line of
+	# its own, not glued to the meter.
+	echo "$output" | sed $'s/.*\r//; s/\e\\[K//g' | grep -q "^ktlscp: 127.0.0.1:$RECV_PORT: "
+}
