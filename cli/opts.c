@@ -228,6 +228,7 @@ void cli_free(void)
 	free(cli.cipher);
 	free(cli.ktls);
 	free(cli.listen);
+	free(cli.name);
 	if (cli.pins) {
 		int i;
 

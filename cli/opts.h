@@ -27,6 +27,8 @@ struct cli_opts {
 	int raw;
 	int preserve, no_clobber, update;
 	int ipv4, ipv6;
+	char *name;		/* send: the name standard input arrives under */
+	int to_stdout;
 };
 
 /* Should a progress meter show?  --progress forces it; --no-progress, -q

@@ -27,6 +27,8 @@ static double now_s(void)
 static struct poptOption recv_table[] = {
 	{ "port", 'P', POPT_ARG_INT, &cli.port, 0, "TCP port to listen on (default 7433; 0: any free port)", "N" },
 	{ "listen", 0, POPT_ARG_STRING, &cli.listen, 0, "address to bind (default: all, IPv6 and IPv4)", "ADDR" },
+	{ "stdout", 0, POPT_ARG_NONE, &cli.to_stdout, 0,
+	  "write what arrives to standard output, in order, instead of into DIR", NULL },
 	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
 	  "no ktlscp framing: write one plain TLS byte stream to standard output", NULL },
 	{ NULL, '4', POPT_ARG_NONE, &cli.ipv4, 0, "IPv4 only", NULL },
@@ -74,8 +76,9 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 	}
 	if (nargs == 1)
 		dir = args[0];
-	if (cli.raw && (nargs > 0 || cli.json)) {
-		fprintf(stderr, "ktlscp recv: --raw writes to standard output: no DIR, no --json\n");
+	if ((cli.raw || cli.to_stdout) && (nargs > 0 || cli.json)) {
+		fprintf(stderr, "ktlscp recv: --%s writes to standard output: no DIR, no --json\n",
+			cli.raw ? "raw" : "stdout");
 		rc = KC_USAGE;
 		goto out_nosummary;
 	}
@@ -116,7 +119,8 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 	if (lfd < 0)
 		goto out;
 	port = net_local_port(lfd);
-	diag_print("receiving into %s; listening on %s port %u", cli.raw ? "standard output" : dir,
+	diag_print("receiving into %s; listening on %s port %u",
+		   cli.raw || cli.to_stdout ? "standard output" : dir,
 		   cli.listen ? cli.listen : "all addresses", port);
 	if (to.token == token) {
 		diag_print("one-time token: %s", token);
@@ -154,6 +158,7 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 	stats.rx_path = chan_rx_path(&ch);
 	ro.rootfd = rootfd;
 	ro.rootname = dir;
+	ro.to_stdout = cli.to_stdout;
 	if (cli.raw)
 		xfer_recv_raw(&ch, STDOUT_FILENO, &stats, &st);
 	else

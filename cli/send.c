@@ -33,6 +33,8 @@ static struct poptOption send_table[] = {
 	  "skip files that already exist on the receiver", NULL },
 	{ "update", 0, POPT_ARG_NONE, &cli.update, 0,
 	  "skip files whose copy on the receiver is not older", NULL },
+	{ "name", 0, POPT_ARG_STRING, &cli.name, 0,
+	  "the name standard input (PATH -) arrives under (default: stdin)", "NAME" },
 	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
 	  "no ktlscp framing: send one PATH (or - for stdin) as a plain TLS byte stream; what the peer sends back goes to stdout", NULL },
 	{ NULL, '4', POPT_ARG_NONE, &cli.ipv4, 0, "IPv4 only", NULL },
@@ -95,9 +97,19 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 		kc_fail(&st, KC_USAGE, "--raw sends exactly one PATH (or -), without -r");
 		goto out;
 	}
-	for (rc = 1; rc < nargs && !cli.raw; rc++) {
-		if (strcmp(args[rc], "-") == 0) {
-			kc_fail(&st, KC_USAGE, "-: sending standard input is not supported yet");
+	{
+		int dashes = 0;
+
+		for (rc = 1; rc < nargs; rc++)
+			dashes += strcmp(args[rc], "-") == 0;
+		if (dashes > 1) {
+			kc_fail(&st, KC_USAGE, "-: standard input can be sent only once");
+			goto out;
+		}
+		if (cli.name && (dashes == 0 || cli.raw ||
+				 proto_path_check(cli.name, strlen(cli.name), NULL) < 0 ||
+				 strchr(cli.name, '/'))) {
+			kc_fail(&st, KC_USAGE, "--name %s: a plain file name, for PATH -", cli.name);
 			goto out;
 		}
 	}
@@ -115,6 +127,10 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 		char e[512];
 
 		diag_escape(args[rc], strlen(args[rc]), e, sizeof(e));
+		if (strcmp(args[rc], "-") == 0) {
+			paths[npaths++] = (char *)args[rc];
+			continue;
+		}
 		if (stat(args[rc], &sb) < 0)
 			diag_print("%s: %s", e, strerror(errno));
 		else if (S_ISDIR(sb.st_mode) && !cli.recursive)
@@ -169,6 +185,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	so.paths = paths;
 	so.npaths = npaths;
 	so.recursive = cli.recursive;
+	so.stdin_name = cli.name;
 	so.opts = (cli.preserve ? PROTO_OPT_PRESERVE : 0) | (cli.no_clobber ? PROTO_OPT_NOCLOBBER : 0) |
 		  (cli.update ? PROTO_OPT_UPDATE : 0);
 	if (cli.raw)
@@ -196,7 +213,7 @@ out_nosummary:
 
 const struct cmd_entry cmd_send_entry = {
 	.name = "send",
-	.args = "[OPTIONS] HOST[:PORT] PATH...",
+	.args = "[OPTIONS] HOST[:PORT] PATH... (PATH - is standard input)",
 	.summary = "connect to a receiver and send files (-r: directories)",
 	.exec = cmd_send,
 };

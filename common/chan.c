@@ -115,7 +115,7 @@ void chan_free(struct chan *c)
 
 const char *chan_tx_path(const struct chan *c)
 {
-	return c->ktx ? (c->spliced ? "splice" : "sendfile") : "copy";
+	return !c->ktx ? "copy" : c->spliced ? "splice" : c->sent_file ? "sendfile" : "copy";
 }
 
 const char *chan_rx_path(const struct chan *c)
@@ -258,6 +258,7 @@ int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *sho
 				break;
 			}
 			sent += (uint64_t)n;
+			c->sent_file = true;
 			if (c->prog)
 				progress_add(c->prog, (uint64_t)n);
 		}
@@ -670,5 +671,54 @@ int chan_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 		if (send_raw(c, c->iobuf, (size_t)n, false, st) < 0)
 			return -1;
 		*bytes += (uint64_t)n;
+	}
+}
+
+int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
+{
+	*bytes = 0;
+	for (;;) {
+		uint8_t hdr[4];
+		ssize_t n = read(fd, c->iobuf, PROTO_CHUNK_MAX < CHAN_IOBUF ? PROTO_CHUNK_MAX : CHAN_IOBUF);
+
+		if (n < 0 && errno == EINTR && !kc_interrupted)
+			continue;
+		if (n < 0 && errno == EINTR)
+			return net_err(c, EINTR, "sending", st);
+		if (n < 0)
+			return kc_fail(st, KC_FILE, "standard input: %s", strerror(errno));
+		hdr[0] = (uint8_t)(n >> 24);
+		hdr[1] = (uint8_t)(n >> 16);
+		hdr[2] = (uint8_t)(n >> 8);
+		hdr[3] = (uint8_t)n;
+		if (send_raw(c, hdr, sizeof(hdr), true, st) < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		if (send_raw(c, c->iobuf, (size_t)n, true, st) < 0)
+			return -1;
+		*bytes += (uint64_t)n;
+		if (c->prog)
+			progress_add(c->prog, (uint64_t)n);
+	}
+}
+
+int chan_recv_chunks(struct chan *c, int fd, uint64_t *bytes, int *write_err, struct kc_status *st)
+{
+	*bytes = 0;
+	for (;;) {
+		uint8_t hdr[4];
+		uint32_t len;
+
+		if (chan_read_exact(c, hdr, sizeof(hdr), st) < 0)
+			return -1;
+		len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) | ((uint32_t)hdr[2] << 8) | hdr[3];
+		if (len == 0)
+			return 0;
+		if (len > PROTO_CHUNK_MAX)
+			return kc_fail(st, KC_XFER, "%s: protocol error: stream chunk of %u bytes", c->peer, len);
+		if (chan_recv_file(c, fd, len, write_err, st) < 0)
+			return -1;
+		*bytes += len;
 	}
 }

@@ -44,6 +44,7 @@ struct chan {
 	bool got_close;			/* peer's close_notify seen */
 	bool rx_seen;			/* any application data received yet */
 	bool spliced;			/* kernel TX took data by splice() */
+	bool sent_file;			/* kernel TX used sendfile() */
 	int idle_ms;			/* the socket's idle limit (0 = none) */
 	uint8_t *pullbuf;		/* GnuTLS RX: socket reads, CHAN_IOBUF at a time */
 	size_t pullpos, pulllen;
@@ -92,6 +93,14 @@ int chan_recv_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 /* Send everything readable from fd (a pipe, terminal or file) until EOF.
  * 0, or -1 with st. */
 int chan_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
+
+/* A STREAM body: everything readable from fd until EOF, as chunks of u32
+ * length + bytes, then a zero length.  *bytes gets the payload count.  0, or
+ * -1 with st (KC_FILE for a read error on fd). */
+int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
+/* Receive a STREAM body into fd (fd < 0: discard); write errors as in
+ * chan_recv_file.  0, or -1 with st. */
+int chan_recv_chunks(struct chan *c, int fd, uint64_t *bytes, int *write_err, struct kc_status *st);
 
 /* Send close_notify and half-close.  Best effort. */
 void chan_close_notify(struct chan *c);

@@ -261,10 +261,11 @@ int proto_batch_decode(const uint8_t *p, size_t len, struct proto_batch *out)
 		path = get_bytes(&r, e->path_len);
 		if (r.bad)
 			return -EPROTO;
-		if ((e->kind != PROTO_KIND_FILE && e->kind != PROTO_KIND_DIR) ||
+		if ((e->kind != PROTO_KIND_FILE && e->kind != PROTO_KIND_DIR &&
+		     e->kind != PROTO_KIND_STREAM) ||
 		    e->mode > 07777 || e->mtime_ns >= 1000000000u || e->atime_ns >= 1000000000u ||
 		    e->size > PROTO_FILE_MAX ||
-		    (e->kind == PROTO_KIND_DIR && e->size != 0))
+		    (e->kind != PROTO_KIND_FILE && e->size != 0))
 			return -EPROTO;
 		if (e->path_len > PROTO_PATH_MAX)
 			return -ENAMETOOLONG;

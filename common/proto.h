@@ -35,7 +35,10 @@ enum proto_type {
 	PROTO_ERROR = 6,	/* either way: fatal, then close */
 };
 
-enum proto_kind { PROTO_KIND_FILE = 1, PROTO_KIND_DIR = 2 };
+/* A STREAM (standard input) has no size up front: its body is chunked,
+ * u32 length + bytes, ended by a zero length. */
+enum proto_kind { PROTO_KIND_FILE = 1, PROTO_KIND_DIR = 2, PROTO_KIND_STREAM = 3 };
+#define PROTO_CHUNK_MAX		(1u << 20)
 
 enum proto_action { PROTO_ACCEPT = 0, PROTO_SKIP = 1, PROTO_REJECT = 2 };
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -145,6 +146,7 @@ struct walker {
 	char path[PROTO_PATH_MAX + 1];
 	bool have;
 	struct went cur;
+	const char *stdin_name;
 	unsigned local_errors;
 	enum kc_class local_class;
 };
@@ -239,6 +241,21 @@ static int walker_next(struct walker *w)
 			if (w->ai >= w->nargs)
 				return 0;
 			arg = w->args[w->ai++];
+			if (strcmp(arg, "-") == 0) {
+				/* Standard input: a STREAM, size unknown. */
+				struct timespec now;
+
+				clock_gettime(CLOCK_REALTIME, &now);
+				memset(e, 0, sizeof(*e));
+				e->kind = PROTO_KIND_STREAM;
+				e->fd = STDIN_FILENO;
+				e->mode = 0644;
+				e->mtime = e->atime = now.tv_sec;
+				e->mtime_ns = e->atime_ns = (uint32_t)now.tv_nsec;
+				snprintf(e->path, sizeof(e->path), "%s", w->stdin_name);
+				w->have = true;
+				return 1;
+			}
 			if (stat(arg, &sb) < 0) {
 				walk_error(w, KC_FILE, arg, strerror(errno));
 				continue;
@@ -364,6 +381,7 @@ struct sent {
 	uint8_t action, reason;
 	uint64_t offset;
 	uint8_t status;		/* BATCH_END: 0 ok, 1 failed here */
+	uint64_t sent;		/* body bytes sent (streams: known only afterwards) */
 };
 
 struct sbatch {
@@ -378,7 +396,7 @@ static void sbatch_release(struct sbatch *b)
 	unsigned i;
 
 	for (i = 0; i < b->n; i++) {
-		if (b->e[i].fd >= 0)
+		if (b->e[i].fd > STDIN_FILENO)
 			close(b->e[i].fd);
 		free(b->e[i].path);
 	}
@@ -498,9 +516,9 @@ static int apply_done(struct chan *c, struct sbatch *b, struct proto_reply *r,
 		if (e->action != PROTO_ACCEPT || e->status != 0)
 			continue;	/* already reported */
 		if (r->action[i] == 0) {
-			if (e->kind == PROTO_KIND_FILE) {
+			if (e->kind != PROTO_KIND_DIR) {
 				stats->files++;
-				stats->bytes += e->size;
+				stats->bytes += e->sent;
 			} else {
 				stats->dirs++;
 			}
@@ -543,8 +561,19 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, struct
 
 		r->action[i] = 0;
 		r->reason[i] = PR_OK;
+		if (e->kind == PROTO_KIND_STREAM && e->action == PROTO_ACCEPT) {
+			if (c->prog)
+				progress_file(c->prog, e->path, 0);
+			if (chan_send_chunks(c, e->fd, &e->sent, st) < 0)
+				goto out;
+			if (c->prog)
+				progress_file_done(c->prog);
+			e->fd = -1;
+			continue;
+		}
 		if (e->kind != PROTO_KIND_FILE || e->action != PROTO_ACCEPT)
 			continue;
+		e->sent = e->size - e->offset;
 		if (c->prog)
 			progress_file(c->prog, e->path, e->size - e->offset);
 		if (chan_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st) < 0)
@@ -566,7 +595,8 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, struct
 			r->reason[i] = PR_SOURCE;
 			note_failure(stats, worst, rerr ? KC_FILE : KC_XFER);
 		}
-		close(e->fd);
+		if (e->fd > STDIN_FILENO)
+			close(e->fd);
 		e->fd = -1;
 	}
 	r->seq = b->seq;
@@ -603,6 +633,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 	w->nargs = o->npaths;
 	w->recursive = o->recursive;
 	w->local_errors = o->prefailed;
+	w->stdin_name = o->stdin_name ? o->stdin_name : "stdin";
 	w->local_class = o->prefailed ? KC_FILE : KC_OK;
 	cur = bs[0];
 	if (send_hello(&pb, o->opts) < 0 || build_batch(w, cur, 1, &pb, st) < 0)
@@ -677,7 +708,9 @@ out:
 struct rent {
 	uint8_t action, reason;
 	bool pending;		/* temp file written, awaiting rename */
+	bool written;		/* --stdout: the body went out */
 	bool ok;
+	uint64_t got;		/* body bytes received */
 	int dirfd;		/* borrowed from the dir cache */
 	char tmp[FSU_TMPNAME_MAX];
 };
@@ -698,6 +731,7 @@ struct rstate {
 	int rootfd;
 	mode_t umask;
 	uint32_t opts;			/* the sender's PROTO_OPT_* */
+	bool to_stdout;
 	struct dtimes *dirs;		/* -p: directory times, set at the end */
 	size_t ndirs, dircap;
 	struct proto_batch *b[2];
@@ -917,7 +951,10 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 			return abort_with(c, PR_BADPATH, st, KC_XFER, text);
 		}
 		r[i].action = PROTO_ACCEPT;
-		if (e->kind == PROTO_KIND_DIR) {
+		if (s->to_stdout) {
+			/* Bodies go to standard output in order; nothing is
+			 * created here, directories included. */
+		} else if (e->kind == PROTO_KIND_DIR) {
 			int fd = fsu_open_dir_beneath(s->rootfd, e->path, true);
 
 			if (fd < 0) {
@@ -954,10 +991,34 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 		const struct proto_entry *e = &b->e[i];
 		struct rent *re = &r[i];
 		char parent[PROTO_PATH_MAX + 1], en[ESC_MAX];
-		int dfd, fd = -1, werr = 0;
+		int dfd, fd = -1, werr = 0, rc;
 
-		if (e->kind != PROTO_KIND_FILE || re->action != PROTO_ACCEPT)
+		if (e->kind == PROTO_KIND_DIR || re->action != PROTO_ACCEPT)
 			continue;
+		if (s->to_stdout) {
+			if (s->c->prog)
+				progress_file(s->c->prog, e->path, e->size);
+			if (e->kind == PROTO_KIND_STREAM)
+				rc = chan_recv_chunks(s->c, STDOUT_FILENO, &re->got, &werr, st);
+			else
+				rc = chan_recv_file(s->c, STDOUT_FILENO, e->size, &werr, st);
+			if (rc < 0)
+				return -1;
+			if (s->c->prog)
+				progress_file_done(s->c->prog);
+			if (e->kind == PROTO_KIND_FILE)
+				re->got = e->size;
+			if (werr) {
+				char text[PROTO_ERRTEXT_MAX];
+
+				snprintf(text, sizeof(text), "writing %s to standard output: %s",
+					 esc(e->path, en), strerror(werr));
+				abort_with(s->c, PR_IO, st, KC_FILE, text);
+				return -1;
+			}
+			re->written = true;
+			continue;
+		}
 		fsu_split(e->path, parent);
 		dfd = dcache_get(s, parent);
 		if (dfd >= 0) {
@@ -969,7 +1030,12 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 		}
 		if (s->c->prog)
 			progress_file(s->c->prog, e->path, e->size);
-		if (chan_recv_file(s->c, fd, e->size, &werr, st) < 0) {
+		if (e->kind == PROTO_KIND_STREAM)
+			rc = chan_recv_chunks(s->c, fd, &re->got, &werr, st);
+		else
+			rc = chan_recv_file(s->c, fd, e->size, &werr, st);
+		re->got = e->kind == PROTO_KIND_STREAM ? re->got : e->size;
+		if (rc < 0) {
 			if (fd >= 0) {
 				close(fd);
 				unlinkat(dfd, re->tmp, 0);
@@ -1042,6 +1108,13 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 			re->ok = true;
 			continue;
 		}
+		if (re->written) {
+			/* --stdout: already out; a sender-side failure cannot be
+			 * taken back, only reported. */
+			re->ok = end->action[i] == 0;
+			re->reason = re->ok ? PR_OK : PR_SOURCE;
+			continue;
+		}
 		if (!re->pending)
 			continue;
 		re->pending = false;
@@ -1065,19 +1138,25 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 	}
 	if (b->final && (s->opts & PROTO_OPT_PRESERVE))
 		apply_dir_times(s);
-	rc = sync_dirs(s, b);
+	if (s->to_stdout) {
+		rc = 0;
+		if (fdatasync(STDOUT_FILENO) < 0 && errno != EINVAL && errno != EROFS)
+			rc = -errno;
+	} else {
+		rc = sync_dirs(s, b);
+	}
 	dcache_clear(s);
 	s->rep.seq = b->seq;
 	s->rep.count = b->count;
 	for (i = 0; i < b->count; i++) {
-		if (rc < 0 && b->e[i].kind == PROTO_KIND_FILE)
+		if (rc < 0 && b->e[i].kind != PROTO_KIND_DIR)
 			r[i].ok = false, r[i].reason = proto_reason_from_errno(rc);
 		s->rep.action[i] = r[i].ok ? 0 : 1;
 		s->rep.reason[i] = r[i].ok ? PR_OK : (r[i].reason ? r[i].reason : PR_OTHER);
 		s->rep.offset[i] = 0;
-		if (r[i].ok && b->e[i].kind == PROTO_KIND_FILE) {
+		if (r[i].ok && b->e[i].kind != PROTO_KIND_DIR) {
 			s->stats->files++;
-			s->stats->bytes += b->e[i].size;
+			s->stats->bytes += r[i].got;
 		} else if (r[i].ok) {
 			s->stats->dirs++;
 		} else if (r[i].action == PROTO_SKIP) {
@@ -1104,6 +1183,7 @@ int xfer_recv(struct chan *c, const struct recv_opts *o, struct xfer_stats *stat
 		return kc_fail(st, KC_OTHER, "out of memory");
 	s->c = c;
 	s->rootfd = o->rootfd;
+	s->to_stdout = o->to_stdout;
 	s->stats = stats;
 	s->umask = umask(0);
 	umask(s->umask);

@@ -27,11 +27,13 @@ struct send_opts {
 	bool recursive;
 	unsigned prefailed;	/* sources the caller already reported as unusable */
 	uint32_t opts;		/* PROTO_OPT_* requests for the receiver */
+	const char *stdin_name;	/* the name "-" (standard input) arrives under */
 };
 
 struct recv_opts {
-	int rootfd;		/* the receiving directory */
+	int rootfd;		/* the receiving directory, or -1 with to_stdout */
 	const char *rootname;	/* for messages */
+	bool to_stdout;		/* file and stream bodies go to fd 1, in order */
 };
 
 /* Run the sender side.  Per-file problems are printed as they happen and

@@ -33,7 +33,7 @@ teardown() { common_teardown; }
 # Its stdout goes to $BATS_TEST_TMPDIR/recv.out, stderr to recv.err.
 start_recv() {
 	local args=("$@") i
-	if [[ " ${args[*]} " != *" --raw "* ]] &&
+	if [[ " ${args[*]} " != *" --raw "* && " ${args[*]} " != *" --stdout "* ]] &&
 		{ [ ${#args[@]} -eq 0 ] || [[ "${args[-1]}" == -* ]] || [ ! -d "${args[-1]}" ]; }; then
 		args+=("$DST")
 	fi

@@ -1,0 +1,73 @@
+#!/usr/bin/env bats
+# Standard input as a source (PATH -) and recv --stdout: the tar pipe.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+@test "tar c | ktlscp send - and ktlscp recv --stdout | tar x rebuild the tree byte-exact" {
+	mkdir -p "$SRC/tree/sub dir" "$BATS_TEST_TMPDIR/out"
+	head -c 3000000 /dev/urandom >"$SRC/tree/big"
+	echo hello >"$SRC/tree/sub dir/hi"
+	(cd "$BATS_TEST_TMPDIR/out" && exec "$KTLSCP" recv --port 0 --listen 127.0.0.1 --stdout 2>"$BATS_TEST_TMPDIR/recv.err" | tar x) &
+	RECV_PID=$!
+	for _ in $(seq 1 100); do
+		RECV_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/recv.err")
+		[ -n "$RECV_PORT" ] && break
+		sleep 0.05
+	done
+	run bash -c "tar c -C '$SRC' tree | timeout 120 '$KTLSCP' send --json 127.0.0.1:$RECV_PORT -"
+	assert_exit 0
+	echo "$output" | grep '^{' | jq -e '.files == 1 and .status == "ok"' >/dev/null
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	assert_same_tree "$SRC/tree" "$BATS_TEST_TMPDIR/out/tree"
+}
+
+@test "standard input arrives as a file, named stdin or --name" {
+	head -c 5000000 /dev/urandom >"$SRC/data"
+	start_recv
+	run bash -c "cat '$SRC/data' | timeout 120 '$KTLSCP' send --name data.bin 127.0.0.1:$RECV_PORT -"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/data" "$DST/data.bin"
+	start_recv
+	run bash -c "printf 'abc' | timeout 120 '$KTLSCP' send 127.0.0.1:$RECV_PORT -"
+	assert_exit 0
+	wait_recv
+	[ "$(cat "$DST/stdin")" = abc ]
+}
+
+@test "empty standard input arrives as an empty file, next to files of the same run" {
+	echo f >"$SRC/f"
+	start_recv
+	run bash -c "timeout 120 '$KTLSCP' send 127.0.0.1:$RECV_PORT '$SRC/f' - </dev/null"
+	assert_exit 0
+	wait_recv
+	[ -f "$DST/stdin" ] && [ ! -s "$DST/stdin" ]
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
+@test "recv --stdout writes several files in order, nothing into a directory" {
+	printf 'one\n' >"$SRC/a"
+	printf 'two\n' >"$SRC/b"
+	start_recv --stdout
+	ktlscp_send "$SRC/a" "$SRC/b"
+	assert_exit 0
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/recv.out")" = "$(printf 'one\ntwo')" ]
+	[ -z "$(ls -A "$DST")" ]
+}
+
+@test "usage: - twice, --name without -, --name with a slash, --stdout with DIR or --json" {
+	run "$KTLSCP" send 127.0.0.1:1 - -
+	assert_exit 2
+	run "$KTLSCP" send --name x 127.0.0.1:1 /etc/hostname
+	assert_exit 2
+	run "$KTLSCP" send --name a/b 127.0.0.1:1 -
+	assert_exit 2
+	run "$KTLSCP" recv --stdout "$DST"
+	assert_exit 2
+	run "$KTLSCP" recv --stdout --json
+	assert_exit 2
+}
