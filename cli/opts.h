@@ -29,6 +29,7 @@ struct cli_opts {
 	int ipv4, ipv6;
 	char *name;		/* send: the name standard input arrives under */
 	int to_stdout;
+	int keep_open, max_conns;
 };
 
 /* Should a progress meter show?  --progress forces it; --no-progress, -q

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +29,10 @@ static double now_s(void)
 static struct poptOption recv_table[] = {
 	{ "port", 'P', POPT_ARG_INT, &cli.port, 0, "TCP port to listen on (default 7433; 0: any free port)", "N" },
 	{ "listen", 0, POPT_ARG_STRING, &cli.listen, 0, "address to bind (default: all, IPv6 and IPv4)", "ADDR" },
+	{ "keep-open", 'k', POPT_ARG_NONE, &cli.keep_open, 0,
+	  "keep accepting senders, several at once, until SIGINT or SIGTERM", NULL },
+	{ "max-conns", 0, POPT_ARG_INT, &cli.max_conns, 0,
+	  "with -k: senders served at once (default 64); more wait in the backlog", "N" },
 	{ "stdout", 0, POPT_ARG_NONE, &cli.to_stdout, 0,
 	  "write what arrives to standard output, in order, instead of into DIR", NULL },
 	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
@@ -39,29 +45,127 @@ static struct poptOption recv_table[] = {
 	POPT_TABLEEND
 };
 
+/* One sender on an accepted connection: handshake, keys to the kernel,
+ * the transfer, the summary.  Returns the exit status. */
+static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, const char *dir)
+{
+	struct kc_status st = { 0 };
+	struct xfer_stats stats = { .role = "recv" };
+	struct progress prog = { 0 };
+	struct recv_opts ro;
+	struct chan ch;
+	gnutls_session_t sess = NULL;
+	double t0 = now_s();
+	int rc;
+
+	memset(&ch, 0, sizeof(ch));
+	ch.pipe[0] = ch.pipe[1] = -1;
+	stats.auth = tls_auth_name(tc->auth);
+	net_peer_str(fd, stats.peer, sizeof(stats.peer));
+	net_tune(fd, cli_timeout_ms());
+	if (tls_handshake(tc, fd, stats.peer, &sess, &st) < 0)
+		goto out;
+	stats.handshake_done = 1;
+	snprintf(stats.tls_version, sizeof(stats.tls_version), "%s",
+		 gnutls_protocol_get_name(gnutls_protocol_get_version(sess)));
+	snprintf(stats.cipher, sizeof(stats.cipher), "%s", gnutls_cipher_get_name(gnutls_cipher_get(sess)));
+	rc = ktls_enable(fd, sess, pol, &stats.ki, &st);
+	stats.tx_path = stats.ki.tx != KTLS_MODE_USERSPACE ? "sendfile" : "copy";
+	stats.rx_path = "copy";
+	if (rc < 0)
+		goto out;
+	if (chan_init(&ch, fd, sess, &stats.ki, stats.peer) < 0) {
+		kc_fail(&st, KC_OTHER, "out of memory");
+		goto out;
+	}
+	ch.idle_ms = cli_timeout_ms();
+	progress_init(&prog, cli_progress() && !cli.raw && !cli.keep_open);
+	ch.prog = &prog;
+	stats.tx_path = chan_tx_path(&ch);
+	stats.rx_path = chan_rx_path(&ch);
+	ro.rootfd = rootfd;
+	ro.rootname = dir;
+	ro.to_stdout = cli.to_stdout;
+	if (cli.raw)
+		xfer_recv_raw(&ch, STDOUT_FILENO, &stats, &st);
+	else
+		xfer_recv(&ch, &ro, &stats, &st);
+	chan_close_notify(&ch);
+	stats.seconds = now_s() - t0;
+out:
+	progress_end(&prog);
+	rc = cli_finish(&stats, &st);
+	chan_free(&ch);
+	if (sess)
+		gnutls_deinit(sess);
+	return rc;
+}
+
+/* recv -k: accept senders until SIGINT/SIGTERM, one child process each
+ * (a sender cannot disturb another's files, memory or descriptors), at most
+ * --max-conns at once: beyond that, new connections wait in the listen
+ * backlog.  On SIGINT/SIGTERM: stop accepting, let the children finish
+ * what they are receiving (they ignore the signal), then exit 0. */
+static int serve_forever(int lfd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd,
+			 const char *dir)
+{
+	unsigned active = 0, max = cli.max_conns > 0 ? (unsigned)cli.max_conns : 64;
+
+	for (;;) {
+		struct kc_status st = { 0 };
+		pid_t pid;
+		int fd, status;
+
+		while ((pid = waitpid(-1, &status, active >= max ? 0 : WNOHANG)) > 0)
+			active--;
+		if (kc_interrupted)
+			break;
+		if (active >= max)
+			continue;
+		fd = net_accept(lfd, 0, &st);
+		if (fd < 0) {
+			if (kc_interrupted)
+				break;
+			diag_print("%s", st.msg);
+			continue;
+		}
+		pid = fork();
+		if (pid == 0) {
+			signal(SIGINT, SIG_IGN);
+			signal(SIGTERM, SIG_IGN);
+			close(lfd);
+			_exit(serve(fd, tc, pol, rootfd, dir));
+		}
+		close(fd);
+		if (pid < 0)
+			diag_print("cannot serve a sender: fork: %s", strerror(errno));
+		else
+			active++;
+	}
+	close(lfd);
+	if (active > 0)
+		diag_print("stopping: waiting for %u sender%s to finish", active, active == 1 ? "" : "s");
+	while (active > 0 && waitpid(-1, NULL, 0) > 0)
+		active--;
+	return 0;
+}
+
 static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 {
 	struct kc_status st = { 0 };
-	struct progress prog = { 0 };
 	struct xfer_stats stats = { .role = "recv" };
 	struct tls_opts to;
 	struct tls_ctx tc;
-	struct chan ch;
-	struct recv_opts ro;
 	enum ktls_policy pol;
-	gnutls_session_t sess = NULL;
 	poptContext ctx = NULL;
 	const char **args;
 	const char *dir = ".";
-	char kprio[160], token[TLS_TOKEN_LEN], peer[128];
+	char kprio[160], token[TLS_TOKEN_LEN] = "";
 	unsigned port = NET_DEFAULT_PORT;
 	int nargs = 0, lfd = -1, fd = -1, rootfd = -1, rc;
 	struct rlimit rl;
-	double t0;
 
 	memset(&tc, 0, sizeof(tc));
-	memset(&ch, 0, sizeof(ch));
-	ch.pipe[0] = ch.pipe[1] = -1;
 	if (cli_parse(self, recv_table, argc, argv, &ctx) < 0) {
 		rc = KC_USAGE;
 		goto out_nosummary;
@@ -76,9 +180,14 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 	}
 	if (nargs == 1)
 		dir = args[0];
-	if ((cli.raw || cli.to_stdout) && (nargs > 0 || cli.json)) {
-		fprintf(stderr, "ktlscp recv: --%s writes to standard output: no DIR, no --json\n",
+	if ((cli.raw || cli.to_stdout) && (nargs > 0 || cli.json || cli.keep_open)) {
+		fprintf(stderr, "ktlscp recv: --%s writes to standard output: no DIR, --json or -k\n",
 			cli.raw ? "raw" : "stdout");
+		rc = KC_USAGE;
+		goto out_nosummary;
+	}
+	if (cli.max_conns < 0 || (cli.max_conns > 0 && !cli.keep_open)) {
+		fprintf(stderr, "ktlscp recv: --max-conns takes a positive number and goes with -k\n");
 		rc = KC_USAGE;
 		goto out_nosummary;
 	}
@@ -99,7 +208,8 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 	if (cli_ktls_precheck(pol, kprio, sizeof(kprio), &st) < 0)
 		goto out;
 	to.kernel_ciphers = kprio[0] ? kprio : NULL;
-	/* No trust configured: a fresh one-time token is the PSK. */
+	/* No trust configured: a fresh token is the PSK (one sender, or with
+	 * -k every sender until this receiver stops). */
 	if (!to.psk_file && !to.token && to.npins == 0 && !to.ca_file) {
 		if (tls_token_generate(token) < 0) {
 			kc_fail(&st, KC_OTHER, "cannot generate a token");
@@ -123,55 +233,25 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 		   cli.raw || cli.to_stdout ? "standard output" : dir,
 		   cli.listen ? cli.listen : "all addresses", port);
 	if (to.token == token) {
-		diag_print("one-time token: %s", token);
+		diag_print("%s token: %s", cli.keep_open ? "session" : "one-time", token);
 		diag_print("on the sender: KTLSCP_TOKEN=%s ktlscp send THIS-HOST:%u FILE...", token, port);
 	}
 	cli_signals();
+	if (cli.keep_open) {
+		rc = serve_forever(lfd, &tc, pol, rootfd, dir);
+		lfd = -1;
+		goto out_nosummary;
+	}
 	fd = net_accept(lfd, cli.timeout > 0 ? cli.timeout * 1000 : 0, &st);
 	if (fd < 0)
 		goto out;
 	close(lfd);
 	lfd = -1;
-	t0 = now_s();
-	net_peer_str(fd, peer, sizeof(peer));
-	snprintf(stats.peer, sizeof(stats.peer), "%s", peer);
-	net_tune(fd, cli_timeout_ms());
-	if (tls_handshake(&tc, fd, stats.peer, &sess, &st) < 0)
-		goto out;
-	stats.handshake_done = 1;
-	snprintf(stats.tls_version, sizeof(stats.tls_version), "%s",
-		 gnutls_protocol_get_name(gnutls_protocol_get_version(sess)));
-	snprintf(stats.cipher, sizeof(stats.cipher), "%s", gnutls_cipher_get_name(gnutls_cipher_get(sess)));
-	rc = ktls_enable(fd, sess, pol, &stats.ki, &st);
-	stats.tx_path = stats.ki.tx != KTLS_MODE_USERSPACE ? "sendfile" : "copy";
-	stats.rx_path = "copy";
-	if (rc < 0)
-		goto out;
-	if (chan_init(&ch, fd, sess, &stats.ki, stats.peer) < 0) {
-		kc_fail(&st, KC_OTHER, "out of memory");
-		goto out;
-	}
-	ch.idle_ms = cli_timeout_ms();
-	progress_init(&prog, cli_progress() && !cli.raw);
-	ch.prog = &prog;
-	stats.tx_path = chan_tx_path(&ch);
-	stats.rx_path = chan_rx_path(&ch);
-	ro.rootfd = rootfd;
-	ro.rootname = dir;
-	ro.to_stdout = cli.to_stdout;
-	if (cli.raw)
-		xfer_recv_raw(&ch, STDOUT_FILENO, &stats, &st);
-	else
-		xfer_recv(&ch, &ro, &stats, &st);
-	chan_close_notify(&ch);
-	stats.seconds = now_s() - t0;
+	rc = serve(fd, &tc, pol, rootfd, dir);
+	goto out_nosummary;
 out:
-	progress_end(&prog);
 	rc = cli_finish(&stats, &st);
 out_nosummary:
-	chan_free(&ch);
-	if (sess)
-		gnutls_deinit(sess);
 	if (fd >= 0)
 		close(fd);
 	if (lfd >= 0)
@@ -189,6 +269,6 @@ out_nosummary:
 const struct cmd_entry cmd_recv_entry = {
 	.name = "recv",
 	.args = "[OPTIONS] [DIR]",
-	.summary = "listen for one sender and receive into DIR (default .)",
+	.summary = "listen for a sender (-k: many) and receive into DIR (default .)",
 	.exec = cmd_recv,
 };
