@@ -229,6 +229,8 @@ void cli_free(void)
 	free(cli.ktls);
 	free(cli.listen);
 	free(cli.name);
+	free(cli.target);
+	free(cli.limit_rate);
 	if (cli.pins) {
 		int i;
 

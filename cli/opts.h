@@ -30,6 +30,7 @@ struct cli_opts {
 	char *name;		/* send: the name standard input arrives under */
 	int to_stdout;
 	int keep_open, max_conns;
+	char *target, *limit_rate;
 };
 
 /* Should a progress meter show?  --progress forces it; --no-progress, -q

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,38 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* "50M" -> 50000000; k/M/G are powers of 1000, Ki/Mi/Gi of 1024. */
+static int parse_rate(const char *s, uint64_t *out)
+{
+	char *end;
+	double v;
+	uint64_t mult = 1;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v <= 0)
+		return -EINVAL;
+	if (*end == 'k' || *end == 'K')
+		mult = 1000;
+	else if (*end == 'M')
+		mult = 1000000;
+	else if (*end == 'G')
+		mult = 1000000000;
+	if (mult > 1) {
+		end++;
+		if (*end == 'i') {
+			mult = mult == 1000 ? 1024 : mult == 1000000 ? 1048576 : 1073741824;
+			end++;
+		}
+	}
+	if (*end == 'B')
+		end++;
+	if (*end != '\0' || v * (double)mult < 1024 || v * (double)mult > 1e13)
+		return -EINVAL;
+	*out = (uint64_t)(v * (double)mult);
+	return 0;
+}
+
 static struct poptOption send_table[] = {
 	{ "port", 'P', POPT_ARG_INT, &cli.port, 0, "receiver's TCP port (default 7433)", "N" },
 	{ "recursive", 'r', POPT_ARG_NONE, &cli.recursive, 0, "send directories and their contents", NULL },
@@ -33,6 +66,10 @@ static struct poptOption send_table[] = {
 	  "skip files that already exist on the receiver", NULL },
 	{ "update", 0, POPT_ARG_NONE, &cli.update, 0,
 	  "skip files whose copy on the receiver is not older", NULL },
+	{ "target", 't', POPT_ARG_STRING, &cli.target, 0,
+	  "place everything under this subdirectory of the receiver's DIR", "SUBDIR" },
+	{ "limit-rate", 0, POPT_ARG_STRING, &cli.limit_rate, 0,
+	  "send at most RATE bytes per second (k, M, G: 1000s; Ki, Mi, Gi: 1024s)", "RATE" },
 	{ "name", 0, POPT_ARG_STRING, &cli.name, 0,
 	  "the name standard input (PATH -) arrives under (default: stdin)", "NAME" },
 	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
@@ -63,6 +100,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	char host[256], kprio[160];
 	unsigned port = NET_DEFAULT_PORT;
 	int nargs = 0, fd = -1, rc;
+	uint64_t rate = 0;
 	double t0;
 
 	memset(&tc, 0, sizeof(tc));
@@ -113,6 +151,22 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 			goto out;
 		}
 	}
+	if (cli.target) {
+		size_t tl = strlen(cli.target);
+
+		while (tl > 1 && cli.target[tl - 1] == '/')
+			cli.target[--tl] = '\0';
+		if (proto_path_check(cli.target, tl, NULL) < 0) {
+			kc_fail(&st, KC_USAGE, "--target %s: a relative path without . or .. components",
+				cli.target);
+			goto out;
+		}
+	}
+	if (cli.limit_rate && parse_rate(cli.limit_rate, &rate) < 0) {
+		kc_fail(&st, KC_USAGE, "--limit-rate %s: expected a number of bytes per second, e.g. 50M",
+			cli.limit_rate);
+		goto out;
+	}
 	if (cli_tls_opts(&to, &pol, false, &st) < 0)
 		goto out;
 	/* Report unusable sources before connecting; if none is left, do not
@@ -160,6 +214,11 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	if (fd < 0)
 		goto out;
 	net_tune(fd, cli_timeout_ms());
+	/* The kernel paces TCP to this rate (fq, or TCP's own pacing). */
+	if (rate > 0 && setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, sizeof(rate)) < 0) {
+		kc_fail(&st, KC_OTHER, "--limit-rate: %s", strerror(errno));
+		goto out;
+	}
 	if (tls_handshake(&tc, fd, stats.peer, &sess, &st) < 0)
 		goto out;
 	stats.handshake_done = 1;
@@ -186,6 +245,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	so.npaths = npaths;
 	so.recursive = cli.recursive;
 	so.stdin_name = cli.name;
+	so.target = cli.target;
 	so.opts = (cli.preserve ? PROTO_OPT_PRESERVE : 0) | (cli.no_clobber ? PROTO_OPT_NOCLOBBER : 0) |
 		  (cli.update ? PROTO_OPT_UPDATE : 0);
 	if (cli.raw)

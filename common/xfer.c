@@ -147,6 +147,7 @@ struct walker {
 	bool have;
 	struct went cur;
 	const char *stdin_name;
+	const char *target;
 	unsigned local_errors;
 	enum kc_class local_class;
 };
@@ -423,6 +424,20 @@ static int build_batch(struct walker *w, struct sbatch *b, uint32_t seq, struct 
 			b->final = true;
 			break;
 		}
+		if (w->target) {
+			char full[PROTO_PATH_MAX + 2];
+			int n = snprintf(full, sizeof(full), "%s/%s", w->target, w->cur.path);
+
+			if (n < 0 || n > PROTO_PATH_MAX ||
+			    proto_path_check(full, (size_t)n, NULL) < 0) {
+				walk_error(w, KC_FILE, w->cur.path, "path too long or too deep under --target");
+				if (w->cur.fd > STDIN_FILENO)
+					close(w->cur.fd);
+				w->have = false;
+				continue;
+			}
+			memcpy(w->cur.path, full, (size_t)n + 1);
+		}
 		pe.kind = w->cur.kind;
 		pe.mode = w->cur.mode;
 		pe.size = w->cur.size;
@@ -634,6 +649,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 	w->recursive = o->recursive;
 	w->local_errors = o->prefailed;
 	w->stdin_name = o->stdin_name ? o->stdin_name : "stdin";
+	w->target = o->target;
 	w->local_class = o->prefailed ? KC_FILE : KC_OK;
 	cur = bs[0];
 	if (send_hello(&pb, o->opts) < 0 || build_batch(w, cur, 1, &pb, st) < 0)

@@ -28,6 +28,7 @@ struct send_opts {
 	unsigned prefailed;	/* sources the caller already reported as unusable */
 	uint32_t opts;		/* PROTO_OPT_* requests for the receiver */
 	const char *stdin_name;	/* the name "-" (standard input) arrives under */
+	const char *target;	/* -t: a subdirectory of the receiver's DIR, or NULL */
 };
 
 struct recv_opts {

@@ -335,3 +335,35 @@ load helpers
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 }
+
+@test "-t places everything under a subdirectory of DIR, created as needed" {
+	mkdir -p "$SRC/d"
+	echo a >"$SRC/d/a"
+	echo b >"$SRC/b"
+	start_recv
+	ktlscp_send -r -t "inbox/2026/" "$SRC/d" "$SRC/b"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/d/a" "$DST/inbox/2026/d/a"
+	assert_same_file "$SRC/b" "$DST/inbox/2026/b"
+	run "$KTLSCP" send -t ../up 127.0.0.1:1 "$SRC/b"
+	assert_exit 2
+	run "$KTLSCP" send -t /abs 127.0.0.1:1 "$SRC/b"
+	assert_exit 2
+}
+
+@test "--limit-rate paces the sender (generous bounds: this is not a benchmark)" {
+	head -c 6000000 /dev/urandom >"$SRC/f"
+	start_recv
+	ktlscp_send --json --limit-rate 3M "$SRC/f"
+	assert_exit 0
+	secs=$(json_field "$output" seconds)
+	# 6 MB at 3 MB/s: about 2 s; never under 1.4 s.
+	awk -v s="$secs" 'BEGIN { exit !(s >= 1.4 && s < 60) }'
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+	run "$KTLSCP" send --limit-rate fast 127.0.0.1:1 "$SRC/f"
+	assert_exit 2
+	run "$KTLSCP" send --limit-rate 10 127.0.0.1:1 "$SRC/f"
+	assert_exit 2
+}
