@@ -163,6 +163,40 @@ int cli_ktls_precheck(enum ktls_policy pol, char *prio, size_t priosz, struct kc
 	return 0;
 }
 
+int cli_parse_size(const char *s, uint64_t min, uint64_t *out)
+{
+	char *end;
+	double v;
+	uint64_t mult = 1;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v <= 0)
+		return -EINVAL;
+	if (*end == 'k' || *end == 'K')
+		mult = 1000;
+	else if (*end == 'M')
+		mult = 1000000;
+	else if (*end == 'G')
+		mult = 1000000000;
+	else if (*end == 'T')
+		mult = 1000000000000ULL;
+	if (mult > 1) {
+		end++;
+		if (*end == 'i') {
+			mult = mult == 1000 ? 1024ULL : mult == 1000000 ? 1048576ULL
+			     : mult == 1000000000 ? 1073741824ULL : 1099511627776ULL;
+			end++;
+		}
+	}
+	if (*end == 'B')
+		end++;
+	if (*end != '\0' || v * (double)mult < (double)min || v * (double)mult > 1.8e19)
+		return -EINVAL;
+	*out = (uint64_t)(v * (double)mult);
+	return 0;
+}
+
 bool cli_progress(void)
 {
 	if (cli.no_progress || cli.quiet || cli.json)
@@ -231,6 +265,7 @@ void cli_free(void)
 	free(cli.name);
 	free(cli.target);
 	free(cli.limit_rate);
+	free(cli.max_size);
 	if (cli.pins) {
 		int i;
 

@@ -31,7 +31,13 @@ struct cli_opts {
 	int to_stdout;
 	int keep_open, max_conns;
 	char *target, *limit_rate;
+	char *max_size;
+	long max_files;
 };
+
+/* "50M" -> 50000000: k/M/G are powers of 1000, Ki/Mi/Gi of 1024, an
+ * optional B; at least min.  0 or -EINVAL. */
+int cli_parse_size(const char *s, uint64_t min, uint64_t *out);
 
 /* Should a progress meter show?  --progress forces it; --no-progress, -q
  * and --json silence it; else a terminal in the foreground. */

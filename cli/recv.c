@@ -33,6 +33,10 @@ static struct poptOption recv_table[] = {
 	  "keep accepting senders, several at once, until SIGINT or SIGTERM", NULL },
 	{ "max-conns", 0, POPT_ARG_INT, &cli.max_conns, 0,
 	  "with -k: senders served at once (default 64); more wait in the backlog", "N" },
+	{ "max-size", 0, POPT_ARG_STRING, &cli.max_size, 0,
+	  "refuse files beyond SIZE bytes in all from one sender (e.g. 10G)", "SIZE" },
+	{ "max-files", 0, POPT_ARG_LONG, &cli.max_files, 0,
+	  "refuse a sender announcing more than N entries (default 10000000)", "N" },
 	{ "stdout", 0, POPT_ARG_NONE, &cli.to_stdout, 0,
 	  "write what arrives to standard output, in order, instead of into DIR", NULL },
 	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
@@ -47,6 +51,8 @@ static struct poptOption recv_table[] = {
 
 /* One sender on an accepted connection: handshake, keys to the kernel,
  * the transfer, the summary.  Returns the exit status. */
+static uint64_t max_bytes;
+
 static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, const char *dir)
 {
 	struct kc_status st = { 0 };
@@ -86,6 +92,8 @@ static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, c
 	ro.rootfd = rootfd;
 	ro.rootname = dir;
 	ro.to_stdout = cli.to_stdout;
+	ro.max_bytes = max_bytes;
+	ro.max_entries = cli.max_files > 0 ? (uint64_t)cli.max_files : 10000000;
 	if (cli.raw)
 		xfer_recv_raw(&ch, STDOUT_FILENO, &stats, &st);
 	else
@@ -188,6 +196,11 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 	}
 	if (cli.max_conns < 0 || (cli.max_conns > 0 && !cli.keep_open)) {
 		fprintf(stderr, "ktlscp recv: --max-conns takes a positive number and goes with -k\n");
+		rc = KC_USAGE;
+		goto out_nosummary;
+	}
+	if ((cli.max_size && cli_parse_size(cli.max_size, 1, &max_bytes) < 0) || cli.max_files < 0) {
+		fprintf(stderr, "ktlscp recv: --max-size takes a size such as 10G, --max-files a count\n");
 		rc = KC_USAGE;
 		goto out_nosummary;
 	}

@@ -25,38 +25,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* "50M" -> 50000000; k/M/G are powers of 1000, Ki/Mi/Gi of 1024. */
-static int parse_rate(const char *s, uint64_t *out)
-{
-	char *end;
-	double v;
-	uint64_t mult = 1;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v <= 0)
-		return -EINVAL;
-	if (*end == 'k' || *end == 'K')
-		mult = 1000;
-	else if (*end == 'M')
-		mult = 1000000;
-	else if (*end == 'G')
-		mult = 1000000000;
-	if (mult > 1) {
-		end++;
-		if (*end == 'i') {
-			mult = mult == 1000 ? 1024 : mult == 1000000 ? 1048576 : 1073741824;
-			end++;
-		}
-	}
-	if (*end == 'B')
-		end++;
-	if (*end != '\0' || v * (double)mult < 1024 || v * (double)mult > 1e13)
-		return -EINVAL;
-	*out = (uint64_t)(v * (double)mult);
-	return 0;
-}
-
 static struct poptOption send_table[] = {
 	{ "port", 'P', POPT_ARG_INT, &cli.port, 0, "receiver's TCP port (default 7433)", "N" },
 	{ "recursive", 'r', POPT_ARG_NONE, &cli.recursive, 0, "send directories and their contents", NULL },
@@ -162,7 +130,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 			goto out;
 		}
 	}
-	if (cli.limit_rate && parse_rate(cli.limit_rate, &rate) < 0) {
+	if (cli.limit_rate && cli_parse_size(cli.limit_rate, 1024, &rate) < 0) {
 		kc_fail(&st, KC_USAGE, "--limit-rate %s: expected a number of bytes per second, e.g. 50M",
 			cli.limit_rate);
 		goto out;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -748,6 +749,10 @@ struct rstate {
 	mode_t umask;
 	uint32_t opts;			/* the sender's PROTO_OPT_* */
 	bool to_stdout;
+	uint64_t max_bytes, max_entries;
+	uint64_t accepted_bytes, entries;	/* so far, against the limits */
+	uint64_t avail;			/* free bytes estimated for the batch being answered */
+	uint64_t reserved;		/* accepted file bytes not yet written */
 	struct dtimes *dirs;		/* -p: directory times, set at the end */
 	size_t ndirs, dircap;
 	struct proto_batch *b[2];
@@ -951,6 +956,36 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 				  "protocol error: the manifest has a path over the length limit; transfer refused");
 	if (rc < 0 || b->seq != seq)
 		return abort_with(c, PR_PROTOCOL, st, KC_XFER, "protocol error: malformed manifest batch");
+	s->entries += b->count;
+	if (s->max_entries && s->entries > s->max_entries) {
+		char text[PROTO_ERRTEXT_MAX];
+
+		snprintf(text, sizeof(text), "the manifest exceeds %llu entries; transfer refused",
+			 (unsigned long long)s->max_entries);
+		return abort_with(c, PR_LIMIT, st, KC_XFER, text);
+	}
+	/* Free space: what this batch would add must fit, with a margin. */
+	if (!s->to_stdout) {
+		struct statvfs vfs;
+		uint64_t want = 0;
+
+		for (i = 0; i < b->count; i++)
+			want += b->e[i].kind == PROTO_KIND_FILE ? b->e[i].size : 0;
+		if (want > 0 && fstatvfs(s->rootfd, &vfs) == 0) {
+			/* Keep 1% of the file system (at most 64 MiB) free: a
+			 * full disk helps nobody. */
+			uint64_t margin = (uint64_t)vfs.f_blocks * vfs.f_frsize / 100;
+
+			if (margin > (64u << 20))
+				margin = 64u << 20;
+			s->avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+			s->avail = s->avail > margin ? s->avail - margin : 0;
+			/* The previous batch may still be on its way. */
+			s->avail = s->avail > s->reserved ? s->avail - s->reserved : 0;
+		} else {
+			s->avail = UINT64_MAX;
+		}
+	}
 	s->rep.seq = seq;
 	s->rep.count = b->count;
 	for (i = 0; i < b->count; i++) {
@@ -986,6 +1021,25 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 			}
 		} else if (s->opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)) {
 			r[i].action = policy_action(s, e, &r[i].reason);
+		}
+		if (r[i].action == PROTO_ACCEPT && e->kind == PROTO_KIND_FILE) {
+			char en[ESC_MAX];
+
+			if (s->max_bytes && s->accepted_bytes + e->size > s->max_bytes) {
+				r[i].action = PROTO_REJECT;
+				r[i].reason = PR_TOOBIG;
+				diag_print("%s: refused: over --max-size", esc(e->path, en));
+			} else if (!s->to_stdout && e->size > s->avail) {
+				r[i].action = PROTO_REJECT;
+				r[i].reason = PR_NOSPACE;
+				diag_print("%s: refused: %llu bytes do not fit in the free space", esc(e->path, en),
+					   (unsigned long long)e->size);
+			} else {
+				s->accepted_bytes += e->size;
+				s->reserved += e->size;
+				if (s->avail != UINT64_MAX)
+					s->avail -= e->size;
+			}
 		}
 		s->rep.action[i] = r[i].action;
 		s->rep.reason[i] = r[i].reason;
@@ -1051,6 +1105,11 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 		else
 			rc = chan_recv_file(s->c, fd, e->size, &werr, st);
 		re->got = e->kind == PROTO_KIND_STREAM ? re->got : e->size;
+		if (rc == 0 && e->kind == PROTO_KIND_STREAM && s->max_bytes) {
+			s->accepted_bytes += re->got;
+			if (s->accepted_bytes > s->max_bytes && werr == 0)
+				werr = EFBIG;
+		}
 		if (rc < 0) {
 			if (fd >= 0) {
 				close(fd);
@@ -1152,6 +1211,9 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 		}
 		re->ok = true;
 	}
+	for (i = 0; i < b->count; i++)
+		if (b->e[i].kind == PROTO_KIND_FILE && r[i].action == PROTO_ACCEPT)
+			s->reserved -= s->reserved >= b->e[i].size ? b->e[i].size : s->reserved;
 	if (b->final && (s->opts & PROTO_OPT_PRESERVE))
 		apply_dir_times(s);
 	if (s->to_stdout) {
@@ -1200,6 +1262,8 @@ int xfer_recv(struct chan *c, const struct recv_opts *o, struct xfer_stats *stat
 	s->c = c;
 	s->rootfd = o->rootfd;
 	s->to_stdout = o->to_stdout;
+	s->max_bytes = o->max_bytes;
+	s->max_entries = o->max_entries;
 	s->stats = stats;
 	s->umask = umask(0);
 	umask(s->umask);

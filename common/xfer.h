@@ -35,6 +35,8 @@ struct recv_opts {
 	int rootfd;		/* the receiving directory, or -1 with to_stdout */
 	const char *rootname;	/* for messages */
 	bool to_stdout;		/* file and stream bodies go to fd 1, in order */
+	uint64_t max_bytes;	/* --max-size: file bytes one sender may write (0: no limit) */
+	uint64_t max_entries;	/* manifest entries one sender may announce */
 };
 
 /* Run the sender side.  Per-file problems are printed as they happen and
