@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "opts.h"
 #include "progress.h"
@@ -248,6 +249,42 @@ int cli_finish(struct xfer_stats *stats, struct kc_status *st)
 	else if (st->cls != KC_OK && stats->handshake_done && cli.verbose)
 		report_human(stats);
 	return (int)st->cls;
+}
+
+double cli_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, struct xfer_stats *stats,
+	       gnutls_session_t *sess, struct chan *ch, struct progress *prog, struct kc_status *st)
+{
+	int rc;
+
+	if (tls_handshake(tc, fd, stats->peer, sess, st) < 0)
+		return -1;
+	stats->handshake_done = 1;
+	snprintf(stats->tls_version, sizeof(stats->tls_version), "%s",
+		 gnutls_protocol_get_name(gnutls_protocol_get_version(*sess)));
+	snprintf(stats->cipher, sizeof(stats->cipher), "%s", gnutls_cipher_get_name(gnutls_cipher_get(*sess)));
+	rc = ktls_enable(fd, *sess, pol, &stats->ki, st);
+	stats->tx_path = stats->ki.tx != KTLS_MODE_USERSPACE ? "sendfile" : "copy";
+	stats->rx_path = "copy";
+	if (rc < 0)
+		return -1;
+	diag_debug("%s: %s %s, auth %s, kTLS tx=%s rx=%s", stats->peer, stats->tls_version, stats->cipher,
+		   stats->auth, ktls_mode_name(stats->ki.tx), ktls_mode_name(stats->ki.rx));
+	if (chan_init(ch, fd, *sess, &stats->ki, stats->peer) < 0)
+		return kc_fail(st, KC_OTHER, "out of memory");
+	ch->idle_ms = cli_timeout_ms();
+	progress_init(prog, meter);
+	ch->prog = prog;
+	stats->tx_path = chan_tx_path(ch);
+	stats->rx_path = chan_rx_path(ch);
+	return 0;
 }
 
 void cli_free(void)

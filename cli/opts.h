@@ -10,6 +10,8 @@
 #include "diag.h"
 #include "ktls.h"
 #include "report.h"
+#include "chan.h"
+#include "progress.h"
 #include "tls.h"
 
 struct cli_opts {
@@ -72,6 +74,16 @@ void cli_signals(void);
 /* Print the outcome (error line, JSON or human summary); returns the exit
  * status. */
 int cli_finish(struct xfer_stats *stats, struct kc_status *st);
+
+/* After connect/accept: the TLS handshake, the keys to the kernel where
+ * possible, and the channel with its idle limit and progress meter; fills
+ * stats (TLS version, cipher, modes, paths).  On success *sess and ch are
+ * the caller's to free (chan_free, gnutls_deinit).  0 or -1 with st. */
+int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, struct xfer_stats *stats,
+	       gnutls_session_t *sess, struct chan *ch, struct progress *prog, struct kc_status *st);
+
+/* Monotonic seconds, for the summary's duration. */
+double cli_now(void);
 
 void cli_free(void);
 

@@ -18,14 +18,6 @@
 #include "progress.h"
 #include "xfer.h"
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static struct poptOption recv_table[] = {
 	{ "port", 'P', POPT_ARG_INT, &cli.port, 0, "TCP port to listen on (default 7433; 0: any free port)", "N" },
 	{ "listen", 0, POPT_ARG_STRING, &cli.listen, 0, "address to bind (default: all, IPv6 and IPv4)", "ADDR" },
@@ -49,10 +41,10 @@ static struct poptOption recv_table[] = {
 	POPT_TABLEEND
 };
 
+static uint64_t max_bytes;	/* --max-size */
+
 /* One sender on an accepted connection: handshake, keys to the kernel,
  * the transfer, the summary.  Returns the exit status. */
-static uint64_t max_bytes;
-
 static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, const char *dir)
 {
 	struct kc_status st = { 0 };
@@ -61,7 +53,7 @@ static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, c
 	struct recv_opts ro;
 	struct chan ch;
 	gnutls_session_t sess = NULL;
-	double t0 = now_s();
+	double t0 = cli_now();
 	int rc;
 
 	memset(&ch, 0, sizeof(ch));
@@ -69,26 +61,9 @@ static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, c
 	stats.auth = tls_auth_name(tc->auth);
 	net_peer_str(fd, stats.peer, sizeof(stats.peer));
 	net_tune(fd, cli_timeout_ms());
-	if (tls_handshake(tc, fd, stats.peer, &sess, &st) < 0)
+	if (cli_secure(fd, tc, pol, cli_progress() && !cli.raw && !cli.keep_open, &stats, &sess, &ch,
+		       &prog, &st) < 0)
 		goto out;
-	stats.handshake_done = 1;
-	snprintf(stats.tls_version, sizeof(stats.tls_version), "%s",
-		 gnutls_protocol_get_name(gnutls_protocol_get_version(sess)));
-	snprintf(stats.cipher, sizeof(stats.cipher), "%s", gnutls_cipher_get_name(gnutls_cipher_get(sess)));
-	rc = ktls_enable(fd, sess, pol, &stats.ki, &st);
-	stats.tx_path = stats.ki.tx != KTLS_MODE_USERSPACE ? "sendfile" : "copy";
-	stats.rx_path = "copy";
-	if (rc < 0)
-		goto out;
-	if (chan_init(&ch, fd, sess, &stats.ki, stats.peer) < 0) {
-		kc_fail(&st, KC_OTHER, "out of memory");
-		goto out;
-	}
-	ch.idle_ms = cli_timeout_ms();
-	progress_init(&prog, cli_progress() && !cli.raw && !cli.keep_open);
-	ch.prog = &prog;
-	stats.tx_path = chan_tx_path(&ch);
-	stats.rx_path = chan_rx_path(&ch);
 	ro.rootfd = rootfd;
 	ro.rootname = dir;
 	ro.to_stdout = cli.to_stdout;
@@ -99,7 +74,7 @@ static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, c
 	else
 		xfer_recv(&ch, &ro, &stats, &st);
 	chan_close_notify(&ch);
-	stats.seconds = now_s() - t0;
+	stats.seconds = cli_now() - t0;
 out:
 	progress_end(&prog);
 	rc = cli_finish(&stats, &st);

@@ -17,14 +17,6 @@
 #include "proto.h"
 #include "xfer.h"
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static struct poptOption send_table[] = {
 	{ "port", 'P', POPT_ARG_INT, &cli.port, 0, "receiver's TCP port (default 7433)", "N" },
 	{ "recursive", 'r', POPT_ARG_NONE, &cli.recursive, 0, "send directories and their contents", NULL },
@@ -177,7 +169,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 		goto out;
 	stats.auth = tls_auth_name(tc.auth);
 	cli_signals();
-	t0 = now_s();
+	t0 = cli_now();
 	fd = net_connect(host, port, cli_family(), cli_timeout_ms(), &st);
 	if (fd < 0)
 		goto out;
@@ -187,28 +179,8 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 		kc_fail(&st, KC_OTHER, "--limit-rate: %s", strerror(errno));
 		goto out;
 	}
-	if (tls_handshake(&tc, fd, stats.peer, &sess, &st) < 0)
+	if (cli_secure(fd, &tc, pol, cli_progress() && !cli.raw, &stats, &sess, &ch, &prog, &st) < 0)
 		goto out;
-	stats.handshake_done = 1;
-	snprintf(stats.tls_version, sizeof(stats.tls_version), "%s",
-		 gnutls_protocol_get_name(gnutls_protocol_get_version(sess)));
-	snprintf(stats.cipher, sizeof(stats.cipher), "%s", gnutls_cipher_get_name(gnutls_cipher_get(sess)));
-	rc = ktls_enable(fd, sess, pol, &stats.ki, &st);
-	stats.tx_path = stats.ki.tx != KTLS_MODE_USERSPACE ? "sendfile" : "copy";
-	stats.rx_path = "copy";
-	if (rc < 0)
-		goto out;
-	diag_debug("%s: %s %s, auth %s, kTLS tx=%s rx=%s", stats.peer, stats.tls_version, stats.cipher,
-		   stats.auth, ktls_mode_name(stats.ki.tx), ktls_mode_name(stats.ki.rx));
-	if (chan_init(&ch, fd, sess, &stats.ki, stats.peer) < 0) {
-		kc_fail(&st, KC_OTHER, "out of memory");
-		goto out;
-	}
-	ch.idle_ms = cli_timeout_ms();
-	progress_init(&prog, cli_progress() && !cli.raw);
-	ch.prog = &prog;
-	stats.tx_path = chan_tx_path(&ch);
-	stats.rx_path = chan_rx_path(&ch);
 	so.paths = paths;
 	so.npaths = npaths;
 	so.recursive = cli.recursive;
@@ -221,7 +193,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	else
 		xfer_send(&ch, &so, &stats, &st);
 	stats.tx_path = chan_tx_path(&ch);	/* splice is known only once used */
-	stats.seconds = now_s() - t0;
+	stats.seconds = cli_now() - t0;
 out:
 	progress_end(&prog);
 	rc = cli_finish(&stats, &st);

@@ -9,6 +9,7 @@
 
 #include "diag.h"
 #include "progress.h"
+#include "report.h"
 
 static double now(void)
 {
@@ -40,18 +41,6 @@ void progress_init(struct progress *p, bool on)
 		p->width = ws.ws_col;
 }
 
-static void size_str(double b, char *out, size_t n)
-{
-	const char *u[] = { "B", "kB", "MB", "GB", "TB" };
-	int i = 0;
-
-	while (b >= 1000 && i < 4) {
-		b /= 1000;
-		i++;
-	}
-	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
-}
-
 static void draw(struct progress *p, bool force)
 {
 	double t = now(), el = t - p->file_t0, rate;
@@ -64,9 +53,9 @@ static void draw(struct progress *p, bool force)
 	p->shown = true;
 	rate = el > 0 ? (double)p->file_done / el : 0;
 	pct = p->file_size ? (int)(100.0 * (double)p->file_done / (double)p->file_size) : 100;
-	size_str((double)p->file_done, done, sizeof(done));
-	size_str(rate, speed, sizeof(speed));
-	size_str((double)(p->bytes + p->file_done), total, sizeof(total));
+	report_size((double)p->file_done, done, sizeof(done));
+	report_size(rate, speed, sizeof(speed));
+	report_size((double)(p->bytes + p->file_done), total, sizeof(total));
 	if (rate > 0 && p->file_done < p->file_size) {
 		double left = (double)(p->file_size - p->file_done) / rate;
 

@@ -69,7 +69,7 @@ void report_json(FILE *f, const struct xfer_stats *s, const struct kc_status *st
 	fflush(f);
 }
 
-static void human_size(double b, char *out, size_t n)
+void report_size(double b, char *out, size_t n)
 {
 	const char *u[] = { "B", "kB", "MB", "GB", "TB" };
 	int i = 0;
@@ -86,8 +86,8 @@ void report_human(const struct xfer_stats *s)
 	char sz[32], rate[32];
 	double secs = s->seconds > 0 ? s->seconds : 1e-6;
 
-	human_size((double)s->bytes, sz, sizeof(sz));
-	human_size((double)s->bytes / secs, rate, sizeof(rate));
+	report_size((double)s->bytes, sz, sizeof(sz));
+	report_size((double)s->bytes / secs, rate, sizeof(rate));
 	char skipped[48] = "";
 
 	if (s->skipped)

@@ -30,6 +30,8 @@ struct xfer_stats {
 void report_json(FILE *f, const struct xfer_stats *s, const struct kc_status *st);
 /* Human summary on stderr (two lines). */
 void report_human(const struct xfer_stats *s);
+/* "1.5 MB" style (powers of 1000) into out. */
+void report_size(double bytes, char *out, size_t n);
 /* JSON string escaping into f. */
 void report_json_str(FILE *f, const char *s);
 

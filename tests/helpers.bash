@@ -28,6 +28,19 @@ common_teardown() {
 setup() { common_setup; }
 teardown() { common_teardown; }
 
+# wait_port ERRFILE: wait until the receiver writing ERRFILE says where it
+# listens; sets RECV_PORT (empty if it never did).
+wait_port() {
+	local i
+	RECV_PORT=
+	for i in $(seq 1 200); do
+		RECV_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$1" 2>/dev/null)
+		[ -n "$RECV_PORT" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # start_recv [OPTIONS...] [DIR]: start a receiver in the background (default
 # DIR: $DST, none with --raw).  Sets RECV_PID, RECV_PORT and RECV_TOKEN (when it printed one).
 # Its stdout goes to $BATS_TEST_TMPDIR/recv.out, stderr to recv.err.
@@ -41,12 +54,7 @@ start_recv() {
 	"$KTLSCP" recv --port 0 --listen 127.0.0.1 "${args[@]}" \
 		>"$BATS_TEST_TMPDIR/recv.out" 2>"$BATS_TEST_TMPDIR/recv.err" &
 	RECV_PID=$!
-	for i in $(seq 1 100); do
-		RECV_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/recv.err")
-		[ -n "$RECV_PORT" ] && break
-		kill -0 "$RECV_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_port "$BATS_TEST_TMPDIR/recv.err"
 	if [ -z "$RECV_PORT" ]; then
 		echo "receiver did not start:" >&2
 		cat "$BATS_TEST_TMPDIR/recv.err" >&2

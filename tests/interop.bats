@@ -48,6 +48,32 @@ gnutls_prio() {
 	echo "NORMAL:-VERS-ALL:+VERS-TLS$v:-CIPHER-ALL:+$c"
 }
 
+# start_s_server PORT OUT [FLAGS...]: openssl s_server in the background,
+# writing what it receives to OUT; sets SPID once it listens.  s_server ends
+# at EOF of its stdin, so a sleeping pipe keeps that open (fd 3 closed: bats
+# would otherwise wait for the pipeline to exit).
+start_s_server() {
+	local port=$1 out=$2
+	shift 2
+	(sleep 60 | timeout 90 openssl s_server -quiet -naccept 1 -accept "127.0.0.1:$port" \
+		-cert "$PKI/server.crt" -key "$PKI/server.key" "$@" >"$out" 2>"$out.err") 3>&- &
+	SPID=$!
+	for _ in $(seq 1 100); do
+		ss -ltn 2>/dev/null | grep -q ":$port " && break
+		sleep 0.05
+	done
+}
+
+# finish_s_server OUT: wait for the whole payload, stop the server, compare.
+finish_s_server() {
+	for _ in $(seq 1 100); do
+		[ "$(stat -c %s "$1" 2>/dev/null)" = 1048576 ] && break
+		sleep 0.1
+	done
+	stop_server "$SPID"
+	assert_same_file "$BATS_FILE_TMPDIR/payload" "$1"
+}
+
 # stop_server PID: end the sleep | s_server pipeline started in the background.
 stop_server() {
 	pkill -P "$1" 2>/dev/null || true
@@ -57,32 +83,19 @@ stop_server() {
 
 # ktlscp send --raw -> openssl s_server, for one version and cipher.
 to_openssl() {
-	local v=$1 c=$2 port out=$BATS_TEST_TMPDIR/ossl.out flags spid
+	local v=$1 c=$2 port out=$BATS_TEST_TMPDIR/ossl.out flags
 	port=$(unused_port)
 	if [ "$v" = 1.3 ]; then
 		flags=(-tls1_3 -ciphersuites "$(ossl13 "$c")")
 	else
 		flags=(-tls1_2 -cipher "$(ossl12 "$c")")
 	fi
-	# s_server ends at EOF of its stdin: keep it open with a sleeping pipe.
-	# (fd 3 closed: bats would otherwise wait for the pipeline to exit.)
-	(sleep 60 | timeout 90 openssl s_server -quiet -naccept 1 -accept "127.0.0.1:$port" \
-		-cert "$PKI/server.crt" -key "$PKI/server.key" "${flags[@]}" >"$out" 2>"$out.err") 3>&- &
-	spid=$!
-	for _ in $(seq 1 100); do
-		ss -ltn 2>/dev/null | grep -q ":$port " && break
-		sleep 0.05
-	done
+	start_s_server "$port" "$out" "${flags[@]}"
 	run --separate-stderr timeout 120 "$KTLSCP" send --raw --json --ca "$PKI/ca.crt" \
 		--cert "$PKI/client.crt" --key "$PKI/client.key" --tls "$v" --cipher "$c" \
 		"127.0.0.1:$port" "$BATS_FILE_TMPDIR/payload"
 	assert_exit 0
-	for _ in $(seq 1 100); do
-		[ "$(stat -c %s "$out" 2>/dev/null)" = 1048576 ] && break
-		sleep 0.1
-	done
-	stop_server "$spid"
-	assert_same_file "$BATS_FILE_TMPDIR/payload" "$out"
+	finish_s_server "$out"
 	[ "$(json_field "$output" tls_version)" = "TLS$v" ]
 	[ "$(json_field "$output" cipher)" = "$(echo "$c" | tr a-z A-Z)" ]
 	[ "$(json_field "$output" ktls_tx)" = "$(expected_mode)" ]
@@ -124,41 +137,31 @@ from_client() {
 	done
 }
 
-@test "interop: openssl s_client -> ktlscp recv --raw, TLS 1.3 and 1.2, all four ciphers" {
+# all_from CLIENT: every version x cipher from CLIENT to ktlscp recv --raw.
+all_from() {
 	for v in 1.3 1.2; do
 		for c in aes-128-gcm aes-256-gcm chacha20-poly1305 aes-128-ccm; do
-			from_client openssl "$v" "$c"
+			from_client "$1" "$v" "$c"
 		done
 	done
 }
 
+@test "interop: openssl s_client -> ktlscp recv --raw, TLS 1.3 and 1.2, all four ciphers" {
+	all_from openssl
+}
+
 @test "interop: gnutls-cli -> ktlscp recv --raw, TLS 1.3 and 1.2, all four ciphers" {
-	for v in 1.3 1.2; do
-		for c in aes-128-gcm aes-256-gcm chacha20-poly1305 aes-128-ccm; do
-			from_client gnutls "$v" "$c"
-		done
-	done
+	all_from gnutls
 }
 
 @test "interop: standard input through a pipe -> openssl s_server (splice on the kernel path)" {
 	port=$(unused_port)
 	out=$BATS_TEST_TMPDIR/ossl.out
-	(sleep 60 | timeout 90 openssl s_server -quiet -naccept 1 -accept "127.0.0.1:$port" \
-		-cert "$PKI/server.crt" -key "$PKI/server.key" >"$out" 2>"$out.err") 3>&- &
-	spid=$!
-	for _ in $(seq 1 100); do
-		ss -ltn 2>/dev/null | grep -q ":$port " && break
-		sleep 0.05
-	done
+	start_s_server "$port" "$out"
 	run --separate-stderr bash -c "cat '$BATS_FILE_TMPDIR/payload' | timeout 120 '$KTLSCP' send --raw --json \
 		--ca '$PKI/ca.crt' 127.0.0.1:$port -"
 	assert_exit 0
-	for _ in $(seq 1 100); do
-		[ "$(stat -c %s "$out" 2>/dev/null)" = 1048576 ] && break
-		sleep 0.1
-	done
-	stop_server "$spid"
-	assert_same_file "$BATS_FILE_TMPDIR/payload" "$out"
+	finish_s_server "$out"
 	if have_ktls; then
 		[ "$(json_field "$output" tx_path)" = splice ]
 	else

@@ -20,11 +20,7 @@ vg() {
 	echo b >"$SRC/t/sub/b"
 	vg "$KTLSCP" recv --port 0 --listen 127.0.0.1 "$DST" 2>"$BATS_TEST_TMPDIR/recv.err" &
 	RECV_PID=$!
-	for _ in $(seq 1 200); do
-		RECV_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/recv.err")
-		[ -n "$RECV_PORT" ] && break
-		sleep 0.05
-	done
+	wait_port "$BATS_TEST_TMPDIR/recv.err"
 	run vg "$KTLSCP" send -r "127.0.0.1:$RECV_PORT" "$SRC/t"
 	assert_exit 0
 	[[ "$output" == *"FILE DESCRIPTORS: 3 open (3 std) at exit"* ]] || { echo "$output"; false; }

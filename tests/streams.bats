@@ -10,11 +10,7 @@ load helpers
 	echo hello >"$SRC/tree/sub dir/hi"
 	(cd "$BATS_TEST_TMPDIR/out" && exec "$KTLSCP" recv --port 0 --listen 127.0.0.1 --stdout 2>"$BATS_TEST_TMPDIR/recv.err" | tar x) &
 	RECV_PID=$!
-	for _ in $(seq 1 100); do
-		RECV_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/recv.err")
-		[ -n "$RECV_PORT" ] && break
-		sleep 0.05
-	done
+	wait_port "$BATS_TEST_TMPDIR/recv.err"
 	run bash -c "tar c -C '$SRC' tree | timeout 120 '$KTLSCP' send --json 127.0.0.1:$RECV_PORT -"
 	assert_exit 0
 	echo "$output" | grep '^{' | jq -e '.files == 1 and .status == "ok"' >/dev/null

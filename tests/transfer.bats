@@ -304,11 +304,7 @@ load helpers
 	echo six >"$SRC/f"
 	"$KTLSCP" recv --port 0 --listen ::1 "$DST" 2>"$BATS_TEST_TMPDIR/recv.err" &
 	RECV_PID=$!
-	for _ in $(seq 1 100); do
-		RECV_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/recv.err")
-		[ -n "$RECV_PORT" ] && break
-		sleep 0.05
-	done
+	wait_port "$BATS_TEST_TMPDIR/recv.err"
 	run timeout 60 "$KTLSCP" send --json "[::1]:$RECV_PORT" "$SRC/f"
 	assert_exit 0
 	[ "$(json_field "$output" peer)" = "[::1]:$RECV_PORT" ]
@@ -321,11 +317,7 @@ load helpers
 	echo four >"$SRC/f"
 	"$KTLSCP" recv -4 --port 0 "$DST" 2>"$BATS_TEST_TMPDIR/recv.err" &
 	RECV_PID=$!
-	for _ in $(seq 1 100); do
-		RECV_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/recv.err")
-		[ -n "$RECV_PORT" ] && break
-		sleep 0.05
-	done
+	wait_port "$BATS_TEST_TMPDIR/recv.err"
 	run timeout 60 "$KTLSCP" send "[::1]:$RECV_PORT" "$SRC/f"
 	assert_exit 3
 	run timeout 60 "$KTLSCP" send -6 "127.0.0.1:$RECV_PORT" "$SRC/f"
