@@ -154,3 +154,26 @@ no_temp_files() {
 unused_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# make_pki_in DIR: a test CA (ca.crt), another unrelated CA (other-ca.crt),
+# and server.{crt,key} and client.{crt,key} signed by the first, valid for
+# localhost and 127.0.0.1 (keys mode 0600).
+make_pki_in() {
+	mkdir -p "$1"
+	(
+		cd "$1"
+		printf 'cn = Test CA\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
+		for ca in ca other-ca; do
+			certtool --generate-privkey --key-type ecdsa --outfile $ca.key 2>/dev/null
+			certtool --generate-self-signed --load-privkey $ca.key --template ca.tmpl \
+				--outfile $ca.crt 2>/dev/null
+		done
+		for who in server client; do
+			certtool --generate-privkey --key-type ecdsa --outfile $who.key 2>/dev/null
+			chmod 600 $who.key
+			printf 'cn = %s\ndns_name = localhost\nip_address = 127.0.0.1\nsigning_key\ntls_www_server\ntls_www_client\nexpiration_days = 2\n' $who >$who.tmpl
+			certtool --generate-certificate --load-privkey $who.key --load-ca-certificate ca.crt \
+				--load-ca-privkey ca.key --template $who.tmpl --outfile $who.crt 2>/dev/null
+		done
+	)
+}

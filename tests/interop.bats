@@ -10,18 +10,7 @@ load helpers
 
 setup_file() {
 	export PKI=$BATS_FILE_TMPDIR/pki
-	mkdir -p "$PKI"
-	cd "$PKI"
-	certtool --generate-privkey --key-type ecdsa --outfile ca.key 2>/dev/null
-	printf 'cn = Interop CA\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
-	certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.crt 2>/dev/null
-	for who in server client; do
-		certtool --generate-privkey --key-type ecdsa --outfile $who.key 2>/dev/null
-		chmod 600 $who.key
-		printf 'cn = %s\ndns_name = localhost\nip_address = 127.0.0.1\nsigning_key\ntls_www_server\ntls_www_client\nexpiration_days = 2\n' $who >$who.tmpl
-		certtool --generate-certificate --load-privkey $who.key --load-ca-certificate ca.crt \
-			--load-ca-privkey ca.key --template $who.tmpl --outfile $who.crt 2>/dev/null
-	done
+	make_pki_in "$PKI"
 	head -c 1048576 /dev/urandom >"$BATS_FILE_TMPDIR/payload"
 }
 

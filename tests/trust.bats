@@ -171,21 +171,7 @@ load helpers
 
 make_pki() {
 	pki=$BATS_TEST_TMPDIR/pki
-	mkdir -p "$pki"
-	cd "$pki"
-	certtool --generate-privkey --key-type ecdsa --outfile ca.key 2>/dev/null
-	printf 'cn = Test CA\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
-	certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.crt 2>/dev/null
-	certtool --generate-privkey --key-type ecdsa --outfile other-ca.key 2>/dev/null
-	certtool --generate-self-signed --load-privkey other-ca.key --template ca.tmpl --outfile other-ca.crt 2>/dev/null
-	for who in server client; do
-		certtool --generate-privkey --key-type ecdsa --outfile $who.key 2>/dev/null
-		chmod 600 $who.key
-		printf 'cn = %s\ndns_name = localhost\nip_address = 127.0.0.1\nsigning_key\ntls_www_server\ntls_www_client\nexpiration_days = 2\n' $who >$who.tmpl
-		certtool --generate-certificate --load-privkey $who.key --load-ca-certificate ca.crt \
-			--load-ca-privkey ca.key --template $who.tmpl --outfile $who.crt 2>/dev/null
-	done
-	cd - >/dev/null
+	make_pki_in "$pki"
 }
 
 @test "X.509: CA-signed certificates on both ends, checked against the address" {
