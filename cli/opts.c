@@ -12,7 +12,7 @@
 #include "opts.h"
 #include "progress.h"
 
-struct cli_opts cli = { .timeout = -1, .port = -1 };
+struct cli_opts cli = { .timeout = -1, .port = -1, .token_ttl = 600 };
 
 struct poptOption cli_trust_table[] = {
 	{ "psk-file", 0, POPT_ARG_STRING, &cli.psk_file, 0,
@@ -311,4 +311,7 @@ void cli_free(void)
 		free(cli.pins);
 	}
 	memset(&cli, 0, sizeof(cli));
+	cli.timeout = -1;
+	cli.port = -1;
+	cli.token_ttl = 600;
 }

@@ -35,6 +35,7 @@ struct cli_opts {
 	char *target, *limit_rate;
 	char *max_size;
 	long max_files;
+	int token_ttl;
 };
 
 /* "50M" -> 50000000: k/M/G are powers of 1000, Ki/Mi/Gi of 1024, an

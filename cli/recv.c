@@ -25,6 +25,8 @@ static struct poptOption recv_table[] = {
 	  "keep accepting senders, several at once, until SIGINT or SIGTERM", NULL },
 	{ "max-conns", 0, POPT_ARG_INT, &cli.max_conns, 0,
 	  "with -k: senders served at once (default 64); more wait in the backlog", "N" },
+	{ "token-ttl", 0, POPT_ARG_INT, &cli.token_ttl, 0,
+	  "a printed token is good for this many seconds (default 600; 0: until exit)", "SECONDS" },
 	{ "max-size", 0, POPT_ARG_STRING, &cli.max_size, 0,
 	  "refuse files beyond SIZE bytes in all from one sender (e.g. 10G)", "SIZE" },
 	{ "max-files", 0, POPT_ARG_LONG, &cli.max_files, 0,
@@ -42,6 +44,23 @@ static struct poptOption recv_table[] = {
 };
 
 static uint64_t max_bytes;	/* --max-size */
+static double token_expiry;	/* a printed token is refused after this (cli_now()), 0: never */
+
+/* Milliseconds left for accepting: the printed token's lifetime and the
+ * wait limit of --timeout (0 = none); -1 when the token has expired. */
+static int accept_ms(int timeout_ms)
+{
+	double left;
+
+	if (token_expiry <= 0)
+		return timeout_ms;
+	left = token_expiry - cli_now();
+	if (left <= 0)
+		return -1;
+	if (timeout_ms > 0 && timeout_ms < left * 1000)
+		return timeout_ms;
+	return (int)(left * 1000) + 1;
+}
 
 /* One sender on an accepted connection: handshake, keys to the kernel,
  * the transfer, the summary.  Returns the exit status. */
@@ -105,11 +124,16 @@ static int serve_forever(int lfd, struct tls_ctx *tc, enum ktls_policy pol, int 
 			break;
 		if (active >= max)
 			continue;
-		fd = net_accept(lfd, 0, &st);
+		if (accept_ms(0) < 0) {
+			diag_print("the session token expired (--token-ttl); no longer accepting senders");
+			break;
+		}
+		fd = net_accept(lfd, accept_ms(0), &st);
 		if (fd < 0) {
 			if (kc_interrupted)
 				break;
-			diag_print("%s", st.msg);
+			if (accept_ms(0) >= 0)
+				diag_print("%s", st.msg);
 			continue;
 		}
 		pid = fork();
@@ -174,6 +198,11 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 		rc = KC_USAGE;
 		goto out_nosummary;
 	}
+	if (cli.token_ttl < 0) {
+		fprintf(stderr, "ktlscp recv: --token-ttl takes seconds, 0 for no limit\n");
+		rc = KC_USAGE;
+		goto out_nosummary;
+	}
 	if ((cli.max_size && cli_parse_size(cli.max_size, 1, &max_bytes) < 0) || cli.max_files < 0) {
 		fprintf(stderr, "ktlscp recv: --max-size takes a size such as 10G, --max-files a count\n");
 		rc = KC_USAGE;
@@ -221,7 +250,10 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 		   cli.raw || cli.to_stdout ? "standard output" : dir,
 		   cli.listen ? cli.listen : "all addresses", port);
 	if (to.token == token) {
-		diag_print("%s token: %s", cli.keep_open ? "session" : "one-time", token);
+		if (cli.token_ttl > 0)
+			token_expiry = cli_now() + cli.token_ttl;
+		diag_print("%s token: %s (valid for %d s)", cli.keep_open ? "session" : "one-time", token,
+			   cli.token_ttl);
 		diag_print("on the sender: KTLSCP_TOKEN=%s ktlscp send THIS-HOST:%u FILE...", token, port);
 	}
 	cli_signals();
@@ -230,9 +262,15 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 		lfd = -1;
 		goto out_nosummary;
 	}
-	fd = net_accept(lfd, cli.timeout > 0 ? cli.timeout * 1000 : 0, &st);
-	if (fd < 0)
+	fd = net_accept(lfd, accept_ms(cli.timeout > 0 ? cli.timeout * 1000 : 0), &st);
+	if (fd < 0) {
+		if (accept_ms(0) < 0) {
+			st.cls = KC_OK;
+			kc_fail(&st, KC_NET, "the one-time token expired after %d s (--token-ttl) and no sender came; run recv again",
+				cli.token_ttl);
+		}
 		goto out;
+	}
 	close(lfd);
 	lfd = -1;
 	rc = serve(fd, &tc, pol, rootfd, dir);

@@ -60,7 +60,7 @@ start_recv() {
 		cat "$BATS_TEST_TMPDIR/recv.err" >&2
 		return 1
 	fi
-	RECV_TOKEN=$(sed -n 's/.*one-time token: \([a-z0-9-]*\).*/\1/p' "$BATS_TEST_TMPDIR/recv.err")
+	RECV_TOKEN=$(sed -n 's/.*\(one-time\|session\) token: \([a-z0-9-]*\).*/\2/p' "$BATS_TEST_TMPDIR/recv.err")
 }
 
 # wait_recv: wait for the receiver to exit; sets RECV_RC.

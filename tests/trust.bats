@@ -222,3 +222,25 @@ make_pki() {
 	assert_exit 6
 	[[ "$output" == *"client.key"* ]]
 }
+
+@test "a printed token expires: the one-shot receiver gives up (exit 3)" {
+	unset KTLSCP_TOKEN
+	start_recv --token-ttl 1
+	[ -n "$RECV_TOKEN" ]
+	grep -q "valid for 1 s" "$BATS_TEST_TMPDIR/recv.err"
+	wait_recv
+	[ "$RECV_RC" -eq 3 ]
+	grep -q "token expired" "$BATS_TEST_TMPDIR/recv.err"
+}
+
+@test "recv -k stops accepting when its session token expires, after serving in time" {
+	unset KTLSCP_TOKEN
+	echo x >"$SRC/f"
+	start_recv -k --token-ttl 3
+	run timeout 60 "$KTLSCP" send --token "$RECV_TOKEN" "127.0.0.1:$RECV_PORT" "$SRC/f"
+	assert_exit 0
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	grep -q "no longer accepting" "$BATS_TEST_TMPDIR/recv.err"
+	assert_same_file "$SRC/f" "$DST/f"
+}
