@@ -27,7 +27,7 @@ struct cli_opts {
 	char *listen;
 	int recursive;
 	int raw;
-	int preserve, no_clobber, update;
+	int preserve, no_clobber, update, resume;
 	int ipv4, ipv6;
 	char *name;		/* send: the name standard input arrives under */
 	int to_stdout;

@@ -24,6 +24,8 @@ static struct poptOption send_table[] = {
 	  "keep permission bits, modification and access times", NULL },
 	{ "no-clobber", 'n', POPT_ARG_NONE, &cli.no_clobber, 0,
 	  "skip files that already exist on the receiver", NULL },
+	{ "resume", 0, POPT_ARG_NONE, &cli.resume, 0,
+	  "continue files an interrupted run left partial (their prefix is checked)", NULL },
 	{ "update", 0, POPT_ARG_NONE, &cli.update, 0,
 	  "skip files whose copy on the receiver is not older", NULL },
 	{ "target", 't', POPT_ARG_STRING, &cli.target, 0,
@@ -187,7 +189,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	so.stdin_name = cli.name;
 	so.target = cli.target;
 	so.opts = (cli.preserve ? PROTO_OPT_PRESERVE : 0) | (cli.no_clobber ? PROTO_OPT_NOCLOBBER : 0) |
-		  (cli.update ? PROTO_OPT_UPDATE : 0);
+		  (cli.update ? PROTO_OPT_UPDATE : 0) | (cli.resume ? PROTO_OPT_RESUME : 0);
 	if (cli.raw)
 		xfer_send_raw(&ch, args[1], cli.json ? -1 : STDOUT_FILENO, &stats, &st);
 	else

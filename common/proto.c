@@ -113,6 +113,8 @@ static uint32_t type_bound(unsigned type)
 	case PROTO_BATCH:
 		return PROTO_MAX_MSG;
 	case PROTO_ACK:
+		return 8 + PROTO_BATCH_MAX * (11 + PROTO_HASH_LEN);
+	case PROTO_PLAN:
 		return 8 + PROTO_BATCH_MAX * 10;
 	case PROTO_BATCH_END:
 	case PROTO_DONE:
@@ -281,8 +283,9 @@ int proto_batch_decode(const uint8_t *p, size_t len, struct proto_batch *out)
 	return 0;
 }
 
-/* ---- ACK / BATCH_END / DONE -------------------------------------------- */
-/* payload: u32 seq | u16 count | count x (u8 action | u8 reason [| u64 offset]) */
+/* ---- ACK / BATCH_END / DONE / PLAN --------------------------------------- */
+/* payload: u32 seq | u16 count | count x (u8 action | u8 reason [| u64 offset
+ * [| u8 hashlen | hash]]): offset in ACK and PLAN, the prefix hash in ACK. */
 
 int proto_reply_encode(struct pbuf *b, enum proto_type type, const struct proto_reply *r)
 {
@@ -298,8 +301,14 @@ int proto_reply_encode(struct pbuf *b, enum proto_type type, const struct proto_
 	for (i = 0; rc == 0 && i < r->count; i++) {
 		rc = put_be(b, r->action[i], 1);
 		rc = rc ?: put_be(b, r->reason[i], 1);
-		if (type == PROTO_ACK)
+		if (type == PROTO_ACK || type == PROTO_PLAN)
 			rc = rc ?: put_be(b, r->offset[i], 8);
+		if (type == PROTO_ACK) {
+			uint8_t hl = r->hashlen[i] == PROTO_HASH_LEN ? PROTO_HASH_LEN : 0;
+
+			rc = rc ?: put_be(b, hl, 1);
+			rc = rc ?: put_bytes(b, r->hash[i], hl);
+		}
 	}
 	return rc ?: proto_msg_end(b, mark);
 }
@@ -316,8 +325,22 @@ int proto_reply_decode(enum proto_type type, const uint8_t *p, size_t len, struc
 	for (i = 0; i < r->count; i++) {
 		r->action[i] = (uint8_t)get_be(&rd, 1);
 		r->reason[i] = (uint8_t)get_be(&rd, 1);
-		r->offset[i] = type == PROTO_ACK ? get_be(&rd, 8) : 0;
-		if (rd.bad || r->action[i] > maxact || r->reason[i] >= PR_MAX_)
+		r->offset[i] = type == PROTO_ACK || type == PROTO_PLAN ? get_be(&rd, 8) : 0;
+		r->hashlen[i] = 0;
+		if (type == PROTO_ACK) {
+			const uint8_t *h;
+
+			r->hashlen[i] = (uint8_t)get_be(&rd, 1);
+			if (r->hashlen[i] != 0 && r->hashlen[i] != PROTO_HASH_LEN)
+				return -EPROTO;
+			h = get_bytes(&rd, r->hashlen[i]);
+			if (h && r->hashlen[i])
+				memcpy(r->hash[i], h, PROTO_HASH_LEN);
+			if ((r->hashlen[i] != 0) != (r->offset[i] != 0))
+				return -EPROTO;
+		}
+		if (rd.bad || r->action[i] > maxact || r->reason[i] >= PR_MAX_ ||
+		    (type == PROTO_PLAN && r->action[i] != 0))
 			return -EPROTO;
 	}
 	if (rd.left != 0)
@@ -475,6 +498,7 @@ const char *proto_type_str(unsigned type)
 	case PROTO_BATCH_END: return "BATCH_END";
 	case PROTO_DONE: return "DONE";
 	case PROTO_ERROR: return "ERROR";
+	case PROTO_PLAN: return "PLAN";
 	default: return "unknown";
 	}
 }

@@ -33,6 +33,7 @@ enum proto_type {
 	PROTO_BATCH_END = 4,	/* sender: after the bodies, per entry ok/failed */
 	PROTO_DONE = 5,		/* receiver: per entry durable/failed */
 	PROTO_ERROR = 6,	/* either way: fatal, then close */
+	PROTO_PLAN = 7,		/* sender, with --resume: where each body starts */
 };
 
 /* A STREAM (standard input) has no size up front: its body is chunked,
@@ -56,7 +57,10 @@ enum proto_reason {
 #define PROTO_OPT_PRESERVE	(1u << 0)	/* exact mode, mtime and atime */
 #define PROTO_OPT_NOCLOBBER	(1u << 1)	/* skip names that exist */
 #define PROTO_OPT_UPDATE	(1u << 2)	/* skip unless the receiver's copy is older */
-#define PROTO_OPT_KNOWN		(PROTO_OPT_PRESERVE | PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)
+#define PROTO_OPT_RESUME	(1u << 3)	/* continue partial files */
+#define PROTO_OPT_KNOWN		(PROTO_OPT_PRESERVE | PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE | \
+				 PROTO_OPT_RESUME)
+#define PROTO_HASH_LEN		32		/* SHA-256 of a partial file's prefix */
 
 struct proto_hello {
 	uint16_t version;
@@ -92,7 +96,9 @@ struct proto_reply {
 	unsigned count;
 	uint8_t action[PROTO_BATCH_MAX];	/* ACK: action; BATCH_END/DONE: 0 ok, 1 failed */
 	uint8_t reason[PROTO_BATCH_MAX];
-	uint64_t offset[PROTO_BATCH_MAX];	/* ACK only */
+	uint64_t offset[PROTO_BATCH_MAX];	/* ACK, PLAN */
+	uint8_t hashlen[PROTO_BATCH_MAX];	/* ACK: 0, or PROTO_HASH_LEN with an offset */
+	uint8_t hash[PROTO_BATCH_MAX][PROTO_HASH_LEN];
 };
 
 /* A growable output buffer.  buf_* return 0 or -ENOMEM / -EMSGSIZE. */

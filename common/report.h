@@ -22,6 +22,7 @@ struct xfer_stats {
 	uint64_t bytes;			/* file body bytes */
 	unsigned failed;		/* entries not transferred */
 	unsigned skipped;		/* entries the receiver skipped (-n, --update) */
+	uint64_t resumed;		/* --resume: bytes the receiver already had */
 	double seconds;
 	int handshake_done;
 };

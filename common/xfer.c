@@ -9,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <gnutls/crypto.h>
 
 #include "fsutil.h"
 #include "proto.h"
@@ -113,6 +116,33 @@ static int check_hello(struct chan *c, const uint8_t *p, uint32_t len, uint32_t 
 		return abort_with(c, PR_PROTOCOL, st, KC_XFER, text);
 	}
 	*opts = h.opts;
+	return 0;
+}
+
+/* SHA-256 of the first len bytes of fd (pread, so the offset is not
+ * moved).  0 or -errno. */
+static int hash_prefix(int fd, uint64_t len, uint8_t out[PROTO_HASH_LEN])
+{
+	gnutls_hash_hd_t h;
+	static uint8_t buf[256 * 1024];
+	uint64_t off = 0;
+
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return -ENOMEM;
+	while (off < len) {
+		size_t want = len - off > sizeof(buf) ? sizeof(buf) : (size_t)(len - off);
+		ssize_t n = pread(fd, buf, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR && !kc_interrupted)
+			continue;
+		if (n <= 0) {
+			gnutls_hash_deinit(h, NULL);
+			return n < 0 ? -errno : -EIO;
+		}
+		gnutls_hash(h, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	gnutls_hash_deinit(h, out);
 	return 0;
 }
 
@@ -384,6 +414,7 @@ struct sent {
 	uint64_t offset;
 	uint8_t status;		/* BATCH_END: 0 ok, 1 failed here */
 	uint64_t sent;		/* body bytes sent (streams: known only afterwards) */
+	uint8_t hashlen, hash[PROTO_HASH_LEN];	/* --resume: the receiver's prefix */
 };
 
 struct sbatch {
@@ -480,7 +511,7 @@ static void note_failure(struct xfer_stats *stats, enum kc_class *worst, enum kc
 		*worst = cls;
 }
 
-static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r,
+static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, bool resume,
 		     struct xfer_stats *stats, enum kc_class *worst, struct kc_status *st)
 {
 	const uint8_t *p;
@@ -498,9 +529,12 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r,
 		e->action = r->action[i];
 		e->reason = r->reason[i];
 		e->offset = r->offset[i];
-		if (e->action == PROTO_ACCEPT && e->offset != 0)
+		e->hashlen = r->hashlen[i];
+		memcpy(e->hash, r->hash[i], sizeof(e->hash));
+		if (e->action == PROTO_ACCEPT && e->offset != 0 &&
+		    (!resume || e->kind != PROTO_KIND_FILE || e->offset > e->size))
 			return abort_with(c, PR_PROTOCOL, st, KC_XFER,
-					  "protocol error: resume offset without --resume");
+					  "protocol error: a resume offset the sender did not ask for");
 		if (e->action == PROTO_REJECT) {
 			diag_print("%s: rejected by the receiver: %s", esc(e->path, en),
 				   proto_reason_str(e->reason));
@@ -560,8 +594,42 @@ static bool source_changed(const struct sent *e)
 	       sb.st_ctim.tv_nsec != e->ctime.tv_nsec;
 }
 
-static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, struct xfer_stats *stats,
-		       enum kc_class *worst, struct kc_status *st)
+/* --resume: keep the receiver's prefix only if it is ours, byte for byte;
+ * tell the receiver where each body starts (PLAN). */
+static int send_plan(struct chan *c, struct sbatch *b, struct pbuf *pb, struct proto_reply *r,
+		     struct xfer_stats *stats, struct kc_status *st)
+{
+	unsigned i;
+
+	memset(r, 0, sizeof(*r));
+	r->seq = b->seq;
+	r->count = b->n;
+	for (i = 0; i < b->n; i++) {
+		struct sent *e = &b->e[i];
+		uint8_t mine[PROTO_HASH_LEN];
+		char en[ESC_MAX];
+
+		if (e->action != PROTO_ACCEPT || e->offset == 0)
+			continue;
+		if (hash_prefix(e->fd, e->offset, mine) == 0 && memcmp(mine, e->hash, PROTO_HASH_LEN) == 0) {
+			stats->resumed += e->offset;
+			diag_debug("%s: resuming at byte %llu", esc(e->path, en),
+				   (unsigned long long)e->offset);
+		} else {
+			diag_print("%s: the receiver's partial copy differs from this file; sending it whole",
+				   esc(e->path, en));
+			e->offset = 0;
+		}
+		r->offset[i] = e->offset;
+	}
+	pb->len = 0;
+	if (proto_reply_encode(pb, PROTO_PLAN, r) < 0)
+		return kc_fail(st, KC_OTHER, "cannot encode PLAN");
+	return chan_write(c, pb->p, pb->len, true, st);
+}
+
+static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, bool resume,
+		       struct xfer_stats *stats, enum kc_class *worst, struct kc_status *st)
 {
 	struct proto_reply *r = calloc(1, sizeof(*r));
 	unsigned i;
@@ -569,6 +637,9 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, struct
 
 	if (r == NULL)
 		return kc_fail(st, KC_OTHER, "out of memory");
+	if (resume && send_plan(c, b, pb, r, stats, st) < 0)
+		goto out;
+	memset(r, 0, sizeof(*r));
 	for (i = 0; i < b->n; i++) {
 		struct sent *e = &b->e[i];
 		bool short_file;
@@ -659,7 +730,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 		goto out_net;
 	if (expect_msg(c, PROTO_HELLO, &p, &len, st) < 0 || check_hello(c, p, len, &peer_opts, st) < 0)
 		goto out;
-	if (apply_ack(c, cur, r, stats, &worst, st) < 0)
+	if (apply_ack(c, cur, r, o->opts & PROTO_OPT_RESUME, stats, &worst, st) < 0)
 		goto out;
 	for (;;) {
 		next = NULL;
@@ -676,9 +747,9 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 			if (chan_write(c, pb.p, pb.len, true, st) < 0)
 				goto out_net;
 		}
-		if (send_bodies(c, cur, &pb, stats, &worst, st) < 0)
+		if (send_bodies(c, cur, &pb, o->opts & PROTO_OPT_RESUME, stats, &worst, st) < 0)
 			goto out_net;
-		if (next && apply_ack(c, next, r, stats, &worst, st) < 0)
+		if (next && apply_ack(c, next, r, o->opts & PROTO_OPT_RESUME, stats, &worst, st) < 0)
 			goto out;
 		if (cur->final)
 			break;
@@ -723,6 +794,7 @@ out:
 /* ======================================================================= */
 
 struct rent {
+	uint64_t offset;	/* --resume: the partial's length we offered */
 	uint8_t action, reason;
 	bool pending;		/* temp file written, awaiting rename */
 	bool written;		/* --stdout: the body went out */
@@ -862,10 +934,58 @@ static void cleanup_pending(struct rstate *s, int which)
 	for (i = 0; i < s->b[which]->count; i++) {
 		struct rent *re = &s->r[which][i];
 
-		if (re->pending)
+		/* Complete files awaiting their rename stay as partials too:
+		 * a --resume finds them whole and sends nothing. */
+		if (re->pending && s->b[which]->e[i].kind == PROTO_KIND_STREAM)
 			unlinkat(re->dirfd, re->tmp, 0);
 		re->pending = false;
 	}
+}
+
+/* --resume: the partial file of a path has a fixed name in its directory,
+ * ".ktlscp-<first 16 hex digits of SHA-256(path)>.part", so that a later
+ * run finds it. */
+static void part_name(const char *path, char out[FSU_TMPNAME_MAX])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t d[32];
+	char h[17];
+	int i;
+
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, path, strlen(path), d);
+	for (i = 0; i < 8; i++) {
+		h[2 * i] = hex[d[i] >> 4];
+		h[2 * i + 1] = hex[d[i] & 15];
+	}
+	h[16] = '\0';
+	snprintf(out, FSU_TMPNAME_MAX, FSU_TMP_PREFIX "%s" FSU_TMP_SUFFIX, h);
+}
+
+/* --resume: offer the partial's length and prefix hash, if there is one. */
+static void offer_partial(struct rstate *s, const struct proto_entry *e, struct rent *re,
+			  struct proto_reply *rep, unsigned i)
+{
+	char parent[PROTO_PATH_MAX + 1], name[FSU_TMPNAME_MAX];
+	struct stat sb;
+	int dfd, fd;
+
+	fsu_split(e->path, parent);
+	part_name(e->path, name);
+	dfd = fsu_open_dir_beneath(s->rootfd, parent, false);
+	if (dfd < 0)
+		return;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(dfd);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+	    (uint64_t)sb.st_size <= e->size &&
+	    hash_prefix(fd, (uint64_t)sb.st_size, rep->hash[i]) == 0) {
+		re->offset = (uint64_t)sb.st_size;
+		rep->offset[i] = re->offset;
+		rep->hashlen[i] = PROTO_HASH_LEN;
+	}
+	close(fd);
 }
 
 /* -n and --update: PROTO_SKIP when the receiver keeps what it has. */
@@ -1044,6 +1164,10 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 		s->rep.action[i] = r[i].action;
 		s->rep.reason[i] = r[i].reason;
 		s->rep.offset[i] = 0;
+		s->rep.hashlen[i] = 0;
+		if ((s->opts & PROTO_OPT_RESUME) && !s->to_stdout && e->kind == PROTO_KIND_FILE &&
+		    r[i].action == PROTO_ACCEPT)
+			offer_partial(s, e, &r[i], &s->rep, i);
 	}
 	s->pb.len = 0;
 	if (proto_reply_encode(&s->pb, PROTO_ACK, &s->rep) < 0)
@@ -1055,7 +1179,25 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 {
 	struct proto_batch *b = s->b[slot];
 	struct rent *r = s->r[slot];
+	uint64_t start[PROTO_BATCH_MAX] = { 0 };
 	unsigned i;
+
+	if (s->opts & PROTO_OPT_RESUME) {
+		const uint8_t *p;
+		uint32_t len;
+
+		if (expect_msg(s->c, PROTO_PLAN, &p, &len, st) < 0)
+			return -1;
+		if (proto_reply_decode(PROTO_PLAN, p, len, &s->rep) < 0 || s->rep.seq != b->seq ||
+		    s->rep.count != b->count)
+			return abort_with(s->c, PR_PROTOCOL, st, KC_XFER, "protocol error: malformed PLAN");
+		for (i = 0; i < b->count; i++) {
+			start[i] = s->rep.offset[i];
+			if (start[i] != 0 && start[i] != r[i].offset)
+				return abort_with(s->c, PR_PROTOCOL, st, KC_XFER,
+						  "protocol error: PLAN starts a body where no partial was offered");
+		}
+	}
 
 	for (i = 0; i < b->count; i++) {
 		const struct proto_entry *e = &b->e[i];
@@ -1091,7 +1233,24 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 		}
 		fsu_split(e->path, parent);
 		dfd = dcache_get(s, parent);
-		if (dfd >= 0) {
+		if (dfd >= 0 && e->kind == PROTO_KIND_FILE) {
+			/* A file is written to its partial under a fixed name,
+			 * locked against a second sender of the same path, cut
+			 * to where the body starts; if the connection dies the
+			 * partial stays, for --resume. */
+			part_name(e->path, re->tmp);
+			fd = openat(dfd, re->tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+			if (fd < 0) {
+				werr = errno;
+			} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+				werr = errno == EWOULDBLOCK ? EBUSY : errno;
+				close(fd);
+				fd = -1;
+			} else if (ftruncate(fd, (off_t)start[i]) < 0 ||
+				   lseek(fd, (off_t)start[i], SEEK_SET) < 0) {
+				werr = errno;
+			}
+		} else if (dfd >= 0) {
 			fd = fsu_tmp_create(dfd, re->tmp);
 			if (fd < 0)
 				werr = -fd;
@@ -1099,11 +1258,11 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 			werr = -dfd;
 		}
 		if (s->c->prog)
-			progress_file(s->c->prog, e->path, e->size);
+			progress_file(s->c->prog, e->path, e->size - start[i]);
 		if (e->kind == PROTO_KIND_STREAM)
 			rc = chan_recv_chunks(s->c, fd, &re->got, &werr, st);
 		else
-			rc = chan_recv_file(s->c, fd, e->size, &werr, st);
+			rc = chan_recv_file(s->c, fd, e->size - start[i], &werr, st);
 		re->got = e->kind == PROTO_KIND_STREAM ? re->got : e->size;
 		if (rc == 0 && e->kind == PROTO_KIND_STREAM && s->max_bytes) {
 			s->accepted_bytes += re->got;
@@ -1112,8 +1271,11 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 		}
 		if (rc < 0) {
 			if (fd >= 0) {
+				/* A file's partial stays for --resume; a stream
+				 * cannot be resumed. */
+				if (e->kind == PROTO_KIND_STREAM)
+					unlinkat(dfd, re->tmp, 0);
 				close(fd);
-				unlinkat(dfd, re->tmp, 0);
 			}
 			return -1;
 		}

@@ -145,13 +145,19 @@ static void test_reply_error(void)
 	reply.action[1] = PROTO_REJECT;
 	reply.reason[1] = PR_NOTDIR;
 	reply.offset[0] = 99;
+	reply.hashlen[0] = PROTO_HASH_LEN;
+	memset(reply.hash[0], 0xab, PROTO_HASH_LEN);
 	ok(proto_reply_encode(&b, PROTO_ACK, &reply) == 0, "ACK encodes");
 	proto_header_parse(b.p, &type, &len);
 	memset(&reply, 0, sizeof(reply));
 	ok(proto_reply_decode(PROTO_ACK, b.p + 5, len, &reply) == 0 && reply.seq == 3 &&
 	   reply.count == 2 && reply.action[1] == PROTO_REJECT && reply.reason[1] == PR_NOTDIR &&
-	   reply.offset[0] == 99, "ACK round trip");
-	b.p[5 + 6 + 10] = 7;	/* second action */
+	   reply.offset[0] == 99 && reply.hashlen[0] == PROTO_HASH_LEN && reply.hash[0][31] == 0xab &&
+	   reply.hashlen[1] == 0, "ACK round trip, with a resume offset and its prefix hash");
+	b.p[5 + 6 + 10] = 31;	/* first hash length */
+	ok(proto_reply_decode(PROTO_ACK, b.p + 5, len, &reply) == -EPROTO, "bad hash length is refused");
+	b.p[5 + 6 + 10] = PROTO_HASH_LEN;
+	b.p[5 + 6 + 11 + PROTO_HASH_LEN] = 7;	/* second action */
 	ok(proto_reply_decode(PROTO_ACK, b.p + 5, len, &reply) == -EPROTO, "bad action is refused");
 	b.len = 0;
 	ok(proto_error_encode(&b, PR_NOSPACE, "disk full") == 0, "ERROR encodes");
