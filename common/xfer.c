@@ -978,7 +978,7 @@ static void offer_partial(struct rstate *s, const struct proto_entry *e, struct 
 	close(dfd);
 	if (fd < 0)
 		return;
-	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_nlink == 1 && sb.st_size > 0 &&
 	    (uint64_t)sb.st_size <= e->size &&
 	    hash_prefix(fd, (uint64_t)sb.st_size, rep->hash[i]) == 0) {
 		re->offset = (uint64_t)sb.st_size;
@@ -1203,6 +1203,7 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 		const struct proto_entry *e = &b->e[i];
 		struct rent *re = &r[i];
 		char parent[PROTO_PATH_MAX + 1], en[ESC_MAX];
+		struct stat psb;
 		int dfd, fd = -1, werr = 0, rc;
 
 		if (e->kind == PROTO_KIND_DIR || re->action != PROTO_ACCEPT)
@@ -1242,6 +1243,12 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 			fd = openat(dfd, re->tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 			if (fd < 0) {
 				werr = errno;
+			} else if (fstat(fd, &psb) < 0 || !S_ISREG(psb.st_mode) || psb.st_nlink != 1) {
+				/* Never write through a hard link someone planted
+				 * under the partial's name. */
+				werr = EMLINK;
+				close(fd);
+				fd = -1;
 			} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 				werr = errno == EWOULDBLOCK ? EBUSY : errno;
 				close(fd);

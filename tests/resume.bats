@@ -80,6 +80,18 @@ partial_of() {
 	[ "$(cat "$BATS_TEST_TMPDIR/outside")" = secret ]
 }
 
+@test "a hard link planted as the partial is never written through" {
+	echo precious >"$BATS_TEST_TMPDIR/victim"
+	ln "$BATS_TEST_TMPDIR/victim" "$DST/$(partial_of h)"
+	head -c 1000 /dev/urandom >"$SRC/h"
+	start_recv
+	ktlscp_send --resume "$SRC/h"
+	assert_exit 5
+	wait_recv
+	[ "$(cat "$BATS_TEST_TMPDIR/victim")" = precious ]
+	[ ! -e "$DST/h" ]
+}
+
 @test "without --resume a partial is overwritten from the start" {
 	head -c 3000000 /dev/urandom >"$SRC/f"
 	head -c 1000000 "$SRC/f" >"$DST/$(partial_of f)"
