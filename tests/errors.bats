@@ -81,21 +81,23 @@ load helpers
 }
 
 @test "exit 5: a receiver killed mid-transfer leaves no file under its final name" {
-	truncate -s 4G "$SRC/big"
+	big_sparse "$SRC/big"
 	start_recv
-	( sleep 0.3; kill -9 "$RECV_PID" ) &
+	( sleep "$(settle)"; kill -9 "$RECV_PID" ) &
 	ktlscp_send "$SRC/big"
 	[ "$status" -eq 3 ] || [ "$status" -eq 5 ]
 	[[ "$output" == *"127.0.0.1:$RECV_PORT"* ]]
+	[[ "$output" != *"rejected by the receiver"* ]]
 	[ ! -e "$DST/big" ]
 }
 
 @test "exit 5: a sender killed mid-transfer leaves no file under its final name, and the receiver says so" {
-	truncate -s 4G "$SRC/big"
+	big_sparse "$SRC/big"
 	start_recv
-	timeout -s KILL 0.5 "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$SRC/big" || true
+	timeout -s KILL "$(settle)" "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$SRC/big" || true
 	wait_recv
 	[ "$RECV_RC" -eq 5 ] || [ "$RECV_RC" -eq 3 ]
+	! grep -q "refused" "$BATS_TEST_TMPDIR/recv.err"
 	[ ! -e "$DST/big" ]
 	grep -q "127.0.0.1" "$BATS_TEST_TMPDIR/recv.err"
 }
@@ -174,9 +176,9 @@ load helpers
 }
 
 @test "exit 1: SIGTERM stops a sender mid-file; nothing under the final name" {
-	truncate -s 4G "$SRC/big"
+	big_sparse "$SRC/big"
 	start_recv
-	timeout --preserve-status -s TERM 0.5 "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$SRC/big" 2>"$BATS_TEST_TMPDIR/send.err" && rc=0 || rc=$?
+	timeout --preserve-status -s TERM "$(settle)" "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$SRC/big" 2>"$BATS_TEST_TMPDIR/send.err" && rc=0 || rc=$?
 	[ "$rc" -eq 1 ] || { cat "$BATS_TEST_TMPDIR/send.err"; false; }
 	grep -q "127.0.0.1:$RECV_PORT: interrupted while sending" "$BATS_TEST_TMPDIR/send.err"
 	wait_recv
@@ -197,7 +199,7 @@ load helpers
 
 @test "exit 5: a source file that changes while it is sent is reported, not stored" {
 	[ -z "${KTLSCP_IN_VM:-}" ] || skip "needs a few GB/s; the native lane runs it"
-	truncate -s 4G "$SRC/growing"
+	big_sparse "$SRC/growing"
 	echo ok >"$SRC/other"
 	start_recv
 	( sleep 0.3; touch -m -d '2001-01-01' "$SRC/growing" ) &

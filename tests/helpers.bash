@@ -177,3 +177,20 @@ make_pki_in() {
 		done
 	)
 }
+
+# big_sparse FILE: a sparse file large enough that a transfer of it is still
+# running a moment later (4 GiB; 300 MB in the VM, whose /tmp is a small
+# tmpfs and whose transfers are slow anyway).
+big_sparse() {
+	if [ -n "${KTLSCP_IN_VM:-}" ]; then
+		truncate -s 300M "$1"
+	else
+		truncate -s 4G "$1"
+	fi
+}
+
+# settle: seconds after which a transfer started now is surely under way
+# (programs start slowly under emulation).
+settle() {
+	if [ -n "${KTLSCP_IN_VM:-}" ]; then echo 2; else echo 0.5; fi
+}

@@ -64,9 +64,9 @@ setup() {
 }
 
 @test "an error while the meter shows starts on a fresh line" {
-	truncate -s 4G "$SRC/huge"
+	big_sparse "$SRC/huge"
 	start_recv
-	( sleep 0.5; kill -9 "$RECV_PID" ) &
+	( sleep "$(settle)"; kill -9 "$RECV_PID" ) &
 	ktlscp_send --progress "$SRC/huge"
 	[ "$status" -eq 3 ] || [ "$status" -eq 5 ]
 	# As a terminal shows it (the last \r wins): the error line is a line of
