@@ -123,10 +123,16 @@ int cli_tls_opts(struct tls_opts *o, enum ktls_policy *pol, bool server, struct 
 	o->key_file = cli.key;
 	o->ca_file = cli.ca;
 	for (i = 0; cli.pins && cli.pins[i]; i++) {
-		if (i >= TLS_MAX_PINS)
-			return kc_fail(st, KC_USAGE, "at most %d --pin options", TLS_MAX_PINS);
+		if (o->npins >= TLS_MAX_PINS)
+			return kc_fail(st, KC_USAGE, "at most %d --pin/--allow options", TLS_MAX_PINS);
 		o->pins[o->npins++] = cli.pins[i];
 	}
+	for (i = 0; cli.allow && cli.allow[i]; i++) {
+		if (o->npins >= TLS_MAX_PINS)
+			return kc_fail(st, KC_USAGE, "at most %d --pin/--allow options", TLS_MAX_PINS);
+		o->pins[o->npins++] = cli.allow[i];
+	}
+	o->pin_source = cli.allow ? "--allow" : "--pin";
 	if (cli.token && cli.token_file)
 		return kc_fail(st, KC_USAGE, "--token and --token-file exclude each other");
 	if (cli.token_file) {
@@ -137,13 +143,24 @@ int cli_tls_opts(struct tls_opts *o, enum ktls_policy *pol, bool server, struct 
 		free(cli.token);
 		cli.token = t;
 	}
-	if (cli.token == NULL && !cli.psk_file && o->npins == 0 && !cli.ca && getenv("KTLSCP_TOKEN")) {
+	if (cli.token == NULL && !cli.psk_file && o->npins == 0 && !cli.ca && !cli.accept_new &&
+	    getenv("KTLSCP_TOKEN")) {
 		cli.token = strdup(getenv("KTLSCP_TOKEN"));
 		if (cli.token == NULL)
 			return kc_fail(st, KC_OTHER, "out of memory");
 	}
 	o->token = cli.token;
 	o->handshake_ms = cli_timeout_ms();
+	o->accept_new = cli.accept_new;
+	if (!server && !o->token && !o->psk_file && o->npins == 0 && !o->ca_file) {
+		static char kh[4096];
+		char dir[4000];
+
+		if (tls_identity_dir(dir, sizeof(dir), st) < 0)
+			return -1;
+		snprintf(kh, sizeof(kh), "%s/known_hosts", dir);
+		o->known_hosts = kh;
+	}
 	return 0;
 }
 
@@ -287,6 +304,15 @@ int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, str
 	return 0;
 }
 
+static void free_argv(const char **v)
+{
+	int i;
+
+	for (i = 0; v && v[i]; i++)
+		free((char *)v[i]);
+	free(v);
+}
+
 void cli_free(void)
 {
 	free(cli.psk_file);
@@ -303,13 +329,8 @@ void cli_free(void)
 	free(cli.target);
 	free(cli.limit_rate);
 	free(cli.max_size);
-	if (cli.pins) {
-		int i;
-
-		for (i = 0; cli.pins[i]; i++)
-			free((char *)cli.pins[i]);
-		free(cli.pins);
-	}
+	free_argv(cli.pins);
+	free_argv(cli.allow);
 	memset(&cli, 0, sizeof(cli));
 	cli.timeout = -1;
 	cli.port = -1;

@@ -18,6 +18,8 @@ struct cli_opts {
 	/* trust and TLS */
 	char *psk_file, *token, *token_file, *cert, *key, *ca;
 	const char **pins;
+	const char **allow;	/* recv --allow */
+	int accept_new;		/* send --accept-new */
 	char *tls, *cipher, *ktls;
 	int timeout;		/* seconds; -1 = not given */
 	/* output */

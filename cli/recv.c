@@ -16,6 +16,7 @@
 #include "net.h"
 #include "opts.h"
 #include "progress.h"
+#include "trustdb.h"
 #include "xfer.h"
 
 static struct poptOption recv_table[] = {
@@ -35,6 +36,9 @@ static struct poptOption recv_table[] = {
 	  "write what arrives to standard output, in order, instead of into DIR", NULL },
 	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
 	  "no ktlscp framing: write one plain TLS byte stream to standard output", NULL },
+	{ "allow", 0, POPT_ARG_ARGV, &cli.allow, 0,
+	  "accept only senders whose key has this fingerprint (repeatable; default: the authorized_senders file)",
+	  "SHA256:..." },
 	{ NULL, '4', POPT_ARG_NONE, &cli.ipv4, 0, "IPv4 only", NULL },
 	{ NULL, '6', POPT_ARG_NONE, &cli.ipv6, 0, "IPv6 only", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_trust_table, 0, "Trust and TLS:", NULL },
@@ -168,6 +172,7 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 	const char **args;
 	const char *dir = ".";
 	char kprio[160], token[TLS_TOKEN_LEN] = "";
+	static char askeys[TLS_MAX_PINS][TRUSTDB_FP_LEN], aspath[4096];
 	unsigned port = NET_DEFAULT_PORT;
 	int nargs = 0, lfd = -1, fd = -1, rootfd = -1, rc;
 	struct rlimit rl;
@@ -225,8 +230,24 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 	if (cli_ktls_precheck(pol, kprio, sizeof(kprio), &st) < 0)
 		goto out;
 	to.kernel_ciphers = kprio[0] ? kprio : NULL;
-	/* No trust configured: a fresh token is the PSK (one sender, or with
-	 * -k every sender until this receiver stops). */
+	/* No trust option: the keys in authorized_senders, if it lists any;
+	 * else a fresh token is the PSK (one sender, or with -k every sender
+	 * until it expires). */
+	if (!to.psk_file && !to.token && to.npins == 0 && !to.ca_file) {
+		char cdir[4000];
+		int n, i;
+
+		if (tls_identity_dir(cdir, sizeof(cdir), &st) < 0)
+			goto out;
+		snprintf(aspath, sizeof(aspath), "%s/authorized_senders", cdir);
+		n = as_load(aspath, askeys, TLS_MAX_PINS, &st);
+		if (n < 0)
+			goto out;
+		for (i = 0; i < n; i++)
+			to.pins[to.npins++] = askeys[i];
+		if (n > 0)
+			to.pin_source = aspath;
+	}
 	if (!to.psk_file && !to.token && to.npins == 0 && !to.ca_file) {
 		if (tls_token_generate(token) < 0) {
 			kc_fail(&st, KC_OTHER, "cannot generate a token");
@@ -249,6 +270,9 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 	diag_print("receiving into %s; listening on %s port %u",
 		   cli.raw || cli.to_stdout ? "standard output" : dir,
 		   cli.listen ? cli.listen : "all addresses", port);
+	if (to.pin_source == aspath)
+		diag_print("accepting the %d sender key%s in %s", to.npins, to.npins == 1 ? "" : "s",
+			   aspath);
 	if (to.token == token) {
 		if (cli.token_ttl > 0)
 			token_expiry = cli_now() + cli.token_ttl;

@@ -15,6 +15,7 @@
 #include "opts.h"
 #include "progress.h"
 #include "proto.h"
+#include "trustdb.h"
 #include "xfer.h"
 
 static struct poptOption send_table[] = {
@@ -36,6 +37,8 @@ static struct poptOption send_table[] = {
 	  "the name standard input (PATH -) arrives under (default: stdin)", "NAME" },
 	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
 	  "no ktlscp framing: send one PATH (or - for stdin) as a plain TLS byte stream; what the peer sends back goes to stdout", NULL },
+	{ "accept-new", 0, POPT_ARG_NONE, &cli.accept_new, 0,
+	  "with no other trust option: record a receiver not yet in known_hosts without asking", NULL },
 	{ NULL, '4', POPT_ARG_NONE, &cli.ipv4, 0, "IPv4 only", NULL },
 	{ NULL, '6', POPT_ARG_NONE, &cli.ipv6, 0, "IPv6 only", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_trust_table, 0, "Trust and TLS:", NULL },
@@ -59,7 +62,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	gnutls_session_t sess = NULL;
 	poptContext ctx = NULL;
 	const char **args;
-	char host[256], kprio[160];
+	char host[256], kprio[160], khname[300];
 	unsigned port = NET_DEFAULT_PORT;
 	int nargs = 0, fd = -1, rc;
 	uint64_t rate = 0;
@@ -164,6 +167,16 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 		goto out;
 	}
 	to.hostname = host;
+	/* known_hosts trust: ask about a new receiver only when a person can
+	 * answer (standard input and error on a terminal, stdin not a source). */
+	kh_name(host, port, NET_DEFAULT_PORT, khname, sizeof(khname));
+	to.kh_name = khname;
+	to.ask = isatty(STDIN_FILENO) && isatty(STDERR_FILENO) && !cli.json;
+	for (rc = 0; rc < npaths; rc++)
+		if (strcmp(paths[rc], "-") == 0)
+			to.ask = false;
+	if (cli.raw && strcmp(args[1], "-") == 0)
+		to.ask = false;
 	if (cli_ktls_precheck(pol, kprio, sizeof(kprio), &st) < 0)
 		goto out;
 	to.kernel_ciphers = kprio[0] ? kprio : NULL;

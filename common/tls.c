@@ -19,6 +19,7 @@
 
 #include "fsutil.h"
 #include "tls.h"
+#include "trustdb.h"
 
 static const struct {
 	const char *opt;	/* --cipher value */
@@ -452,6 +453,73 @@ int tls_identity_load(bool create, gnutls_x509_crt_t *crt, gnutls_x509_privkey_t
 
 /* ---- peer verification ------------------------------------------------- */
 
+/* Sender, no trust option: the receiver's key against known_hosts.  An
+ * unknown receiver passes here only when it may be recorded (--accept-new)
+ * or confirmed on the terminal after the handshake (tls_handshake); nothing
+ * is sent to it before that. */
+static int verify_known_host(struct tls_ctx *c)
+{
+	struct kc_status st = { 0 };
+	char old[TRUSTDB_FP_LEN] = "";
+	unsigned line = 0;
+	int r = kh_lookup(c->kh_path, c->kh_name, c->peer_fp, &line, old, &st);
+
+	if (r < 0) {
+		snprintf(c->verify_msg, sizeof(c->verify_msg), "%.500s", st.msg);
+		return -1;
+	}
+	if (r == KH_MATCH)
+		return 0;
+	if (r == KH_CHANGED) {
+		snprintf(c->verify_msg, sizeof(c->verify_msg),
+			 "WARNING: THE RECEIVER'S KEY HAS CHANGED: it presented %s, but %.200s line %u has %s for %.100s; "
+			 "someone may be intercepting the connection, or the receiver's identity was replaced; "
+			 "refusing (if the change is expected, delete that line)",
+			 c->peer_fp, c->kh_path, line, old, c->kh_name);
+		return -1;
+	}
+	if (c->accept_new || c->ask) {
+		c->kh_new = true;
+		return 0;
+	}
+	snprintf(c->verify_msg, sizeof(c->verify_msg),
+		 "unknown receiver: its key %s is not in %.250s; compare it with 'ktlscp id' on the receiver, "
+		 "then pass --pin %s (or --accept-new to record it)",
+		 c->peer_fp, c->kh_path, c->peer_fp);
+	return -1;
+}
+
+/* After the handshake with a receiver not in known_hosts: ask on the
+ * terminal (unless --accept-new), then record it.  0 or -1 with st. */
+static int confirm_new_host(struct tls_ctx *c, const char *peer, struct kc_status *st)
+{
+	char answer[32];
+
+	if (!c->accept_new) {
+		fprintf(stderr,
+			"ktlscp: %s is not a known receiver; its key fingerprint is\n"
+			"ktlscp:     %s\n"
+			"ktlscp: compare it with the output of 'ktlscp id' on the receiver.\n"
+			"Trust this key and remember it in %s (yes/no)? ",
+			peer, c->peer_fp, c->kh_path);
+		for (;;) {
+			if (fgets(answer, sizeof(answer), stdin) == NULL)
+				return kc_fail(st, KC_TLS, "%s: receiver key %s not accepted (no answer)", peer,
+					       c->peer_fp);
+			answer[strcspn(answer, "\r\n")] = '\0';
+			if (strcmp(answer, "yes") == 0)
+				break;
+			if (strcmp(answer, "no") == 0)
+				return kc_fail(st, KC_TLS, "%s: receiver key %s not accepted", peer, c->peer_fp);
+			fprintf(stderr, "Please type 'yes' or 'no': ");
+		}
+	}
+	if (kh_add(c->kh_path, c->kh_name, c->peer_fp, st) < 0)
+		return -1;
+	diag_print("%s: added the receiver's key %s to %s", peer, c->peer_fp, c->kh_path);
+	return 0;
+}
+
 static int verify_cb(gnutls_session_t s)
 {
 	struct tls_ctx *c = gnutls_session_get_ptr(s);
@@ -476,12 +544,18 @@ static int verify_cb(gnutls_session_t s)
 		return -1;
 	}
 	gnutls_x509_crt_deinit(crt);
+	if (c->tofu)
+		return verify_known_host(c);
 	if (c->npins > 0) {
 		for (ok = 0, i = 0; i < c->npins && !ok; i++)
 			ok = strcmp(c->pins[i], c->peer_fp) == 0;
 		if (!ok) {
-			snprintf(c->verify_msg, sizeof(c->verify_msg),
-				 "peer key %s does not match --pin", c->peer_fp);
+			if (c->server)
+				snprintf(c->verify_msg, sizeof(c->verify_msg),
+					 "sender key %s is not allowed by %s", c->peer_fp, c->pin_source);
+			else
+				snprintf(c->verify_msg, sizeof(c->verify_msg),
+					 "peer key %s does not match --pin", c->peer_fp);
 			return -1;
 		}
 	}
@@ -617,9 +691,12 @@ int tls_ctx_init(struct tls_ctx *c, const struct tls_opts *o, struct kc_status *
 	if (psk && cert)
 		return kc_fail(st, KC_USAGE,
 			       "choose one kind of trust: a PSK or token, or certificates (--pin/--ca)");
-	if (!psk && !cert)
+	if (!psk && !cert && (o->server || !o->known_hosts))
 		return kc_fail(st, KC_USAGE,
 			       "no trust configured: use --token (printed by recv), --psk-file, --pin or --ca");
+	if (o->accept_new && (psk || cert))
+		return kc_fail(st, KC_USAGE,
+			       "--accept-new is for receivers checked against known_hosts: not with a token, --psk-file, --pin or --ca");
 	if (psk) {
 		c->auth = TLS_AUTH_PSK;
 		if (o->psk_file && o->token)
@@ -650,7 +727,25 @@ int tls_ctx_init(struct tls_ctx *c, const struct tls_opts *o, struct kc_status *
 		if (rc < 0)
 			return kc_fail(st, KC_OTHER, "GnuTLS PSK setup: %s", gnutls_strerror(rc));
 	} else {
-		c->auth = o->npins > 0 ? TLS_AUTH_PIN : TLS_AUTH_X509;
+		c->auth = o->npins > 0 || !cert ? TLS_AUTH_PIN : TLS_AUTH_X509;
+		snprintf(c->pin_source, sizeof(c->pin_source), "%s", o->pin_source ? o->pin_source : "--pin");
+		if (!cert) {
+			struct kc_status kst = { 0 };
+			char old[TRUSTDB_FP_LEN];
+			unsigned line;
+
+			c->tofu = true;
+			c->accept_new = o->accept_new;
+			c->ask = o->ask;
+			snprintf(c->kh_path, sizeof(c->kh_path), "%s", o->known_hosts);
+			snprintf(c->kh_name, sizeof(c->kh_name), "%s", o->kh_name ? o->kh_name : "");
+			/* A known_hosts file we cannot use is a local error,
+			 * found before connecting. */
+			if (kh_lookup(c->kh_path, "", "", &line, old, &kst) < 0) {
+				*st = kst;
+				return -1;
+			}
+		}
 		if (setup_certs(c, o, st) < 0)
 			return -1;
 	}
@@ -719,9 +814,16 @@ int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t 
 	gnutls_transport_set_int(s, fd);
 	if (c->handshake_ms > 0)
 		gnutls_handshake_set_timeout(s, (unsigned)c->handshake_ms);
+	c->kh_new = false;
 	do {
 		rc = gnutls_handshake(s);
 	} while (rc == GNUTLS_E_INTERRUPTED || (rc < 0 && rc != GNUTLS_E_AGAIN && !gnutls_error_is_fatal(rc)));
+	if (rc == 0 && c->kh_new && confirm_new_host(c, peer, st) < 0) {
+		gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_ACCESS_DENIED);
+		linger_close(fd);
+		gnutls_deinit(s);
+		return -1;
+	}
 	if (rc == 0) {
 		*out = s;
 		return 0;

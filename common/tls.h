@@ -4,7 +4,10 @@
  *   psk    --psk-file, or the one-time token printed by recv (the token is a
  *          160-bit key used as a TLS PSK); always with (EC)DHE.
  *   pin    both ends present a certificate (by default this host's identity
- *          from `ktlscp id`); the peer's public key must match a --pin.
+ *          from `ktlscp id`); the peer's public key must match a --pin
+ *          (receiver: --allow, or the authorized_senders file).  A sender
+ *          with no trust option checks the receiver's key against its
+ *          known_hosts file instead (trust on first use, see trustdb.h).
  *   x509   the peer's certificate must chain to --ca (and, on the sender,
  *          match the host name or address).
  * Both ends are always authenticated: the receiver requires a client
@@ -23,7 +26,7 @@
 
 #define TLS_FP_LEN 64		/* "SHA256:" + 43 base64 chars + NUL, rounded up */
 #define TLS_TOKEN_LEN 40	/* 8 groups of 4 + 7 dashes + NUL */
-#define TLS_MAX_PINS 16
+#define TLS_MAX_PINS 256	/* --pin/--allow keys, or authorized_senders lines */
 
 enum tls_auth { TLS_AUTH_NONE = 0, TLS_AUTH_PSK, TLS_AUTH_PIN, TLS_AUTH_X509 };
 
@@ -38,6 +41,11 @@ struct tls_opts {
 	const char *cipher;		/* user's --cipher, or NULL */
 	const char *kernel_ciphers;	/* GnuTLS names allowed by --ktls=require, or NULL */
 	const char *hostname;		/* client: name to check in x509 mode */
+	const char *pin_source;		/* server: where the pins came from, for messages */
+	const char *known_hosts;	/* client: with no other trust, this file decides */
+	const char *kh_name;		/* client: the receiver's name in known_hosts */
+	bool accept_new;		/* client: record an unknown receiver without asking */
+	bool ask;			/* client: may ask on the terminal about one */
 	int handshake_ms;
 };
 
@@ -55,7 +63,12 @@ struct tls_ctx {
 	bool use_ca;
 	char hostname[256];
 	int handshake_ms;
-	char verify_msg[256];		/* why the last peer verification failed */
+	char pin_source[300];
+	bool tofu, accept_new, ask;	/* known_hosts trust (client) */
+	bool kh_new;			/* the receiver was not in known_hosts */
+	char kh_path[4096];
+	char kh_name[300];
+	char verify_msg[700];		/* why the last peer verification failed */
 	char peer_fp[TLS_FP_LEN];	/* peer's key fingerprint, cert modes */
 };
 

@@ -59,11 +59,143 @@ load helpers
 	[[ "$output" == *"token is not valid"* ]]
 }
 
-@test "send without any trust configured is a usage error" {
+# keys_setup: identities for a receiver (rhome, rfp) and a sender (shome,
+# sfp); the receiver accepts the sender through authorized_senders.
+keys_setup() {
 	unset KTLSCP_TOKEN
-	run "$KTLSCP" send 127.0.0.1:1 /etc/hostname
+	rhome=$BATS_TEST_TMPDIR/rhome
+	shome=$BATS_TEST_TMPDIR/shome
+	rfp=$(XDG_CONFIG_HOME=$rhome "$KTLSCP" id)
+	sfp=$(XDG_CONFIG_HOME=$shome "$KTLSCP" id)
+	echo "$sfp the sender" >"$rhome/ktlscp/authorized_senders"
+	kh=$shome/ktlscp/known_hosts
+	echo data >"$SRC/f"
+}
+
+@test "send with no trust option refuses a receiver not in known_hosts, in a script (exit 4)" {
+	keys_setup
+	XDG_CONFIG_HOME=$rhome start_recv
+	grep -q "accepting the 1 sender key in $rhome/ktlscp/authorized_senders" "$BATS_TEST_TMPDIR/recv.err"
+	XDG_CONFIG_HOME=$shome ktlscp_send "$SRC/f"
+	assert_exit 4
+	[[ "$output" == *"unknown receiver: its key $rfp is not in $kh"* ]]
+	[[ "$output" == *"--accept-new"* ]]
+	[ ! -e "$kh" ]
+	wait_recv
+	[ "$RECV_RC" -eq 4 ]
+	[ -z "$(ls -A "$DST")" ]
+}
+
+@test "--accept-new records a new receiver in known_hosts; later runs need no option" {
+	keys_setup
+	XDG_CONFIG_HOME=$rhome start_recv
+	XDG_CONFIG_HOME=$shome ktlscp_send --accept-new --json "$SRC/f"
+	assert_exit 0
+	[[ "$output" == *"added the receiver's key $rfp to $kh"* ]]
+	[ "$(json_field "${lines[-1]}" auth)" = pin ]
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+	[ "$(cat "$kh")" = "[127.0.0.1]:$RECV_PORT $rfp" ]
+	[ "$(stat -c %a "$kh")" = 600 ]
+	rm "$DST/f"
+	XDG_CONFIG_HOME=$rhome start_recv --port "$RECV_PORT"
+	XDG_CONFIG_HOME=$shome ktlscp_send "$SRC/f"
+	assert_exit 0
+	[[ "$output" != *"added the receiver"* ]]
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+	[ "$(wc -l <"$kh")" -eq 1 ]
+}
+
+@test "a receiver whose key changed is refused loudly with exit 4, known_hosts untouched" {
+	keys_setup
+	ofp=$(XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/other "$KTLSCP" id)
+	XDG_CONFIG_HOME=$rhome start_recv
+	printf '# mine\n[127.0.0.1]:%s %s\n' "$RECV_PORT" "$ofp" >"$kh"
+	before=$(sha256sum "$kh")
+	XDG_CONFIG_HOME=$shome ktlscp_send --accept-new "$SRC/f"
+	assert_exit 4
+	[[ "$output" == *"THE RECEIVER'S KEY HAS CHANGED: it presented $rfp, but $kh line 2 has $ofp"* ]]
+	[ "$(echo "$output" | grep -c .)" -eq 1 ]
+	[ "$(sha256sum "$kh")" = "$before" ]
+	wait_recv
+	[ -z "$(ls -A "$DST")" ]
+}
+
+@test "on a terminal, a new receiver's fingerprint is shown and asked about" {
+	command -v script >/dev/null || skip "no script(1)"
+	keys_setup
+	XDG_CONFIG_HOME=$rhome start_recv
+	# "no": refused, nothing recorded or written.
+	printf 'no\n' | XDG_CONFIG_HOME=$shome script -qec \
+		"$KTLSCP send 127.0.0.1:$RECV_PORT $SRC/f; echo rc=\$?" /dev/null >"$BATS_TEST_TMPDIR/pty.out"
+	cat "$BATS_TEST_TMPDIR/pty.out"
+	grep -q "its key fingerprint is" "$BATS_TEST_TMPDIR/pty.out"
+	grep -qF "$rfp" "$BATS_TEST_TMPDIR/pty.out"
+	grep -q "(yes/no)?" "$BATS_TEST_TMPDIR/pty.out"
+	grep -q "not accepted" "$BATS_TEST_TMPDIR/pty.out"
+	grep -q "rc=4" "$BATS_TEST_TMPDIR/pty.out"
+	[ ! -e "$kh" ]
+	wait_recv
+	[ -z "$(ls -A "$DST")" ]
+	# Anything but yes or no asks again; "yes" records the key and sends.
+	XDG_CONFIG_HOME=$rhome start_recv --port "$RECV_PORT"
+	printf 'sure\nyes\n' | XDG_CONFIG_HOME=$shome script -qec \
+		"$KTLSCP send 127.0.0.1:$RECV_PORT $SRC/f; echo rc=\$?" /dev/null >"$BATS_TEST_TMPDIR/pty.out"
+	cat "$BATS_TEST_TMPDIR/pty.out"
+	grep -q "Please type 'yes' or 'no'" "$BATS_TEST_TMPDIR/pty.out"
+	grep -q "rc=0" "$BATS_TEST_TMPDIR/pty.out"
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+	grep -qF "[127.0.0.1]:$RECV_PORT $rfp" "$kh"
+}
+
+@test "authorized_senders decides who may write: another sender is refused with exit 4" {
+	keys_setup
+	ohome=$BATS_TEST_TMPDIR/other
+	XDG_CONFIG_HOME=$ohome "$KTLSCP" id >/dev/null
+	XDG_CONFIG_HOME=$rhome start_recv
+	XDG_CONFIG_HOME=$ohome ktlscp_send --pin "$rfp" "$SRC/f"
+	assert_exit 4
+	wait_recv
+	[ "$RECV_RC" -eq 4 ]
+	grep -q "is not allowed by $rhome/ktlscp/authorized_senders" "$BATS_TEST_TMPDIR/recv.err"
+	[ -z "$(ls -A "$DST")" ]
+}
+
+@test "recv --allow names the senders instead of authorized_senders" {
+	keys_setup
+	ofp=$(XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/other "$KTLSCP" id)
+	XDG_CONFIG_HOME=$rhome start_recv --allow "$ofp"
+	XDG_CONFIG_HOME=$shome ktlscp_send --pin "$rfp" "$SRC/f"
+	assert_exit 4
+	wait_recv
+	grep -q "sender key $sfp is not allowed by --allow" "$BATS_TEST_TMPDIR/recv.err"
+	XDG_CONFIG_HOME=$rhome start_recv --allow "$ofp" --allow "$sfp"
+	XDG_CONFIG_HOME=$shome ktlscp_send --pin "$rfp" "$SRC/f"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
+@test "an authorized_senders file others can write, or a malformed one, is refused (exit 6)" {
+	keys_setup
+	as=$rhome/ktlscp/authorized_senders
+	chmod 666 "$as"
+	run env XDG_CONFIG_HOME="$rhome" "$KTLSCP" recv --port 0 "$DST"
+	assert_exit 6
+	[[ "$output" == *"$as: writable by group or others"* ]]
+	chmod 644 "$as"
+	echo "ssh-ed25519 AAAA" >>"$as"
+	run env XDG_CONFIG_HOME="$rhome" "$KTLSCP" recv --port 0 "$DST"
+	assert_exit 6
+	[[ "$output" == *"$as: line 2: expected SHA256:"* ]]
+}
+
+@test "--accept-new goes with known_hosts only: with a token it is a usage error" {
+	run "$KTLSCP" send --accept-new --token "$TEST_TOKEN" 127.0.0.1:1 /etc/hostname
 	assert_exit 2
-	[[ "$output" == *"no trust configured"* ]]
+	[[ "$output" == *"--accept-new"* ]]
 }
 
 @test "a PSK file (IDENTITY:HEXKEY) authenticates both ends" {
@@ -165,7 +297,7 @@ load helpers
 	assert_exit 4
 	wait_recv
 	[ "$RECV_RC" -eq 4 ]
-	grep -q "does not match --pin" "$BATS_TEST_TMPDIR/recv.err"
+	grep -q "sender key .* is not allowed by --pin" "$BATS_TEST_TMPDIR/recv.err"
 	[ ! -e "$DST/f" ]
 }
 
