@@ -53,6 +53,23 @@ load helpers
 	assert_same_file "$SRC/f" "$DST/f"
 }
 
+@test "secrets can come from a file descriptor: neither argv nor disk" {
+	unset KTLSCP_TOKEN
+	echo data >"$SRC/f"
+	start_recv --token-file /dev/fd/3 3< <(echo "$TEST_TOKEN")
+	run timeout 60 "$KTLSCP" send --token-file /dev/fd/3 "127.0.0.1:$RECV_PORT" "$SRC/f" 3< <(echo "$TEST_TOKEN")
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+	hex=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	rm "$DST/f"
+	start_recv --psk-file /dev/fd/3 3< <(echo "k:$hex")
+	run timeout 60 "$KTLSCP" send --psk-file /dev/fd/3 "127.0.0.1:$RECV_PORT" "$SRC/f" 3< <(echo "k:$hex")
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
 @test "a malformed token is a usage error" {
 	run "$KTLSCP" send --token nope 127.0.0.1:1 /etc/hostname
 	assert_exit 2
