@@ -70,6 +70,20 @@ MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 	[ -z "$missing" ] || { echo "not in the man page:$missing"; false; }
 }
 
+@test "every long option in --help has an example in the man page's EXAMPLES" {
+	examples=$(sed -n '/^\.SH EXAMPLES/,/^\.SH /p' "$MAN")
+	[ -n "$examples" ]
+	missing=
+	for cmd in send recv; do
+		for opt in $("$KTLSCP" $cmd --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
+			case $opt in --help|--usage|--version) continue ;; esac
+			esc=$(printf '%s' "$opt" | sed 's/-/\\\\-/g')
+			grep -q -- "$esc" <<<"$examples" || missing="$missing $opt"
+		done
+	done
+	[ -z "$missing" ] || { echo "no example for:$missing"; false; }
+}
+
 @test "every exit status is documented in the man page" {
 	for n in 0 1 2 3 4 5 6 7; do
 		grep -q "^\.IP $n\$" "$MAN" || { echo "exit $n missing"; false; }
