@@ -31,6 +31,10 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# Two hosts' worth of configuration, kept apart from yours.
+rcfg=$work/receiver-config
+scfg=$work/sender-config
+export XDG_CONFIG_HOME=$rcfg
 
 echo "== a few files to send"
 mkdir -p "$work/src/photos/2026" "$work/in"
@@ -54,7 +58,8 @@ token=$(sed -n 's/.*one-time token: \([a-z0-9-]*\).*/\1/p' "$work/recv.err")
 
 echo "== sender"
 echo "  \$ KTLSCP_TOKEN=... ktlscp send -r 127.0.0.1:$port src"
-KTLSCP_TOKEN=$token "$K" send -r "127.0.0.1:$port" "$work/src" 2>&1 | sed 's/^/  /'
+KTLSCP_TOKEN=$token XDG_CONFIG_HOME=$scfg "$K" send -r "127.0.0.1:$port" "$work/src" 2>&1 |
+	sed 's/^/  /'
 wait "$recv_pid"
 recv_pid=
 
@@ -72,8 +77,26 @@ echo "== the same, as JSON for scripts"
 recv_pid=$!
 for _ in $(seq 1 100); do grep -q "port" "$work/recv2.err" 2>/dev/null && break; sleep 0.05; done
 port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$work/recv2.err" | head -1)
-KTLSCP_TOKEN=$token "$K" send -q --json "127.0.0.1:$port" "$work/src/notes.txt" | jq .
+KTLSCP_TOKEN=$token XDG_CONFIG_HOME=$scfg "$K" send -q --json "127.0.0.1:$port" "$work/src/notes.txt" | jq .
 wait "$recv_pid"
 recv_pid=
+
+echo "== keys instead of a token, like ssh"
+sfp=$(XDG_CONFIG_HOME=$scfg "$K" id 2>/dev/null)
+rfp=$(XDG_CONFIG_HOME=$rcfg "$K" id 2>/dev/null)
+echo "  sender's key   $sfp  -> receiver's authorized_senders"
+echo "$sfp demo sender" >"$rcfg/ktlscp/authorized_senders"
+"$K" recv --listen 127.0.0.1 --port 0 "$work/in" 2>"$work/recv3.err" >/dev/null &
+recv_pid=$!
+for _ in $(seq 1 100); do grep -q "port" "$work/recv3.err" 2>/dev/null && break; sleep 0.05; done
+port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$work/recv3.err" | head -1)
+echo "  receiver's key $rfp  -> recorded by the sender on first contact"
+echo "  \$ ktlscp send --accept-new 127.0.0.1:$port src/notes.txt"
+XDG_CONFIG_HOME=$scfg "$K" send --accept-new "127.0.0.1:$port" "$work/src/notes.txt" 2>&1 |
+	grep -v '^ktlscp: TLS' | sed 's/^/  /'
+wait "$recv_pid"
+recv_pid=
+echo "  sender's known_hosts: $(cat "$scfg/ktlscp/known_hosts")"
+cmp "$work/src/notes.txt" "$work/in/notes.txt" && echo "  notes.txt identical"
 echo "== this host's kernel"
 "$K" info | sed 's/^/  /'
