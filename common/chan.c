@@ -548,23 +548,61 @@ static ssize_t splice_in(struct chan *c, int fd, uint64_t len, int *write_err, s
 	return (ssize_t)moved;
 }
 
+/* --verify on the splice path: hash n bytes of fd from off, as written. */
+static void hash_back(struct chan *c, int fd, off_t off, uint64_t n, int *write_err)
+{
+	while (n > 0 && !*write_err) {
+		size_t want = n > CHAN_IOBUF ? CHAN_IOBUF : (size_t)n;
+		ssize_t r = pread(fd, c->iobuf, want, off);
+
+		if (r < 0 && errno == EINTR && !kc_interrupted)
+			continue;
+		if (r <= 0) {
+			*write_err = r < 0 ? errno : EIO;
+			return;
+		}
+		gnutls_hash(c->rx_hash, c->iobuf, (size_t)r);
+		off += r;
+		n -= (uint64_t)r;
+	}
+}
+
+/* May this body take the splice path?  With rx_hash, only into a file we
+ * can read back from; *pos gets the offset the body starts at. */
+static bool can_splice_in(struct chan *c, int fd, off_t *pos)
+{
+	int fl;
+
+	if (!c->krx || c->rx_path != CHAN_RX_SPLICE || fd < 0)
+		return false;
+	if (!c->rx_hash)
+		return true;
+	fl = fcntl(fd, F_GETFL);
+	return fl >= 0 && (fl & O_ACCMODE) == O_RDWR && (*pos = lseek(fd, 0, SEEK_CUR)) >= 0;
+}
+
 int chan_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st)
 {
 	size_t fill = 0;
+	off_t pos = 0;
 
 	/* What the control-message reader already pulled in comes first. */
 	if (c->rpos < c->rlen && len > 0) {
 		size_t k = c->rlen - c->rpos < len ? c->rlen - c->rpos : (size_t)len;
 
 		sink(fd, c->rbuf + c->rpos, k, write_err);
+		if (c->rx_hash)
+			gnutls_hash(c->rx_hash, c->rbuf + c->rpos, k);
 		c->rpos += k;
 		len -= k;
 	}
-	if (len > 0 && c->krx && c->rx_path == CHAN_RX_SPLICE && fd >= 0 && !*write_err) {
+	if (len > 0 && !*write_err && can_splice_in(c, fd, &pos)) {
 		ssize_t n = splice_in(c, fd, len, write_err, st);
 
 		if (n < 0)
 			return -1;
+		if (c->rx_hash)
+			hash_back(c, fd, pos, (uint64_t)n, write_err);
 		len -= (uint64_t)n;
 	}
 	/* The read path: kernel-decrypted recvmsg() (several records per call)
@@ -587,6 +625,8 @@ int chan_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct 
 			progress_add(c->prog, (uint64_t)n);
 		if (fill == CHAN_IOBUF || len == 0) {
 			sink(fd, c->iobuf, fill, write_err);
+			if (c->rx_hash)
+				gnutls_hash(c->rx_hash, c->iobuf, fill);
 			fill = 0;
 		}
 	}
@@ -674,11 +714,17 @@ int chan_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 	}
 }
 
+static int send_chunk_hdr(struct chan *c, uint32_t n, struct kc_status *st)
+{
+	uint8_t hdr[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
+
+	return send_raw(c, hdr, sizeof(hdr), true, st);
+}
+
 int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
 {
 	*bytes = 0;
 	for (;;) {
-		uint8_t hdr[4];
 		ssize_t n = read(fd, c->iobuf, PROTO_CHUNK_MAX < CHAN_IOBUF ? PROTO_CHUNK_MAX : CHAN_IOBUF);
 
 		if (n < 0 && errno == EINTR && !kc_interrupted)
@@ -687,14 +733,12 @@ int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 			return net_err(c, EINTR, "sending", st);
 		if (n < 0)
 			return kc_fail(st, KC_FILE, "standard input: %s", strerror(errno));
-		hdr[0] = (uint8_t)(n >> 24);
-		hdr[1] = (uint8_t)(n >> 16);
-		hdr[2] = (uint8_t)(n >> 8);
-		hdr[3] = (uint8_t)n;
-		if (send_raw(c, hdr, sizeof(hdr), true, st) < 0)
+		if (send_chunk_hdr(c, (uint32_t)n, st) < 0)
 			return -1;
 		if (n == 0)
 			return 0;
+		if (c->tx_hash)
+			gnutls_hash(c->tx_hash, c->iobuf, (size_t)n);
 		if (send_raw(c, c->iobuf, (size_t)n, true, st) < 0)
 			return -1;
 		*bytes += (uint64_t)n;
