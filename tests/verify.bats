@@ -5,6 +5,13 @@
 
 load helpers
 
+# tests/liar: a sender whose SUMS may lie (next to tests/forge in the build).
+KTLSCP_LIAR=${KTLSCP_LIAR:-$(dirname "$KTLSCP")/tests/liar}
+
+liar() {
+	run timeout 60 "$KTLSCP_LIAR" 127.0.0.1 "$RECV_PORT" "$TEST_TOKEN" "$@"
+}
+
 # partial_of NAME: the partial's file name for a top-level NAME (as in
 # resume.bats).
 partial_of() {
@@ -32,6 +39,21 @@ json_line() {
 	jq -e --arg m "$(expected_mode)" '.verified == 3 and .files == 3 and .ktls_rx == $m' \
 		"$BATS_TEST_TMPDIR/recv.out" >/dev/null
 	no_temp_files "$DST"
+}
+
+@test "--verify on the receiver's splice path hashes what it reads back from the file" {
+	skip_unless_ktls "the receiver's splice path needs kTLS"
+	head -c 5000000 /dev/urandom >"$SRC/f"
+	head -c 3000000 /dev/urandom >"$SRC/g"
+	head -c 1000000 "$SRC/g" >"$DST/$(partial_of g)"
+	KTLSCP_RX_PATH=splice start_recv --json
+	ktlscp_send --verify --resume --json "$SRC/f" "$SRC/g"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+	assert_same_file "$SRC/g" "$DST/g"
+	jq -e '.rx_path == "splice" and .verified == 2' "$BATS_TEST_TMPDIR/recv.out" >/dev/null
+	json_line | jq -e '.resumed == 1000000 and .verified == 2' >/dev/null
 }
 
 @test "without --verify the JSON says verified 0" {
@@ -150,4 +172,65 @@ corrupt_partial_during_transfer() {
 	run "$KTLSCP" send --raw --verify 127.0.0.1:1 "$SRC/f"
 	assert_exit 2
 	[[ "$output" == *"--verify"*"--raw"* ]]
+}
+
+@test "control: a sender whose SUMS are true gets its file stored (tests/liar speaks the wire)" {
+	start_recv --json
+	liar file good
+	[ "$status" -eq 0 ] && [ "$output" = "DONE ok" ] || { echo "liar saw: $output"; false; }
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	[ "$(stat -c %s "$DST/lie.bin")" = 100000 ]
+	jq -e '.verified == 1' "$BATS_TEST_TMPDIR/recv.out" >/dev/null
+}
+
+@test "a file whose bytes do not hash to the sender's SUMS is not stored, exit 5 naming it" {
+	start_recv
+	liar file bad
+	[ "$output" = "DONE failed: content differs from the sender's file (SHA-256 mismatch)" ] ||
+		{ echo "liar saw: $output"; false; }
+	wait_recv
+	[ "$RECV_RC" -eq 5 ]
+	grep -q "^ktlscp: lie.bin: SHA-256 of the received bytes differs from the sender's file; not stored" \
+		"$BATS_TEST_TMPDIR/recv.err"
+	[ -z "$(ls -A "$DST")" ]
+}
+
+@test "a stream whose SUMS lie is not stored either" {
+	start_recv
+	liar stream bad
+	[[ "$output" == "DONE failed: content differs"* ]] || { echo "liar saw: $output"; false; }
+	wait_recv
+	[ "$RECV_RC" -eq 5 ]
+	[ -z "$(ls -A "$DST")" ]
+}
+
+@test "recv --stdout: a mismatch is reported with exit 5 although the bytes are out" {
+	start_recv --stdout
+	liar stream bad
+	[[ "$output" == "DONE failed: content differs"* ]] || { echo "liar saw: $output"; false; }
+	wait_recv
+	[ "$RECV_RC" -eq 5 ]
+	grep -q "^ktlscp: lie.bin: SHA-256 of the received bytes differs from the sender's file; what went to standard output is wrong" \
+		"$BATS_TEST_TMPDIR/recv.err"
+}
+
+@test "SUMS without the hash of a file sent whole is a protocol error" {
+	start_recv
+	liar file nosum
+	[[ "$output" == "ERROR protocol violation: protocol error: SUMS lacks the hash"* ]] ||
+		{ echo "liar saw: $output"; false; }
+	wait_recv
+	[ "$RECV_RC" -eq 5 ]
+	[ ! -e "$DST/lie.bin" ]
+}
+
+@test "recv refuses a HELLO option bit it does not know, naming the bits" {
+	start_recv
+	liar unknownbit
+	[[ "$output" == "ERROR protocol violation: the sender asked for options this receiver does not know (HELLO option bits 0x80000000)"* ]] ||
+		{ echo "liar saw: $output"; false; }
+	wait_recv
+	[ "$RECV_RC" -eq 5 ]
+	[ -z "$(ls -A "$DST")" ]
 }
