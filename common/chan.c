@@ -721,9 +721,68 @@ static int send_chunk_hdr(struct chan *c, uint32_t n, struct kc_status *st)
 	return send_raw(c, hdr, sizeof(hdr), true, st);
 }
 
+/* Kernel TX: each chunk is what one splice() moves from fd into our pipe
+ * (at most the pipe's size, PROTO_CHUNK_MAX where the kernel allows); its
+ * header goes first with MSG_MORE, then the pipe is spliced to the socket,
+ * so the bytes never pass through this process.  Returns 1 when fd cannot
+ * be spliced before anything was sent (the caller copies instead), 0 at
+ * EOF (the zero-length end is the caller's), or -1 with st. */
+static int splice_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
+{
+	bool moved = false;
+
+	if (c->pipe[0] < 0) {
+		if (pipe2(c->pipe, O_CLOEXEC) < 0)
+			return 1;
+		/* Larger chunks, fewer headers; the default 64 KiB works too. */
+		fcntl(c->pipe[1], F_SETPIPE_SZ, (int)PROTO_CHUNK_MAX);
+	}
+	for (;;) {
+		ssize_t n = splice(fd, NULL, c->pipe[1], NULL, PROTO_CHUNK_MAX, SPLICE_F_MOVE);
+		ssize_t left;
+
+		if (n < 0 && errno == EINTR && !kc_interrupted)
+			continue;
+		if (n < 0 && errno == EINTR)
+			return net_err(c, EINTR, "sending", st);
+		if (n < 0 && errno == EINVAL && !moved)
+			return 1;
+		if (n < 0)
+			return kc_fail(st, KC_FILE, "standard input: %s", strerror(errno));
+		if (n == 0)
+			return 0;
+		if (send_chunk_hdr(c, (uint32_t)n, st) < 0)
+			return -1;
+		c->tx_records_est += (uint64_t)n / 16384 + 1;
+		for (left = n; left > 0;) {
+			ssize_t w = splice(c->pipe[0], NULL, c->fd, NULL, (size_t)left,
+					   SPLICE_F_MOVE | SPLICE_F_MORE);
+
+			if (w < 0 && errno == EINTR && !kc_interrupted)
+				continue;
+			if (w < 0)
+				return net_err(c, errno, "sending", st);
+			if (w == 0)
+				return net_err(c, EPIPE, "sending", st);
+			left -= w;
+		}
+		moved = c->spliced = true;
+		*bytes += (uint64_t)n;
+		if (c->prog)
+			progress_add(c->prog, (uint64_t)n);
+	}
+}
+
 int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
 {
 	*bytes = 0;
+	/* A terminal gains nothing from splice() (and older kernels refuse). */
+	if (c->ktx && !c->tx_hash && !isatty(fd)) {
+		int rc = splice_chunks(c, fd, bytes, st);
+
+		if (rc <= 0)
+			return rc < 0 ? -1 : send_chunk_hdr(c, 0, st);
+	}
 	for (;;) {
 		ssize_t n = read(fd, c->iobuf, PROTO_CHUNK_MAX < CHAN_IOBUF ? PROTO_CHUNK_MAX : CHAN_IOBUF);
 

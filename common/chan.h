@@ -103,8 +103,12 @@ int chan_recv_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 int chan_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
 
 /* A STREAM body: everything readable from fd until EOF, as chunks of u32
- * length + bytes, then a zero length.  *bytes gets the payload count.  0, or
- * -1 with st (KC_FILE for a read error on fd). */
+ * length + bytes, then a zero length.  On the kernel TX path each chunk
+ * moves by splice() (fd -> pipe -> socket) after its header, unless fd is
+ * a terminal, cannot be spliced (EINVAL on the first chunk) or tx_hash is
+ * set; then, and on the GnuTLS path, it is read into a buffer and sent.
+ * *bytes gets the payload count.  0, or -1 with st (KC_FILE for a read
+ * error on fd). */
 int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
 /* Receive a STREAM body into fd (fd < 0: discard); write errors as in
  * chan_recv_file.  0, or -1 with st. */
