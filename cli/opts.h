@@ -29,7 +29,7 @@ struct cli_opts {
 	char *listen;
 	int recursive;
 	int raw;
-	int preserve, no_clobber, update, resume;
+	int preserve, no_clobber, update, resume, verify;
 	int ipv4, ipv6;
 	char *name;		/* send: the name standard input arrives under */
 	int to_stdout;

@@ -29,6 +29,9 @@ static struct poptOption send_table[] = {
 	  "continue files an interrupted run left partial (their prefix is checked)", NULL },
 	{ "update", 0, POPT_ARG_NONE, &cli.update, 0,
 	  "skip files whose copy on the receiver is not older", NULL },
+	{ "verify", 0, POPT_ARG_NONE, &cli.verify, 0,
+	  "check each file end to end: SHA-256 of the source against the bytes the receiver wrote, "
+	  "before it takes its name", NULL },
 	{ "target", 't', POPT_ARG_STRING, &cli.target, 0,
 	  "place everything under this subdirectory of the receiver's DIR", "SUBDIR" },
 	{ "limit-rate", 0, POPT_ARG_STRING, &cli.limit_rate, 0,
@@ -98,6 +101,10 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	snprintf(stats.peer, sizeof(stats.peer), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
 	if (cli.raw && (nargs != 2 || cli.recursive)) {
 		kc_fail(&st, KC_USAGE, "--raw sends exactly one PATH (or -), without -r");
+		goto out;
+	}
+	if (cli.raw && cli.verify) {
+		kc_fail(&st, KC_USAGE, "--verify needs ktlscp's framing: not with --raw");
 		goto out;
 	}
 	{
@@ -202,7 +209,8 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	so.stdin_name = cli.name;
 	so.target = cli.target;
 	so.opts = (cli.preserve ? PROTO_OPT_PRESERVE : 0) | (cli.no_clobber ? PROTO_OPT_NOCLOBBER : 0) |
-		  (cli.update ? PROTO_OPT_UPDATE : 0) | (cli.resume ? PROTO_OPT_RESUME : 0);
+		  (cli.update ? PROTO_OPT_UPDATE : 0) | (cli.resume ? PROTO_OPT_RESUME : 0) |
+		  (cli.verify ? PROTO_OPT_VERIFY : 0);
 	if (cli.raw)
 		xfer_send_raw(&ch, args[1], cli.json ? -1 : STDOUT_FILENO, &stats, &st);
 	else

@@ -548,23 +548,61 @@ static ssize_t splice_in(struct chan *c, int fd, uint64_t len, int *write_err, s
 	return (ssize_t)moved;
 }
 
+/* --verify on the splice path: hash n bytes of fd from off, as written. */
+static void hash_back(struct chan *c, int fd, off_t off, uint64_t n, int *write_err)
+{
+	while (n > 0 && !*write_err) {
+		size_t want = n > CHAN_IOBUF ? CHAN_IOBUF : (size_t)n;
+		ssize_t r = pread(fd, c->iobuf, want, off);
+
+		if (r < 0 && errno == EINTR && !kc_interrupted)
+			continue;
+		if (r <= 0) {
+			*write_err = r < 0 ? errno : EIO;
+			return;
+		}
+		gnutls_hash(c->rx_hash, c->iobuf, (size_t)r);
+		off += r;
+		n -= (uint64_t)r;
+	}
+}
+
+/* May this body take the splice path?  With rx_hash, only into a file we
+ * can read back from; *pos gets the offset the body starts at. */
+static bool can_splice_in(struct chan *c, int fd, off_t *pos)
+{
+	int fl;
+
+	if (!c->krx || c->rx_path != CHAN_RX_SPLICE || fd < 0)
+		return false;
+	if (!c->rx_hash)
+		return true;
+	fl = fcntl(fd, F_GETFL);
+	return fl >= 0 && (fl & O_ACCMODE) == O_RDWR && (*pos = lseek(fd, 0, SEEK_CUR)) >= 0;
+}
+
 int chan_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st)
 {
 	size_t fill = 0;
+	off_t pos = 0;
 
 	/* What the control-message reader already pulled in comes first. */
 	if (c->rpos < c->rlen && len > 0) {
 		size_t k = c->rlen - c->rpos < len ? c->rlen - c->rpos : (size_t)len;
 
 		sink(fd, c->rbuf + c->rpos, k, write_err);
+		if (c->rx_hash)
+			gnutls_hash(c->rx_hash, c->rbuf + c->rpos, k);
 		c->rpos += k;
 		len -= k;
 	}
-	if (len > 0 && c->krx && c->rx_path == CHAN_RX_SPLICE && fd >= 0 && !*write_err) {
+	if (len > 0 && !*write_err && can_splice_in(c, fd, &pos)) {
 		ssize_t n = splice_in(c, fd, len, write_err, st);
 
 		if (n < 0)
 			return -1;
+		if (c->rx_hash)
+			hash_back(c, fd, pos, (uint64_t)n, write_err);
 		len -= (uint64_t)n;
 	}
 	/* The read path: kernel-decrypted recvmsg() (several records per call)
@@ -587,6 +625,8 @@ int chan_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct 
 			progress_add(c->prog, (uint64_t)n);
 		if (fill == CHAN_IOBUF || len == 0) {
 			sink(fd, c->iobuf, fill, write_err);
+			if (c->rx_hash)
+				gnutls_hash(c->rx_hash, c->iobuf, fill);
 			fill = 0;
 		}
 	}
@@ -674,11 +714,76 @@ int chan_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 	}
 }
 
+static int send_chunk_hdr(struct chan *c, uint32_t n, struct kc_status *st)
+{
+	uint8_t hdr[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
+
+	return send_raw(c, hdr, sizeof(hdr), true, st);
+}
+
+/* Kernel TX: each chunk is what one splice() moves from fd into our pipe
+ * (at most the pipe's size, PROTO_CHUNK_MAX where the kernel allows); its
+ * header goes first with MSG_MORE, then the pipe is spliced to the socket,
+ * so the bytes never pass through this process.  Returns 1 when fd cannot
+ * be spliced before anything was sent (the caller copies instead), 0 at
+ * EOF (the zero-length end is the caller's), or -1 with st. */
+static int splice_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
+{
+	bool moved = false;
+
+	if (c->pipe[0] < 0) {
+		if (pipe2(c->pipe, O_CLOEXEC) < 0)
+			return 1;
+		/* Larger chunks, fewer headers; the default 64 KiB works too. */
+		fcntl(c->pipe[1], F_SETPIPE_SZ, (int)PROTO_CHUNK_MAX);
+	}
+	for (;;) {
+		ssize_t n = splice(fd, NULL, c->pipe[1], NULL, PROTO_CHUNK_MAX, SPLICE_F_MOVE);
+		ssize_t left;
+
+		if (n < 0 && errno == EINTR && !kc_interrupted)
+			continue;
+		if (n < 0 && errno == EINTR)
+			return net_err(c, EINTR, "sending", st);
+		if (n < 0 && errno == EINVAL && !moved)
+			return 1;
+		if (n < 0)
+			return kc_fail(st, KC_FILE, "standard input: %s", strerror(errno));
+		if (n == 0)
+			return 0;
+		if (send_chunk_hdr(c, (uint32_t)n, st) < 0)
+			return -1;
+		c->tx_records_est += (uint64_t)n / 16384 + 1;
+		for (left = n; left > 0;) {
+			ssize_t w = splice(c->pipe[0], NULL, c->fd, NULL, (size_t)left,
+					   SPLICE_F_MOVE | SPLICE_F_MORE);
+
+			if (w < 0 && errno == EINTR && !kc_interrupted)
+				continue;
+			if (w < 0)
+				return net_err(c, errno, "sending", st);
+			if (w == 0)
+				return net_err(c, EPIPE, "sending", st);
+			left -= w;
+		}
+		moved = c->spliced = true;
+		*bytes += (uint64_t)n;
+		if (c->prog)
+			progress_add(c->prog, (uint64_t)n);
+	}
+}
+
 int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
 {
 	*bytes = 0;
+	/* A terminal gains nothing from splice() (and older kernels refuse). */
+	if (c->ktx && !c->tx_hash && !isatty(fd)) {
+		int rc = splice_chunks(c, fd, bytes, st);
+
+		if (rc <= 0)
+			return rc < 0 ? -1 : send_chunk_hdr(c, 0, st);
+	}
 	for (;;) {
-		uint8_t hdr[4];
 		ssize_t n = read(fd, c->iobuf, PROTO_CHUNK_MAX < CHAN_IOBUF ? PROTO_CHUNK_MAX : CHAN_IOBUF);
 
 		if (n < 0 && errno == EINTR && !kc_interrupted)
@@ -687,14 +792,12 @@ int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 			return net_err(c, EINTR, "sending", st);
 		if (n < 0)
 			return kc_fail(st, KC_FILE, "standard input: %s", strerror(errno));
-		hdr[0] = (uint8_t)(n >> 24);
-		hdr[1] = (uint8_t)(n >> 16);
-		hdr[2] = (uint8_t)(n >> 8);
-		hdr[3] = (uint8_t)n;
-		if (send_raw(c, hdr, sizeof(hdr), true, st) < 0)
+		if (send_chunk_hdr(c, (uint32_t)n, st) < 0)
 			return -1;
 		if (n == 0)
 			return 0;
+		if (c->tx_hash)
+			gnutls_hash(c->tx_hash, c->iobuf, (size_t)n);
 		if (send_raw(c, c->iobuf, (size_t)n, true, st) < 0)
 			return -1;
 		*bytes += (uint64_t)n;

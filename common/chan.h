@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
 
 #include "diag.h"
 #include "ktls.h"
@@ -51,6 +52,11 @@ struct chan {
 	struct progress *prog;		/* meter for file bodies, or NULL */
 	uint64_t tx_records_est;	/* kernel TX: records sent, for the key-use limit */
 	uint64_t tx_record_limit;	/* 0: none (ChaCha20) */
+	/* --verify: while set (by the caller, who owns them), every STREAM
+	 * byte read for sending goes into tx_hash (and takes the copy path),
+	 * and every body byte received goes into rx_hash: from the buffer on
+	 * the read path, read back from the file after splice(). */
+	gnutls_hash_hd_t tx_hash, rx_hash;
 };
 
 /* Set up c for the session s on fd.  Returns 0 or -ENOMEM. */
@@ -83,7 +89,9 @@ int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *sho
 
 /* Receive len bytes into fd (or discard them when fd < 0).  A write error
  * on fd does not stop the stream: the rest is discarded and *write_err gets
- * the errno.  0, or -1 with st for connection errors. */
+ * the errno.  With rx_hash set, the splice path is taken only for an fd
+ * open for reading and writing at a seekable offset (it reads back what
+ * it wrote).  0, or -1 with st for connection errors. */
 int chan_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st);
 
 /* Receive until the peer's close_notify, writing everything to fd.  *bytes
@@ -95,8 +103,12 @@ int chan_recv_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 int chan_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
 
 /* A STREAM body: everything readable from fd until EOF, as chunks of u32
- * length + bytes, then a zero length.  *bytes gets the payload count.  0, or
- * -1 with st (KC_FILE for a read error on fd). */
+ * length + bytes, then a zero length.  On the kernel TX path each chunk
+ * moves by splice() (fd -> pipe -> socket) after its header, unless fd is
+ * a terminal, cannot be spliced (EINVAL on the first chunk) or tx_hash is
+ * set; then, and on the GnuTLS path, it is read into a buffer and sent.
+ * *bytes gets the payload count.  0, or -1 with st (KC_FILE for a read
+ * error on fd). */
 int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
 /* Receive a STREAM body into fd (fd < 0: discard); write errors as in
  * chan_recv_file.  0, or -1 with st. */

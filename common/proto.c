@@ -116,6 +116,8 @@ static uint32_t type_bound(unsigned type)
 		return 8 + PROTO_BATCH_MAX * (11 + PROTO_HASH_LEN);
 	case PROTO_PLAN:
 		return 8 + PROTO_BATCH_MAX * 10;
+	case PROTO_SUMS:
+		return 8 + PROTO_BATCH_MAX * (1 + PROTO_HASH_LEN);
 	case PROTO_BATCH_END:
 	case PROTO_DONE:
 		return 8 + PROTO_BATCH_MAX * 2;
@@ -183,9 +185,9 @@ int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *h)
 	h->batch_max = (uint32_t)get_be(&r, 4);
 	h->opts = (uint32_t)get_be(&r, 4);
 	/* Later versions may append fields: ignore what follows. */
-	if (r.bad || h->version == 0 || (h->opts & ~PROTO_OPT_KNOWN))
+	if (r.bad || h->version == 0)
 		return -EPROTO;
-	return 0;
+	return h->opts & ~PROTO_OPT_KNOWN ? -EOPNOTSUPP : 0;
 }
 
 /* ---- BATCH ------------------------------------------------------------- */
@@ -283,9 +285,10 @@ int proto_batch_decode(const uint8_t *p, size_t len, struct proto_batch *out)
 	return 0;
 }
 
-/* ---- ACK / BATCH_END / DONE / PLAN --------------------------------------- */
+/* ---- ACK / BATCH_END / DONE / PLAN / SUMS ------------------------------- */
 /* payload: u32 seq | u16 count | count x (u8 action | u8 reason [| u64 offset
- * [| u8 hashlen | hash]]): offset in ACK and PLAN, the prefix hash in ACK. */
+ * [| u8 hashlen | hash]]): offset in ACK and PLAN, the prefix hash in ACK.
+ * SUMS: u32 seq | u16 count | count x (u8 hashlen | hash). */
 
 int proto_reply_encode(struct pbuf *b, enum proto_type type, const struct proto_reply *r)
 {
@@ -299,11 +302,13 @@ int proto_reply_encode(struct pbuf *b, enum proto_type type, const struct proto_
 	rc = rc ?: put_be(b, r->seq, 4);
 	rc = rc ?: put_be(b, r->count, 2);
 	for (i = 0; rc == 0 && i < r->count; i++) {
-		rc = put_be(b, r->action[i], 1);
-		rc = rc ?: put_be(b, r->reason[i], 1);
+		if (type != PROTO_SUMS) {
+			rc = put_be(b, r->action[i], 1);
+			rc = rc ?: put_be(b, r->reason[i], 1);
+		}
 		if (type == PROTO_ACK || type == PROTO_PLAN)
 			rc = rc ?: put_be(b, r->offset[i], 8);
-		if (type == PROTO_ACK) {
+		if (type == PROTO_ACK || type == PROTO_SUMS) {
 			uint8_t hl = r->hashlen[i] == PROTO_HASH_LEN ? PROTO_HASH_LEN : 0;
 
 			rc = rc ?: put_be(b, hl, 1);
@@ -323,11 +328,11 @@ int proto_reply_decode(enum proto_type type, const uint8_t *p, size_t len, struc
 	if (rd.bad || r->count > PROTO_BATCH_MAX)
 		return -EPROTO;
 	for (i = 0; i < r->count; i++) {
-		r->action[i] = (uint8_t)get_be(&rd, 1);
-		r->reason[i] = (uint8_t)get_be(&rd, 1);
+		r->action[i] = type == PROTO_SUMS ? 0 : (uint8_t)get_be(&rd, 1);
+		r->reason[i] = type == PROTO_SUMS ? 0 : (uint8_t)get_be(&rd, 1);
 		r->offset[i] = type == PROTO_ACK || type == PROTO_PLAN ? get_be(&rd, 8) : 0;
 		r->hashlen[i] = 0;
-		if (type == PROTO_ACK) {
+		if (type == PROTO_ACK || type == PROTO_SUMS) {
 			const uint8_t *h;
 
 			r->hashlen[i] = (uint8_t)get_be(&rd, 1);
@@ -336,7 +341,7 @@ int proto_reply_decode(enum proto_type type, const uint8_t *p, size_t len, struc
 			h = get_bytes(&rd, r->hashlen[i]);
 			if (h && r->hashlen[i])
 				memcpy(r->hash[i], h, PROTO_HASH_LEN);
-			if ((r->hashlen[i] != 0) != (r->offset[i] != 0))
+			if (type == PROTO_ACK && (r->hashlen[i] != 0) != (r->offset[i] != 0))
 				return -EPROTO;
 		}
 		if (rd.bad || r->action[i] > maxact || r->reason[i] >= PR_MAX_ ||
@@ -484,6 +489,7 @@ const char *proto_reason_str(unsigned reason)
 		[PR_PROTOCOL] = "protocol violation",
 		[PR_LIMIT] = "limit exceeded",
 		[PR_OTHER] = "failed on the receiver",
+		[PR_MISMATCH] = "content differs from the sender's file (SHA-256 mismatch)",
 	};
 
 	return reason < PR_MAX_ ? s[reason] : "unknown reason";
@@ -499,6 +505,7 @@ const char *proto_type_str(unsigned type)
 	case PROTO_DONE: return "DONE";
 	case PROTO_ERROR: return "ERROR";
 	case PROTO_PLAN: return "PLAN";
+	case PROTO_SUMS: return "SUMS";
 	default: return "unknown";
 	}
 }

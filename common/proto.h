@@ -34,6 +34,7 @@ enum proto_type {
 	PROTO_DONE = 5,		/* receiver: per entry durable/failed */
 	PROTO_ERROR = 6,	/* either way: fatal, then close */
 	PROTO_PLAN = 7,		/* sender, with --resume: where each body starts */
+	PROTO_SUMS = 8,		/* sender, with --verify: SHA-256 of each body's file */
 };
 
 /* A STREAM (standard input) has no size up front: its body is chunked,
@@ -47,6 +48,7 @@ enum proto_action { PROTO_ACCEPT = 0, PROTO_SKIP = 1, PROTO_REJECT = 2 };
 enum proto_reason {
 	PR_OK = 0, PR_EXISTS, PR_NOSPACE, PR_PERM, PR_NOTDIR, PR_ISDIR, PR_IO,
 	PR_BADPATH, PR_TOOBIG, PR_SOURCE, PR_PROTOCOL, PR_LIMIT, PR_OTHER,
+	PR_MISMATCH,		/* --verify: the receiver's SHA-256 differs */
 	PR_MAX_
 };
 
@@ -58,9 +60,10 @@ enum proto_reason {
 #define PROTO_OPT_NOCLOBBER	(1u << 1)	/* skip names that exist */
 #define PROTO_OPT_UPDATE	(1u << 2)	/* skip unless the receiver's copy is older */
 #define PROTO_OPT_RESUME	(1u << 3)	/* continue partial files */
+#define PROTO_OPT_VERIFY	(1u << 4)	/* SUMS after each batch's bodies */
 #define PROTO_OPT_KNOWN		(PROTO_OPT_PRESERVE | PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE | \
-				 PROTO_OPT_RESUME)
-#define PROTO_HASH_LEN		32		/* SHA-256 of a partial file's prefix */
+				 PROTO_OPT_RESUME | PROTO_OPT_VERIFY)
+#define PROTO_HASH_LEN		32		/* SHA-256: a partial's prefix, a whole file */
 
 struct proto_hello {
 	uint16_t version;
@@ -90,14 +93,15 @@ struct proto_batch {
 	char arena[PROTO_MAX_MSG];
 };
 
-/* Per-entry answer lists (ACK, BATCH_END, DONE). */
+/* Per-entry lists (ACK, BATCH_END, DONE, PLAN, SUMS). */
 struct proto_reply {
 	uint32_t seq;
 	unsigned count;
 	uint8_t action[PROTO_BATCH_MAX];	/* ACK: action; BATCH_END/DONE: 0 ok, 1 failed */
 	uint8_t reason[PROTO_BATCH_MAX];
 	uint64_t offset[PROTO_BATCH_MAX];	/* ACK, PLAN */
-	uint8_t hashlen[PROTO_BATCH_MAX];	/* ACK: 0, or PROTO_HASH_LEN with an offset */
+	uint8_t hashlen[PROTO_BATCH_MAX];	/* ACK: 0, or PROTO_HASH_LEN with an offset;
+						 * SUMS: 0 (no body, or a failed one) or PROTO_HASH_LEN */
 	uint8_t hash[PROTO_BATCH_MAX][PROTO_HASH_LEN];
 };
 
@@ -113,6 +117,9 @@ int proto_msg_begin(struct pbuf *b, enum proto_type type, size_t *mark);
 int proto_msg_end(struct pbuf *b, size_t mark);
 
 int proto_hello_encode(struct pbuf *b, const struct proto_hello *h);
+/* 0, -EPROTO for a malformed HELLO, or -EOPNOTSUPP when it is well formed
+ * but asks for option bits this version does not know (h is filled in, so
+ * the caller can name them). */
 int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *h);
 
 /* Batch encoding is incremental so the sender can stop when full. */
@@ -123,6 +130,7 @@ int proto_batch_add(struct pbuf *b, size_t mark, unsigned *count, const struct p
 int proto_batch_finish(struct pbuf *b, size_t mark, unsigned count, bool final);
 int proto_batch_decode(const uint8_t *p, size_t len, struct proto_batch *out);
 
+/* ACK, BATCH_END, DONE, PLAN and SUMS; SUMS carries only hashlen and hash. */
 int proto_reply_encode(struct pbuf *b, enum proto_type type, const struct proto_reply *r);
 int proto_reply_decode(enum proto_type type, const uint8_t *p, size_t len, struct proto_reply *r);
 

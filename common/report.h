@@ -23,6 +23,7 @@ struct xfer_stats {
 	unsigned failed;		/* entries not transferred */
 	unsigned skipped;		/* entries the receiver skipped (-n, --update) */
 	uint64_t resumed;		/* --resume: bytes the receiver already had */
+	uint64_t verified;		/* --verify: files (and streams) whose SHA-256 matched */
 	double seconds;
 	int handshake_done;
 };

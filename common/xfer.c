@@ -104,8 +104,18 @@ static int check_hello(struct chan *c, const uint8_t *p, uint32_t len, uint32_t 
 		       struct kc_status *st)
 {
 	struct proto_hello h;
+	int rc = proto_hello_decode(p, len, &h);
 
-	if (proto_hello_decode(p, len, &h) < 0)
+	if (rc == -EOPNOTSUPP) {
+		char text[160];
+
+		snprintf(text, sizeof(text),
+			 "the sender asked for options this receiver does not know (HELLO option bits "
+			 "0x%x); upgrade the receiver or leave the option out",
+			 (unsigned)(h.opts & ~PROTO_OPT_KNOWN));
+		return abort_with(c, PR_PROTOCOL, st, KC_XFER, text);
+	}
+	if (rc < 0)
 		return abort_with(c, PR_PROTOCOL, st, KC_XFER,
 				  "protocol error: the peer is not a ktlscp (bad HELLO)");
 	if (h.version != PROTO_VERSION) {
@@ -119,31 +129,38 @@ static int check_hello(struct chan *c, const uint8_t *p, uint32_t len, uint32_t 
 	return 0;
 }
 
-/* SHA-256 of the first len bytes of fd (pread, so the offset is not
- * moved).  0 or -errno. */
-static int hash_prefix(int fd, uint64_t len, uint8_t out[PROTO_HASH_LEN])
+/* Feed len bytes of fd from off into h (pread, so the offset is not
+ * moved).  0, or -errno (-EIO when the file ends first). */
+static int hash_range(int fd, uint64_t off, uint64_t len, gnutls_hash_hd_t h)
 {
-	gnutls_hash_hd_t h;
 	static uint8_t buf[256 * 1024];
-	uint64_t off = 0;
+	uint64_t end = off + len;
 
-	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
-		return -ENOMEM;
-	while (off < len) {
-		size_t want = len - off > sizeof(buf) ? sizeof(buf) : (size_t)(len - off);
+	while (off < end) {
+		size_t want = end - off > sizeof(buf) ? sizeof(buf) : (size_t)(end - off);
 		ssize_t n = pread(fd, buf, want, (off_t)off);
 
 		if (n < 0 && errno == EINTR && !kc_interrupted)
 			continue;
-		if (n <= 0) {
-			gnutls_hash_deinit(h, NULL);
+		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
-		}
 		gnutls_hash(h, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
-	gnutls_hash_deinit(h, out);
 	return 0;
+}
+
+/* SHA-256 of the first len bytes of fd.  0 or -errno. */
+static int hash_prefix(int fd, uint64_t len, uint8_t out[PROTO_HASH_LEN])
+{
+	gnutls_hash_hd_t h;
+	int rc;
+
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return -ENOMEM;
+	rc = hash_range(fd, 0, len, h);
+	gnutls_hash_deinit(h, rc == 0 ? out : NULL);
+	return rc;
 }
 
 /* ======================================================================= */
@@ -415,6 +432,8 @@ struct sent {
 	uint8_t status;		/* BATCH_END: 0 ok, 1 failed here */
 	uint64_t sent;		/* body bytes sent (streams: known only afterwards) */
 	uint8_t hashlen, hash[PROTO_HASH_LEN];	/* --resume: the receiver's prefix */
+	bool summed;				/* --verify: sum holds the whole file's */
+	uint8_t sum[PROTO_HASH_LEN];
 };
 
 struct sbatch {
@@ -548,7 +567,7 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, bo
 	return 0;
 }
 
-static int apply_done(struct chan *c, struct sbatch *b, struct proto_reply *r,
+static int apply_done(struct chan *c, struct sbatch *b, struct proto_reply *r, bool verify,
 		      struct xfer_stats *stats, enum kc_class *worst, struct kc_status *st)
 {
 	const uint8_t *p;
@@ -569,6 +588,7 @@ static int apply_done(struct chan *c, struct sbatch *b, struct proto_reply *r,
 			if (e->kind != PROTO_KIND_DIR) {
 				stats->files++;
 				stats->bytes += e->sent;
+				stats->verified += verify;
 			} else {
 				stats->dirs++;
 			}
@@ -628,9 +648,80 @@ static int send_plan(struct chan *c, struct sbatch *b, struct pbuf *pb, struct p
 	return chan_write(c, pb->p, pb->len, true, st);
 }
 
-static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, bool resume,
+/* --verify: the whole file's SHA-256 (a resumed prefix too), read by
+ * pread() one step ahead of sending that step: sendfile() never passes the
+ * bytes through this process, the hash warms the page cache it then sends
+ * from, and a long file never leaves the receiver waiting for the hash.
+ * As chan_send_file(); e->summed tells whether e->sum is the file's. */
+#define VERIFY_STEP (8u << 20)
+
+static int send_file_verified(struct chan *c, struct sent *e, bool *short_file, int *rerr,
+			      struct kc_status *st)
+{
+	gnutls_hash_hd_t h;
+	uint64_t pos = e->offset;
+	int hr;
+
+	*short_file = false;
+	*rerr = 0;
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return kc_fail(st, KC_OTHER, "out of memory");
+	hr = hash_range(e->fd, 0, e->offset, h);
+	while (pos < e->size && hr == 0 && !*short_file) {
+		uint64_t step = e->size - pos > VERIFY_STEP ? VERIFY_STEP : e->size - pos;
+
+		hr = hash_range(e->fd, pos, step, h);
+		if (hr < 0)
+			break;
+		if (chan_send_file(c, e->fd, pos, step, short_file, rerr, st) < 0) {
+			gnutls_hash_deinit(h, NULL);
+			return -1;
+		}
+		pos += step;
+	}
+	gnutls_hash_deinit(h, e->sum);
+	e->summed = hr == 0 && !*short_file;
+	if (pos < e->size) {
+		/* The rest of the body (chan_send_file pads what it cannot
+		 * read); the receiver discards it. */
+		bool sf;
+		int re;
+
+		if (chan_send_file(c, e->fd, pos, e->size - pos, &sf, &re, st) < 0)
+			return -1;
+		if (!*short_file) {
+			*short_file = true;
+			*rerr = hr == -EIO ? 0 : -hr;
+		}
+	}
+	return 0;
+}
+
+/* --verify: SUMS, the SHA-256 of every body the sender stands behind. */
+static int send_sums(struct chan *c, struct sbatch *b, struct pbuf *pb, struct proto_reply *r,
+		     struct kc_status *st)
+{
+	unsigned i;
+
+	memset(r, 0, sizeof(*r));
+	r->seq = b->seq;
+	r->count = b->n;
+	for (i = 0; i < b->n; i++) {
+		if (b->e[i].action != PROTO_ACCEPT || b->e[i].status != 0 || !b->e[i].summed)
+			continue;
+		r->hashlen[i] = PROTO_HASH_LEN;
+		memcpy(r->hash[i], b->e[i].sum, PROTO_HASH_LEN);
+	}
+	pb->len = 0;
+	if (proto_reply_encode(pb, PROTO_SUMS, r) < 0)
+		return kc_fail(st, KC_OTHER, "cannot encode SUMS");
+	return chan_write(c, pb->p, pb->len, true, st);
+}
+
+static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, uint32_t opts,
 		       struct xfer_stats *stats, enum kc_class *worst, struct kc_status *st)
 {
+	bool resume = opts & PROTO_OPT_RESUME, verify = opts & PROTO_OPT_VERIFY;
 	struct proto_reply *r = calloc(1, sizeof(*r));
 	unsigned i;
 	int rc = -1;
@@ -649,9 +740,22 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, bool r
 		r->action[i] = 0;
 		r->reason[i] = PR_OK;
 		if (e->kind == PROTO_KIND_STREAM && e->action == PROTO_ACCEPT) {
+			gnutls_hash_hd_t h = NULL;
+			int sr;
+
 			if (c->prog)
 				progress_file(c->prog, e->path, 0);
-			if (chan_send_chunks(c, e->fd, &e->sent, st) < 0)
+			if (verify && gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0) {
+				kc_fail(st, KC_OTHER, "out of memory");
+				goto out;
+			}
+			c->tx_hash = h;
+			sr = chan_send_chunks(c, e->fd, &e->sent, st);
+			c->tx_hash = NULL;
+			if (h)
+				gnutls_hash_deinit(h, sr == 0 ? e->sum : NULL);
+			e->summed = h && sr == 0;
+			if (sr < 0)
 				goto out;
 			if (c->prog)
 				progress_file_done(c->prog);
@@ -663,7 +767,8 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, bool r
 		e->sent = e->size - e->offset;
 		if (c->prog)
 			progress_file(c->prog, e->path, e->size - e->offset);
-		if (chan_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st) < 0)
+		if ((verify ? send_file_verified(c, e, &short_file, &rerr, st)
+			    : chan_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st)) < 0)
 			goto out;
 		if (c->prog)
 			progress_file_done(c->prog);
@@ -685,6 +790,15 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, bool r
 		if (e->fd > STDIN_FILENO)
 			close(e->fd);
 		e->fd = -1;
+	}
+	if (verify) {
+		struct proto_reply *sums = calloc(1, sizeof(*sums));
+
+		int sr = sums ? send_sums(c, b, pb, sums, st) : kc_fail(st, KC_OTHER, "out of memory");
+
+		free(sums);
+		if (sr < 0)
+			goto out;
 	}
 	r->seq = b->seq;
 	r->count = b->n;
@@ -710,6 +824,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 	enum kc_class worst = KC_OK;
 	const uint8_t *p;
 	uint32_t len, peer_opts;
+	bool verify = o->opts & PROTO_OPT_VERIFY;
 	int rc = -1;
 
 	if (w == NULL || bs[0] == NULL || bs[1] == NULL || r == NULL) {
@@ -728,15 +843,20 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 		goto out;
 	if (chan_write(c, pb.p, pb.len, false, st) < 0)
 		goto out_net;
-	if (expect_msg(c, PROTO_HELLO, &p, &len, st) < 0 || check_hello(c, p, len, &peer_opts, st) < 0)
+	if (expect_msg(c, PROTO_HELLO, &p, &len, st) < 0 || check_hello(c, p, len, &peer_opts, st) < 0) {
+		/* A receiver from before --verify refuses its option bit. */
+		if (verify && strstr(st->msg, "bad HELLO"))
+			snprintf(st->msg + strlen(st->msg), sizeof(st->msg) - strlen(st->msg),
+				 " (a receiver older than --verify refuses it: upgrade it or send without --verify)");
 		goto out;
+	}
 	if (apply_ack(c, cur, r, o->opts & PROTO_OPT_RESUME, stats, &worst, st) < 0)
 		goto out;
 	for (;;) {
 		next = NULL;
 		if (!cur->final) {
 			if (prev) {
-				if (apply_done(c, prev, r, stats, &worst, st) < 0)
+				if (apply_done(c, prev, r, verify, stats, &worst, st) < 0)
 					goto out;
 				sbatch_release(prev);
 			}
@@ -747,7 +867,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 			if (chan_write(c, pb.p, pb.len, true, st) < 0)
 				goto out_net;
 		}
-		if (send_bodies(c, cur, &pb, o->opts & PROTO_OPT_RESUME, stats, &worst, st) < 0)
+		if (send_bodies(c, cur, &pb, o->opts, stats, &worst, st) < 0)
 			goto out_net;
 		if (next && apply_ack(c, next, r, o->opts & PROTO_OPT_RESUME, stats, &worst, st) < 0)
 			goto out;
@@ -756,9 +876,9 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 		prev = cur;
 		cur = next;
 	}
-	if (prev && apply_done(c, prev, r, stats, &worst, st) < 0)
+	if (prev && apply_done(c, prev, r, verify, stats, &worst, st) < 0)
 		goto out;
-	if (apply_done(c, cur, r, stats, &worst, st) < 0)
+	if (apply_done(c, cur, r, verify, stats, &worst, st) < 0)
 		goto out;
 	chan_close_notify(c);
 	if (w->local_errors > 0 && (worst == KC_OK || worst == KC_FILE || worst == KC_USAGE)) {
@@ -800,6 +920,8 @@ struct rent {
 	bool written;		/* --stdout: the body went out */
 	bool ok;
 	uint64_t got;		/* body bytes received */
+	bool summed, verified;	/* --verify: sum is the body's SHA-256; it matched */
+	uint8_t sum[PROTO_HASH_LEN];
 	int dirfd;		/* borrowed from the dir cache */
 	char tmp[FSU_TMPNAME_MAX];
 };
@@ -833,6 +955,7 @@ struct rstate {
 	unsigned ndc;
 	struct pbuf pb;
 	struct proto_reply rep;
+	struct proto_reply sums;	/* --verify: the sender's SUMS */
 	struct xfer_stats *stats;
 };
 
@@ -1175,6 +1298,16 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 	return chan_write(c, s->pb.p, s->pb.len, false, st);
 }
 
+/* --verify: the body is in; its hash goes to re->sum. */
+static void end_rx_hash(struct chan *c, struct rent *re, int rc)
+{
+	if (c->rx_hash == NULL)
+		return;
+	gnutls_hash_deinit(c->rx_hash, rc == 0 ? re->sum : NULL);
+	c->rx_hash = NULL;
+	re->summed = rc == 0;
+}
+
 static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 {
 	struct proto_batch *b = s->b[slot];
@@ -1208,6 +1341,8 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 
 		if (e->kind == PROTO_KIND_DIR || re->action != PROTO_ACCEPT)
 			continue;
+		if ((s->opts & PROTO_OPT_VERIFY) && gnutls_hash_init(&s->c->rx_hash, GNUTLS_DIG_SHA256) < 0)
+			return kc_fail(st, KC_OTHER, "out of memory");
 		if (s->to_stdout) {
 			if (s->c->prog)
 				progress_file(s->c->prog, e->path, e->size);
@@ -1215,6 +1350,7 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 				rc = chan_recv_chunks(s->c, STDOUT_FILENO, &re->got, &werr, st);
 			else
 				rc = chan_recv_file(s->c, STDOUT_FILENO, e->size, &werr, st);
+			end_rx_hash(s->c, re, rc);
 			if (rc < 0)
 				return -1;
 			if (s->c->prog)
@@ -1240,7 +1376,7 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 			 * to where the body starts; if the connection dies the
 			 * partial stays, for --resume. */
 			part_name(e->path, re->tmp);
-			fd = openat(dfd, re->tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+			fd = openat(dfd, re->tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 			if (fd < 0) {
 				werr = errno;
 			} else if (fstat(fd, &psb) < 0 || !S_ISREG(psb.st_mode) || psb.st_nlink != 1) {
@@ -1256,6 +1392,10 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 			} else if (ftruncate(fd, (off_t)start[i]) < 0 ||
 				   lseek(fd, (off_t)start[i], SEEK_SET) < 0) {
 				werr = errno;
+			} else if (s->c->rx_hash && start[i] > 0) {
+				/* --verify covers the whole file: the prefix
+				 * kept from an earlier run is read back. */
+				werr = -hash_range(fd, 0, start[i], s->c->rx_hash);
 			}
 		} else if (dfd >= 0) {
 			fd = fsu_tmp_create(dfd, re->tmp);
@@ -1270,6 +1410,7 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 			rc = chan_recv_chunks(s->c, fd, &re->got, &werr, st);
 		else
 			rc = chan_recv_file(s->c, fd, e->size - start[i], &werr, st);
+		end_rx_hash(s->c, re, rc);
 		re->got = e->kind == PROTO_KIND_STREAM ? re->got : e->size;
 		if (rc == 0 && e->kind == PROTO_KIND_STREAM && s->max_bytes) {
 			s->accepted_bytes += re->got;
@@ -1335,6 +1476,13 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 	unsigned i;
 	int rc;
 
+	if (s->opts & PROTO_OPT_VERIFY) {
+		if (expect_msg(s->c, PROTO_SUMS, &p, &len, st) < 0)
+			return -1;
+		if (proto_reply_decode(PROTO_SUMS, p, len, &s->sums) < 0 || s->sums.seq != b->seq ||
+		    s->sums.count != b->count)
+			return abort_with(s->c, PR_PROTOCOL, st, KC_XFER, "protocol error: malformed SUMS");
+	}
 	if (expect_msg(s->c, PROTO_BATCH_END, &p, &len, st) < 0)
 		return -1;
 	if (proto_reply_decode(PROTO_BATCH_END, p, len, end) < 0 || end->seq != b->seq ||
@@ -1351,6 +1499,24 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 		if (e->kind == PROTO_KIND_DIR) {
 			re->ok = true;
 			continue;
+		}
+		/* --verify: before anything gets its final name, the body must
+		 * hash to what the sender read from its file. */
+		if ((s->opts & PROTO_OPT_VERIFY) && end->action[i] == 0 && (re->written || re->pending)) {
+			if (s->sums.hashlen[i] != PROTO_HASH_LEN || !re->summed)
+				return abort_with(s->c, PR_PROTOCOL, st, KC_XFER,
+						  "protocol error: SUMS lacks the hash of a file sent whole");
+			if (memcmp(re->sum, s->sums.hash[i], PROTO_HASH_LEN) != 0) {
+				diag_print("%s: SHA-256 of the received bytes differs from the sender's file; %s",
+					   esc(e->path, en), re->written ? "what went to standard output is wrong"
+									 : "not stored");
+				if (re->pending)
+					unlinkat(re->dirfd, re->tmp, 0);
+				re->pending = false;
+				re->reason = PR_MISMATCH;
+				continue;
+			}
+			re->verified = true;
 		}
 		if (re->written) {
 			/* --stdout: already out; a sender-side failure cannot be
@@ -1404,6 +1570,7 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 		if (r[i].ok && b->e[i].kind != PROTO_KIND_DIR) {
 			s->stats->files++;
 			s->stats->bytes += r[i].got;
+			s->stats->verified += r[i].verified;
 		} else if (r[i].ok) {
 			s->stats->dirs++;
 		} else if (r[i].action == PROTO_SKIP) {

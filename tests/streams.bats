@@ -67,3 +67,69 @@ load helpers
 	run "$KTLSCP" recv --stdout --json
 	assert_exit 2
 }
+
+# stdin_path: the tx_path a lone standard-input stream should report.
+stdin_path() {
+	if have_ktls; then echo splice; else echo copy; fi
+}
+
+@test "piped standard input moves by splice on the kernel path (copy in user space), byte-exact" {
+	head -c 6000000 /dev/urandom >"$SRC/data"
+	start_recv
+	run bash -c "cat '$SRC/data' | timeout 120 '$KTLSCP' send --json --name data 127.0.0.1:$RECV_PORT -"
+	assert_exit 0
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	assert_same_file "$SRC/data" "$DST/data"
+	echo "$output" | grep '^{' | jq -e --arg p "$(stdin_path)" --arg m "$(expected_mode)" \
+		'.tx_path == $p and .ktls_tx == $m and .bytes == 6000000' >/dev/null
+}
+
+@test "standard input redirected from a file moves the same way, byte-exact" {
+	head -c 3000000 /dev/urandom >"$SRC/data"
+	start_recv
+	run bash -c "timeout 120 '$KTLSCP' send --json --name data 127.0.0.1:$RECV_PORT - <'$SRC/data'"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/data" "$DST/data"
+	echo "$output" | grep '^{' | jq -e --arg p "$(stdin_path)" '.tx_path == $p' >/dev/null
+}
+
+@test "on the kernel path no byte of a piped standard input is read into the process (strace)" {
+	skip_unless_ktls
+	command -v strace >/dev/null || skip "no strace"
+	head -c 4000000 /dev/urandom >"$SRC/data"
+	start_recv
+	run bash -c "cat '$SRC/data' | timeout 300 strace -f -qq -e trace=read,splice \
+		-o '$BATS_TEST_TMPDIR/trace' '$KTLSCP' send --name data 127.0.0.1:$RECV_PORT -"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/data" "$DST/data"
+	# splice(0, ...) moves the data; read(0, ...) never happens.
+	grep -Eq '^([0-9]+ +)?splice\(0,' "$BATS_TEST_TMPDIR/trace"
+	! grep -Eq '^([0-9]+ +)?read\(0,' "$BATS_TEST_TMPDIR/trace"
+}
+
+@test "a terminal on standard input falls back to the copy path" {
+	command -v script >/dev/null || skip "no script(1) for a pseudo-terminal"
+	start_recv
+	# script(1) puts the sender's standard input on a pseudo-terminal; the
+	# line and then ^D reach it as input and end of file.
+	run bash -c "{ sleep $(settle); printf 'typed line\n'; sleep $(settle); printf '\004'; } |
+		timeout 120 script -qec \"'$KTLSCP' send --json --name typed 127.0.0.1:$RECV_PORT - 2>&1\" /dev/null"
+	assert_exit 0
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	[ "$(cat "$DST/typed")" = "typed line" ]
+	echo "$output" | tr -d '\r' | grep '^{' | jq -e '.tx_path == "copy"' >/dev/null
+}
+
+@test "--verify on standard input takes the copy path and verifies the stream" {
+	head -c 2000000 /dev/urandom >"$SRC/data"
+	start_recv
+	run bash -c "cat '$SRC/data' | timeout 120 '$KTLSCP' send --verify --json --name data 127.0.0.1:$RECV_PORT -"
+	assert_exit 0
+	wait_recv
+	assert_same_file "$SRC/data" "$DST/data"
+	echo "$output" | grep '^{' | jq -e '.tx_path == "copy" and .verified == 1' >/dev/null
+}

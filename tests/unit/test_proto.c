@@ -23,8 +23,12 @@ static void test_hello(void)
 	   "hello header parses");
 	ok(proto_hello_decode(b.p + 5, len, &g) == 0 && g.version == 1 && g.batch_max == PROTO_BATCH_MAX &&
 	   g.opts == PROTO_OPT_PRESERVE, "hello round trip");
+	b.p[b.len - 1] = PROTO_OPT_VERIFY;
+	ok(proto_hello_decode(b.p + 5, len, &g) == 0 && g.opts == PROTO_OPT_VERIFY,
+	   "hello with the verify option decodes");
 	b.p[b.len - 1] = 0x80;
-	ok(proto_hello_decode(b.p + 5, len, &g) == -EPROTO, "hello with an unknown option is refused");
+	ok(proto_hello_decode(b.p + 5, len, &g) == -EOPNOTSUPP && g.opts == 0x80,
+	   "hello with an unknown option is refused, naming the bits");
 	b.p[5] = 'X';
 	ok(proto_hello_decode(b.p + 5, len, &g) == -EPROTO, "hello with bad magic is refused");
 	ok(proto_hello_decode(b.p + 5, 3, &g) == -EPROTO, "truncated hello is refused");
@@ -167,6 +171,39 @@ static void test_reply_error(void)
 	pbuf_free(&b);
 }
 
+static void test_sums(void)
+{
+	struct pbuf b = { 0 };
+	uint8_t type;
+	uint32_t len;
+
+	memset(&reply, 0, sizeof(reply));
+	reply.seq = 9;
+	reply.count = 3;
+	reply.hashlen[0] = PROTO_HASH_LEN;
+	memset(reply.hash[0], 0x5a, PROTO_HASH_LEN);
+	reply.hashlen[2] = PROTO_HASH_LEN;
+	memset(reply.hash[2], 0xc3, PROTO_HASH_LEN);
+	ok(proto_reply_encode(&b, PROTO_SUMS, &reply) == 0, "SUMS encodes");
+	ok(proto_header_parse(b.p, &type, &len) == 0 && type == PROTO_SUMS &&
+	   len == 6 + 2 * (1 + PROTO_HASH_LEN) + 1, "SUMS is seq, count and a hash length (+ hash) per entry");
+	memset(&reply, 0, sizeof(reply));
+	ok(proto_reply_decode(PROTO_SUMS, b.p + 5, len, &reply) == 0 && reply.seq == 9 &&
+	   reply.count == 3 && reply.hashlen[0] == PROTO_HASH_LEN && reply.hash[0][31] == 0x5a &&
+	   reply.hashlen[1] == 0 && reply.hashlen[2] == PROTO_HASH_LEN && reply.hash[2][0] == 0xc3,
+	   "SUMS round trip, an entry without a body has no hash");
+	b.p[5 + 6] = 16;
+	ok(proto_reply_decode(PROTO_SUMS, b.p + 5, len, &reply) == -EPROTO, "SUMS with a 16-byte hash is refused");
+	b.p[5 + 6] = PROTO_HASH_LEN;
+	ok(proto_reply_decode(PROTO_SUMS, b.p + 5, len - 1, &reply) == -EPROTO, "truncated SUMS is refused");
+	b.p[0] = PROTO_SUMS;
+	b.p[1] = 0x7f;
+	ok(proto_header_parse(b.p, &type, &len) == -EPROTO, "an oversized SUMS is refused");
+	ok(strcmp(proto_type_str(PROTO_SUMS), "SUMS") == 0 && strstr(proto_reason_str(PR_MISMATCH), "SHA-256"),
+	   "SUMS and the mismatch reason have names");
+	pbuf_free(&b);
+}
+
 static void test_paths(void)
 {
 	static const struct { const char *p; int ok; } cases[] = {
@@ -201,6 +238,7 @@ int main(void)
 	test_batch();
 	test_batch_limits();
 	test_reply_error();
+	test_sums();
 	test_paths();
 	return tap_done();
 }
