@@ -217,6 +217,28 @@ static int send_zeros(struct chan *c, uint64_t n, struct kc_status *st)
 	return 0;
 }
 
+/* Kernel TX with AES-GCM/CCM: refuse to pass the key-use limit, since
+ * these kernels cannot re-key (tx_record_limit is 0 where none applies). */
+static int key_limit_check(struct chan *c, uint64_t len, struct kc_status *st)
+{
+	if (c->ktx && c->tx_record_limit && c->tx_records_est + len / 16384 + 2 >= c->tx_record_limit)
+		return kc_fail(st, KC_XFER,
+			       "%s: this connection would pass the AES key-use limit "
+			       "(%llu records, RFC 8446 5.5) and this kernel cannot re-key; "
+			       "send the rest in another run", c->peer,
+			       (unsigned long long)c->tx_record_limit);
+	return 0;
+}
+
+/* Standard input may be non-blocking (inherited from a shell or a
+ * parent): wait for it instead of failing with EAGAIN. */
+static void wait_readable(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	poll(&p, 1, -1);
+}
+
 int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *short_file,
 		   int *read_err, struct kc_status *st)
 {
@@ -227,12 +249,8 @@ int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *sho
 	if (c->ktx) {
 		off_t o = (off_t)off;
 
-		if (c->tx_record_limit && c->tx_records_est + len / 16384 + 1 >= c->tx_record_limit)
-			return kc_fail(st, KC_XFER,
-				       "%s: this connection would pass the AES key-use limit "
-				       "(%llu records, RFC 8446 5.5) and this kernel cannot re-key; "
-				       "send the rest in another run", c->peer,
-				       (unsigned long long)c->tx_record_limit);
+		if (key_limit_check(c, len, st) < 0)
+			return -1;
 		c->tx_records_est += len / 16384 + 1;
 		/* One sendfile() for the whole body; 8 MiB steps when a meter
 		 * needs to be fed. */
@@ -718,19 +736,22 @@ static int send_chunk_hdr(struct chan *c, uint32_t n, struct kc_status *st)
 {
 	uint8_t hdr[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
 
+	if (key_limit_check(c, n, st) < 0)
+		return -1;
 	return send_raw(c, hdr, sizeof(hdr), true, st);
 }
 
 /* Kernel TX: each chunk is what one splice() moves from fd into our pipe
  * (at most the pipe's size, PROTO_CHUNK_MAX where the kernel allows); its
  * header goes first with MSG_MORE, then the pipe is spliced to the socket,
- * so the bytes never pass through this process.  Returns 1 when fd cannot
- * be spliced before anything was sent (the caller copies instead), 0 at
- * EOF (the zero-length end is the caller's), or -1 with st. */
+ * so the bytes never pass through this process.  A chunk shorter than asked
+ * means the input is momentarily dry: it goes without SPLICE_F_MORE, so the
+ * kernel closes the record instead of holding it until more input comes.
+ * Returns 1 when fd or the socket refuses splice (EINVAL; every chunk sent
+ * so far is complete, the caller copies the rest), 0 at EOF (the zero-length
+ * end is the caller's), or -1 with st.  The pipe is empty between calls. */
 static int splice_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
 {
-	bool moved = false;
-
 	if (c->pipe[0] < 0) {
 		if (pipe2(c->pipe, O_CLOEXEC) < 0)
 			return 1;
@@ -740,12 +761,17 @@ static int splice_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_stat
 	for (;;) {
 		ssize_t n = splice(fd, NULL, c->pipe[1], NULL, PROTO_CHUNK_MAX, SPLICE_F_MOVE);
 		ssize_t left;
+		bool more, refused = false;
 
 		if (n < 0 && errno == EINTR && !kc_interrupted)
 			continue;
 		if (n < 0 && errno == EINTR)
 			return net_err(c, EINTR, "sending", st);
-		if (n < 0 && errno == EINVAL && !moved)
+		if (n < 0 && errno == EAGAIN) {
+			wait_readable(fd);
+			continue;
+		}
+		if (n < 0 && errno == EINVAL)
 			return 1;
 		if (n < 0)
 			return kc_fail(st, KC_FILE, "standard input: %s", strerror(errno));
@@ -754,22 +780,44 @@ static int splice_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_stat
 		if (send_chunk_hdr(c, (uint32_t)n, st) < 0)
 			return -1;
 		c->tx_records_est += (uint64_t)n / 16384 + 1;
+		more = (size_t)n >= PROTO_CHUNK_MAX;
 		for (left = n; left > 0;) {
 			ssize_t w = splice(c->pipe[0], NULL, c->fd, NULL, (size_t)left,
-					   SPLICE_F_MOVE | SPLICE_F_MORE);
+					   SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0));
 
 			if (w < 0 && errno == EINTR && !kc_interrupted)
 				continue;
+			if (w < 0 && errno == EINVAL) {
+				/* The socket refuses splice: copy the rest
+				 * of this chunk out of the pipe, then the
+				 * caller copies from fd. */
+				while (left > 0) {
+					ssize_t r = read(c->pipe[0], c->iobuf,
+							 (size_t)left < CHAN_IOBUF ? (size_t)left : CHAN_IOBUF);
+
+					if (r < 0 && errno == EINTR)
+						continue;
+					if (r <= 0)
+						return kc_fail(st, KC_OTHER, "standard input: lost data in a pipe");
+					if (send_raw(c, c->iobuf, (size_t)r, more || r < left, st) < 0)
+						return -1;
+					left -= r;
+				}
+				refused = true;
+				break;
+			}
 			if (w < 0)
 				return net_err(c, errno, "sending", st);
 			if (w == 0)
 				return net_err(c, EPIPE, "sending", st);
 			left -= w;
+			c->spliced = true;
 		}
-		moved = c->spliced = true;
 		*bytes += (uint64_t)n;
 		if (c->prog)
 			progress_add(c->prog, (uint64_t)n);
+		if (refused)
+			return 1;
 	}
 }
 
@@ -784,12 +832,17 @@ int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 			return rc < 0 ? -1 : send_chunk_hdr(c, 0, st);
 	}
 	for (;;) {
-		ssize_t n = read(fd, c->iobuf, PROTO_CHUNK_MAX < CHAN_IOBUF ? PROTO_CHUNK_MAX : CHAN_IOBUF);
+		size_t want = PROTO_CHUNK_MAX < CHAN_IOBUF ? PROTO_CHUNK_MAX : CHAN_IOBUF;
+		ssize_t n = read(fd, c->iobuf, want);
 
 		if (n < 0 && errno == EINTR && !kc_interrupted)
 			continue;
 		if (n < 0 && errno == EINTR)
 			return net_err(c, EINTR, "sending", st);
+		if (n < 0 && errno == EAGAIN) {
+			wait_readable(fd);
+			continue;
+		}
 		if (n < 0)
 			return kc_fail(st, KC_FILE, "standard input: %s", strerror(errno));
 		if (send_chunk_hdr(c, (uint32_t)n, st) < 0)
@@ -798,7 +851,9 @@ int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 			return 0;
 		if (c->tx_hash)
 			gnutls_hash(c->tx_hash, c->iobuf, (size_t)n);
-		if (send_raw(c, c->iobuf, (size_t)n, true, st) < 0)
+		/* A short read: the input is dry for now, push what we have
+		 * rather than hold it in an open record. */
+		if (send_raw(c, c->iobuf, (size_t)n, (size_t)n == want, st) < 0)
 			return -1;
 		*bytes += (uint64_t)n;
 		if (c->prog)

@@ -99,13 +99,19 @@ static int send_hello(struct pbuf *b, uint32_t opts)
 	return proto_hello_encode(b, &h);
 }
 
-/* Check the peer's HELLO; *opts gets the sender's requests. */
+/* Check the peer's HELLO; *opts gets the sender's requests.  Option bits
+ * are requests from a sender: a receiver's HELLO may carry bits of a later
+ * version, which a sender ignores. */
 static int check_hello(struct chan *c, const uint8_t *p, uint32_t len, uint32_t *opts,
-		       struct kc_status *st)
+		       bool from_sender, struct kc_status *st)
 {
 	struct proto_hello h;
 	int rc = proto_hello_decode(p, len, &h);
 
+	if (rc == -EOPNOTSUPP && !from_sender) {
+		rc = 0;
+		h.opts &= PROTO_OPT_KNOWN;
+	}
 	if (rc == -EOPNOTSUPP) {
 		char text[160];
 
@@ -843,7 +849,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 		goto out;
 	if (chan_write(c, pb.p, pb.len, false, st) < 0)
 		goto out_net;
-	if (expect_msg(c, PROTO_HELLO, &p, &len, st) < 0 || check_hello(c, p, len, &peer_opts, st) < 0) {
+	if (expect_msg(c, PROTO_HELLO, &p, &len, st) < 0 || check_hello(c, p, len, &peer_opts, false, st) < 0) {
 		/* A receiver from before --verify refuses its option bit. */
 		if (verify && strstr(st->msg, "bad HELLO"))
 			snprintf(st->msg + strlen(st->msg), sizeof(st->msg) - strlen(st->msg),
@@ -1612,7 +1618,7 @@ int xfer_recv(struct chan *c, const struct recv_opts *o, struct xfer_stats *stat
 		goto out;
 	}
 	s->b[0]->count = s->b[1]->count = 0;
-	if (expect_msg(c, PROTO_HELLO, &p, &len, st) < 0 || check_hello(c, p, len, &s->opts, st) < 0)
+	if (expect_msg(c, PROTO_HELLO, &p, &len, st) < 0 || check_hello(c, p, len, &s->opts, true, st) < 0)
 		goto out;
 	if (send_hello(&s->pb, 0) < 0 || chan_write(c, s->pb.p, s->pb.len, false, st) < 0)
 		goto out;

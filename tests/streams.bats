@@ -85,6 +85,59 @@ stdin_path() {
 		'.tx_path == $p and .ktls_tx == $m and .bytes == 6000000' >/dev/null
 }
 
+# trickle_send COMMAND...: run COMMAND (a sender to the receiver started
+# with "start_recv --stdout") on a standard input that a FIFO feeds line by
+# line.  Each line must reach the receiver's stdout while the writer still
+# holds the FIFO open: a part-filled record may not wait for more input.
+trickle_send() {
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	"$@" <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/send.out" 2>&1 &
+	send_pid=$!
+	exec 4>"$BATS_TEST_TMPDIR/in"
+	for line in first second; do
+		echo "$line" >&4
+		for _ in $(seq 1 300); do
+			grep -q "^$line\$" "$BATS_TEST_TMPDIR/recv.out" && break
+			sleep 0.1
+		done
+		grep -q "^$line\$" "$BATS_TEST_TMPDIR/recv.out" || {
+			echo "'$line' did not arrive while the input stayed open" >&2
+			exec 4>&-
+			return 1
+		}
+	done
+	exec 4>&-
+	wait "$send_pid"
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/recv.out")" = "$(printf 'first\nsecond')" ]
+}
+
+@test "a trickling standard input is passed on as it comes, not held in an open record" {
+	start_recv --stdout
+	trickle_send timeout 120 "$KTLSCP" send "127.0.0.1:$RECV_PORT" -
+}
+
+@test "a non-blocking standard input is waited for, not an error" {
+	start_recv --stdout
+	# The FIFO is opened non-blocking by a wrapper that then runs ktlscp.
+	trickle_send timeout 120 python3 -c '
+import fcntl, os, sys
+fcntl.fcntl(0, fcntl.F_SETFL, fcntl.fcntl(0, fcntl.F_GETFL) | os.O_NONBLOCK)
+os.execvp(sys.argv[1], sys.argv[1:])' "$KTLSCP" send "127.0.0.1:$RECV_PORT" -
+}
+
+@test "kTLS: a standard-input stream also stops clearly before the AES key-use limit" {
+	skip_unless_ktls
+	head -c 3000000 /dev/urandom >"$SRC/data"
+	start_recv
+	run bash -c "cat '$SRC/data' | KTLSCP_KEY_RECORD_LIMIT=50 timeout 120 '$KTLSCP' send 127.0.0.1:$RECV_PORT -"
+	assert_exit 5
+	[[ "$output" == *"key-use limit"* ]]
+	wait_recv
+	[ ! -e "$DST/stdin" ]
+}
+
 @test "standard input redirected from a file moves the same way, byte-exact" {
 	head -c 3000000 /dev/urandom >"$SRC/data"
 	start_recv
