@@ -132,7 +132,7 @@ int cli_tls_opts(struct tls_opts *o, enum ktls_policy *pol, bool server, struct 
 			return kc_fail(st, KC_USAGE, "at most %d --pin/--allow options", TLS_MAX_PINS);
 		o->pins[o->npins++] = cli.allow[i];
 	}
-	o->pin_source = cli.allow ? "--allow" : "--pin";
+	o->pin_source = cli.allow && cli.pins ? "--pin/--allow" : cli.allow ? "--allow" : "--pin";
 	if (cli.token && cli.token_file)
 		return kc_fail(st, KC_USAGE, "--token and --token-file exclude each other");
 	if (cli.token_file) {

@@ -137,14 +137,45 @@ int trustdb_check_owner(const char *path, int fd, struct kc_status *st)
 	return 0;
 }
 
+/* The directory holding a trust file: whoever may write there may replace
+ * or delete the file, so it gets the same owner and mode test. */
+static int check_dir(const char *path, struct kc_status *st)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	struct stat sb;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(dir, &sb) < 0)
+		return errno == ENOENT ? 0 : kc_fail(st, KC_FILE, "%s: %s", dir, strerror(errno));
+	if (sb.st_uid != geteuid() && sb.st_uid != 0)
+		return kc_fail(st, KC_FILE, "%s: owned by another user (uid %u); refusing to trust files in it",
+			       dir, (unsigned)sb.st_uid);
+	if (sb.st_mode & 022)
+		return kc_fail(st, KC_FILE,
+			       "%s: writable by group or others (mode %03o); refusing to trust files in it (chmod go-w)",
+			       dir, (unsigned)(sb.st_mode & 0777));
+	return 0;
+}
+
 /* Read a trust file: 0 with *text (NULL if the file does not exist), or -1. */
 static int read_trust_file(const char *path, char **text, struct kc_status *st)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd;
 	char *buf;
 	size_t n = 0;
 
 	*text = NULL;
+	if (check_dir(path, st) < 0)
+		return -1;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
@@ -219,6 +250,8 @@ int kh_add(const char *path, const char *name, const char *fp, struct kc_status 
 		if (rc < 0)
 			return kc_fail(st, KC_FILE, "%s: %s", dir, strerror(-rc));
 	}
+	if (check_dir(path, st) < 0)
+		return -1;
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return kc_fail(st, KC_FILE, "%s: %s", path, strerror(errno));

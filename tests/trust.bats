@@ -207,6 +207,17 @@ keys_setup() {
 	run env XDG_CONFIG_HOME="$rhome" "$KTLSCP" recv --port 0 "$DST"
 	assert_exit 6
 	[[ "$output" == *"$as: line 2: expected SHA256:"* ]]
+	# Whoever may write the directory may replace the file.
+	sed -i '$d' "$as"
+	chmod 777 "$rhome/ktlscp"
+	run env XDG_CONFIG_HOME="$rhome" "$KTLSCP" recv --port 0 "$DST"
+	assert_exit 6
+	[[ "$output" == *"$rhome/ktlscp: writable by group or others"* ]]
+	# The same for the sender's known_hosts, before it connects.
+	mkdir -p "$shome/ktlscp" && chmod 775 "$shome/ktlscp"
+	run env XDG_CONFIG_HOME="$shome" "$KTLSCP" send --accept-new 127.0.0.1:1 "$SRC/f"
+	assert_exit 6
+	[[ "$output" == *"$shome/ktlscp: writable by group or others"* ]]
 }
 
 @test "--accept-new goes with known_hosts only: with a token it is a usage error" {
