@@ -93,3 +93,17 @@ activate() {
 	assert_exit 2
 	[[ "$output" == *"descriptor 3 is not a stream socket"* ]]
 }
+
+@test "the contrib systemd units pass systemd-analyze verify" {
+	command -v systemd-analyze >/dev/null || skip "no systemd-analyze"
+	d=$BATS_TEST_TMPDIR/units
+	mkdir -p "$d"
+	cp "$KTLSCP_SRCDIR/contrib/ktlscp-recv.socket" "$d/"
+	sed "s|@bindir@|$(dirname "$KTLSCP")|" "$KTLSCP_SRCDIR/contrib/ktlscp-recv.service.in" \
+		>"$d/ktlscp-recv.service"
+	run systemd-analyze verify --man=no "$d/ktlscp-recv.socket" "$d/ktlscp-recv.service"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	grep -q '^ExecStart=.*/ktlscp recv -k --psk-file %d/psk /srv/ktlscp$' "$d/ktlscp-recv.service"
+}
