@@ -312,7 +312,7 @@ int net_accept(int lfd, int timeout_ms, struct kc_status *st)
 		if (fd >= 0)
 			return fd;
 		if (errno == EAGAIN)
-			continue;	/* the connection went away before we took it */
+			continue;	/* gone before we took it, or another worker did */
 		if (errno == EINTR)
 			return kc_fail(st, KC_OTHER, "interrupted while waiting for a sender");
 		if (errno != ECONNABORTED && errno != EAGAIN)
