@@ -99,6 +99,18 @@ char *net_peer_str(int fd, char *buf, size_t bufsz)
 	return net_addr_str((struct sockaddr *)&ss, len, buf, bufsz);
 }
 
+char *net_local_str(int fd, char *buf, size_t bufsz)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		snprintf(buf, bufsz, "?");
+		return buf;
+	}
+	return net_addr_str((struct sockaddr *)&ss, len, buf, bufsz);
+}
+
 unsigned net_local_port(int fd)
 {
 	struct sockaddr_storage ss;
@@ -121,11 +133,9 @@ int net_tune(int fd, int idle_ms)
 	 * batch); Nagle would only hold back the small handshake and reply
 	 * records and cost a delayed-ACK wait (~40 ms) each. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (idle_ms > 0) {
-		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-		    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-			return -errno;
-	}
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -201,7 +211,8 @@ int net_connect(const char *host, unsigned port, int family, int timeout_ms, str
 	return fd;
 }
 
-static int listen_on(int family, const struct sockaddr *sa, socklen_t len, bool v6only, int *err)
+static int listen_on(int family, const struct sockaddr *sa, socklen_t len, bool v6only,
+		     bool reuseport, int *err)
 {
 	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 	int v6 = v6only ? 1 : 0;
@@ -213,9 +224,17 @@ static int listen_on(int family, const struct sockaddr *sa, socklen_t len, bool 
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof(v6));
-	/* Backlog: a one-shot receiver needs little; the kernel caps it at
-	 * net.core.somaxconn anyway. */
-	if (bind(fd, sa, len) < 0 || listen(fd, 128) < 0) {
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		*err = errno;
+		close(fd);
+		return -1;
+	}
+	/* A deep backlog: recv -k accepts promptly, but a burst of senders
+	 * (or of idle connections) that overflows the queue costs the senders
+	 * a SYN retransmission, a second or more each.  An entry is small
+	 * (a request sock until the handshake, then the socket itself). */
+	if (bind(fd, sa, len) < 0 || listen(fd, NET_BACKLOG) < 0 ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
 		*err = errno;
 		close(fd);
 		return -1;
@@ -223,7 +242,7 @@ static int listen_on(int family, const struct sockaddr *sa, socklen_t len, bool 
 	return fd;
 }
 
-int net_listen(const char *addr, unsigned port, int family, struct kc_status *st)
+int net_listen(const char *addr, unsigned port, int family, bool reuseport, struct kc_status *st)
 {
 	int fd = -1, err = 0;
 
@@ -233,7 +252,7 @@ int net_listen(const char *addr, unsigned port, int family, struct kc_status *st
 		s4.sin_family = AF_INET;
 		s4.sin_addr.s_addr = htonl(INADDR_ANY);
 		s4.sin_port = htons(port);
-		fd = listen_on(AF_INET, (struct sockaddr *)&s4, sizeof(s4), false, &err);
+		fd = listen_on(AF_INET, (struct sockaddr *)&s4, sizeof(s4), false, reuseport, &err);
 	} else if (addr == NULL) {
 		struct sockaddr_in6 s6 = { 0 };
 		struct sockaddr_in s4 = { 0 };
@@ -241,7 +260,8 @@ int net_listen(const char *addr, unsigned port, int family, struct kc_status *st
 		s6.sin6_family = AF_INET6;
 		s6.sin6_addr = in6addr_any;
 		s6.sin6_port = htons(port);
-		fd = listen_on(AF_INET6, (struct sockaddr *)&s6, sizeof(s6), family == AF_INET6, &err);
+		fd = listen_on(AF_INET6, (struct sockaddr *)&s6, sizeof(s6), family == AF_INET6, reuseport,
+			       &err);
 		if (fd >= 0 || family == AF_INET6)
 			goto done;
 		if (err != EAFNOSUPPORT && err != EADDRNOTAVAIL) {
@@ -251,7 +271,7 @@ int net_listen(const char *addr, unsigned port, int family, struct kc_status *st
 		s4.sin_family = AF_INET;
 		s4.sin_addr.s_addr = htonl(INADDR_ANY);
 		s4.sin_port = htons(port);
-		fd = listen_on(AF_INET, (struct sockaddr *)&s4, sizeof(s4), false, &err);
+		fd = listen_on(AF_INET, (struct sockaddr *)&s4, sizeof(s4), false, reuseport, &err);
 	} else {
 		struct addrinfo hints = { 0 }, *res = NULL;
 		char portstr[8];
@@ -267,7 +287,7 @@ int net_listen(const char *addr, unsigned port, int family, struct kc_status *st
 				gai_strerror(rc));
 			return -1;
 		}
-		fd = listen_on(res->ai_family, res->ai_addr, res->ai_addrlen, true, &err);
+		fd = listen_on(res->ai_family, res->ai_addr, res->ai_addrlen, true, reuseport, &err);
 		freeaddrinfo(res);
 	}
 done:
@@ -291,9 +311,70 @@ int net_accept(int lfd, int timeout_ms, struct kc_status *st)
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0)
 			return fd;
+		if (errno == EAGAIN)
+			continue;	/* gone before we took it, or another worker did */
 		if (errno == EINTR)
 			return kc_fail(st, KC_OTHER, "interrupted while waiting for a sender");
 		if (errno != ECONNABORTED && errno != EAGAIN)
 			return kc_fail(st, KC_NET, "accept: %s", strerror(errno));
 	}
+}
+
+int net_accept_now(int lfd)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd >= 0)
+			return fd;
+		/* A connection reset while queued: try the next one. */
+		if (errno == ECONNABORTED || errno == EINTR)
+			continue;
+		/* Linux reports pending network errors of the new socket on
+		 * accept (accept(2)); the listening socket is fine. */
+		if (errno == ENETDOWN || errno == EPROTO || errno == ENOPROTOOPT ||
+		    errno == EHOSTDOWN || errno == ENONET || errno == EHOSTUNREACH ||
+		    errno == EOPNOTSUPP || errno == ENETUNREACH)
+			continue;
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}
+
+int net_inherited(bool *listening, struct kc_status *st)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	char *end;
+	unsigned long p = 0, n = 0;
+	int type = 0, acc = 0;
+	socklen_t len = sizeof(type);
+	bool ours;
+
+	if (pid) {
+		errno = 0;
+		p = strtoul(pid, &end, 10);
+		if (errno || *end || end == pid)
+			p = 0;
+	}
+	if (fds) {
+		errno = 0;
+		n = strtoul(fds, &end, 10);
+		if (errno || *end || end == fds)
+			n = 0;
+	}
+	ours = pid && fds && p == (unsigned long)getpid() && n >= 1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (!ours)
+		return -1;
+	if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+		return kc_fail(st, KC_USAGE, "socket activation: descriptor 3 is not a stream socket");
+	len = sizeof(acc);
+	if (getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) < 0)
+		return kc_fail(st, KC_USAGE, "socket activation: descriptor 3: %s", strerror(errno));
+	fcntl(3, F_SETFD, FD_CLOEXEC);
+	*listening = acc != 0;
+	if (*listening)
+		fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK);
+	return 3;
 }

@@ -2,6 +2,12 @@
 # recv -k: a receiver that serves many senders, several at once.
 
 load helpers
+load hold
+
+teardown() {
+	stop_hold
+	common_teardown
+}
 
 @test "recv -k serves 16 concurrent senders, all byte-exact, and keeps running" {
 	for i in $(seq 1 16); do
@@ -77,4 +83,142 @@ load helpers
 	assert_exit 2
 	run "$KTLSCP" recv -k --stdout --port 0
 	assert_exit 2
+}
+
+@test "usage: --workers, --max-startups need -k and fit within --max-conns" {
+	run timeout 30 "$KTLSCP" recv --workers 2 --port 0 "$DST"
+	assert_exit 2
+	run timeout 30 "$KTLSCP" recv --max-startups 2 --port 0 "$DST"
+	assert_exit 2
+	run timeout 30 "$KTLSCP" recv -k --workers 4 --max-conns 3 --port 0 "$DST"
+	assert_exit 2
+	run timeout 30 "$KTLSCP" recv -k --max-startups 8 --max-conns 4 --port 0 "$DST"
+	assert_exit 2
+	run timeout 30 "$KTLSCP" recv -k --workers 0 --port 0 "$DST"
+	assert_exit 2
+	run timeout 30 "$KTLSCP" recv --handshake-timeout -5 --port 0 "$DST"
+	assert_exit 2
+}
+
+@test "recv -k drops a connection that sends nothing at --handshake-timeout and serves others meanwhile" {
+	echo ok >"$SRC/f"
+	start_recv -k --handshake-timeout 2
+	start_hold idle 5
+	# Idle connections hold no process, and a sender passes them by.
+	[ "$(kids "$RECV_PID")" -eq 0 ]
+	ktlscp_send "$SRC/f"
+	assert_exit 0
+	assert_same_file "$SRC/f" "$DST/f"
+	for _ in $(seq 1 300); do
+		[ "$(grep -c 'TLS handshake not done within 2 s' "$BATS_TEST_TMPDIR/recv.err")" -ge 5 ] && break
+		sleep 0.1
+	done
+	[ "$(grep -c 'TLS handshake not done within 2 s (--handshake-timeout); connection dropped' "$BATS_TEST_TMPDIR/recv.err")" -ge 5 ]
+	stop_hold
+	[ "$HOLD_RECONNECTS" -ge 5 ]
+	kill -0 "$RECV_PID"
+}
+
+@test "recv -k: a ClientHello trickled in byte by byte gets no process and is dropped at the deadline" {
+	echo ok >"$SRC/f"
+	start_recv -k --handshake-timeout 3 --max-startups 1
+	start_hold trickle 20
+	sleep 1
+	[ "$(kids "$RECV_PID")" -eq 0 ]
+	ktlscp_send "$SRC/f"
+	assert_exit 0
+	assert_same_file "$SRC/f" "$DST/f"
+	for _ in $(seq 1 300); do
+		grep -q 'TLS handshake not done within 3 s' "$BATS_TEST_TMPDIR/recv.err" && break
+		sleep 0.1
+	done
+	grep -q 'TLS handshake not done within 3 s (--handshake-timeout); connection dropped' "$BATS_TEST_TMPDIR/recv.err"
+}
+
+@test "recv -k --max-startups 2: stalled handshakes hold at most 2 processes, each until its deadline" {
+	unset KTLSCP_TOKEN
+	fp=$("$KTLSCP" id)
+	echo ok >"$SRC/f"
+	start_recv -k --pin "$fp" --handshake-timeout 4 --max-startups 2
+	start_hold hello 6
+	most=0
+	for _ in $(seq 1 40); do
+		n=$(kids "$RECV_PID")
+		[ "$n" -gt "$most" ] && most=$n
+		sleep 0.1
+	done
+	[ "$most" -ge 1 ]
+	[ "$most" -le 2 ]
+	for _ in $(seq 1 300); do
+		grep -q 'TLS handshake not done within 4 s' "$BATS_TEST_TMPDIR/recv.err" && break
+		sleep 0.1
+	done
+	grep -q "TLS handshake not done within 4 s (--handshake-timeout); connection dropped" "$BATS_TEST_TMPDIR/recv.err"
+	! grep -q "process killed" "$BATS_TEST_TMPDIR/recv.err"
+	# While they keep coming, an authenticated sender may wait for a slot
+	# as long as its own deadline (a limit the man page states); once they
+	# stop, the receiver serves as before.
+	stop_hold
+	[ "$HOLD_RECONNECTS" -ge 2 ]
+	ktlscp_send --pin "$fp" "$SRC/f"
+	assert_exit 0
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
+@test "one-shot recv: an idle connection fails at --handshake-timeout with exit 3" {
+	start_recv --handshake-timeout 2
+	start_hold idle 1
+	wait_recv
+	[ "$RECV_RC" -eq 3 ]
+	grep -q "TLS handshake not done within 2 s (--handshake-timeout); connection dropped" "$BATS_TEST_TMPDIR/recv.err"
+}
+
+@test "recv -k --workers 4: four workers listen on one port, 32 senders arrive byte-exact, SIGTERM stops all" {
+	for i in $(seq 1 32); do
+		head -c $((50000 + i * 100)) /dev/urandom >"$SRC/w$i"
+	done
+	start_recv -k --workers 4
+	for _ in $(seq 1 100); do
+		[ "$(kids "$RECV_PID")" -eq 4 ] && break
+		sleep 0.05
+	done
+	[ "$(kids "$RECV_PID")" -eq 4 ]
+	[ "$(ss -Hltn "sport = :$RECV_PORT" | wc -l)" -eq 4 ]
+	pids=()
+	for i in $(seq 1 32); do
+		timeout 300 "$KTLSCP" send -q "127.0.0.1:$RECV_PORT" "$SRC/w$i" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p"
+	done
+	assert_same_tree "$SRC" "$DST"
+	# The connections went to more than one worker.
+	[ "$(grep -c '^ktlscp: received 1 file' "$BATS_TEST_TMPDIR/recv.err")" -eq 32 ]
+	workers=$(pgrep -P "$RECV_PID" | tr '\n' ' ')
+	kill -TERM "$RECV_PID"
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	for w in $workers; do
+		! kill -0 "$w" 2>/dev/null
+	done
+	[ "$(ss -Hltn "sport = :$RECV_PORT" | wc -l)" -eq 0 ]
+}
+
+@test "recv -k --workers 2: SIGTERM lets a transfer in flight finish" {
+	if have_ktls; then size=30000000; else size=400000000; fi
+	head -c "$size" /dev/urandom >"$SRC/big"
+	start_recv -k --workers 2
+	timeout 300 "$KTLSCP" send -q "127.0.0.1:$RECV_PORT" "$SRC/big" &
+	spid=$!
+	for _ in $(seq 1 200); do
+		[ -n "$(find "$DST" -name '.ktlscp-*.part' -size +0)" ] && break
+		sleep 0.05
+	done
+	kill -TERM "$RECV_PID"
+	wait "$spid"
+	wait_recv
+	[ "$RECV_RC" -eq 0 ]
+	assert_same_file "$SRC/big" "$DST/big"
+	grep -q "waiting for 1 sender to finish" "$BATS_TEST_TMPDIR/recv.err"
 }
