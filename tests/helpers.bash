@@ -34,7 +34,9 @@ wait_port() {
 	local i
 	RECV_PORT=
 	for i in $(seq 1 200); do
-		RECV_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$1" 2>/dev/null)
+		# The file may not exist yet: a background job opens its own
+		# redirections (and errexit must not end the wait).
+		RECV_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$1" 2>/dev/null || true)
 		[ -n "$RECV_PORT" ] && return 0
 		sleep 0.05
 	done
