@@ -511,7 +511,7 @@ static void note_failure(struct xfer_stats *stats, enum kc_class *worst, enum kc
 		*worst = cls;
 }
 
-static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, bool resume,
+static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, uint32_t opts,
 		     struct xfer_stats *stats, enum kc_class *worst, struct kc_status *st)
 {
 	const uint8_t *p;
@@ -532,9 +532,14 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, bo
 		e->hashlen = r->hashlen[i];
 		memcpy(e->hash, r->hash[i], sizeof(e->hash));
 		if (e->action == PROTO_ACCEPT && e->offset != 0 &&
-		    (!resume || e->kind != PROTO_KIND_FILE || e->offset > e->size))
+		    (!(opts & PROTO_OPT_RESUME) || e->kind != PROTO_KIND_FILE || e->offset > e->size))
 			return abort_with(c, PR_PROTOCOL, st, KC_XFER,
 					  "protocol error: a resume offset the sender did not ask for");
+		/* A skip keeps the receiver's copy instead of ours: only -n
+		 * and --update ask for that, else it would pass for success. */
+		if (e->action == PROTO_SKIP && !(opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)))
+			return abort_with(c, PR_PROTOCOL, st, KC_XFER,
+					  "protocol error: a skip the sender did not ask for");
 		if (e->action == PROTO_REJECT) {
 			diag_print("%s: rejected by the receiver: %s", esc(e->path, en),
 				   proto_reason_str(e->reason));
@@ -730,7 +735,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 		goto out_net;
 	if (expect_msg(c, PROTO_HELLO, &p, &len, st) < 0 || check_hello(c, p, len, &peer_opts, st) < 0)
 		goto out;
-	if (apply_ack(c, cur, r, o->opts & PROTO_OPT_RESUME, stats, &worst, st) < 0)
+	if (apply_ack(c, cur, r, o->opts, stats, &worst, st) < 0)
 		goto out;
 	for (;;) {
 		next = NULL;
@@ -749,7 +754,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 		}
 		if (send_bodies(c, cur, &pb, o->opts & PROTO_OPT_RESUME, stats, &worst, st) < 0)
 			goto out_net;
-		if (next && apply_ack(c, next, r, o->opts & PROTO_OPT_RESUME, stats, &worst, st) < 0)
+		if (next && apply_ack(c, next, r, o->opts, stats, &worst, st) < 0)
 			goto out;
 		if (cur->final)
 			break;

@@ -280,3 +280,10 @@ liar_sources() {
 	[ "${stderr_lines[0]}" = "ktlscp: a: not stored by the receiver: I/O error on the receiver" ]
 	[[ "${stderr_lines[1]}" == *"1 entry was not transferred"* ]]
 }
+
+@test "an ACK skipping files without -n or --update is a protocol error, not a success" {
+	liar_sources
+	send_to_liar ack-skip 5 1
+	[[ "$stderr" == *"protocol error: a skip the sender did not ask for"* ]]
+	grep -q "^ERROR protocol violation" "$BATS_TEST_TMPDIR/forge.out"
+}
