@@ -121,6 +121,7 @@ int proto_batch_begin(struct pbuf *b, uint32_t seq, size_t *mark);
  * (nothing appended, *count unchanged). */
 int proto_batch_add(struct pbuf *b, size_t mark, unsigned *count, const struct proto_entry *e);
 int proto_batch_finish(struct pbuf *b, size_t mark, unsigned count, bool final);
+/* 0, or -EPROTO / -ENAMETOOLONG with out->count set to 0. */
 int proto_batch_decode(const uint8_t *p, size_t len, struct proto_batch *out);
 
 int proto_reply_encode(struct pbuf *b, enum proto_type type, const struct proto_reply *r);

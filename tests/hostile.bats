@@ -65,6 +65,16 @@ expect_refused() {
 	expect_refused longpath 256
 }
 
+@test "recv refuses a 64 KiB name (the largest the length field holds)" {
+	expect_refused longpath 65535
+	grep -q "length limit" "$BATS_TEST_TMPDIR/recv.err"
+}
+
+@test "recv refuses a batch announcing 60000 entries, without crashing" {
+	expect_refused announce
+	grep -q "127.0.0.1:[0-9]*: protocol error: malformed manifest batch" "$BATS_TEST_TMPDIR/recv.err"
+}
+
 @test "recv escapes control characters of a hostile name when it prints it" {
 	expect_refused path $'../\e[31mred\nline'
 	grep -q 'x1b\[31mred\\x0aline' "$BATS_TEST_TMPDIR/recv.err"
