@@ -100,6 +100,59 @@ expect_refused() {
 	[ -z "$(ls -A "$DST")" ]
 }
 
+@test "a sender that sends more body bytes than it declared: exit 5, nothing under the final name" {
+	start_recv
+	before=$(outside_listing)
+	forge extra
+	wait_recv
+	[ "$RECV_RC" -eq 5 ] || { cat "$BATS_TEST_TMPDIR/recv.err"; false; }
+	grep -q "127.0.0.1:[0-9]*: protocol error" "$BATS_TEST_TMPDIR/recv.err"
+	[ ! -e "$DST/extra.bin" ]
+	# At most the partial, holding no more than the 10 declared bytes.
+	[ -z "$(ls -A "$DST" | grep -v '^\.ktlscp-[0-9a-f]*\.part$')" ]
+	[ -z "$(find "$DST" -name '.ktlscp-*.part' -size +10c)" ]
+	[ "$(outside_listing)" = "$before" ]
+}
+
+@test "a sender streaming 30000 entries past --max-files 1000 is cut off; what was stored is whole" {
+	start_recv --max-files 1000
+	before=$(outside_listing)
+	forge flood 30000
+	wait_recv
+	[ "$RECV_RC" -eq 5 ] || { cat "$BATS_TEST_TMPDIR/recv.err"; false; }
+	grep -q "127.0.0.1:[0-9]*: the manifest exceeds 1000 entries; transfer refused" "$BATS_TEST_TMPDIR/recv.err"
+	[[ "$output" == *"ERROR limit exceeded"* ]]
+	[ "$(find "$DST" -type f | wc -l)" -le 1000 ]
+	# Every file under a final name is the one byte "x" it was declared as.
+	[ -z "$(find "$DST" -type f ! -size 1c)" ]
+	[ -z "$(find "$DST" -type f -exec cat {} + | tr -d x)" ]
+	no_temp_files "$DST"
+	[ "$(outside_listing)" = "$before" ]
+}
+
+@test "a PLAN starting a body where no partial was offered is refused (exit 5)" {
+	expect_refused plan-start 50
+	grep -q "PLAN starts a body where no partial was offered" "$BATS_TEST_TMPDIR/recv.err"
+}
+
+@test "a PLAN starting past the receiver's partial is refused; the partial stays as it was" {
+	part=$DST/.ktlscp-$(printf f | sha256sum | cut -c1-16).part
+	head -c 30 /dev/urandom >"$part"
+	sum=$(sha256sum <"$part")
+	start_recv
+	forge plan-start 60
+	wait_recv
+	[ "$RECV_RC" -eq 5 ]
+	grep -q "PLAN starts a body where no partial was offered" "$BATS_TEST_TMPDIR/recv.err"
+	[ "$(sha256sum <"$part")" = "$sum" ]
+	[ "$(ls -A "$DST")" = "$(basename "$part")" ]
+}
+
+@test "a PLAN for more entries than the batch has is refused (exit 5)" {
+	expect_refused plan-count
+	grep -q "protocol error: malformed PLAN" "$BATS_TEST_TMPDIR/recv.err"
+}
+
 @test "a symlink planted in DIR is never followed" {
 	mkdir -p "$BATS_TEST_TMPDIR/outside"
 	ln -s "$BATS_TEST_TMPDIR/outside" "$DST/link"
