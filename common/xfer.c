@@ -28,6 +28,20 @@ static const char *esc(const char *s, char *buf)
 	return diag_escape(s, strlen(s), buf, ESC_MAX);
 }
 
+/* The connection failed in the middle of a body: name the file after the
+ * cause (note is NULL or more words for the parenthesis).  A local read
+ * error names its file already. */
+static void cut_in(struct kc_status *st, const char *path, const char *note)
+{
+	size_t n = strlen(st->msg);
+	char e[ESC_MAX];
+
+	if (st->cls == KC_FILE)
+		return;
+	snprintf(st->msg + n, sizeof(st->msg) - n, " (cut off in %s%s)", esc(path, e),
+		 note ? note : "");
+}
+
 /* Send ERROR to the peer (best effort) and record the failure locally. */
 static int abort_with(struct chan *c, uint8_t reason, struct kc_status *st, enum kc_class cls,
 		      const char *text)
@@ -656,8 +670,10 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, bool r
 		if (e->kind == PROTO_KIND_STREAM && e->action == PROTO_ACCEPT) {
 			if (c->prog)
 				progress_file(c->prog, e->path, 0);
-			if (chan_send_chunks(c, e->fd, &e->sent, st) < 0)
+			if (chan_send_chunks(c, e->fd, &e->sent, st) < 0) {
+				cut_in(st, e->path, NULL);
 				goto out;
+			}
 			if (c->prog)
 				progress_file_done(c->prog);
 			e->fd = -1;
@@ -668,8 +684,10 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, bool r
 		e->sent = e->size - e->offset;
 		if (c->prog)
 			progress_file(c->prog, e->path, e->size - e->offset);
-		if (chan_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st) < 0)
+		if (chan_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st) < 0) {
+			cut_in(st, e->path, NULL);
 			goto out;
+		}
 		if (c->prog)
 			progress_file_done(c->prog);
 		if (!short_file && source_changed(e)) {
@@ -1220,8 +1238,10 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 				rc = chan_recv_chunks(s->c, STDOUT_FILENO, &re->got, &werr, st);
 			else
 				rc = chan_recv_file(s->c, STDOUT_FILENO, e->size, &werr, st);
-			if (rc < 0)
+			if (rc < 0) {
+				cut_in(st, e->path, NULL);
 				return -1;
+			}
 			if (s->c->prog)
 				progress_file_done(s->c->prog);
 			if (e->kind == PROTO_KIND_FILE)
@@ -1289,6 +1309,8 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 					unlinkat(dfd, re->tmp, 0);
 				close(fd);
 			}
+			cut_in(st, e->path, fd >= 0 && e->kind == PROTO_KIND_FILE
+						    ? "; its partial is kept for --resume" : NULL);
 			return -1;
 		}
 		if (s->c->prog)
