@@ -238,7 +238,7 @@ int proto_batch_finish(struct pbuf *b, size_t mark, unsigned count, bool final)
 	return proto_msg_end(b, mark);
 }
 
-int proto_batch_decode(const uint8_t *p, size_t len, struct proto_batch *out)
+static int batch_decode(const uint8_t *p, size_t len, struct proto_batch *out)
 {
 	struct rd r = { p, len, false };
 	unsigned i, fin;
@@ -283,6 +283,17 @@ int proto_batch_decode(const uint8_t *p, size_t len, struct proto_batch *out)
 	if (r.left != 0)
 		return -EPROTO;
 	return 0;
+}
+
+/* On failure count is 0: callers that clean up after a refused batch walk
+ * its entries, and the count on the wire may be anything. */
+int proto_batch_decode(const uint8_t *p, size_t len, struct proto_batch *out)
+{
+	int rc = batch_decode(p, len, out);
+
+	if (rc < 0)
+		out->count = 0;
+	return rc;
 }
 
 /* ---- ACK / BATCH_END / DONE / PLAN / SUMS ------------------------------- */

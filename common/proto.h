@@ -128,6 +128,7 @@ int proto_batch_begin(struct pbuf *b, uint32_t seq, size_t *mark);
  * (nothing appended, *count unchanged). */
 int proto_batch_add(struct pbuf *b, size_t mark, unsigned *count, const struct proto_entry *e);
 int proto_batch_finish(struct pbuf *b, size_t mark, unsigned count, bool final);
+/* 0, or -EPROTO / -ENAMETOOLONG with out->count set to 0. */
 int proto_batch_decode(const uint8_t *p, size_t len, struct proto_batch *out);
 
 /* ACK, BATCH_END, DONE, PLAN and SUMS; SUMS carries only hashlen and hash. */

@@ -28,6 +28,20 @@ static const char *esc(const char *s, char *buf)
 	return diag_escape(s, strlen(s), buf, ESC_MAX);
 }
 
+/* The connection failed in the middle of a body: name the file after the
+ * cause (note is NULL or more words for the parenthesis).  A local read
+ * error names its file already. */
+static void cut_in(struct kc_status *st, const char *path, const char *note)
+{
+	size_t n = strlen(st->msg);
+	char e[ESC_MAX];
+
+	if (st->cls == KC_FILE)
+		return;
+	snprintf(st->msg + n, sizeof(st->msg) - n, " (cut off in %s%s)", esc(path, e),
+		 note ? note : "");
+}
+
 /* Send ERROR to the peer (best effort) and record the failure locally. */
 static int abort_with(struct chan *c, uint8_t reason, struct kc_status *st, enum kc_class cls,
 		      const char *text)
@@ -536,7 +550,7 @@ static void note_failure(struct xfer_stats *stats, enum kc_class *worst, enum kc
 		*worst = cls;
 }
 
-static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, bool resume,
+static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, uint32_t opts,
 		     struct xfer_stats *stats, enum kc_class *worst, struct kc_status *st)
 {
 	const uint8_t *p;
@@ -557,9 +571,14 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, bo
 		e->hashlen = r->hashlen[i];
 		memcpy(e->hash, r->hash[i], sizeof(e->hash));
 		if (e->action == PROTO_ACCEPT && e->offset != 0 &&
-		    (!resume || e->kind != PROTO_KIND_FILE || e->offset > e->size))
+		    (!(opts & PROTO_OPT_RESUME) || e->kind != PROTO_KIND_FILE || e->offset > e->size))
 			return abort_with(c, PR_PROTOCOL, st, KC_XFER,
 					  "protocol error: a resume offset the sender did not ask for");
+		/* A skip keeps the receiver's copy instead of ours: only -n
+		 * and --update ask for that, else it would pass for success. */
+		if (e->action == PROTO_SKIP && !(opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)))
+			return abort_with(c, PR_PROTOCOL, st, KC_XFER,
+					  "protocol error: a skip the sender did not ask for");
 		if (e->action == PROTO_REJECT) {
 			diag_print("%s: rejected by the receiver: %s", esc(e->path, en),
 				   proto_reason_str(e->reason));
@@ -761,8 +780,10 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, uint32
 			if (h)
 				gnutls_hash_deinit(h, sr == 0 ? e->sum : NULL);
 			e->summed = h && sr == 0;
-			if (sr < 0)
+			if (sr < 0) {
+				cut_in(st, e->path, NULL);
 				goto out;
+			}
 			if (c->prog)
 				progress_file_done(c->prog);
 			e->fd = -1;
@@ -774,8 +795,10 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, uint32
 		if (c->prog)
 			progress_file(c->prog, e->path, e->size - e->offset);
 		if ((verify ? send_file_verified(c, e, &short_file, &rerr, st)
-			    : chan_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st)) < 0)
+			    : chan_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st)) < 0) {
+			cut_in(st, e->path, NULL);
 			goto out;
+		}
 		if (c->prog)
 			progress_file_done(c->prog);
 		if (!short_file && source_changed(e)) {
@@ -855,8 +878,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 			snprintf(st->msg + strlen(st->msg), sizeof(st->msg) - strlen(st->msg),
 				 " (a receiver older than --verify refuses it: upgrade it or send without --verify)");
 		goto out;
-	}
-	if (apply_ack(c, cur, r, o->opts & PROTO_OPT_RESUME, stats, &worst, st) < 0)
+	if (apply_ack(c, cur, r, o->opts, stats, &worst, st) < 0)
 		goto out;
 	for (;;) {
 		next = NULL;
@@ -875,7 +897,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 		}
 		if (send_bodies(c, cur, &pb, o->opts, stats, &worst, st) < 0)
 			goto out_net;
-		if (next && apply_ack(c, next, r, o->opts & PROTO_OPT_RESUME, stats, &worst, st) < 0)
+		if (next && apply_ack(c, next, r, o->opts, stats, &worst, st) < 0)
 			goto out;
 		if (cur->final)
 			break;
@@ -1357,8 +1379,10 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 			else
 				rc = chan_recv_file(s->c, STDOUT_FILENO, e->size, &werr, st);
 			end_rx_hash(s->c, re, rc);
-			if (rc < 0)
+			if (rc < 0) {
+				cut_in(st, e->path, NULL);
 				return -1;
+			}
 			if (s->c->prog)
 				progress_file_done(s->c->prog);
 			if (e->kind == PROTO_KIND_FILE)
@@ -1431,6 +1455,8 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 					unlinkat(dfd, re->tmp, 0);
 				close(fd);
 			}
+			cut_in(st, e->path, fd >= 0 && e->kind == PROTO_KIND_FILE
+						    ? "; its partial is kept for --resume" : NULL);
 			return -1;
 		}
 		if (s->c->prog)

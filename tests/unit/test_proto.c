@@ -83,6 +83,7 @@ static void test_batch(void)
 		memcpy(copy, b.p + 5, len);
 		copy[5] = 0x01;		/* count high byte: 256 + 4 */
 		ok(proto_batch_decode(copy, len, &batch) == -EPROTO, "count above the limit is refused");
+		ok(batch.count == 0, "a refused batch reads as empty (its wire count is not kept)");
 		memcpy(copy, b.p + 5, len);
 		copy[4] = 2;		/* final flag */
 		ok(proto_batch_decode(copy, len, &batch) == -EPROTO, "bad final flag is refused");
