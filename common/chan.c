@@ -426,6 +426,11 @@ static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_sta
 				       c->peer);
 		if (n == GNUTLS_E_PULL_ERROR)
 			return net_err(c, errno ? errno : ECONNRESET, "receiving", st);
+		/* The stream ended inside a record (a peer killed mid-write). */
+		if (n == GNUTLS_E_UNEXPECTED_PACKET_LENGTH)
+			return kc_fail(st, KC_XFER,
+				       "%s: connection closed in the middle of a TLS record (transfer cut short)",
+				       c->peer);
 		if (n == GNUTLS_E_FATAL_ALERT_RECEIVED)
 			return kc_fail(st, c->rx_seen ? KC_XFER : KC_TLS, "%s: %s (alert: %s)", c->peer,
 				       c->rx_seen ? "peer aborted the TLS session"

@@ -878,6 +878,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 			snprintf(st->msg + strlen(st->msg), sizeof(st->msg) - strlen(st->msg),
 				 " (a receiver older than --verify refuses it: upgrade it or send without --verify)");
 		goto out;
+	}
 	if (apply_ack(c, cur, r, o->opts, stats, &worst, st) < 0)
 		goto out;
 	for (;;) {
