@@ -27,8 +27,8 @@ cd "$builddir"
 set +e
 KTLSCP="$builddir/ktlscp" KTLSCP_FORGE="$builddir/tests/forge" KTLSCP_SRCDIR="$srcdir" \
 KTLSCP_EXPECT_KTLS=sw \
-	"$srcdir"/tests/vm/run.sh --timeout "${KTLSCP_VM_TIMEOUT:-2400}" --out "$out" -- \
-	bats --tap "${files[@]}" | tee "$log"
+	"$srcdir"/tests/vm/run.sh --timeout "${KTLSCP_VM_TIMEOUT:-3600}" --out "$out" -- \
+	bats --tap --timing "${files[@]}" | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 
