@@ -3,6 +3,7 @@
 # every option that --help shows.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 
