@@ -37,11 +37,15 @@ static ssize_t chan_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
 		ssize_t n = recv(c->fd, c->pullbuf, CHAN_IOBUF, 0);
 
 		if (n < 0) {
+			/* The socket is blocking: EAGAIN means its receive
+			 * timeout (--timeout) has run out already. */
+			c->pull_timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
 			gnutls_transport_set_errno(c->s, errno);
 			return -1;
 		}
 		if (n == 0)
 			return 0;
+		c->pull_timed_out = false;
 		c->pullpos = 0;
 		c->pulllen = (size_t)n;
 	}
@@ -415,6 +419,10 @@ static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_sta
 
 			if (gnutls_record_check_pending(c->s) > 0 || c->pullpos < c->pulllen)
 				continue;
+			if (c->pull_timed_out) {
+				c->pull_timed_out = false;
+				return net_err(c, EAGAIN, "receiving", st);
+			}
 			r = poll(&pfd, 1, c->idle_ms > 0 ? c->idle_ms : -1);
 			if (r > 0 || (r < 0 && errno == EINTR && !kc_interrupted))
 				continue;

@@ -49,6 +49,7 @@ struct chan {
 	int idle_ms;			/* the socket's idle limit (0 = none) */
 	uint8_t *pullbuf;		/* GnuTLS RX: socket reads, CHAN_IOBUF at a time */
 	size_t pullpos, pulllen;
+	bool pull_timed_out;	/* the last recv() in chan_pull hit SO_RCVTIMEO */
 	struct progress *prog;		/* meter for file bodies, or NULL */
 	uint64_t tx_records_est;	/* kernel TX: records sent, for the key-use limit */
 	uint64_t tx_record_limit;	/* 0: none (ChaCha20) */
