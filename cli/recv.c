@@ -46,6 +46,7 @@
 #include "net.h"
 #include "opts.h"
 #include "progress.h"
+#include "tlsrec.h"
 #include "trustdb.h"
 #include "xfer.h"
 
@@ -333,7 +334,7 @@ static void kid_event(struct server *sv, size_t i)
  * closed without a byte (a port scan, a health check: it goes quietly). */
 static int first_record_in(int fd)
 {
-	unsigned char b[5 + 16384 + 256];
+	unsigned char b[TLS_RECORD_HDR_LEN + TLS_RECORD_PAYLOAD_MAX + 256];
 	ssize_t n;
 	int need;
 
@@ -342,12 +343,12 @@ static int first_record_in(int fd)
 	} while (n < 0 && errno == EINTR);
 	if (n == 0 || (n < 0 && errno != EAGAIN))
 		return -1;
-	if (n < 5) {
-		need = 5;
+	if (n < TLS_RECORD_HDR_LEN) {
+		need = TLS_RECORD_HDR_LEN;
 	} else {
-		/* Record header: type 22 (handshake), version, 16-bit length. */
-		need = 5 + (b[3] << 8 | b[4]);
-		if (b[0] != 22 || need > (int)sizeof(b) || n >= need)
+		/* Record header: type, version, 16-bit length. */
+		need = TLS_RECORD_HDR_LEN + (b[3] << 8 | b[4]);
+		if (b[0] != TLS_CT_HANDSHAKE || need > (int)sizeof(b) || n >= need)
 			return 1;
 	}
 	/* Well below half the receive buffer, so the kernel neither clamps

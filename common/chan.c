@@ -16,6 +16,7 @@
 
 #include "chan.h"
 #include "proto.h"
+#include "tlsrec.h"
 
 /* RFC 8446 §5.5: about 2^24.5 full records per AES-GCM key.  We stop a
  * kernel-TX connection a safe margin below (2^24 records, ~256 GiB at 16 KiB
@@ -322,7 +323,7 @@ void chan_close_notify(struct chan *c)
 	struct kc_status ignore = { 0 };
 
 	if (c->ktx) {
-		ktls_send_record(c->fd, 21, close_notify, sizeof(close_notify));
+		ktls_send_record(c->fd, TLS_CT_ALERT, close_notify, sizeof(close_notify));
 	} else {
 		uncork(c, &ignore);
 		gnutls_bye(c->s, GNUTLS_SHUT_WR);
@@ -339,7 +340,7 @@ static int kernel_control(struct chan *c, uint8_t type, const uint8_t *p, size_t
 {
 	size_t i = 0;
 
-	if (type == 21) {
+	if (type == TLS_CT_ALERT) {
 		if (n >= 2 && p[1] == 0) {
 			c->got_close = true;
 			return 0;
@@ -349,13 +350,13 @@ static int kernel_control(struct chan *c, uint8_t type, const uint8_t *p, size_t
 					  : "peer refused this session after the handshake (authentication?)",
 			       n >= 2 ? gnutls_alert_get_strname(p[1]) : "malformed");
 	}
-	if (type != 22)
+	if (type != TLS_CT_HANDSHAKE)
 		return kc_fail(st, KC_XFER, "%s: unexpected TLS record type %u", c->peer, type);
 	/* Post-handshake messages: 1-byte type, 3-byte length, body. */
 	while (i + 4 <= n) {
 		size_t mlen = ((size_t)p[i + 1] << 16) | ((size_t)p[i + 2] << 8) | p[i + 3];
 
-		if (p[i] == 24)
+		if (p[i] == TLS_HS_KEY_UPDATE)
 			return kc_fail(st, KC_XFER,
 				       "%s: peer started a TLS 1.3 key update; this kernel's TLS cannot "
 				       "install the new key (Linux 6.14 can)", c->peer);
@@ -391,7 +392,7 @@ static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_sta
 				return kc_fail(st, KC_XFER,
 					       "%s: connection closed without TLS close_notify (transfer cut short)",
 					       c->peer);
-			if (type == 23) {
+			if (type == TLS_CT_APPLICATION_DATA) {
 				c->rx_seen = true;
 				return n;
 			}

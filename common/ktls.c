@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "ktls.h"
+#include "tlsrec.h"
 
 #ifndef SOL_TLS
 #define SOL_TLS 282
@@ -588,7 +589,7 @@ ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type)
 	n = recvmsg(fd, &msg, 0);
 	if (n < 0)
 		return -errno;
-	*type = 23;
+	*type = TLS_CT_APPLICATION_DATA;
 	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
 		if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
 			*type = *(uint8_t *)CMSG_DATA(cm);

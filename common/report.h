@@ -7,26 +7,7 @@
 #include <stdio.h>
 
 #include "diag.h"
-#include "ktls.h"
-
-struct xfer_stats {
-	const char *role;		/* "send" / "recv" */
-	char peer[128];
-	char tls_version[16];		/* "TLS1.3" */
-	char cipher[32];		/* "AES-128-GCM" */
-	const char *auth;		/* "psk" / "pin" / "x509" */
-	struct ktls_info ki;
-	const char *tx_path, *rx_path;
-	uint64_t files;			/* regular files durable at the receiver */
-	uint64_t dirs;
-	uint64_t bytes;			/* file body bytes */
-	unsigned failed;		/* entries not transferred */
-	unsigned skipped;		/* entries the receiver skipped (-n, --update) */
-	uint64_t resumed;		/* --resume: bytes the receiver already had */
-	uint64_t verified;		/* --verify: files (and streams) whose SHA-256 matched */
-	double seconds;
-	int handshake_done;
-};
+#include "stats.h"
 
 /* JSON object, one line, on f.  st->cls == KC_OK means status "ok". */
 void report_json(FILE *f, const struct xfer_stats *s, const struct kc_status *st);

@@ -19,7 +19,7 @@
 
 #include "chan.h"
 #include "diag.h"
-#include "report.h"
+#include "stats.h"
 
 struct send_opts {
 	char *const *paths;
