@@ -1,9 +1,16 @@
 # Shared helpers for the ktlscp bats suite.  Every test gets its own source
 # and destination directories; receivers listen on a free loopback port
-# (--port 0) and are stopped in teardown.
+# (--port 0) and are stopped in teardown.  ktlscp itself runs through
+# run_ktlscp, which checks its exit code.
+
+# Every file may use run's flags (--separate-stderr), new in bats 1.5.
+bats_require_minimum_version 1.5.0
 
 KTLSCP=${KTLSCP:-$BATS_TEST_DIRNAME/../ktlscp}
 KTLSCP_FORGE=${KTLSCP_FORGE:-$BATS_TEST_DIRNAME/forge}
+# Seconds one run of ktlscp (run_ktlscp) may take before timeout(1) ends
+# it with exit 124.
+KTLSCP_TEST_TIMEOUT=${KTLSCP_TEST_TIMEOUT:-300}
 # A fixed token for tests that are not about trust (the format recv prints).
 TEST_TOKEN=abcd-efgh-ijkm-npqr-stuv-wxyz-2345-6789
 
@@ -65,7 +72,8 @@ start_recv() {
 	RECV_TOKEN=$(sed -n 's/.*\(one-time\|session\) token: \([a-z0-9-]*\).*/\2/p' "$BATS_TEST_TMPDIR/recv.err")
 }
 
-# wait_recv: wait for the receiver to exit; sets RECV_RC.
+# wait_recv [RC]: wait for the receiver to exit; sets RECV_RC.  With RC,
+# also fails the test unless the receiver exited RC, showing its stderr.
 wait_recv() {
 	local i
 	for i in $(seq 1 600); do
@@ -75,11 +83,60 @@ wait_recv() {
 	RECV_RC=0
 	wait "$RECV_PID" || RECV_RC=$?
 	RECV_PID=
+	if [ $# -gt 0 ] && [ "$RECV_RC" -ne "$1" ]; then
+		echo "the receiver exited $RECV_RC, expected $1; its stderr:" >&2
+		cat "$BATS_TEST_TMPDIR/recv.err" >&2 2>/dev/null || true
+		return 1
+	fi
+}
+
+# run_ktlscp [--separate-stderr] RC ARGS...: "run" ktlscp ARGS (setting
+# $status, $output and $lines, and with --separate-stderr $stderr and
+# $stderr_lines, as bats' run does) under timeout(1) of
+# KTLSCP_TEST_TIMEOUT seconds, with bats' FD 3 closed so that nothing ktlscp
+# leaves behind keeps bats waiting.  Fails the test, naming the command,
+# its output and both exit codes, unless ktlscp exited RC ('?': any code).
+run_ktlscp() {
+	local flags=() want
+	if [ "$1" = --separate-stderr ]; then
+		flags=("$1")
+		shift
+	fi
+	want=$1
+	shift
+	run "${flags[@]}" timeout "$KTLSCP_TEST_TIMEOUT" "$KTLSCP" "$@" 3>&-
+	if [ "$want" = '?' ] || [ "$status" -eq "$want" ]; then
+		return 0
+	fi
+	{
+		printf 'ktlscp exited %s, expected %s' "$status" "$want"
+		[ "$status" -ne 124 ] || printf ' (timed out after %s s)' "$KTLSCP_TEST_TIMEOUT"
+		printf ':\n  %s' "$KTLSCP"
+		printf ' %q' "$@"
+		printf '\n'
+		if [ ${#flags[@]} -gt 0 ]; then
+			printf 'stdout:\n%s\nstderr:\n%s\n' "$output" "$stderr"
+		else
+			printf 'output:\n%s\n' "$output"
+		fi
+	} >&2
+	return 1
 }
 
 # ktlscp_send ARGS...: "run" ktlscp send with the receiver's address first.
 ktlscp_send() {
 	run timeout 300 "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$@"
+}
+
+# run_send [--separate-stderr] RC ARGS...: run_ktlscp RC send, to the
+# receiver start_recv started (its address first, then ARGS).
+run_send() {
+	local flags=()
+	if [ "$1" = --separate-stderr ]; then
+		flags=("$1")
+		shift
+	fi
+	run_ktlscp "${flags[@]}" "$1" send "127.0.0.1:$RECV_PORT" "${@:2}"
 }
 
 # tree_sums DIR: sorted "sha256  relative-path" lines of every file.
