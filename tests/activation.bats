@@ -30,10 +30,8 @@ activate() {
 	activate --port 1 "$DST"
 	wait_port "$BATS_TEST_TMPDIR/recv.err"
 	grep -q "listening on the socket passed in (127.0.0.1:$RECV_PORT), port $RECV_PORT" "$BATS_TEST_TMPDIR/recv.err"
-	ktlscp_send "$SRC/f"
-	assert_exit 0
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	run_send 0 "$SRC/f"
+	wait_recv 0
 	assert_same_file "$SRC/f" "$DST/f"
 }
 
@@ -62,17 +60,14 @@ activate() {
 		! tr '\0' '\n' <"/proc/$w/environ" | grep -q '^LISTEN_'
 	done
 	kill -TERM "$RECV_PID"
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	wait_recv 0
 }
 
 @test "socket activation, connected socket (Accept=yes): recv serves that one sender and exits" {
 	head -c 100000 /dev/urandom >"$SRC/c"
 	activate --connected --json "$DST"
-	ktlscp_send "$SRC/c"
-	assert_exit 0
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	run_send 0 "$SRC/c"
+	wait_recv 0
 	assert_same_file "$SRC/c" "$DST/c"
 	grep -q "serving 127.0.0.1:[0-9]*, on the connection passed in" "$BATS_TEST_TMPDIR/recv.err"
 	[ "$(jq -r .status "$BATS_TEST_TMPDIR/recv.out")" = ok ]
@@ -82,8 +77,7 @@ activate() {
 	echo x >"$SRC/f"
 	LISTEN_PID=1 LISTEN_FDS=1 start_recv
 	! grep -q "passed in" "$BATS_TEST_TMPDIR/recv.err"
-	ktlscp_send "$SRC/f"
-	assert_exit 0
+	run_send 0 "$SRC/f"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 }

@@ -3,47 +3,38 @@
 # every option that --help shows.
 
 load helpers
-bats_require_minimum_version 1.5.0
 
 MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 
 @test "ktlscp --help lists every command" {
-	run "$KTLSCP" --help
-	assert_exit 0
+	run_ktlscp 0 --help
 	for c in send recv info id; do
 		[[ "$output" == *"  $c "* ]]
 	done
 }
 
 @test "each subcommand's --help shows its usage and options" {
-	run "$KTLSCP" send --help
-	assert_exit 0
+	run_ktlscp 0 send --help
 	[[ "$output" == *"HOST[:PORT] PATH..."* ]]
 	[[ "$output" == *"--recursive"* && "$output" == *"--psk-file"* && "$output" == *"--json"* ]]
-	run "$KTLSCP" recv --help
-	assert_exit 0
+	run_ktlscp 0 recv --help
 	[[ "$output" == *"[DIR]"* && "$output" == *"--listen"* && "$output" == *"--pin"* ]]
-	run "$KTLSCP" info --help
-	assert_exit 0
+	run_ktlscp 0 info --help
 	[[ "$output" == *"--json"* ]]
-	run "$KTLSCP" id --help
-	assert_exit 0
+	run_ktlscp 0 id --help
 }
 
 @test "--version names GnuTLS and whether this kernel offers kTLS" {
-	run "$KTLSCP" --version
-	assert_exit 0
+	run_ktlscp 0 --version
 	[[ "$output" == "ktlscp "* ]]
 	[[ "$output" == *"GnuTLS 3."* ]]
 	[[ "$output" == *"kernel TLS: "*"available"* ]]
 }
 
 @test "info says honestly whether kTLS is available, in text and JSON" {
-	run "$KTLSCP" info
-	assert_exit 0
+	run_ktlscp 0 info
 	[[ "$output" == *"kernel TLS: "* ]]
-	run --separate-stderr "$KTLSCP" info --json
-	assert_exit 0
+	run_ktlscp --separate-stderr 0 info --json
 	echo "$output" | jq -e '.ktls | type == "boolean"' >/dev/null
 	# Every interface's TLS offload features; lo never offloads.
 	[ "$(echo "$output" | jq -r '.interfaces[] | select(.name == "lo") | ."tls-hw-tx-offload"')" = false ]
@@ -100,6 +91,5 @@ MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 
 @test "popt alias files cannot change options (no ~/.popt read)" {
 	echo 'ktlscp alias --evil --ktls=off' >"$HOME/.popt"
-	run "$KTLSCP" send --evil 127.0.0.1 /etc/hostname
-	assert_exit 2
+	run_ktlscp 2 send --evil 127.0.0.1 /etc/hostname
 }

@@ -2,46 +2,34 @@
 # Each exit status of ktlscp(1) EXIT STATUS, provoked, with one clear line
 # naming the file or peer.
 
-bats_require_minimum_version 1.5.0
 load helpers
 
 @test "exit 2: an unknown option names the option" {
-	run "$KTLSCP" send --no-such-option 127.0.0.1 /etc/hostname
-	assert_exit 2
+	run_ktlscp 2 send --no-such-option 127.0.0.1 /etc/hostname
 	[[ "$output" == *"--no-such-option"* ]]
 }
 
 @test "exit 2: an unknown command, and send without paths" {
-	run "$KTLSCP" frobnicate
-	assert_exit 2
+	run_ktlscp 2 frobnicate
 	[[ "$output" == *"unknown command 'frobnicate'"* ]]
-	run "$KTLSCP" send 127.0.0.1
-	assert_exit 2
-	run "$KTLSCP"
-	assert_exit 2
+	run_ktlscp 2 send 127.0.0.1
+	run_ktlscp 2
 }
 
 @test "exit 2: bad values for --tls, --cipher, --ktls, --port and the address" {
-	run "$KTLSCP" send --tls 1.1 127.0.0.1 /etc/hostname
-	assert_exit 2
+	run_ktlscp 2 send --tls 1.1 127.0.0.1 /etc/hostname
 	[[ "$output" == *"--tls 1.1"* ]]
-	run "$KTLSCP" send --cipher rc4 127.0.0.1 /etc/hostname
-	assert_exit 2
-	run "$KTLSCP" send --ktls maybe 127.0.0.1 /etc/hostname
-	assert_exit 2
-	run "$KTLSCP" send --port 70000 127.0.0.1 /etc/hostname
-	assert_exit 2
-	run "$KTLSCP" send '[::1' /etc/hostname
-	assert_exit 2
-	run "$KTLSCP" send 'host:99999' /etc/hostname
-	assert_exit 2
+	run_ktlscp 2 send --cipher rc4 127.0.0.1 /etc/hostname
+	run_ktlscp 2 send --ktls maybe 127.0.0.1 /etc/hostname
+	run_ktlscp 2 send --port 70000 127.0.0.1 /etc/hostname
+	run_ktlscp 2 send '[::1' /etc/hostname
+	run_ktlscp 2 send 'host:99999' /etc/hostname
 }
 
 @test "exit 3: nobody listening names the peer" {
 	port=$(unused_port)
 	echo x >"$SRC/f"
-	run timeout 60 "$KTLSCP" send "127.0.0.1:$port" "$SRC/f"
-	assert_exit 3
+	run_ktlscp 3 send "127.0.0.1:$port" "$SRC/f"
 	[[ "$output" == *"127.0.0.1:$port: cannot connect: Connection refused"* ]]
 }
 
@@ -51,19 +39,16 @@ load helpers
 	pid=$!
 	sleep 0.3
 	echo x >"$SRC/f"
-	run timeout 60 "$KTLSCP" send --timeout 1 "127.0.0.1:$port" "$SRC/f"
+	run_ktlscp 3 send --timeout 1 "127.0.0.1:$port" "$SRC/f"
 	kill $pid 2>/dev/null || true
-	assert_exit 3
 	[[ "$output" == *"timed out"* ]]
 }
 
 @test "exit 4: a wrong token" {
 	echo x >"$SRC/f"
 	start_recv
-	run timeout 60 "$KTLSCP" send --token 2222-2222-2222-2222-2222-2222-2222-2222 "127.0.0.1:$RECV_PORT" "$SRC/f"
-	assert_exit 4
-	wait_recv
-	[ "$RECV_RC" -eq 4 ]
+	run_ktlscp 4 send --token 2222-2222-2222-2222-2222-2222-2222-2222 "127.0.0.1:$RECV_PORT" "$SRC/f"
+	wait_recv 4
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/recv.err")" -ge 2 ]
 }
 
@@ -72,11 +57,9 @@ load helpers
 	echo x >"$SRC/sub/f"
 	echo "i am a file" >"$DST/sub"
 	start_recv
-	ktlscp_send -r "$SRC/sub"
-	assert_exit 5
+	run_send 5 -r "$SRC/sub"
 	[[ "$output" == *"sub: rejected by the receiver"* ]]
-	wait_recv
-	[ "$RECV_RC" -eq 5 ]
+	wait_recv 5
 	[ "$(cat "$DST/sub")" = "i am a file" ]
 }
 
@@ -84,7 +67,7 @@ load helpers
 	big_sparse "$SRC/big"
 	start_recv
 	( sleep "$(settle)"; kill -9 "$RECV_PID" ) &
-	ktlscp_send "$SRC/big"
+	run_send '?' "$SRC/big"
 	[ "$status" -eq 3 ] || [ "$status" -eq 5 ]
 	[[ "$output" == *"127.0.0.1:$RECV_PORT"* ]]
 	[[ "$output" != *"rejected by the receiver"* ]]
@@ -107,8 +90,7 @@ load helpers
 @test "exit 6: a missing source is named, and the rest still goes" {
 	echo x >"$SRC/good"
 	start_recv
-	ktlscp_send "$SRC/missing" "$SRC/good"
-	assert_exit 6
+	run_send 6 "$SRC/missing" "$SRC/good"
 	[[ "$output" == *"$SRC/missing: No such file or directory"* ]]
 	wait_recv
 	assert_same_file "$SRC/good" "$DST/good"
@@ -116,16 +98,14 @@ load helpers
 
 @test "exit 6: only missing sources: no connection is made" {
 	port=$(unused_port)
-	run timeout 60 "$KTLSCP" send "127.0.0.1:$port" "$SRC/missing"
-	assert_exit 6
+	run_ktlscp 6 send "127.0.0.1:$port" "$SRC/missing"
 	[[ "$output" != *"cannot connect"* ]]
 }
 
 @test "exit 6: a directory without -r" {
 	mkdir -p "$SRC/d"
 	port=$(unused_port)
-	run timeout 60 "$KTLSCP" send "127.0.0.1:$port" "$SRC/d"
-	assert_exit 6
+	run_ktlscp 6 send "127.0.0.1:$port" "$SRC/d"
 	[[ "$output" == *"is a directory (use -r"* ]]
 }
 
@@ -141,27 +121,23 @@ load helpers
 }
 
 @test "exit 6: recv into a directory that does not exist" {
-	run "$KTLSCP" recv --port 0 "$BATS_TEST_TMPDIR/nope"
-	assert_exit 6
+	run_ktlscp 6 recv --port 0 "$BATS_TEST_TMPDIR/nope"
 	[[ "$output" == *"nope: No such file or directory"* ]]
 }
 
 @test "exit 7: --ktls=require on a kernel without kTLS names the missing tls module" {
 	skip_if_ktls "this kernel has kTLS: require succeeds (tested in the kTLS lane)"
 	echo x >"$SRC/f"
-	run "$KTLSCP" send --ktls require 127.0.0.1:1 "$SRC/f"
-	assert_exit 7
+	run_ktlscp 7 send --ktls require 127.0.0.1:1 "$SRC/f"
 	[[ "$output" == *"kTLS required but unavailable"*"tls module"* ]]
-	run "$KTLSCP" recv --ktls require --port 0 "$DST"
-	assert_exit 7
+	run_ktlscp 7 recv --ktls require --port 0 "$DST"
 }
 
 @test "--ktls=require succeeds where the kernel has kTLS" {
 	skip_unless_ktls
 	echo x >"$SRC/f"
 	start_recv --ktls require --json
-	ktlscp_send --ktls require --json "$SRC/f"
-	assert_exit 0
+	run_send 0 --ktls require --json "$SRC/f"
 	[ "$(json_field "$output" ktls_tx)" = sw ]
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
@@ -170,8 +146,7 @@ load helpers
 @test "--ktls=off stays in user space and says why" {
 	echo x >"$SRC/f"
 	start_recv --ktls off
-	ktlscp_send --ktls off --json "$SRC/f"
-	assert_exit 0
+	run_send 0 --ktls off --json "$SRC/f"
 	[ "$(json_field "$output" ktls_tx)" = userspace ]
 	[ "$(json_field "$output" ktls_reason)" = "--ktls=off" ]
 	wait_recv
@@ -191,8 +166,7 @@ load helpers
 @test "json on failure: status error, the message and the exit code" {
 	port=$(unused_port)
 	echo x >"$SRC/f"
-	run --separate-stderr timeout 60 "$KTLSCP" send --json "127.0.0.1:$port" "$SRC/f"
-	assert_exit 3
+	run_ktlscp --separate-stderr 3 send --json "127.0.0.1:$port" "$SRC/f"
 	[ "$(json_field "$output" status)" = error ]
 	[ "$(json_field "$output" exit_code)" = 3 ]
 	[[ "$(json_field "$output" error)" == *"Connection refused"* ]]
@@ -205,8 +179,7 @@ load helpers
 	echo ok >"$SRC/other"
 	start_recv
 	( sleep 0.3; touch -m -d '2001-01-01' "$SRC/growing" ) &
-	ktlscp_send --json "$SRC/growing" "$SRC/other"
-	assert_exit 5
+	run_send 5 --json "$SRC/growing" "$SRC/other"
 	[[ "$output" == *"growing: changed while being sent"* ]]
 	[ "$(json_field "$(echo "$output" | grep '^{')" files)" = 1 ]
 	wait_recv

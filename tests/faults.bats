@@ -10,7 +10,6 @@
 # KTLSCP_FAULT_TRIALS (default 20).  The seed and each trial's choices are
 # printed, so that a failing trial can be replayed with the same seed.
 
-bats_require_minimum_version 1.5.0
 load helpers
 
 # Transfers are paced (--limit-rate) so that a kill lands before, inside or
@@ -178,10 +177,8 @@ check_after_kill() {
 		partials=$((partials + $(find "$DST" -name '.ktlscp-*.part' | wc -l)))
 
 		start_recv "$DST"
-		ktlscp_send -r --resume --json "$BATS_FILE_TMPDIR/src/tree"
-		assert_exit 0
-		wait_recv
-		[ "$RECV_RC" -eq 0 ]
+		run_send 0 -r --resume --json "$BATS_FILE_TMPDIR/src/tree"
+		wait_recv 0
 		[ "$(sums_of "$DST")" = "$(cat "$BATS_FILE_TMPDIR/sums")" ] ||
 			{ echo "trial $t (seed $seed): --resume did not deliver the tree" >&2; false; }
 		no_temp_files "$DST"

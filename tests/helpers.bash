@@ -123,11 +123,6 @@ run_ktlscp() {
 	return 1
 }
 
-# ktlscp_send ARGS...: "run" ktlscp send with the receiver's address first.
-ktlscp_send() {
-	run timeout 300 "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$@"
-}
-
 # run_send [--separate-stderr] RC ARGS...: run_ktlscp RC send, to the
 # receiver start_recv started (its address first, then ARGS).
 run_send() {

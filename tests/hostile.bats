@@ -6,7 +6,6 @@
 # the protocol or refused) or 3 (the connection was lost), with one line
 # naming the peer, does not hang, and leaves its sources as they were.
 
-bats_require_minimum_version 1.5.0
 load helpers
 
 outside_listing() {
@@ -21,8 +20,7 @@ expect_refused() {
 	start_recv
 	before=$(outside_listing)
 	forge "$@"
-	wait_recv
-	[ "$RECV_RC" -eq 5 ] || { cat "$BATS_TEST_TMPDIR/recv.err"; false; }
+	wait_recv 5
 	[[ "$output" == *ERROR* ]] || { echo "forge saw: $output"; false; }
 	[ -z "$(ls -A "$DST")" ]
 	[ "$(outside_listing)" = "$before" ]
@@ -84,8 +82,7 @@ expect_refused() {
 @test "a sender that cuts the connection mid-file leaves nothing under the final name" {
 	start_recv
 	forge short
-	wait_recv
-	[ "$RECV_RC" -eq 5 ]
+	wait_recv 5
 	[ ! -e "$DST/short.bin" ]
 	# Only the partial, for --resume, under its hidden name.
 	[ -z "$(ls -A "$DST" | grep -v '^\.ktlscp-[0-9a-f]*\.part$')" ]
@@ -95,8 +92,7 @@ expect_refused() {
 @test "garbage right after the handshake is a protocol error (exit 5)" {
 	start_recv
 	forge garbage
-	wait_recv
-	[ "$RECV_RC" -eq 5 ]
+	wait_recv 5
 	[ -z "$(ls -A "$DST")" ]
 }
 
@@ -104,8 +100,7 @@ expect_refused() {
 	start_recv
 	before=$(outside_listing)
 	forge extra
-	wait_recv
-	[ "$RECV_RC" -eq 5 ] || { cat "$BATS_TEST_TMPDIR/recv.err"; false; }
+	wait_recv 5
 	grep -q "127.0.0.1:[0-9]*: protocol error" "$BATS_TEST_TMPDIR/recv.err"
 	[ ! -e "$DST/extra.bin" ]
 	# At most the partial, holding no more than the 10 declared bytes.
@@ -118,8 +113,7 @@ expect_refused() {
 	start_recv --max-files 1000
 	before=$(outside_listing)
 	forge flood 30000
-	wait_recv
-	[ "$RECV_RC" -eq 5 ] || { cat "$BATS_TEST_TMPDIR/recv.err"; false; }
+	wait_recv 5
 	grep -q "127.0.0.1:[0-9]*: the manifest exceeds 1000 entries; transfer refused" "$BATS_TEST_TMPDIR/recv.err"
 	[[ "$output" == *"ERROR limit exceeded"* ]]
 	[ "$(find "$DST" -type f | wc -l)" -le 1000 ]
@@ -141,8 +135,7 @@ expect_refused() {
 	sum=$(sha256sum <"$part")
 	start_recv
 	forge plan-start 60
-	wait_recv
-	[ "$RECV_RC" -eq 5 ]
+	wait_recv 5
 	grep -q "PLAN starts a body where no partial was offered" "$BATS_TEST_TMPDIR/recv.err"
 	[ "$(sha256sum <"$part")" = "$sum" ]
 	[ "$(ls -A "$DST")" = "$(basename "$part")" ]
@@ -159,8 +152,7 @@ expect_refused() {
 	mkdir -p "$SRC/link"
 	echo payload >"$SRC/link/file"
 	start_recv
-	ktlscp_send -r "$SRC/link"
-	assert_exit 5
+	run_send 5 -r "$SRC/link"
 	wait_recv
 	[ -z "$(ls -A "$BATS_TEST_TMPDIR/outside")" ]
 	[ -L "$DST/link" ]
@@ -171,8 +163,7 @@ expect_refused() {
 	ln -s "$BATS_TEST_TMPDIR/target" "$DST/name"
 	echo new >"$SRC/name"
 	start_recv
-	ktlscp_send "$SRC/name"
-	assert_exit 0
+	run_send 0 "$SRC/name"
 	wait_recv
 	[ "$(cat "$BATS_TEST_TMPDIR/target")" = precious ]
 	[ ! -L "$DST/name" ]
@@ -201,10 +192,10 @@ send_to_liar() {
 	[ $# -gt 0 ] || set -- "$SRC/a" "$SRC/b"
 	before=$(tree_sums "$SRC")
 	start_liar "$cs"
-	run --separate-stderr timeout 120 "$KTLSCP" send --timeout 20 "127.0.0.1:$RECV_PORT" "$@"
-	if [ "$status" -ne "$want" ] || [ "${#stderr_lines[@]}" -ne "$lines" ] ||
+	run_ktlscp --separate-stderr "$want" send --timeout 20 "127.0.0.1:$RECV_PORT" "$@"
+	if [ "${#stderr_lines[@]}" -ne "$lines" ] ||
 		[[ "${stderr_lines[-1]}" != "ktlscp: 127.0.0.1:$RECV_PORT: "* ]]; then
-		echo "case $cs: expected exit $want and $lines line(s) naming the receiver, got $status:" >&2
+		echo "case $cs: expected $lines line(s) naming the receiver:" >&2
 		printf '%s\n' "$stderr" >&2
 		return 1
 	fi
@@ -254,8 +245,7 @@ liar_sources() {
 	before=$(tree_sums "$SRC")
 	start_liar stall
 	t0=$SECONDS
-	run --separate-stderr timeout 120 "$KTLSCP" send --timeout 5 "127.0.0.1:$RECV_PORT" "$SRC/a"
-	assert_exit 3
+	run_ktlscp --separate-stderr 3 send --timeout 5 "127.0.0.1:$RECV_PORT" "$SRC/a"
 	# Once --timeout, not twice (the user-space path once waited in
 	# recv() and then again in poll()).
 	[ $((SECONDS - t0)) -lt 9 ]

@@ -5,7 +5,6 @@
 # gnutls-cli sending to ktlscp.  In the kTLS lane the ktlscp side runs on
 # the kernel path, so a user-space peer is the oracle for the key mapping.
 
-bats_require_minimum_version 1.5.0
 load helpers
 
 setup_file() {
@@ -80,10 +79,9 @@ to_openssl() {
 		flags=(-tls1_2 -cipher "$(ossl12 "$c")")
 	fi
 	start_s_server "$port" "$out" "${flags[@]}"
-	run --separate-stderr timeout 120 "$KTLSCP" send --raw --json --ca "$PKI/ca.crt" \
+	run_ktlscp --separate-stderr 0 send --raw --json --ca "$PKI/ca.crt" \
 		--cert "$PKI/client.crt" --key "$PKI/client.key" --tls "$v" --cipher "$c" \
 		"127.0.0.1:$port" "$BATS_FILE_TMPDIR/payload"
-	assert_exit 0
 	finish_s_server "$out"
 	[ "$(json_field "$output" tls_version)" = "TLS$v" ]
 	[ "$(json_field "$output" cipher)" = "$(echo "$c" | tr a-z A-Z)" ]
@@ -147,9 +145,8 @@ all_from() {
 	port=$(unused_port)
 	out=$BATS_TEST_TMPDIR/ossl.out
 	start_s_server "$port" "$out"
-	run --separate-stderr bash -c "cat '$BATS_FILE_TMPDIR/payload' | timeout 120 '$KTLSCP' send --raw --json \
-		--ca '$PKI/ca.crt' 127.0.0.1:$port -"
-	assert_exit 0
+	run_ktlscp --separate-stderr 0 send --raw --json --ca "$PKI/ca.crt" "127.0.0.1:$port" - \
+		< <(cat "$BATS_FILE_TMPDIR/payload")
 	finish_s_server "$out"
 	if have_ktls; then
 		[ "$(json_field "$output" tx_path)" = splice ]
@@ -179,10 +176,7 @@ all_from() {
 }
 
 @test "recv --raw refuses DIR and --json; send --raw takes exactly one PATH" {
-	run "$KTLSCP" recv --raw "$DST"
-	assert_exit 2
-	run "$KTLSCP" recv --raw --json
-	assert_exit 2
-	run "$KTLSCP" send --raw 127.0.0.1:1 a b
-	assert_exit 2
+	run_ktlscp 2 recv --raw "$DST"
+	run_ktlscp 2 recv --raw --json
+	run_ktlscp 2 send --raw 127.0.0.1:1 a b
 }

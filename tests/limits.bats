@@ -19,8 +19,7 @@ teardown() {
 	head -c 600000 /dev/urandom >"$SRC/a"
 	head -c 600000 /dev/urandom >"$SRC/b"
 	start_recv --max-size 1M
-	ktlscp_send "$SRC/a" "$SRC/b"
-	assert_exit 5
+	run_send 5 "$SRC/a" "$SRC/b"
 	[[ "$output" == *"b: rejected by the receiver: too large"* ]]
 	wait_recv
 	assert_same_file "$SRC/a" "$DST/a"
@@ -30,11 +29,9 @@ teardown() {
 @test "--max-files: a manifest over the limit is refused as a whole" {
 	for i in 1 2 3; do echo $i >"$SRC/f$i"; done
 	start_recv --max-files 2
-	ktlscp_send "$SRC/f1" "$SRC/f2" "$SRC/f3"
-	assert_exit 5
+	run_send 5 "$SRC/f1" "$SRC/f2" "$SRC/f3"
 	[[ "$output" == *"exceeds 2 entries"* ]]
-	wait_recv
-	[ "$RECV_RC" -eq 5 ]
+	wait_recv 5
 	[ -z "$(ls -A "$DST")" ]
 }
 
@@ -43,8 +40,7 @@ teardown() {
 	truncate -s 100M "$SRC/huge"
 	echo ok >"$SRC/ok"
 	start_recv "$DST"
-	ktlscp_send "$SRC/huge" "$SRC/ok"
-	assert_exit 5
+	run_send 5 "$SRC/huge" "$SRC/ok"
 	[[ "$output" == *"huge: rejected by the receiver: no space left on the receiver"* ]]
 	wait_recv
 	[ ! -e "$DST/huge" ]
@@ -55,18 +51,14 @@ teardown() {
 @test "disk full mid-stream: exit 6 on the receiver, 5 on the sender, nothing half-written" {
 	small_fs
 	start_recv "$DST"
-	run bash -c "head -c 120000000 /dev/zero | timeout 120 '$KTLSCP' send --name big 127.0.0.1:$RECV_PORT -"
-	assert_exit 5
+	run_send 5 --name big - < <(head -c 120000000 /dev/zero)
 	[[ "$output" == *"no space left"* ]]
-	wait_recv
-	[ "$RECV_RC" -eq 6 ]
+	wait_recv 6
 	[ ! -e "$DST/big" ]
 	no_temp_files "$DST"
 }
 
 @test "usage: bad --max-size and --max-files" {
-	run "$KTLSCP" recv --max-size lots --port 0 "$DST"
-	assert_exit 2
-	run "$KTLSCP" recv --max-files -3 --port 0 "$DST"
-	assert_exit 2
+	run_ktlscp 2 recv --max-size lots --port 0 "$DST"
+	run_ktlscp 2 recv --max-files -3 --port 0 "$DST"
 }

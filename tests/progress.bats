@@ -34,8 +34,7 @@ setup() {
 
 @test "in a pipe there is no meter" {
 	start_recv
-	ktlscp_send "$SRC/big"
-	assert_exit 0
+	run_send 0 "$SRC/big"
 	[[ "$output" != *"$METER"* ]]
 	[[ "$output" != *$'\r'* ]]
 	wait_recv
@@ -55,8 +54,7 @@ setup() {
 
 @test "--progress forces the meter into a pipe, on both ends" {
 	start_recv --progress
-	ktlscp_send --progress "$SRC/big"
-	assert_exit 0
+	run_send 0 --progress "$SRC/big"
 	[[ "$output" == *"$METER"* ]]
 	wait_recv
 	grep -q "$METER" "$BATS_TEST_TMPDIR/recv.err"
@@ -67,7 +65,7 @@ setup() {
 	big_sparse "$SRC/huge"
 	start_recv
 	( sleep "$(settle)"; kill -9 "$RECV_PID" ) &
-	ktlscp_send --progress "$SRC/huge"
+	run_send '?' --progress "$SRC/huge"
 	[ "$status" -eq 3 ] || [ "$status" -eq 5 ]
 	# As a terminal shows it (the last \r wins): the error line is a line of
 	# its own, not glued to the meter.

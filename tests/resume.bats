@@ -24,8 +24,7 @@ partial_of() {
 		have=$(stat -c %s "$part")
 		partials=$((partials + 1))
 		start_recv
-		ktlscp_send --resume --json "$SRC/big"
-		assert_exit 0
+		run_send 0 --resume --json "$SRC/big"
 		wait_recv
 		assert_same_file "$SRC/big" "$DST/big"
 		[ "$(json_field "$output" resumed)" -eq "$have" ]
@@ -40,8 +39,7 @@ partial_of() {
 	head -c 3000000 /dev/urandom >"$SRC/f"
 	head -c 1234567 "$SRC/f" >"$DST/$(partial_of f)"
 	start_recv
-	ktlscp_send --resume --json "$SRC/f"
-	assert_exit 0
+	run_send 0 --resume --json "$SRC/f"
 	[ "$(json_field "$output" resumed)" = 1234567 ]
 	[ "$(json_field "$output" bytes)" = $((3000000 - 1234567)) ]
 	wait_recv
@@ -53,8 +51,7 @@ partial_of() {
 	head -c 3000000 /dev/urandom >"$SRC/f"
 	head -c 1000000 /dev/urandom >"$DST/$(partial_of f)"
 	start_recv
-	ktlscp_send --resume --json "$SRC/f"
-	assert_exit 0
+	run_send 0 --resume --json "$SRC/f"
 	[[ "$output" == *"f: the receiver's partial copy differs from this file; sending it whole"* ]]
 	[ "$(json_field "$(echo "$output" | grep '^{')" resumed)" = 0 ]
 	wait_recv
@@ -65,8 +62,7 @@ partial_of() {
 	head -c 100000 /dev/urandom >"$SRC/f"
 	head -c 200000 /dev/urandom >"$DST/$(partial_of f)"
 	start_recv
-	ktlscp_send --resume --json "$SRC/f"
-	assert_exit 0
+	run_send 0 --resume --json "$SRC/f"
 	[ "$(json_field "$output" resumed)" = 0 ]
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
@@ -74,8 +70,7 @@ partial_of() {
 	ln -s "$BATS_TEST_TMPDIR/outside" "$DST/$(partial_of g)"
 	echo g >"$SRC/g"
 	start_recv
-	ktlscp_send --resume "$SRC/g"
-	assert_exit 5
+	run_send 5 --resume "$SRC/g"
 	wait_recv
 	[ "$(cat "$BATS_TEST_TMPDIR/outside")" = secret ]
 }
@@ -85,8 +80,7 @@ partial_of() {
 	ln "$BATS_TEST_TMPDIR/victim" "$DST/$(partial_of h)"
 	head -c 1000 /dev/urandom >"$SRC/h"
 	start_recv
-	ktlscp_send --resume "$SRC/h"
-	assert_exit 5
+	run_send 5 --resume "$SRC/h"
 	wait_recv
 	[ "$(cat "$BATS_TEST_TMPDIR/victim")" = precious ]
 	[ ! -e "$DST/h" ]
@@ -96,8 +90,7 @@ partial_of() {
 	head -c 3000000 /dev/urandom >"$SRC/f"
 	head -c 1000000 "$SRC/f" >"$DST/$(partial_of f)"
 	start_recv
-	ktlscp_send --json "$SRC/f"
-	assert_exit 0
+	run_send 0 --json "$SRC/f"
 	[ "$(json_field "$output" resumed)" = 0 ]
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"

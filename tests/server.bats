@@ -26,12 +26,10 @@ teardown() {
 	assert_same_tree "$SRC" "$DST"
 	# And once more after the burst.
 	echo late >"$SRC/late"
-	ktlscp_send "$SRC/late"
-	assert_exit 0
+	run_send 0 "$SRC/late"
 	assert_same_file "$SRC/late" "$DST/late"
 	kill -TERM "$RECV_PID"
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	wait_recv 0
 }
 
 @test "recv -k --max-conns 2: more senders wait in the backlog and still arrive" {
@@ -62,8 +60,7 @@ teardown() {
 	done
 	kill -TERM "$RECV_PID"
 	wait "$spid"
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	wait_recv 0
 	assert_same_file "$SRC/big" "$DST/big"
 	grep -q "waiting for 1 sender to finish" "$BATS_TEST_TMPDIR/recv.err"
 }
@@ -71,33 +68,23 @@ teardown() {
 @test "a bad handshake on recv -k does not stop the receiver" {
 	echo ok >"$SRC/f"
 	start_recv -k
-	run timeout 60 "$KTLSCP" send --token 2222-2222-2222-2222-2222-2222-2222-2222 "127.0.0.1:$RECV_PORT" "$SRC/f"
-	assert_exit 4
-	ktlscp_send "$SRC/f"
-	assert_exit 0
+	run_ktlscp 4 send --token 2222-2222-2222-2222-2222-2222-2222-2222 "127.0.0.1:$RECV_PORT" "$SRC/f"
+	run_send 0 "$SRC/f"
 	assert_same_file "$SRC/f" "$DST/f"
 }
 
 @test "usage: --max-conns without -k, -k with --stdout" {
-	run "$KTLSCP" recv --max-conns 3 --port 0 "$DST"
-	assert_exit 2
-	run "$KTLSCP" recv -k --stdout --port 0
-	assert_exit 2
+	run_ktlscp 2 recv --max-conns 3 --port 0 "$DST"
+	run_ktlscp 2 recv -k --stdout --port 0
 }
 
 @test "usage: --workers, --max-startups need -k and fit within --max-conns" {
-	run timeout 30 "$KTLSCP" recv --workers 2 --port 0 "$DST"
-	assert_exit 2
-	run timeout 30 "$KTLSCP" recv --max-startups 2 --port 0 "$DST"
-	assert_exit 2
-	run timeout 30 "$KTLSCP" recv -k --workers 4 --max-conns 3 --port 0 "$DST"
-	assert_exit 2
-	run timeout 30 "$KTLSCP" recv -k --max-startups 8 --max-conns 4 --port 0 "$DST"
-	assert_exit 2
-	run timeout 30 "$KTLSCP" recv -k --workers 0 --port 0 "$DST"
-	assert_exit 2
-	run timeout 30 "$KTLSCP" recv --handshake-timeout -5 --port 0 "$DST"
-	assert_exit 2
+	run_ktlscp 2 recv --workers 2 --port 0 "$DST"
+	run_ktlscp 2 recv --max-startups 2 --port 0 "$DST"
+	run_ktlscp 2 recv -k --workers 4 --max-conns 3 --port 0 "$DST"
+	run_ktlscp 2 recv -k --max-startups 8 --max-conns 4 --port 0 "$DST"
+	run_ktlscp 2 recv -k --workers 0 --port 0 "$DST"
+	run_ktlscp 2 recv --handshake-timeout -5 --port 0 "$DST"
 }
 
 @test "recv -k drops a connection that sends nothing at --handshake-timeout and serves others meanwhile" {
@@ -106,8 +93,7 @@ teardown() {
 	start_hold idle 5
 	# Idle connections hold no process, and a sender passes them by.
 	[ "$(kids "$RECV_PID")" -eq 0 ]
-	ktlscp_send "$SRC/f"
-	assert_exit 0
+	run_send 0 "$SRC/f"
 	assert_same_file "$SRC/f" "$DST/f"
 	for _ in $(seq 1 300); do
 		[ "$(grep -c 'TLS handshake not done within 2 s' "$BATS_TEST_TMPDIR/recv.err")" -ge 5 ] && break
@@ -125,8 +111,7 @@ teardown() {
 	start_hold trickle 20
 	sleep 1
 	[ "$(kids "$RECV_PID")" -eq 0 ]
-	ktlscp_send "$SRC/f"
-	assert_exit 0
+	run_send 0 "$SRC/f"
 	assert_same_file "$SRC/f" "$DST/f"
 	for _ in $(seq 1 300); do
 		grep -q 'TLS handshake not done within 3 s' "$BATS_TEST_TMPDIR/recv.err" && break
@@ -160,16 +145,14 @@ teardown() {
 	# stop, the receiver serves as before.
 	stop_hold
 	[ "$HOLD_RECONNECTS" -ge 2 ]
-	ktlscp_send --pin "$fp" "$SRC/f"
-	assert_exit 0
+	run_send 0 --pin "$fp" "$SRC/f"
 	assert_same_file "$SRC/f" "$DST/f"
 }
 
 @test "one-shot recv: an idle connection fails at --handshake-timeout with exit 3" {
 	start_recv --handshake-timeout 2
 	start_hold idle 1
-	wait_recv
-	[ "$RECV_RC" -eq 3 ]
+	wait_recv 3
 	grep -q "TLS handshake not done within 2 s (--handshake-timeout); connection dropped" "$BATS_TEST_TMPDIR/recv.err"
 }
 
@@ -197,8 +180,7 @@ teardown() {
 	[ "$(grep -c '^ktlscp: received 1 file' "$BATS_TEST_TMPDIR/recv.err")" -eq 32 ]
 	workers=$(pgrep -P "$RECV_PID" | tr '\n' ' ')
 	kill -TERM "$RECV_PID"
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	wait_recv 0
 	for w in $workers; do
 		! kill -0 "$w" 2>/dev/null
 	done
@@ -217,8 +199,7 @@ teardown() {
 	done
 	kill -TERM "$RECV_PID"
 	wait "$spid"
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	wait_recv 0
 	assert_same_file "$SRC/big" "$DST/big"
 	grep -q "waiting for 1 sender to finish" "$BATS_TEST_TMPDIR/recv.err"
 }

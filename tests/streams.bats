@@ -1,7 +1,6 @@
 #!/usr/bin/env bats
 # Standard input as a source (PATH -) and recv --stdout: the tar pipe.
 
-bats_require_minimum_version 1.5.0
 load helpers
 
 @test "tar c | ktlscp send - and ktlscp recv --stdout | tar x rebuild the tree byte-exact" {
@@ -11,24 +10,20 @@ load helpers
 	(cd "$BATS_TEST_TMPDIR/out" && exec "$KTLSCP" recv --port 0 --listen 127.0.0.1 --stdout 2>"$BATS_TEST_TMPDIR/recv.err" | tar x) &
 	RECV_PID=$!
 	wait_port "$BATS_TEST_TMPDIR/recv.err"
-	run bash -c "tar c -C '$SRC' tree | timeout 120 '$KTLSCP' send --json 127.0.0.1:$RECV_PORT -"
-	assert_exit 0
+	run_send 0 --json - < <(tar c -C "$SRC" tree)
 	echo "$output" | grep '^{' | jq -e '.files == 1 and .status == "ok"' >/dev/null
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	wait_recv 0
 	assert_same_tree "$SRC/tree" "$BATS_TEST_TMPDIR/out/tree"
 }
 
 @test "standard input arrives as a file, named stdin or --name" {
 	head -c 5000000 /dev/urandom >"$SRC/data"
 	start_recv
-	run bash -c "cat '$SRC/data' | timeout 120 '$KTLSCP' send --name data.bin 127.0.0.1:$RECV_PORT -"
-	assert_exit 0
+	run_send 0 --name data.bin - < <(cat "$SRC/data")
 	wait_recv
 	assert_same_file "$SRC/data" "$DST/data.bin"
 	start_recv
-	run bash -c "printf 'abc' | timeout 120 '$KTLSCP' send 127.0.0.1:$RECV_PORT -"
-	assert_exit 0
+	run_send 0 - < <(printf 'abc')
 	wait_recv
 	[ "$(cat "$DST/stdin")" = abc ]
 }
@@ -36,8 +31,7 @@ load helpers
 @test "empty standard input arrives as an empty file, next to files of the same run" {
 	echo f >"$SRC/f"
 	start_recv
-	run bash -c "timeout 120 '$KTLSCP' send 127.0.0.1:$RECV_PORT '$SRC/f' - </dev/null"
-	assert_exit 0
+	run_send 0 "$SRC/f" - </dev/null
 	wait_recv
 	[ -f "$DST/stdin" ] && [ ! -s "$DST/stdin" ]
 	assert_same_file "$SRC/f" "$DST/f"
@@ -47,25 +41,18 @@ load helpers
 	printf 'one\n' >"$SRC/a"
 	printf 'two\n' >"$SRC/b"
 	start_recv --stdout
-	ktlscp_send "$SRC/a" "$SRC/b"
-	assert_exit 0
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	run_send 0 "$SRC/a" "$SRC/b"
+	wait_recv 0
 	[ "$(cat "$BATS_TEST_TMPDIR/recv.out")" = "$(printf 'one\ntwo')" ]
 	[ -z "$(ls -A "$DST")" ]
 }
 
 @test "usage: - twice, --name without -, --name with a slash, --stdout with DIR or --json" {
-	run "$KTLSCP" send 127.0.0.1:1 - -
-	assert_exit 2
-	run "$KTLSCP" send --name x 127.0.0.1:1 /etc/hostname
-	assert_exit 2
-	run "$KTLSCP" send --name a/b 127.0.0.1:1 -
-	assert_exit 2
-	run "$KTLSCP" recv --stdout "$DST"
-	assert_exit 2
-	run "$KTLSCP" recv --stdout --json
-	assert_exit 2
+	run_ktlscp 2 send 127.0.0.1:1 - -
+	run_ktlscp 2 send --name x 127.0.0.1:1 /etc/hostname
+	run_ktlscp 2 send --name a/b 127.0.0.1:1 -
+	run_ktlscp 2 recv --stdout "$DST"
+	run_ktlscp 2 recv --stdout --json
 }
 
 # stdin_path: the tx_path a lone standard-input stream should report.
@@ -76,10 +63,8 @@ stdin_path() {
 @test "piped standard input moves by splice on the kernel path (copy in user space), byte-exact" {
 	head -c 6000000 /dev/urandom >"$SRC/data"
 	start_recv
-	run bash -c "cat '$SRC/data' | timeout 120 '$KTLSCP' send --json --name data 127.0.0.1:$RECV_PORT -"
-	assert_exit 0
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	run_send 0 --json --name data - < <(cat "$SRC/data")
+	wait_recv 0
 	assert_same_file "$SRC/data" "$DST/data"
 	echo "$output" | grep '^{' | jq -e --arg p "$(stdin_path)" --arg m "$(expected_mode)" \
 		'.tx_path == $p and .ktls_tx == $m and .bytes == 6000000' >/dev/null
@@ -108,8 +93,7 @@ trickle_send() {
 	done
 	exec 4>&-
 	wait "$send_pid"
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	wait_recv 0
 	[ "$(cat "$BATS_TEST_TMPDIR/recv.out")" = "$(printf 'first\nsecond')" ]
 }
 
@@ -131,8 +115,7 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$KTLSCP" send "127.0.0.1:$RECV_PORT" -
 	skip_unless_ktls
 	head -c 3000000 /dev/urandom >"$SRC/data"
 	start_recv
-	run bash -c "cat '$SRC/data' | KTLSCP_KEY_RECORD_LIMIT=50 timeout 120 '$KTLSCP' send 127.0.0.1:$RECV_PORT -"
-	assert_exit 5
+	KTLSCP_KEY_RECORD_LIMIT=50 run_send 5 - < <(cat "$SRC/data")
 	[[ "$output" == *"key-use limit"* ]]
 	wait_recv
 	[ ! -e "$DST/stdin" ]
@@ -141,8 +124,7 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$KTLSCP" send "127.0.0.1:$RECV_PORT" -
 @test "standard input redirected from a file moves the same way, byte-exact" {
 	head -c 3000000 /dev/urandom >"$SRC/data"
 	start_recv
-	run bash -c "timeout 120 '$KTLSCP' send --json --name data 127.0.0.1:$RECV_PORT - <'$SRC/data'"
-	assert_exit 0
+	run_send 0 --json --name data - <"$SRC/data"
 	wait_recv
 	assert_same_file "$SRC/data" "$DST/data"
 	echo "$output" | grep '^{' | jq -e --arg p "$(stdin_path)" '.tx_path == $p' >/dev/null
@@ -171,8 +153,7 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$KTLSCP" send "127.0.0.1:$RECV_PORT" -
 	run bash -c "{ sleep $(settle); printf 'typed line\n'; sleep $(settle); printf '\004'; } |
 		timeout 120 script -qec \"'$KTLSCP' send --json --name typed 127.0.0.1:$RECV_PORT - 2>&1\" /dev/null"
 	assert_exit 0
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	wait_recv 0
 	[ "$(cat "$DST/typed")" = "typed line" ]
 	echo "$output" | tr -d '\r' | grep '^{' | jq -e '.tx_path == "copy"' >/dev/null
 }
@@ -180,8 +161,7 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$KTLSCP" send "127.0.0.1:$RECV_PORT" -
 @test "--verify on standard input takes the copy path and verifies the stream" {
 	head -c 2000000 /dev/urandom >"$SRC/data"
 	start_recv
-	run bash -c "cat '$SRC/data' | timeout 120 '$KTLSCP' send --verify --json --name data 127.0.0.1:$RECV_PORT -"
-	assert_exit 0
+	run_send 0 --verify --json --name data - < <(cat "$SRC/data")
 	wait_recv
 	assert_same_file "$SRC/data" "$DST/data"
 	echo "$output" | grep '^{' | jq -e '.tx_path == "copy" and .verified == 1' >/dev/null

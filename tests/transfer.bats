@@ -2,16 +2,13 @@
 # Transfers of every shape, byte-exact (sha256), with the offload mode the
 # kernel allows reported in the JSON summary.
 
-bats_require_minimum_version 1.5.0
 load helpers
 
 @test "an empty file arrives empty" {
 	: >"$SRC/empty"
 	start_recv
-	ktlscp_send "$SRC/empty"
-	assert_exit 0
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	run_send 0 "$SRC/empty"
+	wait_recv 0
 	[ -f "$DST/empty" ] && [ ! -s "$DST/empty" ]
 	assert_same_file "$SRC/empty" "$DST/empty"
 }
@@ -19,8 +16,7 @@ load helpers
 @test "a 1-byte file arrives byte-exact" {
 	printf 'x' >"$SRC/one"
 	start_recv
-	ktlscp_send "$SRC/one"
-	assert_exit 0
+	run_send 0 "$SRC/one"
 	wait_recv
 	assert_same_file "$SRC/one" "$DST/one"
 }
@@ -28,20 +24,16 @@ load helpers
 @test "a 1 MiB random file arrives byte-exact" {
 	head -c 1048576 /dev/urandom >"$SRC/mib"
 	start_recv
-	ktlscp_send "$SRC/mib"
-	assert_exit 0
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	run_send 0 "$SRC/mib"
+	wait_recv 0
 	assert_same_file "$SRC/mib" "$DST/mib"
 }
 
 @test "a 100 MiB random file arrives byte-exact and the summary reports the kernel's mode" {
 	head -c 104857600 /dev/urandom >"$SRC/big"
 	start_recv --json
-	ktlscp_send --json "$SRC/big"
-	assert_exit 0
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	run_send 0 --json "$SRC/big"
+	wait_recv 0
 	assert_same_file "$SRC/big" "$DST/big"
 	mode=$(expected_mode)
 	[ "$(json_field "$output" status)" = ok ]
@@ -71,10 +63,8 @@ load helpers
 		done
 	done
 	start_recv
-	ktlscp_send -r "$SRC/tree"
-	assert_exit 0
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	run_send 0 -r "$SRC/tree"
+	wait_recv 0
 	assert_same_tree "$SRC/tree" "$DST/tree"
 	[ "$(find "$DST/tree" -type f | wc -l)" -eq 1000 ]
 	no_temp_files "$DST"
@@ -86,8 +76,7 @@ load helpers
 	echo two >"$SRC/dir with space/ünïcødé ✓/naïve 日本.txt"
 	echo three >"$SRC/dir with space/\$(not run) & 'quoted' \"x\""
 	start_recv
-	ktlscp_send -r "$SRC/dir with space"
-	assert_exit 0
+	run_send 0 -r "$SRC/dir with space"
 	wait_recv
 	assert_same_tree "$SRC/dir with space" "$DST/dir with space"
 }
@@ -97,8 +86,7 @@ load helpers
 	echo a >"$SRC/d/file"
 	echo b >"$SRC/loose"
 	start_recv --json
-	ktlscp_send -r --json "$SRC/d" "$SRC/loose"
-	assert_exit 0
+	run_send 0 -r --json "$SRC/d" "$SRC/loose"
 	wait_recv
 	[ -d "$DST/d/empty/deeper" ]
 	assert_same_file "$SRC/loose" "$DST/loose"
@@ -113,8 +101,7 @@ load helpers
 	printf '#!/bin/sh\n' >"$SRC/script"
 	chmod 755 "$SRC/script"
 	start_recv
-	ktlscp_send "$SRC/f" "$SRC/script"
-	assert_exit 0
+	run_send 0 "$SRC/f" "$SRC/script"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 	[ -x "$DST/script" ]
@@ -125,8 +112,7 @@ load helpers
 	echo real >"$SRC/t/real"
 	ln -s /etc/passwd "$SRC/t/link"
 	start_recv
-	ktlscp_send -r "$SRC/t"
-	assert_exit 0
+	run_send 0 -r "$SRC/t"
 	[[ "$output" == *"t/link: skipping symbolic link"* ]]
 	wait_recv
 	[ -f "$DST/t/real" ]
@@ -136,8 +122,7 @@ load helpers
 @test "the human summary names both directions' offload mode" {
 	echo hi >"$SRC/hi"
 	start_recv
-	ktlscp_send "$SRC/hi"
-	assert_exit 0
+	run_send 0 "$SRC/hi"
 	mode=$(expected_mode)
 	[[ "$output" == *"kTLS tx=$mode rx=$mode"* ]]
 	wait_recv
@@ -146,8 +131,7 @@ load helpers
 @test "json: stdout holds exactly one JSON object with the contract's keys" {
 	echo hi >"$SRC/hi"
 	start_recv
-	run --separate-stderr timeout 60 "$KTLSCP" send --json "127.0.0.1:$RECV_PORT" "$SRC/hi"
-	assert_exit 0
+	run_ktlscp --separate-stderr 0 send --json "127.0.0.1:$RECV_PORT" "$SRC/hi"
 	wait_recv
 	out=$output
 	[ "$(echo "$out" | wc -l)" -eq 1 ]
@@ -169,16 +153,13 @@ load helpers
 			rm -f "$DST/data"
 			if [ "$tls$c" = 1.3aes-256-gcm ]; then
 				# A TLS 1.3 PSK is bound to SHA-256 in GnuTLS 3.7.
-				run "$KTLSCP" send --tls 1.3 --cipher aes-256-gcm 127.0.0.1:1 "$SRC/data"
-				assert_exit 2
+				run_ktlscp 2 send --tls 1.3 --cipher aes-256-gcm 127.0.0.1:1 "$SRC/data"
 				[[ "$output" == *"needs TLS 1.2"* ]]
 				continue
 			fi
 			start_recv
-			ktlscp_send --json --tls "$tls" --cipher "$c" "$SRC/data"
-			assert_exit 0
-			wait_recv
-			[ "$RECV_RC" -eq 0 ]
+			run_send 0 --json --tls "$tls" --cipher "$c" "$SRC/data"
+			wait_recv 0
 			assert_same_file "$SRC/data" "$DST/data"
 			[ "$(json_field "$output" tls_version)" = "TLS$tls" ]
 			[ "$(json_field "$output" cipher)" = "$(echo "$c" | tr a-z A-Z)" ]
@@ -193,8 +174,7 @@ load helpers
 	rx0=$(awk '$1 == "TlsRxSw" {print $2}' /proc/net/tls_stat)
 	head -c 200000 /dev/urandom >"$SRC/f"
 	start_recv
-	ktlscp_send --json "$SRC/f"
-	assert_exit 0
+	run_send 0 --json "$SRC/f"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 	tx1=$(awk '$1 == "TlsTxSw" {print $2}' /proc/net/tls_stat)
@@ -208,8 +188,7 @@ load helpers
 	skip_unless_ktls
 	head -c 5000000 /dev/urandom >"$SRC/f"
 	KTLSCP_RX_PATH=splice start_recv --json
-	ktlscp_send "$SRC/f"
-	assert_exit 0
+	run_send 0 "$SRC/f"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 	[ "$(json_field "$(cat "$BATS_TEST_TMPDIR/recv.out")" rx_path)" = splice ]
@@ -219,15 +198,13 @@ load helpers
 	skip_unless_ktls
 	head -c 3000000 /dev/urandom >"$SRC/f"
 	start_recv
-	KTLSCP_KEY_RECORD_LIMIT=50 ktlscp_send "$SRC/f"
-	assert_exit 5
+	KTLSCP_KEY_RECORD_LIMIT=50 run_send 5 "$SRC/f"
 	[[ "$output" == *"key-use limit"* ]]
 	wait_recv
 	[ ! -e "$DST/f" ]
 	# ChaCha20-Poly1305 has no such limit.
 	start_recv
-	KTLSCP_KEY_RECORD_LIMIT=50 ktlscp_send --cipher chacha20-poly1305 "$SRC/f"
-	assert_exit 0
+	KTLSCP_KEY_RECORD_LIMIT=50 run_send 0 --cipher chacha20-poly1305 "$SRC/f"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 }
@@ -245,8 +222,7 @@ load helpers
 	# The times as they were before reading: reading moves atime.
 	before=$(stat -c '%a %y %x' "$SRC/p/f")
 	start_recv
-	ktlscp_send -r -p "$SRC/p"
-	assert_exit 0
+	run_send 0 -r -p "$SRC/p"
 	wait_recv
 	[ "$(stat -c '%a %y %x' "$DST/p/f")" = "$before" ]
 	assert_same_tree "$SRC/p" "$DST/p"
@@ -260,8 +236,7 @@ load helpers
 	chmod 666 "$SRC/f"
 	touch -d '2001-02-03' "$SRC/f"
 	start_recv
-	ktlscp_send "$SRC/f"
-	assert_exit 0
+	run_send 0 "$SRC/f"
 	wait_recv
 	[ "$(stat -c %a "$DST/f")" = "$(printf '%o' $((0666 & ~$(umask))))" ]
 	[ "$(stat -c %Y "$DST/f")" -gt "$(stat -c %Y "$SRC/f")" ]
@@ -272,8 +247,7 @@ load helpers
 	echo new >"$SRC/fresh"
 	echo old >"$DST/keep"
 	start_recv
-	ktlscp_send -n --json "$SRC/keep" "$SRC/fresh"
-	assert_exit 0
+	run_send 0 -n --json "$SRC/keep" "$SRC/fresh"
 	[ "$(json_field "$output" skipped)" = 1 ]
 	[ "$(json_field "$output" files)" = 1 ]
 	wait_recv
@@ -291,8 +265,7 @@ load helpers
 	echo recent >"$DST/b"
 	touch -d '2030-01-01' "$DST/b"
 	start_recv
-	ktlscp_send --update --json "$SRC/a" "$SRC/b"
-	assert_exit 0
+	run_send 0 --update --json "$SRC/a" "$SRC/b"
 	[ "$(json_field "$output" skipped)" = 1 ]
 	wait_recv
 	assert_same_file "$SRC/a" "$DST/a"
@@ -305,8 +278,7 @@ load helpers
 	"$KTLSCP" recv --port 0 --listen ::1 "$DST" 2>"$BATS_TEST_TMPDIR/recv.err" &
 	RECV_PID=$!
 	wait_port "$BATS_TEST_TMPDIR/recv.err"
-	run timeout 60 "$KTLSCP" send --json "[::1]:$RECV_PORT" "$SRC/f"
-	assert_exit 0
+	run_ktlscp 0 send --json "[::1]:$RECV_PORT" "$SRC/f"
 	[ "$(json_field "$output" peer)" = "[::1]:$RECV_PORT" ]
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
@@ -318,12 +290,9 @@ load helpers
 	"$KTLSCP" recv -4 --port 0 "$DST" 2>"$BATS_TEST_TMPDIR/recv.err" &
 	RECV_PID=$!
 	wait_port "$BATS_TEST_TMPDIR/recv.err"
-	run timeout 60 "$KTLSCP" send "[::1]:$RECV_PORT" "$SRC/f"
-	assert_exit 3
-	run timeout 60 "$KTLSCP" send -6 "127.0.0.1:$RECV_PORT" "$SRC/f"
-	assert_exit 3
-	run timeout 60 "$KTLSCP" send -4 "localhost:$RECV_PORT" "$SRC/f"
-	assert_exit 0
+	run_ktlscp 3 send "[::1]:$RECV_PORT" "$SRC/f"
+	run_ktlscp 3 send -6 "127.0.0.1:$RECV_PORT" "$SRC/f"
+	run_ktlscp 0 send -4 "localhost:$RECV_PORT" "$SRC/f"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 }
@@ -333,29 +302,23 @@ load helpers
 	echo a >"$SRC/d/a"
 	echo b >"$SRC/b"
 	start_recv
-	ktlscp_send -r -t "inbox/2026/" "$SRC/d" "$SRC/b"
-	assert_exit 0
+	run_send 0 -r -t "inbox/2026/" "$SRC/d" "$SRC/b"
 	wait_recv
 	assert_same_file "$SRC/d/a" "$DST/inbox/2026/d/a"
 	assert_same_file "$SRC/b" "$DST/inbox/2026/b"
-	run "$KTLSCP" send -t ../up 127.0.0.1:1 "$SRC/b"
-	assert_exit 2
-	run "$KTLSCP" send -t /abs 127.0.0.1:1 "$SRC/b"
-	assert_exit 2
+	run_ktlscp 2 send -t ../up 127.0.0.1:1 "$SRC/b"
+	run_ktlscp 2 send -t /abs 127.0.0.1:1 "$SRC/b"
 }
 
 @test "--limit-rate paces the sender (generous bounds: this is not a benchmark)" {
 	head -c 6000000 /dev/urandom >"$SRC/f"
 	start_recv
-	ktlscp_send --json --limit-rate 3M "$SRC/f"
-	assert_exit 0
+	run_send 0 --json --limit-rate 3M "$SRC/f"
 	secs=$(json_field "$output" seconds)
 	# 6 MB at 3 MB/s: about 2 s; never under 1.4 s.
 	awk -v s="$secs" 'BEGIN { exit !(s >= 1.4 && s < 60) }'
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
-	run "$KTLSCP" send --limit-rate fast 127.0.0.1:1 "$SRC/f"
-	assert_exit 2
-	run "$KTLSCP" send --limit-rate 10 127.0.0.1:1 "$SRC/f"
-	assert_exit 2
+	run_ktlscp 2 send --limit-rate fast 127.0.0.1:1 "$SRC/f"
+	run_ktlscp 2 send --limit-rate 10 127.0.0.1:1 "$SRC/f"
 }

@@ -10,10 +10,8 @@ load helpers
 	start_recv
 	[ -n "$RECV_TOKEN" ]
 	[ ${#RECV_TOKEN} -eq 39 ]
-	run timeout 60 "$KTLSCP" send --token "$RECV_TOKEN" "127.0.0.1:$RECV_PORT" "$SRC/f"
-	assert_exit 0
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	run_ktlscp 0 send --token "$RECV_TOKEN" "127.0.0.1:$RECV_PORT" "$SRC/f"
+	wait_recv 0
 	assert_same_file "$SRC/f" "$DST/f"
 }
 
@@ -30,11 +28,9 @@ load helpers
 	unset KTLSCP_TOKEN
 	echo data >"$SRC/f"
 	start_recv
-	run timeout 60 "$KTLSCP" send --token abcd-abcd-abcd-abcd-abcd-abcd-abcd-abcd "127.0.0.1:$RECV_PORT" "$SRC/f"
-	assert_exit 4
+	run_ktlscp 4 send --token abcd-abcd-abcd-abcd-abcd-abcd-abcd-abcd "127.0.0.1:$RECV_PORT" "$SRC/f"
 	[[ "$output" == *"127.0.0.1:$RECV_PORT"* ]]
-	wait_recv
-	[ "$RECV_RC" -eq 4 ]
+	wait_recv 4
 	[ -z "$(ls -A "$DST")" ]
 }
 
@@ -43,12 +39,12 @@ load helpers
 	echo "$TEST_TOKEN" >"$BATS_TEST_TMPDIR/tok"
 	chmod 644 "$BATS_TEST_TMPDIR/tok"
 	start_recv
-	run timeout 60 env -u KTLSCP_TOKEN "$KTLSCP" send --token-file "$BATS_TEST_TMPDIR/tok" "127.0.0.1:$RECV_PORT" "$SRC/f"
-	assert_exit 6
+	# The receiver has the token; the sender only its file.
+	unset KTLSCP_TOKEN
+	run_ktlscp 6 send --token-file "$BATS_TEST_TMPDIR/tok" "127.0.0.1:$RECV_PORT" "$SRC/f"
 	[[ "$output" == *"readable by group or others"* ]]
 	chmod 600 "$BATS_TEST_TMPDIR/tok"
-	run timeout 60 env -u KTLSCP_TOKEN "$KTLSCP" send --token-file "$BATS_TEST_TMPDIR/tok" "127.0.0.1:$RECV_PORT" "$SRC/f"
-	assert_exit 0
+	run_ktlscp 0 send --token-file "$BATS_TEST_TMPDIR/tok" "127.0.0.1:$RECV_PORT" "$SRC/f"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 }
@@ -57,22 +53,20 @@ load helpers
 	unset KTLSCP_TOKEN
 	echo data >"$SRC/f"
 	start_recv --token-file /dev/fd/3 3< <(echo "$TEST_TOKEN")
-	run timeout 60 "$KTLSCP" send --token-file /dev/fd/3 "127.0.0.1:$RECV_PORT" "$SRC/f" 3< <(echo "$TEST_TOKEN")
-	assert_exit 0
+	# (Descriptor 4 for the sender: run_ktlscp closes 3, bats' own.)
+	run_ktlscp 0 send --token-file /dev/fd/4 "127.0.0.1:$RECV_PORT" "$SRC/f" 4< <(echo "$TEST_TOKEN")
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 	hex=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	rm "$DST/f"
 	start_recv --psk-file /dev/fd/3 3< <(echo "k:$hex")
-	run timeout 60 "$KTLSCP" send --psk-file /dev/fd/3 "127.0.0.1:$RECV_PORT" "$SRC/f" 3< <(echo "k:$hex")
-	assert_exit 0
+	run_ktlscp 0 send --psk-file /dev/fd/4 "127.0.0.1:$RECV_PORT" "$SRC/f" 4< <(echo "k:$hex")
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 }
 
 @test "a malformed token is a usage error" {
-	run "$KTLSCP" send --token nope 127.0.0.1:1 /etc/hostname
-	assert_exit 2
+	run_ktlscp 2 send --token nope 127.0.0.1:1 /etc/hostname
 	[[ "$output" == *"token is not valid"* ]]
 }
 
@@ -93,21 +87,18 @@ keys_setup() {
 	keys_setup
 	XDG_CONFIG_HOME=$rhome start_recv
 	grep -q "accepting the 1 sender key in $rhome/ktlscp/authorized_senders" "$BATS_TEST_TMPDIR/recv.err"
-	XDG_CONFIG_HOME=$shome ktlscp_send "$SRC/f"
-	assert_exit 4
+	XDG_CONFIG_HOME=$shome run_send 4 "$SRC/f"
 	[[ "$output" == *"unknown receiver: its key $rfp is not in $kh"* ]]
 	[[ "$output" == *"--accept-new"* ]]
 	[ ! -e "$kh" ]
-	wait_recv
-	[ "$RECV_RC" -eq 4 ]
+	wait_recv 4
 	[ -z "$(ls -A "$DST")" ]
 }
 
 @test "--accept-new records a new receiver in known_hosts; later runs need no option" {
 	keys_setup
 	XDG_CONFIG_HOME=$rhome start_recv
-	XDG_CONFIG_HOME=$shome ktlscp_send --accept-new --json "$SRC/f"
-	assert_exit 0
+	XDG_CONFIG_HOME=$shome run_send 0 --accept-new --json "$SRC/f"
 	[[ "$output" == *"added the receiver's key $rfp to $kh"* ]]
 	[ "$(json_field "${lines[-1]}" auth)" = pin ]
 	wait_recv
@@ -116,8 +107,7 @@ keys_setup() {
 	[ "$(stat -c %a "$kh")" = 600 ]
 	rm "$DST/f"
 	XDG_CONFIG_HOME=$rhome start_recv --port "$RECV_PORT"
-	XDG_CONFIG_HOME=$shome ktlscp_send "$SRC/f"
-	assert_exit 0
+	XDG_CONFIG_HOME=$shome run_send 0 "$SRC/f"
 	[[ "$output" != *"added the receiver"* ]]
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
@@ -130,8 +120,7 @@ keys_setup() {
 	XDG_CONFIG_HOME=$rhome start_recv
 	printf '# mine\n[127.0.0.1]:%s %s\n' "$RECV_PORT" "$ofp" >"$kh"
 	before=$(sha256sum "$kh")
-	XDG_CONFIG_HOME=$shome ktlscp_send --accept-new "$SRC/f"
-	assert_exit 4
+	XDG_CONFIG_HOME=$shome run_send 4 --accept-new "$SRC/f"
 	[[ "$output" == *"THE RECEIVER'S KEY HAS CHANGED: it presented $rfp, but $kh line 2 has $ofp"* ]]
 	[ "$(echo "$output" | grep -c .)" -eq 1 ]
 	[ "$(sha256sum "$kh")" = "$before" ]
@@ -172,10 +161,8 @@ keys_setup() {
 	ohome=$BATS_TEST_TMPDIR/other
 	XDG_CONFIG_HOME=$ohome "$KTLSCP" id >/dev/null
 	XDG_CONFIG_HOME=$rhome start_recv
-	XDG_CONFIG_HOME=$ohome ktlscp_send --pin "$rfp" "$SRC/f"
-	assert_exit 4
-	wait_recv
-	[ "$RECV_RC" -eq 4 ]
+	XDG_CONFIG_HOME=$ohome run_send 4 --pin "$rfp" "$SRC/f"
+	wait_recv 4
 	grep -q "is not allowed by $rhome/ktlscp/authorized_senders" "$BATS_TEST_TMPDIR/recv.err"
 	[ -z "$(ls -A "$DST")" ]
 }
@@ -184,13 +171,11 @@ keys_setup() {
 	keys_setup
 	ofp=$(XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/other "$KTLSCP" id)
 	XDG_CONFIG_HOME=$rhome start_recv --allow "$ofp"
-	XDG_CONFIG_HOME=$shome ktlscp_send --pin "$rfp" "$SRC/f"
-	assert_exit 4
+	XDG_CONFIG_HOME=$shome run_send 4 --pin "$rfp" "$SRC/f"
 	wait_recv
 	grep -q "sender key $sfp is not allowed by --allow" "$BATS_TEST_TMPDIR/recv.err"
 	XDG_CONFIG_HOME=$rhome start_recv --allow "$ofp" --allow "$sfp"
-	XDG_CONFIG_HOME=$shome ktlscp_send --pin "$rfp" "$SRC/f"
-	assert_exit 0
+	XDG_CONFIG_HOME=$shome run_send 0 --pin "$rfp" "$SRC/f"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 }
@@ -199,30 +184,25 @@ keys_setup() {
 	keys_setup
 	as=$rhome/ktlscp/authorized_senders
 	chmod 666 "$as"
-	run env XDG_CONFIG_HOME="$rhome" "$KTLSCP" recv --port 0 "$DST"
-	assert_exit 6
+	XDG_CONFIG_HOME=$rhome run_ktlscp 6 recv --port 0 "$DST"
 	[[ "$output" == *"$as: writable by group or others"* ]]
 	chmod 644 "$as"
 	echo "ssh-ed25519 AAAA" >>"$as"
-	run env XDG_CONFIG_HOME="$rhome" "$KTLSCP" recv --port 0 "$DST"
-	assert_exit 6
+	XDG_CONFIG_HOME=$rhome run_ktlscp 6 recv --port 0 "$DST"
 	[[ "$output" == *"$as: line 2: expected SHA256:"* ]]
 	# Whoever may write the directory may replace the file.
 	sed -i '$d' "$as"
 	chmod 777 "$rhome/ktlscp"
-	run env XDG_CONFIG_HOME="$rhome" "$KTLSCP" recv --port 0 "$DST"
-	assert_exit 6
+	XDG_CONFIG_HOME=$rhome run_ktlscp 6 recv --port 0 "$DST"
 	[[ "$output" == *"$rhome/ktlscp: writable by group or others"* ]]
 	# The same for the sender's known_hosts, before it connects.
 	mkdir -p "$shome/ktlscp" && chmod 775 "$shome/ktlscp"
-	run env XDG_CONFIG_HOME="$shome" "$KTLSCP" send --accept-new 127.0.0.1:1 "$SRC/f"
-	assert_exit 6
+	XDG_CONFIG_HOME=$shome run_ktlscp 6 send --accept-new 127.0.0.1:1 "$SRC/f"
 	[[ "$output" == *"$shome/ktlscp: writable by group or others"* ]]
 }
 
 @test "--accept-new goes with known_hosts only: with a token it is a usage error" {
-	run "$KTLSCP" send --accept-new --token "$TEST_TOKEN" 127.0.0.1:1 /etc/hostname
-	assert_exit 2
+	run_ktlscp 2 send --accept-new --token "$TEST_TOKEN" 127.0.0.1:1 /etc/hostname
 	[[ "$output" == *"--accept-new"* ]]
 }
 
@@ -234,8 +214,7 @@ keys_setup() {
 	echo data >"$SRC/f"
 	start_recv --psk-file "$psk"
 	[ -z "$RECV_TOKEN" ]
-	ktlscp_send --psk-file "$psk" --json "$SRC/f"
-	assert_exit 0
+	run_send 0 --psk-file "$psk" --json "$SRC/f"
 	[ "$(json_field "$output" auth)" = psk ]
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
@@ -248,14 +227,11 @@ keys_setup() {
 	chmod 600 "$BATS_TEST_TMPDIR"/psk?
 	echo data >"$SRC/f"
 	start_recv --psk-file "$BATS_TEST_TMPDIR/psk1"
-	ktlscp_send --psk-file "$BATS_TEST_TMPDIR/psk2" "$SRC/f"
-	assert_exit 4
-	wait_recv
-	[ "$RECV_RC" -eq 4 ]
+	run_send 4 --psk-file "$BATS_TEST_TMPDIR/psk2" "$SRC/f"
+	wait_recv 4
 	[ ! -e "$DST/f" ]
 	start_recv --psk-file "$BATS_TEST_TMPDIR/psk1"
-	ktlscp_send --psk-file "$BATS_TEST_TMPDIR/psk1" "$SRC/f"
-	assert_exit 0
+	run_send 0 --psk-file "$BATS_TEST_TMPDIR/psk1" "$SRC/f"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 }
@@ -263,18 +239,16 @@ keys_setup() {
 @test "a short or malformed PSK file is a usage error" {
 	echo "abcd" >"$BATS_TEST_TMPDIR/psk"
 	chmod 600 "$BATS_TEST_TMPDIR/psk"
-	run "$KTLSCP" send --psk-file "$BATS_TEST_TMPDIR/psk" 127.0.0.1:1 /etc/hostname
-	assert_exit 2
+	run_ktlscp 2 send --psk-file "$BATS_TEST_TMPDIR/psk" 127.0.0.1:1 /etc/hostname
 	[[ "$output" == *"16 to 64 bytes"* ]]
 }
 
 @test "ktlscp id creates a 0600 key once and prints a stable SHA256 fingerprint" {
-	run "$KTLSCP" id
-	assert_exit 0
+	run_ktlscp 0 id
 	fp1=$(echo "$output" | grep '^SHA256:')
 	[[ "$fp1" =~ ^SHA256:[A-Za-z0-9+/]{43}$ ]]
 	[ "$(stat -c %a "$XDG_CONFIG_HOME/ktlscp/id.key")" = 600 ]
-	run "$KTLSCP" id
+	run_ktlscp '?' id
 	[ "$output" = "$fp1" ]
 }
 
@@ -286,11 +260,9 @@ keys_setup() {
 	sfp=$(XDG_CONFIG_HOME=$shome "$KTLSCP" id)
 	echo data >"$SRC/f"
 	XDG_CONFIG_HOME=$rhome start_recv --pin "$sfp"
-	XDG_CONFIG_HOME=$shome ktlscp_send --pin "$rfp" --json "$SRC/f"
-	assert_exit 0
+	XDG_CONFIG_HOME=$shome run_send 0 --pin "$rfp" --json "$SRC/f"
 	[ "$(json_field "$output" auth)" = pin ]
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	wait_recv 0
 	assert_same_file "$SRC/f" "$DST/f"
 }
 
@@ -304,8 +276,7 @@ keys_setup() {
 	ofp=$(XDG_CONFIG_HOME=$ohome "$KTLSCP" id)
 	echo data >"$SRC/f"
 	XDG_CONFIG_HOME=$rhome start_recv --pin "$sfp"
-	XDG_CONFIG_HOME=$shome ktlscp_send --pin "$ofp" "$SRC/f"
-	assert_exit 4
+	XDG_CONFIG_HOME=$shome run_send 4 --pin "$ofp" "$SRC/f"
 	[[ "$output" == *"does not match --pin"* ]]
 	wait_recv
 	[ ! -e "$DST/f" ]
@@ -321,10 +292,8 @@ keys_setup() {
 	ofp=$(XDG_CONFIG_HOME=$ohome "$KTLSCP" id)
 	echo data >"$SRC/f"
 	XDG_CONFIG_HOME=$rhome start_recv --pin "$ofp"
-	XDG_CONFIG_HOME=$shome ktlscp_send --pin "$rfp" "$SRC/f"
-	assert_exit 4
-	wait_recv
-	[ "$RECV_RC" -eq 4 ]
+	XDG_CONFIG_HOME=$shome run_send 4 --pin "$rfp" "$SRC/f"
+	wait_recv 4
 	grep -q "sender key .* is not allowed by --pin" "$BATS_TEST_TMPDIR/recv.err"
 	[ ! -e "$DST/f" ]
 }
@@ -339,8 +308,7 @@ make_pki() {
 	make_pki
 	echo data >"$SRC/f"
 	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt"
-	ktlscp_send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" --json "$SRC/f"
-	assert_exit 0
+	run_send 0 --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" --json "$SRC/f"
 	[ "$(json_field "$output" auth)" = x509 ]
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
@@ -351,8 +319,7 @@ make_pki() {
 	make_pki
 	echo data >"$SRC/f"
 	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt"
-	ktlscp_send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/other-ca.crt" "$SRC/f"
-	assert_exit 4
+	run_send 4 --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/other-ca.crt" "$SRC/f"
 	[[ "$output" == *"NOT trusted"*"issuer is unknown"* ]]
 	wait_recv
 	[ ! -e "$DST/f" ]
@@ -363,13 +330,13 @@ make_pki() {
 	make_pki
 	echo data >"$SRC/f"
 	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt"
-	run timeout 60 "$KTLSCP" send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" \
+	run_ktlscp '?' send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" \
 		"127.0.0.2:$RECV_PORT" "$SRC/f"
 	# 127.0.0.2 is not in the certificate (and nothing listens there): 3 or 4, never 0.
 	[ "$status" -eq 3 ] || [ "$status" -eq 4 ]
 	common_teardown
 	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt"
-	run timeout 60 "$KTLSCP" send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" \
+	run_ktlscp '?' send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" \
 		"localhost.localdomain.invalid:$RECV_PORT" "$SRC/f"
 	[ "$status" -ne 0 ]
 }
@@ -378,8 +345,7 @@ make_pki() {
 	unset KTLSCP_TOKEN
 	make_pki
 	chmod 644 "$pki/client.key"
-	run "$KTLSCP" send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" 127.0.0.1:1 /etc/hostname
-	assert_exit 6
+	run_ktlscp 6 send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" 127.0.0.1:1 /etc/hostname
 	[[ "$output" == *"client.key"* ]]
 }
 
@@ -388,8 +354,7 @@ make_pki() {
 	start_recv --token-ttl 1
 	[ -n "$RECV_TOKEN" ]
 	grep -q "valid for 1 s" "$BATS_TEST_TMPDIR/recv.err"
-	wait_recv
-	[ "$RECV_RC" -eq 3 ]
+	wait_recv 3
 	grep -q "token expired" "$BATS_TEST_TMPDIR/recv.err"
 }
 
@@ -397,10 +362,8 @@ make_pki() {
 	unset KTLSCP_TOKEN
 	echo x >"$SRC/f"
 	start_recv -k --token-ttl 3
-	run timeout 60 "$KTLSCP" send --token "$RECV_TOKEN" "127.0.0.1:$RECV_PORT" "$SRC/f"
-	assert_exit 0
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	run_ktlscp 0 send --token "$RECV_TOKEN" "127.0.0.1:$RECV_PORT" "$SRC/f"
+	wait_recv 0
 	grep -q "no longer accepting" "$BATS_TEST_TMPDIR/recv.err"
 	assert_same_file "$SRC/f" "$DST/f"
 }

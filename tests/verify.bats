@@ -18,7 +18,7 @@ partial_of() {
 	echo ".ktlscp-$(printf '%s' "$1" | sha256sum | cut -c1-16).part"
 }
 
-# json_line: the JSON object among ktlscp_send's output lines.
+# json_line: the JSON object among the output lines of the last run_send.
 json_line() {
 	echo "$output" | grep '^{'
 }
@@ -29,10 +29,8 @@ json_line() {
 	head -c 70000 /dev/urandom >"$SRC/tree/sub/small"
 	: >"$SRC/tree/sub/zero"
 	start_recv --json
-	ktlscp_send -r --verify --json "$SRC/tree"
-	assert_exit 0
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	run_send 0 -r --verify --json "$SRC/tree"
+	wait_recv 0
 	assert_same_tree "$SRC/tree" "$DST/tree"
 	json_line | jq -e --arg m "$(expected_mode)" \
 		'.verified == 3 and .files == 3 and .status == "ok" and .ktls_tx == $m' >/dev/null
@@ -47,8 +45,7 @@ json_line() {
 	head -c 3000000 /dev/urandom >"$SRC/g"
 	head -c 1000000 "$SRC/g" >"$DST/$(partial_of g)"
 	KTLSCP_RX_PATH=splice start_recv --json
-	ktlscp_send --verify --resume --json "$SRC/f" "$SRC/g"
-	assert_exit 0
+	run_send 0 --verify --resume --json "$SRC/f" "$SRC/g"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 	assert_same_file "$SRC/g" "$DST/g"
@@ -59,8 +56,7 @@ json_line() {
 @test "without --verify the JSON says verified 0" {
 	echo data >"$SRC/f"
 	start_recv
-	ktlscp_send --json "$SRC/f"
-	assert_exit 0
+	run_send 0 --json "$SRC/f"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 	[ "$(json_field "$(json_line)" verified)" = 0 ]
@@ -70,8 +66,7 @@ json_line() {
 	head -c 3000000 /dev/urandom >"$SRC/f"
 	head -c 1234567 "$SRC/f" >"$DST/$(partial_of f)"
 	start_recv
-	ktlscp_send --resume --verify --json "$SRC/f"
-	assert_exit 0
+	run_send 0 --resume --verify --json "$SRC/f"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 	json_line | jq -e '.resumed == 1234567 and .verified == 1' >/dev/null
@@ -85,16 +80,14 @@ json_line() {
 	chmod 640 "$SRC/new"
 	touch -d '2001-02-03 04:05:06' "$SRC/new"
 	start_recv
-	ktlscp_send -p -n --verify --json "$SRC/new" "$SRC/kept"
-	assert_exit 0
+	run_send 0 -p -n --verify --json "$SRC/new" "$SRC/kept"
 	wait_recv
 	assert_same_file "$SRC/new" "$DST/new"
 	[ "$(cat "$DST/kept")" = theirs ]
 	[ "$(stat -c %a.%Y "$DST/new")" = "$(stat -c %a.%Y "$SRC/new")" ]
 	json_line | jq -e '.verified == 1 and .skipped == 1 and .files == 1' >/dev/null
 	start_recv
-	ktlscp_send --update --verify --json "$SRC/new" "$SRC/kept"
-	assert_exit 0
+	run_send 0 --update --verify --json "$SRC/new" "$SRC/kept"
 	wait_recv
 	json_line | jq -e '.verified == 0 and .skipped == 2' >/dev/null
 }
@@ -102,17 +95,14 @@ json_line() {
 @test "--verify on standard input and into recv --stdout" {
 	head -c 3000000 /dev/urandom >"$SRC/data"
 	start_recv --json
-	run bash -c "cat '$SRC/data' | timeout 120 '$KTLSCP' send --verify --json --name data 127.0.0.1:$RECV_PORT -"
-	assert_exit 0
+	run_send 0 --verify --json --name data - < <(cat "$SRC/data")
 	wait_recv
 	assert_same_file "$SRC/data" "$DST/data"
 	json_line | jq -e '.verified == 1' >/dev/null
 	jq -e '.verified == 1' "$BATS_TEST_TMPDIR/recv.out" >/dev/null
 	start_recv --stdout
-	run bash -c "cat '$SRC/data' | timeout 120 '$KTLSCP' send --verify --json 127.0.0.1:$RECV_PORT - '$SRC/data'"
-	assert_exit 0
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	run_send 0 --verify --json - "$SRC/data" < <(cat "$SRC/data")
+	wait_recv 0
 	cat "$SRC/data" "$SRC/data" >"$BATS_TEST_TMPDIR/twice"
 	assert_same_file "$BATS_TEST_TMPDIR/twice" "$BATS_TEST_TMPDIR/recv.out"
 	json_line | jq -e '.verified == 2' >/dev/null
@@ -169,8 +159,7 @@ corrupt_partial_during_transfer() {
 
 @test "--verify with --raw is a usage error" {
 	echo x >"$SRC/f"
-	run "$KTLSCP" send --raw --verify 127.0.0.1:1 "$SRC/f"
-	assert_exit 2
+	run_ktlscp 2 send --raw --verify 127.0.0.1:1 "$SRC/f"
 	[[ "$output" == *"--verify"*"--raw"* ]]
 }
 
@@ -178,8 +167,7 @@ corrupt_partial_during_transfer() {
 	start_recv --json
 	liar file good
 	[ "$status" -eq 0 ] && [ "$output" = "DONE ok" ] || { echo "liar saw: $output"; false; }
-	wait_recv
-	[ "$RECV_RC" -eq 0 ]
+	wait_recv 0
 	[ "$(stat -c %s "$DST/lie.bin")" = 100000 ]
 	jq -e '.verified == 1' "$BATS_TEST_TMPDIR/recv.out" >/dev/null
 }
@@ -189,8 +177,7 @@ corrupt_partial_during_transfer() {
 	liar file bad
 	[ "$output" = "DONE failed: content differs from the sender's file (SHA-256 mismatch)" ] ||
 		{ echo "liar saw: $output"; false; }
-	wait_recv
-	[ "$RECV_RC" -eq 5 ]
+	wait_recv 5
 	grep -q "^ktlscp: lie.bin: SHA-256 of the received bytes differs from the sender's file; not stored" \
 		"$BATS_TEST_TMPDIR/recv.err"
 	[ -z "$(ls -A "$DST")" ]
@@ -200,8 +187,7 @@ corrupt_partial_during_transfer() {
 	start_recv
 	liar stream bad
 	[[ "$output" == "DONE failed: content differs"* ]] || { echo "liar saw: $output"; false; }
-	wait_recv
-	[ "$RECV_RC" -eq 5 ]
+	wait_recv 5
 	[ -z "$(ls -A "$DST")" ]
 }
 
@@ -209,8 +195,7 @@ corrupt_partial_during_transfer() {
 	start_recv --stdout
 	liar stream bad
 	[[ "$output" == "DONE failed: content differs"* ]] || { echo "liar saw: $output"; false; }
-	wait_recv
-	[ "$RECV_RC" -eq 5 ]
+	wait_recv 5
 	grep -q "^ktlscp: lie.bin: SHA-256 of the received bytes differs from the sender's file; what went to standard output is wrong" \
 		"$BATS_TEST_TMPDIR/recv.err"
 }
@@ -220,8 +205,7 @@ corrupt_partial_during_transfer() {
 	liar file nosum
 	[[ "$output" == "ERROR protocol violation: protocol error: SUMS lacks the hash"* ]] ||
 		{ echo "liar saw: $output"; false; }
-	wait_recv
-	[ "$RECV_RC" -eq 5 ]
+	wait_recv 5
 	[ ! -e "$DST/lie.bin" ]
 }
 
@@ -230,7 +214,6 @@ corrupt_partial_during_transfer() {
 	liar unknownbit
 	[[ "$output" == "ERROR protocol violation: the sender asked for options this receiver does not know (HELLO option bits 0x80000000)"* ]] ||
 		{ echo "liar saw: $output"; false; }
-	wait_recv
-	[ "$RECV_RC" -eq 5 ]
+	wait_recv 5
 	[ -z "$(ls -A "$DST")" ]
 }
