@@ -1,8 +1,9 @@
-/* forge: a deliberately misbehaving peer for the hostile-peer tests.  It
- * authenticates properly (the test token as PSK, as ktlscp does) and then
- * speaks the wire protocol wrongly on purpose, using the project's own
- * encoder without its checks.  What the other end answered is printed on
- * stdout, one line per message ("ERROR <reason>: <text>", "CLOSED", ...).
+/* forge: a deliberately misbehaving peer for the hostile-peer and --verify
+ * tests.  It authenticates properly (the test token as PSK, as ktlscp does)
+ * and then speaks the wire protocol wrongly on purpose, using the project's
+ * own encoder without its checks (or rightly, but with SUMS that may lie).
+ * What the other end answered is printed on stdout, one line per message
+ * ("ERROR <reason>: <text>", "CLOSED", ...).
  *
  * As a sender (connects to a receiver):
  *   forge HOST PORT TOKEN path RAWPATH     one file entry with this path
@@ -17,6 +18,15 @@
  *   forge HOST PORT TOKEN plan-start N     --resume; PLAN starts file "f"
  *                                          (100 bytes) at byte N
  *   forge HOST PORT TOKEN plan-count       --resume; PLAN for two entries of one
+ *   forge HOST PORT TOKEN sums KIND TRUTH  --verify; one 100000-byte body named
+ *                                          lie.bin (KIND file, or stream: two
+ *                                          chunks), then SUMS with the SHA-256
+ *                                          of those bytes (TRUTH good), of other
+ *                                          bytes (bad), or none (nosum)
+ *   forge HOST PORT TOKEN unknownbit       a HELLO asking for an option bit no
+ *                                          version knows, a BATCH, nothing more
+ * The last two print only the receiver's verdict, "DONE ok", "DONE failed:
+ * <reason>" or "ERROR <reason>: <text>", and exit 0 only for DONE ok.
  *
  * As a receiver (listens on 127.0.0.1, a free port, which it names on stderr
  * as "listening on 127.0.0.1 port N"; serves one sender):
@@ -64,9 +74,22 @@
 static struct proto_batch batch;	/* large: not on the stack */
 static struct proto_reply reply;
 
-/* Print what the peer says until it closes or breaks off; returns after
- * an ERROR (printed) or the end. */
-static void show_reply(struct chan *c)
+/* Print an ERROR message's body as "ERROR <reason>: <text>". */
+static void print_error(const uint8_t *p, uint32_t len)
+{
+	char text[PROTO_ERRTEXT_MAX + 1];
+	uint8_t reason;
+
+	proto_error_decode(p, len, &reason, text, sizeof(text));
+	printf("ERROR %s: %s\n", proto_reason_str(reason), text);
+}
+
+/* Print what the peer says, a line a message, until it sends an ERROR,
+ * closes ("CLOSED") or breaks off (the error).  With verdict, only the
+ * verdict on a one-entry batch: HELLO and ACK are passed over, and the
+ * first other message ends it, a DONE as "DONE ok" or "DONE failed:
+ * <reason>".  Returns 0 after DONE ok, else 1. */
+static int show_reply(struct chan *c, bool verdict)
 {
 	struct kc_status st = { 0 };
 	const uint8_t *p;
@@ -76,12 +99,22 @@ static void show_reply(struct chan *c)
 
 	while ((rc = chan_recv_msg(c, &type, &p, &len, &st)) == 0) {
 		if (type == PROTO_ERROR) {
-			char text[PROTO_ERRTEXT_MAX + 1];
-			uint8_t reason;
-
-			proto_error_decode(p, len, &reason, text, sizeof(text));
-			printf("ERROR %s: %s\n", proto_reason_str(reason), text);
-			return;
+			print_error(p, len);
+			return 1;
+		}
+		if (verdict) {
+			if (type == PROTO_HELLO || type == PROTO_ACK)
+				continue;
+			if (type == PROTO_DONE && proto_reply_decode(PROTO_DONE, p, len, &reply) == 0 &&
+			    reply.count == 1) {
+				if (reply.action[0] == 0)
+					printf("DONE ok\n");
+				else
+					printf("DONE failed: %s\n", proto_reason_str(reply.reason[0]));
+				return reply.action[0] != 0;
+			}
+			printf("unexpected %s\n", proto_type_str(type));
+			return 1;
 		}
 		if (type == PROTO_ACK) {
 			struct proto_reply r;
@@ -93,6 +126,7 @@ static void show_reply(struct chan *c)
 		}
 	}
 	printf("%s\n", rc == 1 ? "CLOSED" : st.msg);
+	return 1;
 }
 
 /* Read one message; an ERROR or the end is printed and gives -1. */
@@ -104,17 +138,12 @@ static int expect(struct chan *c, uint8_t want, const uint8_t **p, uint32_t *len
 
 	if (rc == 0 && type == want)
 		return 0;
-	if (rc == 0 && type == PROTO_ERROR) {
-		char text[PROTO_ERRTEXT_MAX + 1];
-		uint8_t reason;
-
-		proto_error_decode(*p, *len, &reason, text, sizeof(text));
-		printf("ERROR %s: %s\n", proto_reason_str(reason), text);
-	} else if (rc == 0) {
+	if (rc == 0 && type == PROTO_ERROR)
+		print_error(*p, *len);
+	else if (rc == 0)
 		printf("unexpected %s\n", proto_type_str(type));
-	} else {
+	else
 		printf("%s\n", rc == 1 ? "CLOSED" : st.msg);
-	}
 	return -1;
 }
 
@@ -235,6 +264,76 @@ out:
 	return 0;
 }
 
+/* sums and unknownbit: a sender asking for --verify, whose SUMS may lie
+ * (see the top of the file).  Returns what show_reply() does. */
+#define LIE_BODY 100000
+
+static int lie(struct chan *c, bool unknown, bool stream, const char *truth)
+{
+	struct kc_status st = { 0 };
+	struct pbuf b = { 0 };
+	struct proto_hello h = { PROTO_VERSION, 0, PROTO_BATCH_MAX, PROTO_OPT_VERIFY };
+	struct proto_entry e = { .kind = PROTO_KIND_FILE, .mode = 0644, .size = LIE_BODY,
+				 .path = "lie.bin", .path_len = 7 };
+	static uint8_t body[LIE_BODY];
+	size_t mark;
+	unsigned n = 0, i;
+	int rc;
+
+	if (unknown)
+		h.opts |= UINT32_C(1) << 31;
+	proto_hello_encode(&b, &h);
+	if (stream) {
+		e.kind = PROTO_KIND_STREAM;
+		e.size = 0;
+	}
+	proto_batch_begin(&b, 1, &mark);
+	proto_batch_add(&b, mark, &n, &e);
+	proto_batch_finish(&b, mark, n, true);
+	chan_write(c, b.p, b.len, false, &st);
+	if (unknown) {
+		rc = show_reply(c, true);
+		goto out;
+	}
+	for (i = 0; i < LIE_BODY; i++)
+		body[i] = (uint8_t)(i * 7 + 3);
+	if (stream) {
+		/* Two chunks of LIE_BODY / 2 (u32 length, bytes), then the end. */
+		static const uint8_t hdr[4] = { 0, 0, (LIE_BODY / 2) >> 8, (LIE_BODY / 2) & 0xff };
+		static const uint8_t end[4] = { 0 };
+
+		chan_write(c, hdr, 4, true, &st);
+		chan_write(c, body, LIE_BODY / 2, true, &st);
+		chan_write(c, hdr, 4, true, &st);
+		chan_write(c, body + LIE_BODY / 2, LIE_BODY / 2, true, &st);
+		chan_write(c, end, 4, true, &st);
+	} else {
+		chan_write(c, body, LIE_BODY, true, &st);
+	}
+	memset(&reply, 0, sizeof(reply));
+	reply.seq = 1;
+	reply.count = 1;
+	if (strcmp(truth, "nosum") != 0) {
+		reply.hashlen[0] = PROTO_HASH_LEN;
+		gnutls_hash_fast(GNUTLS_DIG_SHA256, body, LIE_BODY, reply.hash[0]);
+		if (strcmp(truth, "bad") == 0)
+			reply.hash[0][0] ^= 1;
+	}
+	b.len = 0;
+	proto_reply_encode(&b, PROTO_SUMS, &reply);
+	memset(&reply, 0, sizeof(reply));
+	reply.seq = 1;
+	reply.count = 1;
+	proto_reply_encode(&b, PROTO_BATCH_END, &reply);
+	if (chan_write(c, b.p, b.len, false, &st) < 0)
+		fprintf(stderr, "forge: %s\n", st.msg);
+	rc = show_reply(c, true);
+	chan_close_notify(c);
+out:
+	pbuf_free(&b);
+	return rc;
+}
+
 static int sender_main(int argc, char **argv)
 {
 	struct kc_status st = { 0 };
@@ -254,6 +353,7 @@ static int sender_main(int argc, char **argv)
 	const uint8_t *p;
 	uint32_t len;
 	uint8_t type;
+	int rc = 0;
 
 	o.token = argv[3];
 	o.handshake_ms = 10000;
@@ -265,12 +365,17 @@ static int sender_main(int argc, char **argv)
 	}
 	net_tune(fd, 10000);
 	chan_init(&c, fd, s, &ki, "receiver");
+	if (strcmp(mode, "sums") == 0 || strcmp(mode, "unknownbit") == 0) {
+		rc = lie(&c, mode[0] == 'u', argc > 5 && strcmp(argv[5], "stream") == 0,
+			 argc > 6 ? argv[6] : "good");
+		goto out;
+	}
 	if (strcmp(mode, "garbage") == 0) {
 		uint8_t junk[4096];
 
 		gnutls_rnd(GNUTLS_RND_NONCE, junk, sizeof(junk));
 		chan_write(&c, junk, sizeof(junk), false, &st);
-		show_reply(&c);
+		show_reply(&c, false);
 		return 0;
 	}
 	if (strcmp(mode, "flood") == 0 && argc > 5)
@@ -370,13 +475,14 @@ static int sender_main(int argc, char **argv)
 		b.len = 0;
 		chan_write(&c, "evil", 4, false, &st);
 	}
-	show_reply(&c);
+	show_reply(&c, false);
+out:
 	chan_free(&c);
 	pbuf_free(&b);
 	gnutls_deinit(s);
 	tls_ctx_free(&tc);
 	close(fd);
-	return 0;
+	return rc;
 }
 
 /* ---- as a receiver ----------------------------------------------------- */
@@ -386,7 +492,7 @@ static int sender_main(int argc, char **argv)
 static void finish(struct chan *c)
 {
 	chan_close_notify(c);
-	show_reply(c);
+	show_reply(c, false);
 	chan_wait_close(c);
 }
 
@@ -637,8 +743,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 4 && strcmp(argv[1], "recv") == 0)
 		return recv_main(argv[2], argv[3]);
-	if (argc < 5) {
-		fprintf(stderr, "usage: forge HOST PORT TOKEN MODE [ARG] | forge recv TOKEN CASE\n");
+	if (argc < 5 || (strcmp(argv[4], "sums") == 0 && argc < 7)) {
+		fprintf(stderr, "usage: forge HOST PORT TOKEN MODE [ARG...] | forge recv TOKEN CASE\n");
 		return 2;
 	}
 	return sender_main(argc, argv);

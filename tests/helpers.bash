@@ -134,6 +134,12 @@ run_send() {
 	run_ktlscp "${flags[@]}" "$1" send "127.0.0.1:$RECV_PORT" "${@:2}"
 }
 
+# forge ARGS...: "run" tests/forge as a sender to the receiver start_recv
+# started (ARGS: a case, see forge.c); $output is what the receiver answered.
+forge() {
+	run timeout 60 "$KTLSCP_FORGE" 127.0.0.1 "$RECV_PORT" "$TEST_TOKEN" "$@" 3>&-
+}
+
 # tree_sums DIR: sorted "sha256  relative-path" lines of every file.
 tree_sums() {
 	(cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)

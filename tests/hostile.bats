@@ -12,10 +12,6 @@ outside_listing() {
 	ls -A "$BATS_TEST_TMPDIR"
 }
 
-forge() {
-	run timeout 60 "$KTLSCP_FORGE" 127.0.0.1 "$RECV_PORT" "$TEST_TOKEN" "$@"
-}
-
 expect_refused() {
 	start_recv
 	before=$(outside_listing)

@@ -5,13 +5,6 @@
 
 load helpers
 
-# tests/liar: a sender whose SUMS may lie (next to tests/forge in the build).
-KTLSCP_LIAR=${KTLSCP_LIAR:-$(dirname "$KTLSCP")/tests/liar}
-
-liar() {
-	run timeout 60 "$KTLSCP_LIAR" 127.0.0.1 "$RECV_PORT" "$TEST_TOKEN" "$@"
-}
-
 # partial_of NAME: the partial's file name for a top-level NAME (as in
 # resume.bats).
 partial_of() {
@@ -163,10 +156,10 @@ corrupt_partial_during_transfer() {
 	[[ "$output" == *"--verify"*"--raw"* ]]
 }
 
-@test "control: a sender whose SUMS are true gets its file stored (tests/liar speaks the wire)" {
+@test "control: a sender whose SUMS are true gets its file stored (tests/forge speaks the wire)" {
 	start_recv --json
-	liar file good
-	[ "$status" -eq 0 ] && [ "$output" = "DONE ok" ] || { echo "liar saw: $output"; false; }
+	forge sums file good
+	[ "$status" -eq 0 ] && [ "$output" = "DONE ok" ] || { echo "forge saw: $output"; false; }
 	wait_recv 0
 	[ "$(stat -c %s "$DST/lie.bin")" = 100000 ]
 	jq -e '.verified == 1' "$BATS_TEST_TMPDIR/recv.out" >/dev/null
@@ -174,9 +167,9 @@ corrupt_partial_during_transfer() {
 
 @test "a file whose bytes do not hash to the sender's SUMS is not stored, exit 5 naming it" {
 	start_recv
-	liar file bad
+	forge sums file bad
 	[ "$output" = "DONE failed: content differs from the sender's file (SHA-256 mismatch)" ] ||
-		{ echo "liar saw: $output"; false; }
+		{ echo "forge saw: $output"; false; }
 	wait_recv 5
 	grep -q "^ktlscp: lie.bin: SHA-256 of the received bytes differs from the sender's file; not stored" \
 		"$BATS_TEST_TMPDIR/recv.err"
@@ -185,16 +178,16 @@ corrupt_partial_during_transfer() {
 
 @test "a stream whose SUMS lie is not stored either" {
 	start_recv
-	liar stream bad
-	[[ "$output" == "DONE failed: content differs"* ]] || { echo "liar saw: $output"; false; }
+	forge sums stream bad
+	[[ "$output" == "DONE failed: content differs"* ]] || { echo "forge saw: $output"; false; }
 	wait_recv 5
 	[ -z "$(ls -A "$DST")" ]
 }
 
 @test "recv --stdout: a mismatch is reported with exit 5 although the bytes are out" {
 	start_recv --stdout
-	liar stream bad
-	[[ "$output" == "DONE failed: content differs"* ]] || { echo "liar saw: $output"; false; }
+	forge sums stream bad
+	[[ "$output" == "DONE failed: content differs"* ]] || { echo "forge saw: $output"; false; }
 	wait_recv 5
 	grep -q "^ktlscp: lie.bin: SHA-256 of the received bytes differs from the sender's file; what went to standard output is wrong" \
 		"$BATS_TEST_TMPDIR/recv.err"
@@ -202,18 +195,18 @@ corrupt_partial_during_transfer() {
 
 @test "SUMS without the hash of a file sent whole is a protocol error" {
 	start_recv
-	liar file nosum
+	forge sums file nosum
 	[[ "$output" == "ERROR protocol violation: protocol error: SUMS lacks the hash"* ]] ||
-		{ echo "liar saw: $output"; false; }
+		{ echo "forge saw: $output"; false; }
 	wait_recv 5
 	[ ! -e "$DST/lie.bin" ]
 }
 
 @test "recv refuses a HELLO option bit it does not know, naming the bits" {
 	start_recv
-	liar unknownbit
+	forge unknownbit
 	[[ "$output" == "ERROR protocol violation: the sender asked for options this receiver does not know (HELLO option bits 0x80000000)"* ]] ||
-		{ echo "liar saw: $output"; false; }
+		{ echo "forge saw: $output"; false; }
 	wait_recv 5
 	[ -z "$(ls -A "$DST")" ]
 }
