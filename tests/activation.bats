@@ -46,14 +46,7 @@ activate() {
 		sleep 0.05
 	done
 	[ "$(pgrep -c -P "$RECV_PID")" -eq 2 ]
-	pids=()
-	for i in $(seq 1 12); do
-		timeout 300 "$KTLSCP" send -q "127.0.0.1:$RECV_PORT" "$SRC/a$i" &
-		pids+=($!)
-	done
-	for p in "${pids[@]}"; do
-		wait "$p"
-	done
+	send_each "$SRC"/a*
 	assert_same_tree "$SRC" "$DST"
 	# No LISTEN_* left for anything the receiver starts.
 	for w in $(pgrep -P "$RECV_PID"); do

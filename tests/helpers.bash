@@ -134,6 +134,22 @@ run_send() {
 	run_ktlscp "${flags[@]}" "$1" send "127.0.0.1:$RECV_PORT" "${@:2}"
 }
 
+# send_each FILE...: one sender per FILE, all at once ("send -q", in the
+# background, under the timeout of run_ktlscp, bats' FD 3 closed), to the
+# receiver start_recv started.  Waits for them all; fails, saying how many,
+# unless every one exited 0.
+send_each() {
+	local f p fails=0 pids=()
+	for f in "$@"; do
+		timeout "$KTLSCP_TEST_TIMEOUT" "$KTLSCP" send -q "127.0.0.1:$RECV_PORT" "$f" 3>&- &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" || fails=$((fails + 1))
+	done
+	[ "$fails" -eq 0 ] || { echo "$fails of $# senders failed" >&2; return 1; }
+}
+
 # forge ARGS...: "run" tests/forge as a sender to the receiver start_recv
 # started (ARGS: a case, see forge.c); $output is what the receiver answered.
 forge() {
