@@ -7,7 +7,7 @@ load helpers
 # activate [--connected] ARGS...: start "ktlscp recv ARGS" through sockact.py
 # in the background; sets RECV_PID and RECV_PORT.
 activate() {
-	local pf=$BATS_TEST_TMPDIR/port conn=() i
+	local pf=$BATS_TEST_TMPDIR/port conn=()
 	if [ "$1" = --connected ]; then
 		conn=(--connected)
 		shift
@@ -17,10 +17,7 @@ activate() {
 	python3 "$BATS_TEST_DIRNAME/sockact.py" "${conn[@]}" "$pf" "$KTLSCP" recv "$@" \
 		>"$BATS_TEST_TMPDIR/recv.out" 2>"$BATS_TEST_TMPDIR/recv.err" &
 	RECV_PID=$!
-	for i in $(seq 1 400); do
-		[ -s "$pf" ] && break
-		sleep 0.05
-	done
+	wait_file "$pf" 20
 	RECV_PORT=$(cat "$pf")
 	[ -n "$RECV_PORT" ]
 }

@@ -48,13 +48,6 @@ sums_of() {
 	(cd "$1" && find . -type f ! -name '.ktlscp-*' -printf '%P\0' | xargs -0 -r sha256sum | LC_ALL=C sort)
 }
 
-# partial_of RELPATH: where the receiver keeps the partial of RELPATH.
-partial_of() {
-	local dir=${1%/*}
-	[ "$dir" != "$1" ] || dir=.
-	echo "$dir/.ktlscp-$(printf '%s' "$1" | sha256sum | cut -c1-16).part"
-}
-
 # wait_for PID SECONDS: wait up to SECONDS for a background process to end;
 # then sets WAIT_RC and returns 0, or returns 1 while it still runs.
 wait_for() {
@@ -195,17 +188,13 @@ check_after_kill() {
 # mid_file_kill WHO: start a paced transfer of one large file and kill -9 WHO
 # (sender or receiver) once its partial has data: surely in mid-file.
 mid_file_kill() {
-	local i part=$DST/$(partial_of big)
+	local part=$DST/$(partial_of big)
 	truncate -s 256M "$SRC/big"
 	start_recv
 	"$KTLSCP" send --limit-rate 8M "127.0.0.1:$RECV_PORT" "$SRC/big" \
 		>/dev/null 2>"$BATS_TEST_TMPDIR/send.err" &
 	SEND_PID=$!
-	for i in $(seq 1 600); do
-		[ -s "$part" ] && break
-		sleep 0.05
-	done
-	[ -s "$part" ] || { echo "the transfer never started" >&2; cat "$BATS_TEST_TMPDIR"/*.err >&2; return 1; }
+	wait_file "$part" || { echo "the transfer never started" >&2; cat "$BATS_TEST_TMPDIR"/*.err >&2; return 1; }
 	if [ "$1" = receiver ]; then kill -9 "$RECV_PID"; else kill -9 "$SEND_PID"; fi
 	wait_for "$SEND_PID" 120 || { kill -9 "$SEND_PID"; echo "the sender hangs" >&2; return 1; }
 	SEND_RC=$WAIT_RC

@@ -219,6 +219,27 @@ assert_exit() {
 	fi
 }
 
+# partial_of RELPATH: where, relative to DIR, the receiver keeps the partial
+# of RELPATH: in its directory, ".ktlscp-" + the first 16 hex digits of
+# SHA-256(RELPATH) + ".part".
+partial_of() {
+	local dir=${1%/*}/
+	[ "$dir" != "$1/" ] || dir=
+	echo "$dir.ktlscp-$(printf '%s' "$1" | sha256sum | cut -c1-16).part"
+}
+
+# wait_file FILE [SECONDS]: wait until FILE exists and is not empty, at most
+# SECONDS (default 30); fails if it never was.
+wait_file() {
+	local i
+	for i in $(seq 1 $((${2:-30} * 20))); do
+		[ -s "$1" ] && return 0
+		sleep 0.05
+	done
+	echo "$1 stayed empty or absent for ${2:-30} s" >&2
+	return 1
+}
+
 # no_temp_files DIR: nothing half-written is left behind.
 no_temp_files() {
 	local left

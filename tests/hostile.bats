@@ -126,7 +126,7 @@ expect_refused() {
 }
 
 @test "a PLAN starting past the receiver's partial is refused; the partial stays as it was" {
-	part=$DST/.ktlscp-$(printf f | sha256sum | cut -c1-16).part
+	part=$DST/$(partial_of f)
 	head -c 30 /dev/urandom >"$part"
 	sum=$(sha256sum <"$part")
 	start_recv

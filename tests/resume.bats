@@ -4,12 +4,6 @@
 
 load helpers
 
-# partial_of NAME: the partial's file name for a top-level NAME
-# (".ktlscp-" + the first 16 hex digits of SHA-256(NAME) + ".part").
-partial_of() {
-	echo ".ktlscp-$(printf '%s' "$1" | sha256sum | cut -c1-16).part"
-}
-
 @test "a transfer killed at several points resumes from the partial, byte-exact" {
 	if have_ktls; then size=40000000; cuts="1.2 2.5"; else size=209715200; cuts="0.15 0.3 0.5"; fi
 	head -c "$size" /dev/urandom >"$SRC/big"

@@ -5,12 +5,6 @@
 
 load helpers
 
-# partial_of NAME: the partial's file name for a top-level NAME (as in
-# resume.bats).
-partial_of() {
-	echo ".ktlscp-$(printf '%s' "$1" | sha256sum | cut -c1-16).part"
-}
-
 # json_line: the JSON object among the output lines of the last run_send.
 json_line() {
 	echo "$output" | grep '^{'
@@ -114,11 +108,7 @@ corrupt_partial_during_transfer() {
 	"$KTLSCP" send --resume --limit-rate 1M "$@" "127.0.0.1:$RECV_PORT" "$SRC/slow" "$SRC/x" \
 		>"$BATS_TEST_TMPDIR/send.out" 2>"$BATS_TEST_TMPDIR/send.err" &
 	SEND_PID=$!
-	for i in $(seq 1 600); do
-		[ -s "$DST/$(partial_of slow)" ] && break
-		sleep 0.05
-	done
-	[ -s "$DST/$(partial_of slow)" ]
+	wait_file "$DST/$(partial_of slow)"
 	# Byte 10 of the kept prefix, changed in place (different from before).
 	old=$(od -An -tu1 -j10 -N1 "$DST/$(partial_of x)" | tr -d ' ')
 	printf "\\$(printf %o $(( (old + 1) % 256 )))" |
