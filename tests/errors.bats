@@ -47,7 +47,7 @@ load helpers
 @test "exit 4: a wrong token" {
 	echo x >"$SRC/f"
 	start_recv
-	run_ktlscp 4 send --token 2222-2222-2222-2222-2222-2222-2222-2222 "127.0.0.1:$RECV_PORT" "$SRC/f"
+	run_send 4 --token 2222-2222-2222-2222-2222-2222-2222-2222 "$SRC/f"
 	wait_recv 4
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/recv.err")" -ge 2 ]
 }

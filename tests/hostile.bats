@@ -188,7 +188,7 @@ send_to_liar() {
 	[ $# -gt 0 ] || set -- "$SRC/a" "$SRC/b"
 	before=$(tree_sums "$SRC")
 	start_liar "$cs"
-	run_ktlscp --separate-stderr "$want" send --timeout 20 "127.0.0.1:$RECV_PORT" "$@"
+	run_send --separate-stderr "$want" --timeout 20 "$@"
 	if [ "${#stderr_lines[@]}" -ne "$lines" ] ||
 		[[ "${stderr_lines[-1]}" != "ktlscp: 127.0.0.1:$RECV_PORT: "* ]]; then
 		echo "case $cs: expected $lines line(s) naming the receiver:" >&2
@@ -241,7 +241,7 @@ liar_sources() {
 	before=$(tree_sums "$SRC")
 	start_liar stall
 	t0=$SECONDS
-	run_ktlscp --separate-stderr 3 send --timeout 5 "127.0.0.1:$RECV_PORT" "$SRC/a"
+	run_send --separate-stderr 3 --timeout 5 "$SRC/a"
 	# Once --timeout, not twice (the user-space path once waited in
 	# recv() and then again in poll()).
 	[ $((SECONDS - t0)) -lt 9 ]

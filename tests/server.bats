@@ -62,7 +62,7 @@ sigterm_in_flight() {
 @test "a bad handshake on recv -k does not stop the receiver" {
 	echo ok >"$SRC/f"
 	start_recv -k
-	run_ktlscp 4 send --token 2222-2222-2222-2222-2222-2222-2222-2222 "127.0.0.1:$RECV_PORT" "$SRC/f"
+	run_send 4 --token 2222-2222-2222-2222-2222-2222-2222-2222 "$SRC/f"
 	run_send 0 "$SRC/f"
 	assert_same_file "$SRC/f" "$DST/f"
 }

@@ -10,7 +10,7 @@ load helpers
 	start_recv
 	[ -n "$RECV_TOKEN" ]
 	[ ${#RECV_TOKEN} -eq 39 ]
-	run_ktlscp 0 send --token "$RECV_TOKEN" "127.0.0.1:$RECV_PORT" "$SRC/f"
+	run_send 0 --token "$RECV_TOKEN" "$SRC/f"
 	wait_recv 0
 	assert_same_file "$SRC/f" "$DST/f"
 }
@@ -28,7 +28,7 @@ load helpers
 	unset KTLSCP_TOKEN
 	echo data >"$SRC/f"
 	start_recv
-	run_ktlscp 4 send --token abcd-abcd-abcd-abcd-abcd-abcd-abcd-abcd "127.0.0.1:$RECV_PORT" "$SRC/f"
+	run_send 4 --token abcd-abcd-abcd-abcd-abcd-abcd-abcd-abcd "$SRC/f"
 	[[ "$output" == *"127.0.0.1:$RECV_PORT"* ]]
 	wait_recv 4
 	[ -z "$(ls -A "$DST")" ]
@@ -41,10 +41,10 @@ load helpers
 	start_recv
 	# The receiver has the token; the sender only its file.
 	unset KTLSCP_TOKEN
-	run_ktlscp 6 send --token-file "$BATS_TEST_TMPDIR/tok" "127.0.0.1:$RECV_PORT" "$SRC/f"
+	run_send 6 --token-file "$BATS_TEST_TMPDIR/tok" "$SRC/f"
 	[[ "$output" == *"readable by group or others"* ]]
 	chmod 600 "$BATS_TEST_TMPDIR/tok"
-	run_ktlscp 0 send --token-file "$BATS_TEST_TMPDIR/tok" "127.0.0.1:$RECV_PORT" "$SRC/f"
+	run_send 0 --token-file "$BATS_TEST_TMPDIR/tok" "$SRC/f"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 }
@@ -54,13 +54,13 @@ load helpers
 	echo data >"$SRC/f"
 	start_recv --token-file /dev/fd/3 3< <(echo "$TEST_TOKEN")
 	# (Descriptor 4 for the sender: run_ktlscp closes 3, bats' own.)
-	run_ktlscp 0 send --token-file /dev/fd/4 "127.0.0.1:$RECV_PORT" "$SRC/f" 4< <(echo "$TEST_TOKEN")
+	run_send 0 --token-file /dev/fd/4 "$SRC/f" 4< <(echo "$TEST_TOKEN")
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 	hex=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	rm "$DST/f"
 	start_recv --psk-file /dev/fd/3 3< <(echo "k:$hex")
-	run_ktlscp 0 send --psk-file /dev/fd/4 "127.0.0.1:$RECV_PORT" "$SRC/f" 4< <(echo "k:$hex")
+	run_send 0 --psk-file /dev/fd/4 "$SRC/f" 4< <(echo "k:$hex")
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
 }
@@ -362,7 +362,7 @@ make_pki() {
 	unset KTLSCP_TOKEN
 	echo x >"$SRC/f"
 	start_recv -k --token-ttl 3
-	run_ktlscp 0 send --token "$RECV_TOKEN" "127.0.0.1:$RECV_PORT" "$SRC/f"
+	run_send 0 --token "$RECV_TOKEN" "$SRC/f"
 	wait_recv 0
 	grep -q "no longer accepting" "$BATS_TEST_TMPDIR/recv.err"
 	assert_same_file "$SRC/f" "$DST/f"
