@@ -1,7 +1,8 @@
 # Shared helpers for the ktlscp bats suite.  Every test gets its own source
 # and destination directories; receivers listen on a free loopback port
-# (--port 0) and are stopped in teardown.  ktlscp itself runs through
-# run_ktlscp, which checks its exit code.
+# (--port 0) and are stopped in teardown.  A test runs ktlscp through
+# run_ktlscp or run_send, which check its exit code, and waits for its
+# receiver with wait_recv.
 
 # Every file may use run's flags (--separate-stderr), new in bats 1.5.
 bats_require_minimum_version 1.5.0
@@ -123,8 +124,8 @@ run_ktlscp() {
 	return 1
 }
 
-# run_send [--separate-stderr] RC ARGS...: run_ktlscp RC send, to the
-# receiver start_recv started (its address first, then ARGS).
+# run_send [--separate-stderr] RC ARGS...: run_ktlscp RC send to the test's
+# receiver, 127.0.0.1:$RECV_PORT (that address first, then ARGS).
 run_send() {
 	local flags=()
 	if [ "$1" = --separate-stderr ]; then
@@ -136,8 +137,8 @@ run_send() {
 
 # send_each FILE...: one sender per FILE, all at once ("send -q", in the
 # background, under the timeout of run_ktlscp, bats' FD 3 closed), to the
-# receiver start_recv started.  Waits for them all; fails, saying how many,
-# unless every one exited 0.
+# test's receiver.  Waits for them all; fails, saying how many, unless
+# every one exited 0.
 send_each() {
 	local f p fails=0 pids=()
 	for f in "$@"; do
@@ -150,8 +151,8 @@ send_each() {
 	[ "$fails" -eq 0 ] || { echo "$fails of $# senders failed" >&2; return 1; }
 }
 
-# forge ARGS...: "run" tests/forge as a sender to the receiver start_recv
-# started (ARGS: a case, see forge.c); $output is what the receiver answered.
+# forge ARGS...: "run" tests/forge as a sender to the test's receiver (ARGS:
+# a case, see forge.c); $output is what the receiver answered.
 forge() {
 	run timeout 60 "$KTLSCP_FORGE" 127.0.0.1 "$RECV_PORT" "$TEST_TOKEN" "$@" 3>&-
 }
