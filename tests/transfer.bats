@@ -291,7 +291,7 @@ load helpers
 	RECV_PID=$!
 	wait_port "$BATS_TEST_TMPDIR/recv.err"
 	run_ktlscp 3 send "[::1]:$RECV_PORT" "$SRC/f"
-	run_send 3 -6 "$SRC/f"
+	run_ktlscp 3 send -6 "127.0.0.1:$RECV_PORT" "$SRC/f"
 	run_ktlscp 0 send -4 "localhost:$RECV_PORT" "$SRC/f"
 	wait_recv
 	assert_same_file "$SRC/f" "$DST/f"
