@@ -748,8 +748,10 @@ int chan_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 
 static int send_chunk_hdr(struct chan *c, uint32_t n, struct kc_status *st)
 {
-	uint8_t hdr[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
+	uint8_t hdr[PROTO_CHUNK_HDR_LEN];
 
+	if (proto_chunk_hdr_encode(hdr, n) < 0)
+		return kc_fail(st, KC_OTHER, "internal error: a stream chunk of %u bytes", n);
 	if (key_limit_check(c, n, st) < 0)
 		return -1;
 	return send_raw(c, hdr, sizeof(hdr), true, st);
@@ -879,16 +881,15 @@ int chan_recv_chunks(struct chan *c, int fd, uint64_t *bytes, int *write_err, st
 {
 	*bytes = 0;
 	for (;;) {
-		uint8_t hdr[4];
+		uint8_t hdr[PROTO_CHUNK_HDR_LEN];
 		uint32_t len;
 
 		if (chan_read_exact(c, hdr, sizeof(hdr), st) < 0)
 			return -1;
-		len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) | ((uint32_t)hdr[2] << 8) | hdr[3];
+		if (proto_chunk_hdr_decode(hdr, &len) < 0)
+			return kc_fail(st, KC_XFER, "%s: protocol error: stream chunk of %u bytes", c->peer, len);
 		if (len == 0)
 			return 0;
-		if (len > PROTO_CHUNK_MAX)
-			return kc_fail(st, KC_XFER, "%s: protocol error: stream chunk of %u bytes", c->peer, len);
 		if (chan_recv_file(c, fd, len, write_err, st) < 0)
 			return -1;
 		*bytes += len;
