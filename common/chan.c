@@ -18,11 +18,6 @@
 #include "proto.h"
 #include "tlsrec.h"
 
-/* RFC 8446 §5.5: about 2^24.5 full records per AES-GCM key.  We stop a
- * kernel-TX connection a safe margin below (2^24 records, ~256 GiB at 16 KiB
- * per record): the kernels this targets cannot rekey. */
-#define KEY_RECORD_LIMIT (UINT64_C(1) << 24)
-
 /* GnuTLS RX: GnuTLS reads a record's 5-byte header and then its body, two
  * recv() calls per 16 KiB record.  This pull function reads the socket up to
  * CHAN_IOBUF at a time and hands GnuTLS what it asks for from there, so a
@@ -78,14 +73,13 @@ int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info
 	 * splice 4.3-7.9 s (3.8-6.2 s) -- no clear winner, so the simpler
 	 * path is the default and KTLSCP_RX_PATH=splice selects the other. */
 	c->rx_path = (c->krx && rx && strcmp(rx, "splice") == 0) ? CHAN_RX_SPLICE : CHAN_RX_READ;
-	/* The AEAD limit applies to AES-GCM and AES-CCM; ChaCha20-Poly1305's
-	 * sequence number wraps first.  KTLSCP_KEY_RECORD_LIMIT may only
-	 * lower it (tests use that to reach it). */
-	if (gnutls_cipher_get(s) != GNUTLS_CIPHER_CHACHA20_POLY1305) {
+	/* KTLSCP_KEY_RECORD_LIMIT may only lower the key-use budget (tests
+	 * use that to reach it). */
+	{
 		const char *lim = getenv("KTLSCP_KEY_RECORD_LIMIT");
 		unsigned long long v = lim ? strtoull(lim, NULL, 10) : 0;
 
-		c->tx_record_limit = v > 0 && v < KEY_RECORD_LIMIT ? v : KEY_RECORD_LIMIT;
+		c->tx_record_limit = ktls_key_record_limit(gnutls_cipher_get(s), v);
 	}
 	c->rbuf = malloc(CHAN_RBUF);
 	c->iobuf = malloc(CHAN_IOBUF);
@@ -164,7 +158,7 @@ static int send_raw(struct chan *c, const uint8_t *p, size_t len, bool more, str
 	size_t done = 0;
 
 	if (c->ktx) {
-		c->tx_records_est += len / 16384 + 1;
+		c->tx_records_est += len / TLS_RECORD_PAYLOAD_MAX + 1;
 		while (done < len) {
 			ssize_t n = send(c->fd, p + done, len - done,
 					 MSG_NOSIGNAL | (more ? MSG_MORE : 0));
@@ -222,11 +216,14 @@ static int send_zeros(struct chan *c, uint64_t n, struct kc_status *st)
 	return 0;
 }
 
-/* Kernel TX with AES-GCM/CCM: refuse to pass the key-use limit, since
- * these kernels cannot re-key (tx_record_limit is 0 where none applies). */
+/* Kernel TX with AES-GCM/CCM: refuse to pass the key-use budget
+ * (ktls_key_record_limit), since these kernels cannot re-key
+ * (tx_record_limit is 0 where none applies).  A send of len bytes is
+ * counted as len / TLS_RECORD_PAYLOAD_MAX + 1 records. */
 static int key_limit_check(struct chan *c, uint64_t len, struct kc_status *st)
 {
-	if (c->ktx && c->tx_record_limit && c->tx_records_est + len / 16384 + 2 >= c->tx_record_limit)
+	if (c->ktx && c->tx_record_limit &&
+	    c->tx_records_est + len / TLS_RECORD_PAYLOAD_MAX + 2 >= c->tx_record_limit)
 		return kc_fail(st, KC_XFER,
 			       "%s: this connection would pass the AES key-use limit "
 			       "(%llu records, RFC 8446 5.5) and this kernel cannot re-key; "
@@ -256,7 +253,7 @@ int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *sho
 
 		if (key_limit_check(c, len, st) < 0)
 			return -1;
-		c->tx_records_est += len / 16384 + 1;
+		c->tx_records_est += len / TLS_RECORD_PAYLOAD_MAX + 1;
 		/* One sendfile() for the whole body; 8 MiB steps when a meter
 		 * needs to be fed. */
 		size_t step = c->prog && c->prog->on ? (8u << 20) : (1u << 30);
@@ -795,7 +792,7 @@ static int splice_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_stat
 			return 0;
 		if (send_chunk_hdr(c, (uint32_t)n, st) < 0)
 			return -1;
-		c->tx_records_est += (uint64_t)n / 16384 + 1;
+		c->tx_records_est += (uint64_t)n / TLS_RECORD_PAYLOAD_MAX + 1;
 		more = (size_t)n >= PROTO_CHUNK_MAX;
 		for (left = n; left > 0;) {
 			ssize_t w = splice(c->pipe[0], NULL, c->fd, NULL, (size_t)left,
