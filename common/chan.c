@@ -52,15 +52,20 @@ static ssize_t chan_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
 }
 
 int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info *ki,
-	      const char *peer)
+	      const char *peer, const struct chan_conf *conf)
 {
-	const char *rx = getenv("KTLSCP_RX_PATH");
+	static const struct chan_conf defaults;
 
+	if (conf == NULL)
+		conf = &defaults;
 	memset(c, 0, sizeof(*c));
+	c->live = true;
 	c->fd = fd;
 	c->s = s;
 	c->peer = peer;
 	c->pipe[0] = c->pipe[1] = -1;
+	c->idle_ms = conf->idle_ms;
+	c->prog = conf->prog;
 	c->ktx = ki && ki->tx != KTLS_MODE_USERSPACE;
 	c->krx = ki && ki->rx != KTLS_MODE_USERSPACE;
 	/* Kernel RX: recvmsg() into a 256 KiB buffer, then write(), by
@@ -71,16 +76,10 @@ int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info
 	 * needs the recvmsg() path anyway.  Measured in the VM lane (100 MiB,
 	 * TCG emulation, 2 runs each): read 5.1-7.1 s (4.2-6.0 s system CPU),
 	 * splice 4.3-7.9 s (3.8-6.2 s) -- no clear winner, so the simpler
-	 * path is the default and KTLSCP_RX_PATH=splice selects the other. */
-	c->rx_path = (c->krx && rx && strcmp(rx, "splice") == 0) ? CHAN_RX_SPLICE : CHAN_RX_READ;
-	/* KTLSCP_KEY_RECORD_LIMIT may only lower the key-use budget (tests
-	 * use that to reach it). */
-	{
-		const char *lim = getenv("KTLSCP_KEY_RECORD_LIMIT");
-		unsigned long long v = lim ? strtoull(lim, NULL, 10) : 0;
-
-		c->tx_record_limit = ktls_key_record_limit(gnutls_cipher_get(s), v);
-	}
+	 * path is the default and conf->rx_path (KTLSCP_RX_PATH=splice, read
+	 * by cli/) selects the other. */
+	c->rx_path = c->krx && conf->rx_path == CHAN_RX_SPLICE ? CHAN_RX_SPLICE : CHAN_RX_READ;
+	c->tx_record_limit = ktls_key_record_limit(gnutls_cipher_get(s), conf->key_record_limit);
 	c->rbuf = malloc(CHAN_RBUF);
 	c->iobuf = malloc(CHAN_IOBUF);
 	if (c->rbuf == NULL || c->iobuf == NULL)
@@ -100,6 +99,8 @@ int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info
 
 void chan_free(struct chan *c)
 {
+	if (!c->live)
+		return;
 	free(c->rbuf);
 	free(c->iobuf);
 	free(c->msg);
@@ -108,8 +109,7 @@ void chan_free(struct chan *c)
 		close(c->pipe[0]);
 	if (c->pipe[1] >= 0)
 		close(c->pipe[1]);
-	c->rbuf = c->iobuf = c->msg = c->pullbuf = NULL;
-	c->pipe[0] = c->pipe[1] = -1;
+	memset(c, 0, sizeof(*c));
 }
 
 const char *chan_tx_path(const struct chan *c)

@@ -26,9 +26,22 @@
 #define CHAN_IOBUF (256 * 1024)
 #define CHAN_RBUF (32 * 1024)
 
+/* Kernel RX: recvmsg() into a buffer (the default), or splice() from the
+ * socket through a pipe into the file. */
 enum chan_rx_path { CHAN_RX_READ = 0, CHAN_RX_SPLICE };
 
+/* What the caller decides about a channel, given to chan_init.  A zeroed
+ * struct (or NULL) means: no idle limit, no meter, the read path, the full
+ * key-use budget. */
+struct chan_conf {
+	int idle_ms;			/* the socket's idle limit (0 = none) */
+	struct progress *prog;		/* meter for file bodies, or NULL; the caller's */
+	enum chan_rx_path rx_path;	/* used only when the kernel owns RX */
+	uint64_t key_record_limit;	/* > 0: a lower key-use budget (ktls_key_record_limit) */
+};
+
 struct chan {
+	bool live;			/* chan_init() ran: chan_free() has work */
 	int fd;
 	gnutls_session_t s;
 	bool ktx, krx;			/* kernel owns this direction */
@@ -46,11 +59,11 @@ struct chan {
 	bool rx_seen;			/* any application data received yet */
 	bool spliced;			/* kernel TX took data by splice() */
 	bool sent_file;			/* kernel TX used sendfile() */
-	int idle_ms;			/* the socket's idle limit (0 = none) */
+	int idle_ms;			/* conf->idle_ms */
 	uint8_t *pullbuf;		/* GnuTLS RX: socket reads, CHAN_IOBUF at a time */
 	size_t pullpos, pulllen;
 	bool pull_timed_out;	/* the last recv() in chan_pull hit SO_RCVTIMEO */
-	struct progress *prog;		/* meter for file bodies, or NULL */
+	struct progress *prog;		/* conf->prog */
 	uint64_t tx_records_est;	/* kernel TX: records sent, for the key-use limit */
 	uint64_t tx_record_limit;	/* 0: none (ChaCha20) */
 	/* --verify: while set (by the caller, who owns them), every STREAM
@@ -60,9 +73,15 @@ struct chan {
 	gnutls_hash_hd_t tx_hash, rx_hash;
 };
 
-/* Set up c for the session s on fd.  Returns 0 or -ENOMEM. */
+/* Set up c for the session s on fd, whose directions ktls_enable() reported
+ * in ki (NULL: both in user space); peer names the other end in messages
+ * and must outlive c, as must conf->prog.  conf may be NULL (see struct
+ * chan_conf).  Returns 0 or -ENOMEM; either way c is the caller's to
+ * release with chan_free().  s and fd stay the caller's. */
 int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info *ki,
-	      const char *peer);
+	      const char *peer, const struct chan_conf *conf);
+/* Release what chan_init() took (buffers, the splice pipe).  Safe on a
+ * zeroed struct chan and a second time; leaves c zeroed. */
 void chan_free(struct chan *c);
 
 /* Send all of buf.  more: further data follows at once (lets both paths

@@ -97,7 +97,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	net_tune(fd, 10000);
-	chan_init(&c, fd, s, &ki, "receiver");
+	chan_init(&c, fd, s, &ki, "receiver", NULL);
 	if (unknown)
 		h.opts |= UINT32_C(1) << 31;
 	proto_hello_encode(&b, &h);
