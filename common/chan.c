@@ -101,6 +101,7 @@ void chan_free(struct chan *c)
 {
 	if (!c->live)
 		return;
+	chan_rx_hash_end(c, NULL);
 	free(c->rbuf);
 	free(c->iobuf);
 	free(c->msg);
@@ -110,6 +111,45 @@ void chan_free(struct chan *c)
 	if (c->pipe[1] >= 0)
 		close(c->pipe[1]);
 	memset(c, 0, sizeof(*c));
+}
+
+const char *chan_peer(const struct chan *c)
+{
+	return c->peer;
+}
+
+struct progress *chan_progress(const struct chan *c)
+{
+	return c->prog;
+}
+
+void chan_tx_hash_set(struct chan *c, gnutls_hash_hd_t h)
+{
+	c->tx_hash = h;
+}
+
+int chan_rx_hash_start(struct chan *c)
+{
+	gnutls_hash_hd_t h;
+
+	chan_rx_hash_end(c, NULL);
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return -ENOMEM;
+	c->rx_hash = h;
+	return 0;
+}
+
+gnutls_hash_hd_t chan_rx_hash(const struct chan *c)
+{
+	return c->rx_hash;
+}
+
+void chan_rx_hash_end(struct chan *c, void *sum)
+{
+	if (c->rx_hash == NULL)
+		return;
+	gnutls_hash_deinit(c->rx_hash, sum);
+	c->rx_hash = NULL;
 }
 
 const char *chan_tx_path(const struct chan *c)

@@ -66,10 +66,8 @@ struct chan {
 	struct progress *prog;		/* conf->prog */
 	uint64_t tx_records_est;	/* kernel TX: records sent, for the key-use limit */
 	uint64_t tx_record_limit;	/* 0: none (ChaCha20) */
-	/* --verify: while set (by the caller, who owns them), every STREAM
-	 * byte read for sending goes into tx_hash (and takes the copy path),
-	 * and every body byte received goes into rx_hash: from the buffer on
-	 * the read path, read back from the file after splice(). */
+	/* --verify: see chan_tx_hash_set() and chan_rx_hash_start(); tx_hash
+	 * is the caller's, rx_hash the channel's. */
 	gnutls_hash_hd_t tx_hash, rx_hash;
 };
 
@@ -140,6 +138,27 @@ void chan_close_notify(struct chan *c);
 /* Wait (bounded by the socket timeout) for the peer's close_notify or EOF.
  * Returns 0 when the peer closed cleanly, -1 otherwise (no st). */
 int chan_wait_close(struct chan *c);
+
+/* The name of the other end given to chan_init (for messages). */
+const char *chan_peer(const struct chan *c);
+/* The meter given in struct chan_conf, or NULL. */
+struct progress *chan_progress(const struct chan *c);
+
+/* --verify.  While a TX hash is set (h, the caller's, or NULL to stop),
+ * every STREAM byte read for sending goes into it, and STREAM bodies take
+ * the copy path so that they pass through this process. */
+void chan_tx_hash_set(struct chan *c, gnutls_hash_hd_t h);
+/* Start a SHA-256 of every body byte received from now on (from the buffer
+ * on the read path, read back from the file after splice()).  The hash is
+ * the channel's: chan_rx_hash_end() or chan_free() releases it.  0, or
+ * -ENOMEM. */
+int chan_rx_hash_start(struct chan *c);
+/* The running RX hash, or NULL when none runs; the caller may add to it (a
+ * resumed file's prefix) but not free it. */
+gnutls_hash_hd_t chan_rx_hash(const struct chan *c);
+/* End the running RX hash, if any: its 32-byte digest goes to sum, or is
+ * dropped when sum is NULL. */
+void chan_rx_hash_end(struct chan *c, void *sum);
 
 /* Human/JSON path names: "sendfile", "splice" or "copy". */
 const char *chan_tx_path(const struct chan *c);

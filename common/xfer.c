@@ -52,7 +52,7 @@ static int abort_with(struct chan *c, uint8_t reason, struct kc_status *st, enum
 	if (proto_error_encode(&b, reason, text) == 0)
 		chan_write(c, b.p, b.len, false, &ignore);
 	pbuf_free(&b);
-	return kc_fail(st, cls, "%s: %s", c->peer, text);
+	return kc_fail(st, cls, "%s: %s", chan_peer(c), text);
 }
 
 /* Receive a message of the expected type.  ERROR from the peer and a clean
@@ -66,16 +66,16 @@ static int expect_msg(struct chan *c, uint8_t want, const uint8_t **p, uint32_t 
 	if (rc < 0)
 		return -1;
 	if (rc == 1)
-		return kc_fail(st, KC_XFER, "%s: peer closed the session early (expected %s)", c->peer,
+		return kc_fail(st, KC_XFER, "%s: peer closed the session early (expected %s)", chan_peer(c),
 			       proto_type_str(want));
 	if (type == PROTO_ERROR) {
 		char text[PROTO_ERRTEXT_MAX + 1], e[ESC_MAX];
 		uint8_t reason;
 
 		if (proto_error_decode(*p, *len, &reason, text, sizeof(text)) < 0)
-			return kc_fail(st, KC_XFER, "%s: peer aborted with a malformed error", c->peer);
+			return kc_fail(st, KC_XFER, "%s: peer aborted with a malformed error", chan_peer(c));
 		return kc_fail(st, reason == PR_NOSPACE ? KC_XFER : KC_XFER, "%s: peer aborted: %s",
-			       c->peer, esc(text, e));
+			       chan_peer(c), esc(text, e));
 	}
 	if (type != want)
 		return abort_with(c, PR_PROTOCOL, st, KC_XFER, "protocol error: unexpected message");
@@ -99,7 +99,7 @@ static void peer_reason(struct chan *c, struct kc_status *st)
 			continue;
 		if (proto_error_decode(p, len, &reason, text, sizeof(text)) == 0) {
 			st->cls = KC_XFER;
-			snprintf(st->msg, sizeof(st->msg), "%s: peer aborted: %s", c->peer,
+			snprintf(st->msg, sizeof(st->msg), "%s: peer aborted: %s", chan_peer(c),
 				 esc(text, e));
 		}
 		return;
@@ -768,15 +768,15 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, uint32
 			gnutls_hash_hd_t h = NULL;
 			int sr;
 
-			if (c->prog)
-				progress_file(c->prog, e->path, 0);
+			if (chan_progress(c))
+				progress_file(chan_progress(c), e->path, 0);
 			if (verify && gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0) {
 				kc_fail(st, KC_OTHER, "out of memory");
 				goto out;
 			}
-			c->tx_hash = h;
+			chan_tx_hash_set(c, h);
 			sr = chan_send_chunks(c, e->fd, &e->sent, st);
-			c->tx_hash = NULL;
+			chan_tx_hash_set(c, NULL);
 			if (h)
 				gnutls_hash_deinit(h, sr == 0 ? e->sum : NULL);
 			e->summed = h && sr == 0;
@@ -784,23 +784,23 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, uint32
 				cut_in(st, e->path, NULL);
 				goto out;
 			}
-			if (c->prog)
-				progress_file_done(c->prog);
+			if (chan_progress(c))
+				progress_file_done(chan_progress(c));
 			e->fd = -1;
 			continue;
 		}
 		if (e->kind != PROTO_KIND_FILE || e->action != PROTO_ACCEPT)
 			continue;
 		e->sent = e->size - e->offset;
-		if (c->prog)
-			progress_file(c->prog, e->path, e->size - e->offset);
+		if (chan_progress(c))
+			progress_file(chan_progress(c), e->path, e->size - e->offset);
 		if ((verify ? send_file_verified(c, e, &short_file, &rerr, st)
 			    : chan_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st)) < 0) {
 			cut_in(st, e->path, NULL);
 			goto out;
 		}
-		if (c->prog)
-			progress_file_done(c->prog);
+		if (chan_progress(c))
+			progress_file_done(chan_progress(c));
 		if (!short_file && source_changed(e)) {
 			diag_print("%s: changed while being sent (size, mtime or ctime); not stored, send it again",
 				   esc(e->path, en));
@@ -915,7 +915,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 		worst = w->local_class == KC_USAGE ? KC_FILE : w->local_class;
 	}
 	if (worst != KC_OK) {
-		kc_fail(st, worst, "%s: %u %s not transferred (see above)", c->peer, stats->failed,
+		kc_fail(st, worst, "%s: %u %s not transferred (see above)", chan_peer(c), stats->failed,
 			stats->failed == 1 ? "entry was" : "entries were");
 		goto out;
 	}
@@ -1330,10 +1330,9 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 /* --verify: the body is in; its hash goes to re->sum. */
 static void end_rx_hash(struct chan *c, struct rent *re, int rc)
 {
-	if (c->rx_hash == NULL)
+	if (chan_rx_hash(c) == NULL)
 		return;
-	gnutls_hash_deinit(c->rx_hash, rc == 0 ? re->sum : NULL);
-	c->rx_hash = NULL;
+	chan_rx_hash_end(c, rc == 0 ? re->sum : NULL);
 	re->summed = rc == 0;
 }
 
@@ -1370,11 +1369,11 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 
 		if (e->kind == PROTO_KIND_DIR || re->action != PROTO_ACCEPT)
 			continue;
-		if ((s->opts & PROTO_OPT_VERIFY) && gnutls_hash_init(&s->c->rx_hash, GNUTLS_DIG_SHA256) < 0)
+		if ((s->opts & PROTO_OPT_VERIFY) && chan_rx_hash_start(s->c) < 0)
 			return kc_fail(st, KC_OTHER, "out of memory");
 		if (s->to_stdout) {
-			if (s->c->prog)
-				progress_file(s->c->prog, e->path, e->size);
+			if (chan_progress(s->c))
+				progress_file(chan_progress(s->c), e->path, e->size);
 			if (e->kind == PROTO_KIND_STREAM)
 				rc = chan_recv_chunks(s->c, STDOUT_FILENO, &re->got, &werr, st);
 			else
@@ -1384,8 +1383,8 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 				cut_in(st, e->path, NULL);
 				return -1;
 			}
-			if (s->c->prog)
-				progress_file_done(s->c->prog);
+			if (chan_progress(s->c))
+				progress_file_done(chan_progress(s->c));
 			if (e->kind == PROTO_KIND_FILE)
 				re->got = e->size;
 			if (werr) {
@@ -1423,10 +1422,10 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 			} else if (ftruncate(fd, (off_t)start[i]) < 0 ||
 				   lseek(fd, (off_t)start[i], SEEK_SET) < 0) {
 				werr = errno;
-			} else if (s->c->rx_hash && start[i] > 0) {
+			} else if (chan_rx_hash(s->c) && start[i] > 0) {
 				/* --verify covers the whole file: the prefix
 				 * kept from an earlier run is read back. */
-				werr = -hash_range(fd, 0, start[i], s->c->rx_hash);
+				werr = -hash_range(fd, 0, start[i], chan_rx_hash(s->c));
 			}
 		} else if (dfd >= 0) {
 			fd = fsu_tmp_create(dfd, re->tmp);
@@ -1435,8 +1434,8 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 		} else {
 			werr = -dfd;
 		}
-		if (s->c->prog)
-			progress_file(s->c->prog, e->path, e->size - start[i]);
+		if (chan_progress(s->c))
+			progress_file(chan_progress(s->c), e->path, e->size - start[i]);
 		if (e->kind == PROTO_KIND_STREAM)
 			rc = chan_recv_chunks(s->c, fd, &re->got, &werr, st);
 		else
@@ -1460,8 +1459,8 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 						    ? "; its partial is kept for --resume" : NULL);
 			return -1;
 		}
-		if (s->c->prog)
-			progress_file_done(s->c->prog);
+		if (chan_progress(s->c))
+			progress_file_done(chan_progress(s->c));
 		if (fd >= 0 && werr == 0) {
 			/* Without -p, new files get the sender's permission bits
 			 * less our umask, as scp does; with -p, exact bits and
@@ -1662,7 +1661,7 @@ int xfer_recv(struct chan *c, const struct recv_opts *o, struct xfer_stats *stat
 	}
 	chan_wait_close(c);
 	if (stats->failed > 0) {
-		kc_fail(st, KC_XFER, "%s: %u %s could not be stored (see above)", c->peer, stats->failed,
+		kc_fail(st, KC_XFER, "%s: %u %s could not be stored (see above)", chan_peer(c), stats->failed,
 			stats->failed == 1 ? "entry" : "entries");
 		goto out;
 	}
