@@ -2,7 +2,8 @@
  * took (GnuTLS records or kernel TLS), including the kernel's control
  * records: alerts end or abort the stream, TLS 1.3 NewSessionTicket is
  * ignored, a KeyUpdate is refused with a clear message (the kernels we
- * target before 6.14 cannot install a new receive key). */
+ * target before 6.14 cannot install a new receive key).  File bodies in
+ * bulk are body.c's, on top of chan_send_raw() and chan_recv_some(). */
 #include "config.h"
 
 #include <errno.h>
@@ -10,11 +11,11 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "chan.h"
+#include "chan_priv.h"
 #include "proto.h"
 #include "tlsrec.h"
 
@@ -162,7 +163,7 @@ const char *chan_rx_path(const struct chan *c)
 	return c->krx && c->rx_path == CHAN_RX_SPLICE ? "splice" : "copy";
 }
 
-static int net_err(struct chan *c, int err, const char *doing, struct kc_status *st)
+int chan_net_err(struct chan *c, int err, const char *doing, struct kc_status *st)
 {
 	if (err == EAGAIN || err == EWOULDBLOCK || err == ETIMEDOUT)
 		return kc_fail(st, KC_NET, "%s: timed out while %s (no progress within --timeout)",
@@ -177,7 +178,7 @@ static int net_err(struct chan *c, int err, const char *doing, struct kc_status 
 
 /* ---- sending ----------------------------------------------------------- */
 
-static int uncork(struct chan *c, struct kc_status *st)
+int chan_uncork(struct chan *c, struct kc_status *st)
 {
 	int rc;
 
@@ -189,11 +190,11 @@ static int uncork(struct chan *c, struct kc_status *st)
 		rc = gnutls_record_uncork(c->s, GNUTLS_RECORD_WAIT);
 	} while (rc == GNUTLS_E_INTERRUPTED && !kc_interrupted);
 	if (rc < 0)
-		return net_err(c, rc == GNUTLS_E_AGAIN ? EAGAIN : EPIPE, "sending", st);
+		return chan_net_err(c, rc == GNUTLS_E_AGAIN ? EAGAIN : EPIPE, "sending", st);
 	return 0;
 }
 
-static int send_raw(struct chan *c, const uint8_t *p, size_t len, bool more, struct kc_status *st)
+int chan_send_raw(struct chan *c, const uint8_t *p, size_t len, bool more, struct kc_status *st)
 {
 	size_t done = 0;
 
@@ -206,7 +207,7 @@ static int send_raw(struct chan *c, const uint8_t *p, size_t len, bool more, str
 			if (n < 0 && errno == EINTR && !kc_interrupted)
 				continue;
 			if (n < 0)
-				return net_err(c, errno, "sending", st);
+				return chan_net_err(c, errno, "sending", st);
 			done += (size_t)n;
 		}
 		return 0;
@@ -221,137 +222,26 @@ static int send_raw(struct chan *c, const uint8_t *p, size_t len, bool more, str
 		if (n == GNUTLS_E_INTERRUPTED && !kc_interrupted)
 			continue;
 		if (n < 0)
-			return net_err(c, n == GNUTLS_E_AGAIN ? EAGAIN : EPIPE, "sending", st);
+			return chan_net_err(c, n == GNUTLS_E_AGAIN ? EAGAIN : EPIPE, "sending", st);
 		done += (size_t)n;
 	}
 	if (c->corked) {
 		c->corked_bytes += len;
 		/* Bound what GnuTLS holds back. */
 		if (!more || c->corked_bytes >= CHAN_IOBUF)
-			return uncork(c, st);
+			return chan_uncork(c, st);
 	}
 	return 0;
 }
 
 int chan_write(struct chan *c, const void *buf, size_t len, bool more, struct kc_status *st)
 {
-	return send_raw(c, buf, len, more, st);
+	return chan_send_raw(c, buf, len, more, st);
 }
 
 int chan_flush(struct chan *c, struct kc_status *st)
 {
-	return uncork(c, st);
-}
-
-static int send_zeros(struct chan *c, uint64_t n, struct kc_status *st)
-{
-	memset(c->iobuf, 0, CHAN_IOBUF);
-	while (n > 0) {
-		size_t k = n > CHAN_IOBUF ? CHAN_IOBUF : (size_t)n;
-
-		if (send_raw(c, c->iobuf, k, true, st) < 0)
-			return -1;
-		n -= k;
-	}
-	return 0;
-}
-
-/* Kernel TX with AES-GCM/CCM: refuse to pass the key-use budget
- * (ktls_key_record_limit), since these kernels cannot re-key
- * (tx_record_limit is 0 where none applies).  A send of len bytes is
- * counted as len / TLS_RECORD_PAYLOAD_MAX + 1 records. */
-static int key_limit_check(struct chan *c, uint64_t len, struct kc_status *st)
-{
-	if (c->ktx && c->tx_record_limit &&
-	    c->tx_records_est + len / TLS_RECORD_PAYLOAD_MAX + 2 >= c->tx_record_limit)
-		return kc_fail(st, KC_XFER,
-			       "%s: this connection would pass the AES key-use limit "
-			       "(%llu records, RFC 8446 5.5) and this kernel cannot re-key; "
-			       "send the rest in another run", c->peer,
-			       (unsigned long long)c->tx_record_limit);
-	return 0;
-}
-
-/* Standard input may be non-blocking (inherited from a shell or a
- * parent): wait for it instead of failing with EAGAIN. */
-static void wait_readable(int fd)
-{
-	struct pollfd p = { fd, POLLIN, 0 };
-
-	poll(&p, 1, -1);
-}
-
-int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *short_file,
-		   int *read_err, struct kc_status *st)
-{
-	uint64_t sent = 0;
-
-	*short_file = false;
-	*read_err = 0;
-	if (c->ktx) {
-		off_t o = (off_t)off;
-
-		if (key_limit_check(c, len, st) < 0)
-			return -1;
-		c->tx_records_est += len / TLS_RECORD_PAYLOAD_MAX + 1;
-		/* One sendfile() for the whole body; 8 MiB steps when a meter
-		 * needs to be fed. */
-		size_t step = c->prog && c->prog->on ? (8u << 20) : (1u << 30);
-
-		while (sent < len) {
-			size_t want = len - sent > step ? step : (size_t)(len - sent);
-			ssize_t n;
-
-			if (kc_interrupted)
-				return net_err(c, EINTR, "sending", st);
-			n = sendfile(c->fd, fd, &o, want);
-
-			if (n < 0 && errno == EINTR && !kc_interrupted)
-				continue;
-			if (n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == EAGAIN ||
-				      errno == ETIMEDOUT || errno == ENOTCONN || errno == EINTR ||
-				      errno == EBADMSG))
-				return net_err(c, errno, "sending", st);
-			if (n <= 0) {
-				*read_err = n < 0 ? errno : 0;
-				*short_file = true;
-				break;
-			}
-			sent += (uint64_t)n;
-			c->sent_file = true;
-			if (c->prog)
-				progress_add(c->prog, (uint64_t)n);
-		}
-	} else {
-		/* Large files as full 16 KiB records straight away; small ones
-		 * stay corked so that many of them share records. */
-		if (len > CHAN_IOBUF / 4 && uncork(c, st) < 0)
-			return -1;
-		while (sent < len) {
-			size_t want = len - sent > CHAN_IOBUF ? CHAN_IOBUF : (size_t)(len - sent);
-			ssize_t n;
-
-			if (kc_interrupted)
-				return net_err(c, EINTR, "sending", st);
-			n = pread(fd, c->iobuf, want, (off_t)(off + sent));
-
-			if (n < 0 && errno == EINTR && !kc_interrupted)
-				continue;
-			if (n <= 0) {
-				*read_err = n < 0 ? errno : 0;
-				*short_file = true;
-				break;
-			}
-			if (send_raw(c, c->iobuf, (size_t)n, true, st) < 0)
-				return -1;
-			sent += (uint64_t)n;
-			if (c->prog)
-				progress_add(c->prog, (uint64_t)n);
-		}
-	}
-	if (sent < len)
-		return send_zeros(c, len - sent, st);
-	return 0;
+	return chan_uncork(c, st);
 }
 
 void chan_close_notify(struct chan *c)
@@ -362,7 +252,7 @@ void chan_close_notify(struct chan *c)
 	if (c->ktx) {
 		ktls_send_record(c->fd, TLS_CT_ALERT, close_notify, sizeof(close_notify));
 	} else {
-		uncork(c, &ignore);
+		chan_uncork(c, &ignore);
 		gnutls_bye(c->s, GNUTLS_SHUT_WR);
 	}
 	shutdown(c->fd, SHUT_WR);
@@ -406,7 +296,7 @@ static int kernel_control(struct chan *c, uint8_t type, const uint8_t *p, size_t
 }
 
 /* One read of up to len bytes: >0 bytes, 0 on close_notify, -1 with st. */
-static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_status *st)
+ssize_t chan_recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_status *st)
 {
 	char eb[160];
 
@@ -414,7 +304,7 @@ static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_sta
 		ssize_t n;
 
 		if (kc_interrupted)
-			return net_err(c, EINTR, "receiving", st);
+			return chan_net_err(c, EINTR, "receiving", st);
 
 		if (c->krx) {
 			uint8_t type;
@@ -424,7 +314,7 @@ static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_sta
 			if (n == -EINTR && !kc_interrupted)
 				continue;
 			if (n < 0)
-				return net_err(c, (int)-n, "receiving", st);
+				return chan_net_err(c, (int)-n, "receiving", st);
 			if (n == 0)
 				return kc_fail(st, KC_XFER,
 					       "%s: connection closed without TLS close_notify (transfer cut short)",
@@ -459,19 +349,19 @@ static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_sta
 				continue;
 			if (c->pull_timed_out) {
 				c->pull_timed_out = false;
-				return net_err(c, EAGAIN, "receiving", st);
+				return chan_net_err(c, EAGAIN, "receiving", st);
 			}
 			r = poll(&pfd, 1, c->idle_ms > 0 ? c->idle_ms : -1);
 			if (r > 0 || (r < 0 && errno == EINTR && !kc_interrupted))
 				continue;
-			return net_err(c, r < 0 ? errno : EAGAIN, "receiving", st);
+			return chan_net_err(c, r < 0 ? errno : EAGAIN, "receiving", st);
 		}
 		if (n == GNUTLS_E_PREMATURE_TERMINATION)
 			return kc_fail(st, KC_XFER,
 				       "%s: connection closed without TLS close_notify (transfer cut short)",
 				       c->peer);
 		if (n == GNUTLS_E_PULL_ERROR)
-			return net_err(c, errno ? errno : ECONNRESET, "receiving", st);
+			return chan_net_err(c, errno ? errno : ECONNRESET, "receiving", st);
 		/* The stream ended inside a record (a peer killed mid-write). */
 		if (n == GNUTLS_E_UNEXPECTED_PACKET_LENGTH)
 			return kc_fail(st, KC_XFER,
@@ -483,7 +373,7 @@ static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_sta
 						  : "peer refused this session after the handshake (authentication?)",
 				       gnutls_alert_get_name(gnutls_alert_get(c->s)));
 		if (n == GNUTLS_E_INTERRUPTED)
-			return net_err(c, EINTR, "receiving", st);
+			return chan_net_err(c, EINTR, "receiving", st);
 		return kc_fail(st, KC_XFER, "%s: TLS error while receiving: %s", c->peer,
 			       diag_gnutls((int)n, eb, sizeof(eb)));
 	}
@@ -497,7 +387,7 @@ int chan_read_exact(struct chan *c, void *buf, size_t len, struct kc_status *st)
 		size_t k;
 
 		if (c->rpos == c->rlen) {
-			ssize_t n = recv_some(c, c->rbuf, CHAN_RBUF, st);
+			ssize_t n = chan_recv_some(c, c->rbuf, CHAN_RBUF, st);
 
 			if (n < 0)
 				return -1;
@@ -522,7 +412,7 @@ int chan_recv_msg(struct chan *c, uint8_t *type, const uint8_t **payload, uint32
 	uint8_t hdr[PROTO_HDR_LEN];
 
 	if (c->rpos == c->rlen) {
-		ssize_t n = recv_some(c, c->rbuf, CHAN_RBUF, st);
+		ssize_t n = chan_recv_some(c, c->rbuf, CHAN_RBUF, st);
 
 		if (n < 0)
 			return -1;
@@ -551,157 +441,6 @@ int chan_recv_msg(struct chan *c, uint8_t *type, const uint8_t **payload, uint32
 	return 0;
 }
 
-static void sink(int fd, const uint8_t *p, size_t n, int *write_err)
-{
-	size_t done = 0;
-
-	if (fd < 0 || *write_err)
-		return;
-	while (done < n) {
-		ssize_t w = write(fd, p + done, n - done);
-
-		if (w < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (w <= 0) {
-			*write_err = w < 0 ? errno : EIO;
-			return;
-		}
-		done += (size_t)w;
-	}
-}
-
-/* splice() socket -> pipe -> file.  Returns bytes moved (may be less than
- * len: the caller continues on the read path, e.g. after EINVAL for a
- * non-data record), or -1 with st. */
-static ssize_t splice_in(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st)
-{
-	uint64_t moved = 0;
-
-	while (moved < len && !*write_err) {
-		size_t want = len - moved > (1u << 20) ? (1u << 20) : (size_t)(len - moved);
-		ssize_t n = splice(c->fd, NULL, c->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_MORE);
-		ssize_t left;
-
-		if (n < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (n < 0 && errno == EINVAL)
-			break;		/* a control record: let recvmsg() handle it */
-		if (n < 0)
-			return net_err(c, errno, "receiving", st);
-		if (n == 0)
-			break;		/* EOF: the read path reports it */
-		if (c->prog)
-			progress_add(c->prog, (uint64_t)n);
-		for (left = n; left > 0;) {
-			ssize_t w = splice(c->pipe[0], NULL, fd, NULL, (size_t)left, SPLICE_F_MOVE);
-
-			if (w < 0 && errno == EINTR && !kc_interrupted)
-				continue;
-			if (w <= 0) {
-				/* Write failed: empty the pipe, keep consuming the stream. */
-				*write_err = w < 0 ? errno : EIO;
-				while (left > 0) {
-					ssize_t r = read(c->pipe[0], c->iobuf,
-							 (size_t)left > CHAN_IOBUF ? CHAN_IOBUF : (size_t)left);
-
-					if (r <= 0)
-						return kc_fail(st, KC_OTHER, "pipe: %s", strerror(errno));
-					left -= r;
-				}
-				break;
-			}
-			left -= w;
-		}
-		moved += (uint64_t)n;
-	}
-	return (ssize_t)moved;
-}
-
-/* --verify on the splice path: hash n bytes of fd from off, as written. */
-static void hash_back(struct chan *c, int fd, off_t off, uint64_t n, int *write_err)
-{
-	while (n > 0 && !*write_err) {
-		size_t want = n > CHAN_IOBUF ? CHAN_IOBUF : (size_t)n;
-		ssize_t r = pread(fd, c->iobuf, want, off);
-
-		if (r < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (r <= 0) {
-			*write_err = r < 0 ? errno : EIO;
-			return;
-		}
-		gnutls_hash(c->rx_hash, c->iobuf, (size_t)r);
-		off += r;
-		n -= (uint64_t)r;
-	}
-}
-
-/* May this body take the splice path?  With rx_hash, only into a file we
- * can read back from; *pos gets the offset the body starts at. */
-static bool can_splice_in(struct chan *c, int fd, off_t *pos)
-{
-	int fl;
-
-	if (!c->krx || c->rx_path != CHAN_RX_SPLICE || fd < 0)
-		return false;
-	if (!c->rx_hash)
-		return true;
-	fl = fcntl(fd, F_GETFL);
-	return fl >= 0 && (fl & O_ACCMODE) == O_RDWR && (*pos = lseek(fd, 0, SEEK_CUR)) >= 0;
-}
-
-int chan_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st)
-{
-	size_t fill = 0;
-	off_t pos = 0;
-
-	/* What the control-message reader already pulled in comes first. */
-	if (c->rpos < c->rlen && len > 0) {
-		size_t k = c->rlen - c->rpos < len ? c->rlen - c->rpos : (size_t)len;
-
-		sink(fd, c->rbuf + c->rpos, k, write_err);
-		if (c->rx_hash)
-			gnutls_hash(c->rx_hash, c->rbuf + c->rpos, k);
-		c->rpos += k;
-		len -= k;
-	}
-	if (len > 0 && !*write_err && can_splice_in(c, fd, &pos)) {
-		ssize_t n = splice_in(c, fd, len, write_err, st);
-
-		if (n < 0)
-			return -1;
-		if (c->rx_hash)
-			hash_back(c, fd, pos, (uint64_t)n, write_err);
-		len -= (uint64_t)n;
-	}
-	/* The read path: kernel-decrypted recvmsg() (several records per call)
-	 * or GnuTLS records, gathered into one large write. */
-	while (len > 0) {
-		size_t want = CHAN_IOBUF - fill;
-		ssize_t n;
-
-		if (want > len)
-			want = (size_t)len;
-		n = recv_some(c, c->iobuf + fill, want, st);
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return kc_fail(st, KC_XFER, "%s: peer ended the session in the middle of a file",
-				       c->peer);
-		fill += (size_t)n;
-		len -= (uint64_t)n;
-		if (c->prog)
-			progress_add(c->prog, (uint64_t)n);
-		if (fill == CHAN_IOBUF || len == 0) {
-			sink(fd, c->iobuf, fill, write_err);
-			if (c->rx_hash)
-				gnutls_hash(c->rx_hash, c->iobuf, fill);
-			fill = 0;
-		}
-	}
-	return 0;
-}
-
 int chan_wait_close(struct chan *c)
 {
 	struct kc_status ignore = { 0 };
@@ -711,224 +450,11 @@ int chan_wait_close(struct chan *c)
 
 		if (c->got_close)
 			return 0;
-		n = recv_some(c, c->iobuf, CHAN_IOBUF, &ignore);
+		n = chan_recv_some(c, c->iobuf, CHAN_IOBUF, &ignore);
 		if (n == 0)
 			return 0;
 		if (n < 0)
 			return -1;
 		/* Unexpected data after the end: not ours to keep. */
-	}
-}
-
-int chan_recv_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
-{
-	int werr = 0;
-
-	*bytes = 0;
-	if (c->rpos < c->rlen) {
-		sink(fd, c->rbuf + c->rpos, c->rlen - c->rpos, &werr);
-		*bytes += c->rlen - c->rpos;
-		c->rpos = c->rlen;
-	}
-	for (;;) {
-		ssize_t n = recv_some(c, c->iobuf, CHAN_IOBUF, st);
-
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		sink(fd, c->iobuf, (size_t)n, &werr);
-		if (werr)
-			return kc_fail(st, KC_FILE, "writing the received stream: %s", strerror(werr));
-		*bytes += (uint64_t)n;
-	}
-	return 0;
-}
-
-int chan_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
-{
-	*bytes = 0;
-	/* Kernel TX from a pipe: splice() moves the pages without a copy
-	 * through this process.  Anything else (a terminal, EINVAL) goes
-	 * through the buffer below. */
-	while (c->ktx) {
-		ssize_t n = splice(fd, NULL, c->fd, NULL, 1u << 20, SPLICE_F_MOVE | SPLICE_F_MORE);
-
-		if (n < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (n < 0 && errno == EINVAL && *bytes == 0)
-			break;
-		if (n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == EAGAIN ||
-			      errno == ETIMEDOUT || errno == EINTR))
-			return net_err(c, errno, "sending", st);
-		if (n < 0)
-			return kc_fail(st, KC_FILE, "reading the input: %s", strerror(errno));
-		if (n == 0)
-			return 0;	/* the next record without MSG_MORE (close_notify) pushes the rest */
-		c->spliced = true;
-		*bytes += (uint64_t)n;
-	}
-	for (;;) {
-		ssize_t n = read(fd, c->iobuf, CHAN_IOBUF);
-
-		if (n < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (n < 0)
-			return kc_fail(st, KC_FILE, "reading the input: %s", strerror(errno));
-		if (n == 0)
-			return chan_flush(c, st);
-		if (send_raw(c, c->iobuf, (size_t)n, false, st) < 0)
-			return -1;
-		*bytes += (uint64_t)n;
-	}
-}
-
-static int send_chunk_hdr(struct chan *c, uint32_t n, struct kc_status *st)
-{
-	uint8_t hdr[PROTO_CHUNK_HDR_LEN];
-
-	if (proto_chunk_hdr_encode(hdr, n) < 0)
-		return kc_fail(st, KC_OTHER, "internal error: a stream chunk of %u bytes", n);
-	if (key_limit_check(c, n, st) < 0)
-		return -1;
-	return send_raw(c, hdr, sizeof(hdr), true, st);
-}
-
-/* Kernel TX: each chunk is what one splice() moves from fd into our pipe
- * (at most the pipe's size, PROTO_CHUNK_MAX where the kernel allows); its
- * header goes first with MSG_MORE, then the pipe is spliced to the socket,
- * so the bytes never pass through this process.  A chunk shorter than asked
- * means the input is momentarily dry: it goes without SPLICE_F_MORE, so the
- * kernel closes the record instead of holding it until more input comes.
- * Returns 1 when fd or the socket refuses splice (EINVAL; every chunk sent
- * so far is complete, the caller copies the rest), 0 at EOF (the zero-length
- * end is the caller's), or -1 with st.  The pipe is empty between calls. */
-static int splice_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
-{
-	if (c->pipe[0] < 0) {
-		if (pipe2(c->pipe, O_CLOEXEC) < 0)
-			return 1;
-		/* Larger chunks, fewer headers; the default 64 KiB works too. */
-		fcntl(c->pipe[1], F_SETPIPE_SZ, (int)PROTO_CHUNK_MAX);
-	}
-	for (;;) {
-		ssize_t n = splice(fd, NULL, c->pipe[1], NULL, PROTO_CHUNK_MAX, SPLICE_F_MOVE);
-		ssize_t left;
-		bool more, refused = false;
-
-		if (n < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (n < 0 && errno == EINTR)
-			return net_err(c, EINTR, "sending", st);
-		if (n < 0 && errno == EAGAIN) {
-			wait_readable(fd);
-			continue;
-		}
-		if (n < 0 && errno == EINVAL)
-			return 1;
-		if (n < 0)
-			return kc_fail(st, KC_FILE, "standard input: %s", strerror(errno));
-		if (n == 0)
-			return 0;
-		if (send_chunk_hdr(c, (uint32_t)n, st) < 0)
-			return -1;
-		c->tx_records_est += (uint64_t)n / TLS_RECORD_PAYLOAD_MAX + 1;
-		more = (size_t)n >= PROTO_CHUNK_MAX;
-		for (left = n; left > 0;) {
-			ssize_t w = splice(c->pipe[0], NULL, c->fd, NULL, (size_t)left,
-					   SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0));
-
-			if (w < 0 && errno == EINTR && !kc_interrupted)
-				continue;
-			if (w < 0 && errno == EINVAL) {
-				/* The socket refuses splice: copy the rest
-				 * of this chunk out of the pipe, then the
-				 * caller copies from fd. */
-				while (left > 0) {
-					ssize_t r = read(c->pipe[0], c->iobuf,
-							 (size_t)left < CHAN_IOBUF ? (size_t)left : CHAN_IOBUF);
-
-					if (r < 0 && errno == EINTR)
-						continue;
-					if (r <= 0)
-						return kc_fail(st, KC_OTHER, "standard input: lost data in a pipe");
-					if (send_raw(c, c->iobuf, (size_t)r, more || r < left, st) < 0)
-						return -1;
-					left -= r;
-				}
-				refused = true;
-				break;
-			}
-			if (w < 0)
-				return net_err(c, errno, "sending", st);
-			if (w == 0)
-				return net_err(c, EPIPE, "sending", st);
-			left -= w;
-			c->spliced = true;
-		}
-		*bytes += (uint64_t)n;
-		if (c->prog)
-			progress_add(c->prog, (uint64_t)n);
-		if (refused)
-			return 1;
-	}
-}
-
-int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
-{
-	*bytes = 0;
-	/* A terminal gains nothing from splice() (and older kernels refuse). */
-	if (c->ktx && !c->tx_hash && !isatty(fd)) {
-		int rc = splice_chunks(c, fd, bytes, st);
-
-		if (rc <= 0)
-			return rc < 0 ? -1 : send_chunk_hdr(c, 0, st);
-	}
-	for (;;) {
-		size_t want = PROTO_CHUNK_MAX < CHAN_IOBUF ? PROTO_CHUNK_MAX : CHAN_IOBUF;
-		ssize_t n = read(fd, c->iobuf, want);
-
-		if (n < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (n < 0 && errno == EINTR)
-			return net_err(c, EINTR, "sending", st);
-		if (n < 0 && errno == EAGAIN) {
-			wait_readable(fd);
-			continue;
-		}
-		if (n < 0)
-			return kc_fail(st, KC_FILE, "standard input: %s", strerror(errno));
-		if (send_chunk_hdr(c, (uint32_t)n, st) < 0)
-			return -1;
-		if (n == 0)
-			return 0;
-		if (c->tx_hash)
-			gnutls_hash(c->tx_hash, c->iobuf, (size_t)n);
-		/* A short read: the input is dry for now, push what we have
-		 * rather than hold it in an open record. */
-		if (send_raw(c, c->iobuf, (size_t)n, (size_t)n == want, st) < 0)
-			return -1;
-		*bytes += (uint64_t)n;
-		if (c->prog)
-			progress_add(c->prog, (uint64_t)n);
-	}
-}
-
-int chan_recv_chunks(struct chan *c, int fd, uint64_t *bytes, int *write_err, struct kc_status *st)
-{
-	*bytes = 0;
-	for (;;) {
-		uint8_t hdr[PROTO_CHUNK_HDR_LEN];
-		uint32_t len;
-
-		if (chan_read_exact(c, hdr, sizeof(hdr), st) < 0)
-			return -1;
-		if (proto_chunk_hdr_decode(hdr, &len) < 0)
-			return kc_fail(st, KC_XFER, "%s: protocol error: stream chunk of %u bytes", c->peer, len);
-		if (len == 0)
-			return 0;
-		if (chan_recv_file(c, fd, len, write_err, st) < 0)
-			return -1;
-		*bytes += len;
 	}
 }

@@ -1,9 +1,14 @@
 /* chan: the secure byte stream between sender and receiver, after the
  * handshake.  Each direction is carried either by GnuTLS records in this
  * process or by the kernel (kTLS), decided per direction by ktls_enable();
- * callers never need to know which.  Bulk file data goes straight between
- * the socket and a file descriptor (sendfile()/splice() on the kernel path,
- * a large buffer on the GnuTLS path).
+ * callers never need to know which.  This module writes and reads bytes and
+ * control messages, ends the stream (close_notify) and handles the kernel's
+ * control records; moving file bodies in bulk (sendfile(), splice(), the
+ * copy path) is body.h's, on the same struct chan.
+ *
+ * struct chan is defined here only so that callers can hold one (zeroed
+ * until chan_init); its fields are chan.c's and body.c's: everyone else uses
+ * the functions below.
  *
  * Errors are reported through struct kc_status with the exit class: KC_NET
  * for a lost connection or a timeout, KC_XFER when the peer ended the session
@@ -97,40 +102,6 @@ int chan_read_exact(struct chan *c, void *buf, size_t len, struct kc_status *st)
  * 1 on a clean close before any byte of a message, or -1 with st. */
 int chan_recv_msg(struct chan *c, uint8_t *type, const uint8_t **payload, uint32_t *len,
 		  struct kc_status *st);
-
-/* Send len bytes of file fd from offset off.  *sent gets what was sent from
- * the file; if the file ended early (shrank), the rest is zero padding and
- * *short_file is set.  Read errors on fd also pad and set *short_file, with
- * *read_err = errno.  0, or -1 with st on connection errors. */
-int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *short_file,
-		   int *read_err, struct kc_status *st);
-
-/* Receive len bytes into fd (or discard them when fd < 0).  A write error
- * on fd does not stop the stream: the rest is discarded and *write_err gets
- * the errno.  With rx_hash set, the splice path is taken only for an fd
- * open for reading and writing at a seekable offset (it reads back what
- * it wrote).  0, or -1 with st for connection errors. */
-int chan_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st);
-
-/* Receive until the peer's close_notify, writing everything to fd.  *bytes
- * gets the count.  0, or -1 with st (KC_FILE for a write error on fd). */
-int chan_recv_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
-
-/* Send everything readable from fd (a pipe, terminal or file) until EOF.
- * 0, or -1 with st. */
-int chan_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
-
-/* A STREAM body: everything readable from fd until EOF, as chunks of u32
- * length + bytes, then a zero length.  On the kernel TX path each chunk
- * moves by splice() (fd -> pipe -> socket) after its header, unless fd is
- * a terminal, cannot be spliced (EINVAL on the first chunk) or tx_hash is
- * set; then, and on the GnuTLS path, it is read into a buffer and sent.
- * *bytes gets the payload count.  0, or -1 with st (KC_FILE for a read
- * error on fd). */
-int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
-/* Receive a STREAM body into fd (fd < 0: discard); write errors as in
- * chan_recv_file.  0, or -1 with st. */
-int chan_recv_chunks(struct chan *c, int fd, uint64_t *bytes, int *write_err, struct kc_status *st);
 
 /* Send close_notify and half-close.  Best effort. */
 void chan_close_notify(struct chan *c);

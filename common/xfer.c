@@ -17,6 +17,7 @@
 
 #include <gnutls/crypto.h>
 
+#include "body.h"
 #include "fsutil.h"
 #include "proto.h"
 #include "xfer.h"
@@ -677,7 +678,7 @@ static int send_plan(struct chan *c, struct sbatch *b, struct pbuf *pb, struct p
  * pread() one step ahead of sending that step: sendfile() never passes the
  * bytes through this process, the hash warms the page cache it then sends
  * from, and a long file never leaves the receiver waiting for the hash.
- * As chan_send_file(); e->summed tells whether e->sum is the file's. */
+ * As body_send_file(); e->summed tells whether e->sum is the file's. */
 #define VERIFY_STEP (8u << 20)
 
 static int send_file_verified(struct chan *c, struct sent *e, bool *short_file, int *rerr,
@@ -698,7 +699,7 @@ static int send_file_verified(struct chan *c, struct sent *e, bool *short_file, 
 		hr = hash_range(e->fd, pos, step, h);
 		if (hr < 0)
 			break;
-		if (chan_send_file(c, e->fd, pos, step, short_file, rerr, st) < 0) {
+		if (body_send_file(c, e->fd, pos, step, short_file, rerr, st) < 0) {
 			gnutls_hash_deinit(h, NULL);
 			return -1;
 		}
@@ -707,12 +708,12 @@ static int send_file_verified(struct chan *c, struct sent *e, bool *short_file, 
 	gnutls_hash_deinit(h, e->sum);
 	e->summed = hr == 0 && !*short_file;
 	if (pos < e->size) {
-		/* The rest of the body (chan_send_file pads what it cannot
+		/* The rest of the body (body_send_file pads what it cannot
 		 * read); the receiver discards it. */
 		bool sf;
 		int re;
 
-		if (chan_send_file(c, e->fd, pos, e->size - pos, &sf, &re, st) < 0)
+		if (body_send_file(c, e->fd, pos, e->size - pos, &sf, &re, st) < 0)
 			return -1;
 		if (!*short_file) {
 			*short_file = true;
@@ -775,7 +776,7 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, uint32
 				goto out;
 			}
 			chan_tx_hash_set(c, h);
-			sr = chan_send_chunks(c, e->fd, &e->sent, st);
+			sr = body_send_chunks(c, e->fd, &e->sent, st);
 			chan_tx_hash_set(c, NULL);
 			if (h)
 				gnutls_hash_deinit(h, sr == 0 ? e->sum : NULL);
@@ -795,7 +796,7 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, uint32
 		if (chan_progress(c))
 			progress_file(chan_progress(c), e->path, e->size - e->offset);
 		if ((verify ? send_file_verified(c, e, &short_file, &rerr, st)
-			    : chan_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st)) < 0) {
+			    : body_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st)) < 0) {
 			cut_in(st, e->path, NULL);
 			goto out;
 		}
@@ -1375,9 +1376,9 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 			if (chan_progress(s->c))
 				progress_file(chan_progress(s->c), e->path, e->size);
 			if (e->kind == PROTO_KIND_STREAM)
-				rc = chan_recv_chunks(s->c, STDOUT_FILENO, &re->got, &werr, st);
+				rc = body_recv_chunks(s->c, STDOUT_FILENO, &re->got, &werr, st);
 			else
-				rc = chan_recv_file(s->c, STDOUT_FILENO, e->size, &werr, st);
+				rc = body_recv_file(s->c, STDOUT_FILENO, e->size, &werr, st);
 			end_rx_hash(s->c, re, rc);
 			if (rc < 0) {
 				cut_in(st, e->path, NULL);
@@ -1437,9 +1438,9 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 		if (chan_progress(s->c))
 			progress_file(chan_progress(s->c), e->path, e->size - start[i]);
 		if (e->kind == PROTO_KIND_STREAM)
-			rc = chan_recv_chunks(s->c, fd, &re->got, &werr, st);
+			rc = body_recv_chunks(s->c, fd, &re->got, &werr, st);
 		else
-			rc = chan_recv_file(s->c, fd, e->size - start[i], &werr, st);
+			rc = body_recv_file(s->c, fd, e->size - start[i], &werr, st);
 		end_rx_hash(s->c, re, rc);
 		re->got = e->kind == PROTO_KIND_STREAM ? re->got : e->size;
 		if (rc == 0 && e->kind == PROTO_KIND_STREAM && s->max_bytes) {
@@ -1704,13 +1705,13 @@ int xfer_send_raw(struct chan *c, const char *path, int outfd, struct xfer_stats
 		bool short_file;
 		int rerr;
 
-		rc = chan_send_file(c, fd, 0, (uint64_t)sb.st_size, &short_file, &rerr, st);
+		rc = body_send_file(c, fd, 0, (uint64_t)sb.st_size, &short_file, &rerr, st);
 		if (rc == 0 && short_file)
 			rc = kc_fail(st, rerr ? KC_FILE : KC_XFER, "%s: %s", path,
 				     rerr ? strerror(rerr) : "file shrank while being sent");
 		n = (uint64_t)sb.st_size;
 	} else {
-		rc = chan_send_stream(c, fd, &n, st);
+		rc = body_send_stream(c, fd, &n, st);
 	}
 	if (fd > 0)
 		close(fd);
@@ -1726,7 +1727,7 @@ int xfer_send_raw(struct chan *c, const char *path, int outfd, struct xfer_stats
 		struct kc_status ignore = { 0 };
 		uint64_t back;
 
-		chan_recv_stream(c, outfd, &back, &ignore);
+		body_recv_stream(c, outfd, &back, &ignore);
 	} else {
 		chan_wait_close(c);
 	}
@@ -1738,7 +1739,7 @@ int xfer_send_raw(struct chan *c, const char *path, int outfd, struct xfer_stats
 int xfer_recv_raw(struct chan *c, int outfd, struct xfer_stats *stats, struct kc_status *st)
 {
 	uint64_t n = 0;
-	int rc = chan_recv_stream(c, outfd, &n, st);
+	int rc = body_recv_stream(c, outfd, &n, st);
 
 	stats->bytes = n;
 	if (rc < 0)
