@@ -19,7 +19,7 @@
 
 /* ---- sending ----------------------------------------------------------- */
 
-static int send_zeros(struct chan *c, uint64_t n, struct kc_status *st)
+static int send_zeros(struct chan_state *c, uint64_t n, struct kc_status *st)
 {
 	memset(c->iobuf, 0, CHAN_IOBUF);
 	while (n > 0) {
@@ -36,7 +36,7 @@ static int send_zeros(struct chan *c, uint64_t n, struct kc_status *st)
  * (ktls_key_record_limit), since these kernels cannot re-key
  * (tx_record_limit is 0 where none applies).  A send of len bytes is
  * counted as len / TLS_RECORD_PAYLOAD_MAX + 1 records. */
-static int key_limit_check(struct chan *c, uint64_t len, struct kc_status *st)
+static int key_limit_check(struct chan_state *c, uint64_t len, struct kc_status *st)
 {
 	if (c->ktx && c->tx_record_limit &&
 	    c->tx_records_est + len / TLS_RECORD_PAYLOAD_MAX + 2 >= c->tx_record_limit)
@@ -57,9 +57,10 @@ static void wait_readable(int fd)
 	poll(&p, 1, -1);
 }
 
-int body_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *short_file,
+int body_send_file(struct chan *ch, int fd, uint64_t off, uint64_t len, bool *short_file,
 		   int *read_err, struct kc_status *st)
 {
+	struct chan_state *c = ch->st;
 	uint64_t sent = 0;
 
 	*short_file = false;
@@ -154,7 +155,8 @@ static void sink(int fd, const uint8_t *p, size_t n, int *write_err)
 /* splice() socket -> pipe -> file.  Returns bytes moved (may be less than
  * len: the caller continues on the read path, e.g. after EINVAL for a
  * non-data record), or -1 with st. */
-static ssize_t splice_in(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st)
+static ssize_t splice_in(struct chan_state *c, int fd, uint64_t len, int *write_err,
+			 struct kc_status *st)
 {
 	uint64_t moved = 0;
 
@@ -199,7 +201,7 @@ static ssize_t splice_in(struct chan *c, int fd, uint64_t len, int *write_err, s
 }
 
 /* --verify on the splice path: hash n bytes of fd from off, as written. */
-static void hash_back(struct chan *c, int fd, off_t off, uint64_t n, int *write_err)
+static void hash_back(struct chan_state *c, int fd, off_t off, uint64_t n, int *write_err)
 {
 	while (n > 0 && !*write_err) {
 		size_t want = n > CHAN_IOBUF ? CHAN_IOBUF : (size_t)n;
@@ -219,7 +221,7 @@ static void hash_back(struct chan *c, int fd, off_t off, uint64_t n, int *write_
 
 /* May this body take the splice path?  With rx_hash, only into a file we
  * can read back from; *pos gets the offset the body starts at. */
-static bool can_splice_in(struct chan *c, int fd, off_t *pos)
+static bool can_splice_in(struct chan_state *c, int fd, off_t *pos)
 {
 	int fl;
 
@@ -231,8 +233,9 @@ static bool can_splice_in(struct chan *c, int fd, off_t *pos)
 	return fl >= 0 && (fl & O_ACCMODE) == O_RDWR && (*pos = lseek(fd, 0, SEEK_CUR)) >= 0;
 }
 
-int body_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st)
+int body_recv_file(struct chan *ch, int fd, uint64_t len, int *write_err, struct kc_status *st)
 {
+	struct chan_state *c = ch->st;
 	size_t fill = 0;
 	off_t pos = 0;
 
@@ -285,8 +288,9 @@ int body_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct 
 
 /* ---- streams (--raw) and STREAM bodies --------------------------------- */
 
-int body_recv_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
+int body_recv_stream(struct chan *ch, int fd, uint64_t *bytes, struct kc_status *st)
 {
+	struct chan_state *c = ch->st;
 	int werr = 0;
 
 	*bytes = 0;
@@ -310,8 +314,10 @@ int body_recv_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 	return 0;
 }
 
-int body_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
+int body_send_stream(struct chan *ch, int fd, uint64_t *bytes, struct kc_status *st)
 {
+	struct chan_state *c = ch->st;
+
 	*bytes = 0;
 	/* Kernel TX from a pipe: splice() moves the pages without a copy
 	 * through this process.  Anything else (a terminal, EINVAL) goes
@@ -341,14 +347,14 @@ int body_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 		if (n < 0)
 			return kc_fail(st, KC_FILE, "reading the input: %s", strerror(errno));
 		if (n == 0)
-			return chan_flush(c, st);
+			return chan_flush(ch, st);
 		if (chan_send_raw(c, c->iobuf, (size_t)n, false, st) < 0)
 			return -1;
 		*bytes += (uint64_t)n;
 	}
 }
 
-static int send_chunk_hdr(struct chan *c, uint32_t n, struct kc_status *st)
+static int send_chunk_hdr(struct chan_state *c, uint32_t n, struct kc_status *st)
 {
 	uint8_t hdr[PROTO_CHUNK_HDR_LEN];
 
@@ -368,7 +374,7 @@ static int send_chunk_hdr(struct chan *c, uint32_t n, struct kc_status *st)
  * Returns 1 when fd or the socket refuses splice (EINVAL; every chunk sent
  * so far is complete, the caller copies the rest), 0 at EOF (the zero-length
  * end is the caller's), or -1 with st.  The pipe is empty between calls. */
-static int splice_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
+static int splice_chunks(struct chan_state *c, int fd, uint64_t *bytes, struct kc_status *st)
 {
 	if (c->pipe[0] < 0) {
 		if (pipe2(c->pipe, O_CLOEXEC) < 0)
@@ -439,8 +445,10 @@ static int splice_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_stat
 	}
 }
 
-int body_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
+int body_send_chunks(struct chan *ch, int fd, uint64_t *bytes, struct kc_status *st)
 {
+	struct chan_state *c = ch->st;
+
 	*bytes = 0;
 	/* A terminal gains nothing from splice() (and older kernels refuse). */
 	if (c->ktx && !c->tx_hash && !isatty(fd)) {
@@ -479,20 +487,22 @@ int body_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
 	}
 }
 
-int body_recv_chunks(struct chan *c, int fd, uint64_t *bytes, int *write_err, struct kc_status *st)
+int body_recv_chunks(struct chan *ch, int fd, uint64_t *bytes, int *write_err, struct kc_status *st)
 {
+	struct chan_state *c = ch->st;
+
 	*bytes = 0;
 	for (;;) {
 		uint8_t hdr[PROTO_CHUNK_HDR_LEN];
 		uint32_t len;
 
-		if (chan_read_exact(c, hdr, sizeof(hdr), st) < 0)
+		if (chan_read_exact(ch, hdr, sizeof(hdr), st) < 0)
 			return -1;
 		if (proto_chunk_hdr_decode(hdr, &len) < 0)
 			return kc_fail(st, KC_XFER, "%s: protocol error: stream chunk of %u bytes", c->peer, len);
 		if (len == 0)
 			return 0;
-		if (body_recv_file(c, fd, len, write_err, st) < 0)
+		if (body_recv_file(ch, fd, len, write_err, st) < 0)
 			return -1;
 		*bytes += len;
 	}

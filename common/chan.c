@@ -27,7 +27,7 @@
  * a user-space buffer when the kernel takes over). */
 static ssize_t chan_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
 {
-	struct chan *c = ptr;
+	struct chan_state *c = ptr;
 	size_t k;
 
 	if (c->pullpos == c->pulllen) {
@@ -52,15 +52,17 @@ static ssize_t chan_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
 	return (ssize_t)k;
 }
 
-int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info *ki,
+int chan_init(struct chan *ch, int fd, gnutls_session_t s, const struct ktls_info *ki,
 	      const char *peer, const struct chan_conf *conf)
 {
 	static const struct chan_conf defaults;
+	struct chan_state *c;
 
 	if (conf == NULL)
 		conf = &defaults;
-	memset(c, 0, sizeof(*c));
-	c->live = true;
+	c = ch->st = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
 	c->fd = fd;
 	c->s = s;
 	c->peer = peer;
@@ -98,11 +100,13 @@ int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info
 	return 0;
 }
 
-void chan_free(struct chan *c)
+void chan_free(struct chan *ch)
 {
-	if (!c->live)
+	struct chan_state *c = ch->st;
+
+	if (c == NULL)
 		return;
-	chan_rx_hash_end(c, NULL);
+	chan_rx_hash_end(ch, NULL);
 	free(c->rbuf);
 	free(c->iobuf);
 	free(c->msg);
@@ -111,59 +115,75 @@ void chan_free(struct chan *c)
 		close(c->pipe[0]);
 	if (c->pipe[1] >= 0)
 		close(c->pipe[1]);
-	memset(c, 0, sizeof(*c));
+	free(c);
+	ch->st = NULL;
 }
 
-const char *chan_peer(const struct chan *c)
+const char *chan_peer(const struct chan *ch)
 {
+	const struct chan_state *c = ch->st;
+
 	return c->peer;
 }
 
-struct progress *chan_progress(const struct chan *c)
+struct progress *chan_progress(const struct chan *ch)
 {
+	const struct chan_state *c = ch->st;
+
 	return c->prog;
 }
 
-void chan_tx_hash_set(struct chan *c, gnutls_hash_hd_t h)
+void chan_tx_hash_set(struct chan *ch, gnutls_hash_hd_t h)
 {
+	struct chan_state *c = ch->st;
+
 	c->tx_hash = h;
 }
 
-int chan_rx_hash_start(struct chan *c)
+int chan_rx_hash_start(struct chan *ch)
 {
+	struct chan_state *c = ch->st;
 	gnutls_hash_hd_t h;
 
-	chan_rx_hash_end(c, NULL);
+	chan_rx_hash_end(ch, NULL);
 	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
 		return -ENOMEM;
 	c->rx_hash = h;
 	return 0;
 }
 
-gnutls_hash_hd_t chan_rx_hash(const struct chan *c)
+gnutls_hash_hd_t chan_rx_hash(const struct chan *ch)
 {
+	const struct chan_state *c = ch->st;
+
 	return c->rx_hash;
 }
 
-void chan_rx_hash_end(struct chan *c, void *sum)
+void chan_rx_hash_end(struct chan *ch, void *sum)
 {
+	struct chan_state *c = ch->st;
+
 	if (c->rx_hash == NULL)
 		return;
 	gnutls_hash_deinit(c->rx_hash, sum);
 	c->rx_hash = NULL;
 }
 
-const char *chan_tx_path(const struct chan *c)
+const char *chan_tx_path(const struct chan *ch)
 {
-	return !c->ktx ? "copy" : c->spliced ? "splice" : c->sent_file ? "sendfile" : "copy";
+	const struct chan_state *c = ch->st;
+
+	return !c || !c->ktx ? "copy" : c->spliced ? "splice" : c->sent_file ? "sendfile" : "copy";
 }
 
-const char *chan_rx_path(const struct chan *c)
+const char *chan_rx_path(const struct chan *ch)
 {
-	return c->krx && c->rx_path == CHAN_RX_SPLICE ? "splice" : "copy";
+	const struct chan_state *c = ch->st;
+
+	return c && c->krx && c->rx_path == CHAN_RX_SPLICE ? "splice" : "copy";
 }
 
-int chan_net_err(struct chan *c, int err, const char *doing, struct kc_status *st)
+int chan_net_err(struct chan_state *c, int err, const char *doing, struct kc_status *st)
 {
 	if (err == EAGAIN || err == EWOULDBLOCK || err == ETIMEDOUT)
 		return kc_fail(st, KC_NET, "%s: timed out while %s (no progress within --timeout)",
@@ -178,7 +198,7 @@ int chan_net_err(struct chan *c, int err, const char *doing, struct kc_status *s
 
 /* ---- sending ----------------------------------------------------------- */
 
-int chan_uncork(struct chan *c, struct kc_status *st)
+int chan_uncork(struct chan_state *c, struct kc_status *st)
 {
 	int rc;
 
@@ -194,7 +214,8 @@ int chan_uncork(struct chan *c, struct kc_status *st)
 	return 0;
 }
 
-int chan_send_raw(struct chan *c, const uint8_t *p, size_t len, bool more, struct kc_status *st)
+int chan_send_raw(struct chan_state *c, const uint8_t *p, size_t len, bool more,
+		  struct kc_status *st)
 {
 	size_t done = 0;
 
@@ -234,19 +255,24 @@ int chan_send_raw(struct chan *c, const uint8_t *p, size_t len, bool more, struc
 	return 0;
 }
 
-int chan_write(struct chan *c, const void *buf, size_t len, bool more, struct kc_status *st)
+int chan_write(struct chan *ch, const void *buf, size_t len, bool more, struct kc_status *st)
 {
+	struct chan_state *c = ch->st;
+
 	return chan_send_raw(c, buf, len, more, st);
 }
 
-int chan_flush(struct chan *c, struct kc_status *st)
+int chan_flush(struct chan *ch, struct kc_status *st)
 {
+	struct chan_state *c = ch->st;
+
 	return chan_uncork(c, st);
 }
 
-void chan_close_notify(struct chan *c)
+void chan_close_notify(struct chan *ch)
 {
 	static const uint8_t close_notify[2] = { 1, 0 };	/* warning, close_notify */
+	struct chan_state *c = ch->st;
 	struct kc_status ignore = { 0 };
 
 	if (c->ktx) {
@@ -262,7 +288,7 @@ void chan_close_notify(struct chan *c)
 
 /* Handle a non-data record from the kernel.  Returns 1 to keep reading, 0 for
  * close_notify, -1 with st for anything fatal. */
-static int kernel_control(struct chan *c, uint8_t type, const uint8_t *p, size_t n,
+static int kernel_control(struct chan_state *c, uint8_t type, const uint8_t *p, size_t n,
 			  struct kc_status *st)
 {
 	size_t i = 0;
@@ -296,7 +322,7 @@ static int kernel_control(struct chan *c, uint8_t type, const uint8_t *p, size_t
 }
 
 /* One read of up to len bytes: >0 bytes, 0 on close_notify, -1 with st. */
-ssize_t chan_recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_status *st)
+ssize_t chan_recv_some(struct chan_state *c, uint8_t *buf, size_t len, struct kc_status *st)
 {
 	char eb[160];
 
@@ -379,8 +405,9 @@ ssize_t chan_recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_statu
 	}
 }
 
-int chan_read_exact(struct chan *c, void *buf, size_t len, struct kc_status *st)
+int chan_read_exact(struct chan *ch, void *buf, size_t len, struct kc_status *st)
 {
+	struct chan_state *c = ch->st;
 	uint8_t *p = buf;
 
 	while (len > 0) {
@@ -406,9 +433,10 @@ int chan_read_exact(struct chan *c, void *buf, size_t len, struct kc_status *st)
 	return 0;
 }
 
-int chan_recv_msg(struct chan *c, uint8_t *type, const uint8_t **payload, uint32_t *len,
+int chan_recv_msg(struct chan *ch, uint8_t *type, const uint8_t **payload, uint32_t *len,
 		  struct kc_status *st)
 {
+	struct chan_state *c = ch->st;
 	uint8_t hdr[PROTO_HDR_LEN];
 
 	if (c->rpos == c->rlen) {
@@ -421,7 +449,7 @@ int chan_recv_msg(struct chan *c, uint8_t *type, const uint8_t **payload, uint32
 		c->rpos = 0;
 		c->rlen = (size_t)n;
 	}
-	if (chan_read_exact(c, hdr, sizeof(hdr), st) < 0)
+	if (chan_read_exact(ch, hdr, sizeof(hdr), st) < 0)
 		return -1;
 	if (proto_header_parse(hdr, type, len) < 0)
 		return kc_fail(st, KC_XFER, "%s: protocol error: bad message header (type %u)",
@@ -435,14 +463,15 @@ int chan_recv_msg(struct chan *c, uint8_t *type, const uint8_t **payload, uint32
 		c->msg = m;
 		c->msgcap = cap;
 	}
-	if (*len > 0 && chan_read_exact(c, c->msg, *len, st) < 0)
+	if (*len > 0 && chan_read_exact(ch, c->msg, *len, st) < 0)
 		return -1;
 	*payload = c->msg;
 	return 0;
 }
 
-int chan_wait_close(struct chan *c)
+int chan_wait_close(struct chan *ch)
 {
+	struct chan_state *c = ch->st;
 	struct kc_status ignore = { 0 };
 
 	for (;;) {

@@ -6,9 +6,9 @@
  * control records; moving file bodies in bulk (sendfile(), splice(), the
  * copy path) is body.h's, on the same struct chan.
  *
- * struct chan is defined here only so that callers can hold one (zeroed
- * until chan_init); its fields are chan.c's and body.c's: everyone else uses
- * the functions below.
+ * A caller holds a struct chan (a handle, zeroed until chan_init) and passes
+ * its address; the channel's state behind it is chan.c's and body.c's
+ * (chan_priv.h).
  *
  * Errors are reported through struct kc_status with the exit class: KC_NET
  * for a lost connection or a timeout, KC_XFER when the peer ended the session
@@ -28,9 +28,6 @@
 #include "ktls.h"
 #include "progress.h"
 
-#define CHAN_IOBUF (256 * 1024)
-#define CHAN_RBUF (32 * 1024)
-
 /* Kernel RX: recvmsg() into a buffer (the default), or splice() from the
  * socket through a pipe into the file. */
 enum chan_rx_path { CHAN_RX_READ = 0, CHAN_RX_SPLICE };
@@ -45,35 +42,11 @@ struct chan_conf {
 	uint64_t key_record_limit;	/* > 0: a lower key-use budget (ktls_key_record_limit) */
 };
 
+/* The caller's handle on a channel: zeroed until chan_init(), zeroed again
+ * by chan_free().  What it points to is private to chan.c and body.c. */
+struct chan_state;
 struct chan {
-	bool live;			/* chan_init() ran: chan_free() has work */
-	int fd;
-	gnutls_session_t s;
-	bool ktx, krx;			/* kernel owns this direction */
-	enum chan_rx_path rx_path;	/* kernel RX only */
-	const char *peer;
-	uint8_t *rbuf;			/* read-ahead for control messages */
-	size_t rpos, rlen;
-	uint8_t *iobuf;			/* bulk buffer */
-	uint8_t *msg;			/* last control message payload */
-	size_t msgcap;
-	int pipe[2];			/* splice path */
-	bool corked;
-	size_t corked_bytes;
-	bool got_close;			/* peer's close_notify seen */
-	bool rx_seen;			/* any application data received yet */
-	bool spliced;			/* kernel TX took data by splice() */
-	bool sent_file;			/* kernel TX used sendfile() */
-	int idle_ms;			/* conf->idle_ms */
-	uint8_t *pullbuf;		/* GnuTLS RX: socket reads, CHAN_IOBUF at a time */
-	size_t pullpos, pulllen;
-	bool pull_timed_out;	/* the last recv() in chan_pull hit SO_RCVTIMEO */
-	struct progress *prog;		/* conf->prog */
-	uint64_t tx_records_est;	/* kernel TX: records sent, for the key-use limit */
-	uint64_t tx_record_limit;	/* 0: none (ChaCha20) */
-	/* --verify: see chan_tx_hash_set() and chan_rx_hash_start(); tx_hash
-	 * is the caller's, rx_hash the channel's. */
-	gnutls_hash_hd_t tx_hash, rx_hash;
+	struct chan_state *st;
 };
 
 /* Set up c for the session s on fd, whose directions ktls_enable() reported
@@ -97,9 +70,10 @@ int chan_flush(struct chan *c, struct kc_status *st);
  * is an error too). */
 int chan_read_exact(struct chan *c, void *buf, size_t len, struct kc_status *st);
 
-/* Read one control message: type and payload (in c->msg, valid until the
- * next call).  Header bounds are checked (proto_header_parse).  Returns 0,
- * 1 on a clean close before any byte of a message, or -1 with st. */
+/* Read one control message: type and payload (in the channel's buffer,
+ * valid until the next call).  Header bounds are checked
+ * (proto_header_parse).  Returns 0, 1 on a clean close before any byte of
+ * a message, or -1 with st. */
 int chan_recv_msg(struct chan *c, uint8_t *type, const uint8_t **payload, uint32_t *len,
 		  struct kc_status *st);
 
