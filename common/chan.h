@@ -56,14 +56,16 @@ struct chan {
  * release with chan_free().  s and fd stay the caller's. */
 int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info *ki,
 	      const char *peer, const struct chan_conf *conf);
-/* Release what chan_init() took (buffers, the splice pipe).  Safe on a
- * zeroed struct chan and a second time; leaves c zeroed. */
+/* Release what chan_init() took (the state, its buffers, the splice pipe,
+ * an RX hash left running).  Safe on a zeroed struct chan and a second
+ * time; leaves c zeroed.  Do no I/O on s after it: the session's pull
+ * function read through c. */
 void chan_free(struct chan *c);
 
 /* Send all of buf.  more: further data follows at once (lets both paths
  * pack it into the same record).  0 or -1 with st. */
 int chan_write(struct chan *c, const void *buf, size_t len, bool more, struct kc_status *st);
-/* Push out anything held back by more=true. */
+/* Push out anything held back by more=true.  0 or -1 with st. */
 int chan_flush(struct chan *c, struct kc_status *st);
 
 /* Read exactly len bytes.  0, or -1 with st (a clean close before len bytes
@@ -105,7 +107,9 @@ gnutls_hash_hd_t chan_rx_hash(const struct chan *c);
  * dropped when sum is NULL. */
 void chan_rx_hash_end(struct chan *c, void *sum);
 
-/* Human/JSON path names: "sendfile", "splice" or "copy". */
+/* Human/JSON path names (static strings): "sendfile", "splice" or "copy";
+ * "copy" for a zeroed struct chan.  The TX name is final only after the
+ * bodies went (splice and sendfile are seen when used). */
 const char *chan_tx_path(const struct chan *c);
 const char *chan_rx_path(const struct chan *c);
 
