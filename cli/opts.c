@@ -279,6 +279,14 @@ double cli_now(void)
 int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, struct xfer_stats *stats,
 	       gnutls_session_t *sess, struct chan *ch, struct progress *prog, struct kc_status *st)
 {
+	/* Two knobs for tests and measurements, documented in ENVIRONMENT. */
+	const char *rx = getenv("KTLSCP_RX_PATH"), *lim = getenv("KTLSCP_KEY_RECORD_LIMIT");
+	struct chan_conf cc = {
+		.idle_ms = cli_timeout_ms(),
+		.prog = prog,
+		.rx_path = rx && strcmp(rx, "splice") == 0 ? CHAN_RX_SPLICE : CHAN_RX_READ,
+		.key_record_limit = lim ? strtoull(lim, NULL, 10) : 0,
+	};
 	int rc;
 
 	if (tls_handshake(tc, fd, stats->peer, sess, st) < 0)
@@ -294,11 +302,9 @@ int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, str
 		return -1;
 	diag_debug("%s: %s %s, auth %s, kTLS tx=%s rx=%s", stats->peer, stats->tls_version, stats->cipher,
 		   stats->auth, ktls_mode_name(stats->ki.tx), ktls_mode_name(stats->ki.rx));
-	if (chan_init(ch, fd, *sess, &stats->ki, stats->peer) < 0)
+	if (chan_init(ch, fd, *sess, &stats->ki, stats->peer, &cc) < 0)
 		return kc_fail(st, KC_OTHER, "out of memory");
-	ch->idle_ms = cli_timeout_ms();
 	progress_init(prog, meter);
-	ch->prog = prog;
 	stats->tx_path = chan_tx_path(ch);
 	stats->rx_path = chan_rx_path(ch);
 	return 0;

@@ -160,8 +160,7 @@ static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, c
 	double t0 = cli_now();
 	int rc, hs_ms = isinf(deadline) ? cli_timeout_ms() : ms_until(deadline);
 
-	memset(&ch, 0, sizeof(ch));
-	ch.pipe[0] = ch.pipe[1] = -1;
+	memset(&ch, 0, sizeof(ch));	/* chan_free() is safe on it */
 	stats.auth = tls_auth_name(tc->auth);
 	net_peer_str(fd, stats.peer, sizeof(stats.peer));
 	/* Until authenticated, every wait counts against the deadline: GnuTLS

@@ -72,8 +72,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	double t0;
 
 	memset(&tc, 0, sizeof(tc));
-	memset(&ch, 0, sizeof(ch));
-	ch.pipe[0] = ch.pipe[1] = -1;
+	memset(&ch, 0, sizeof(ch));	/* chan_free() is safe on it */
 	if (cli_parse(self, send_table, argc, argv, &ctx) < 0) {
 		rc = KC_USAGE;
 		goto out_nosummary;

@@ -2,7 +2,8 @@
  * took (GnuTLS records or kernel TLS), including the kernel's control
  * records: alerts end or abort the stream, TLS 1.3 NewSessionTicket is
  * ignored, a KeyUpdate is refused with a clear message (the kernels we
- * target before 6.14 cannot install a new receive key). */
+ * target before 6.14 cannot install a new receive key).  File bodies in
+ * bulk are body.c's, on top of chan_send_raw() and chan_recv_some(). */
 #include "config.h"
 
 #include <errno.h>
@@ -10,18 +11,13 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "chan.h"
+#include "chan_priv.h"
 #include "proto.h"
 #include "tlsrec.h"
-
-/* RFC 8446 §5.5: about 2^24.5 full records per AES-GCM key.  We stop a
- * kernel-TX connection a safe margin below (2^24 records, ~256 GiB at 16 KiB
- * per record): the kernels this targets cannot rekey. */
-#define KEY_RECORD_LIMIT (UINT64_C(1) << 24)
 
 /* GnuTLS RX: GnuTLS reads a record's 5-byte header and then its body, two
  * recv() calls per 16 KiB record.  This pull function reads the socket up to
@@ -31,7 +27,7 @@
  * a user-space buffer when the kernel takes over). */
 static ssize_t chan_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
 {
-	struct chan *c = ptr;
+	struct chan_state *c = ptr;
 	size_t k;
 
 	if (c->pullpos == c->pulllen) {
@@ -56,16 +52,23 @@ static ssize_t chan_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
 	return (ssize_t)k;
 }
 
-int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info *ki,
-	      const char *peer)
+int chan_init(struct chan *ch, int fd, gnutls_session_t s, const struct ktls_info *ki,
+	      const char *peer, const struct chan_conf *conf)
 {
-	const char *rx = getenv("KTLSCP_RX_PATH");
+	static const struct chan_conf defaults;
+	struct chan_state *c;
 
-	memset(c, 0, sizeof(*c));
+	if (conf == NULL)
+		conf = &defaults;
+	c = ch->st = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
 	c->fd = fd;
 	c->s = s;
 	c->peer = peer;
 	c->pipe[0] = c->pipe[1] = -1;
+	c->idle_ms = conf->idle_ms;
+	c->prog = conf->prog;
 	c->ktx = ki && ki->tx != KTLS_MODE_USERSPACE;
 	c->krx = ki && ki->rx != KTLS_MODE_USERSPACE;
 	/* Kernel RX: recvmsg() into a 256 KiB buffer, then write(), by
@@ -76,17 +79,10 @@ int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info
 	 * needs the recvmsg() path anyway.  Measured in the VM lane (100 MiB,
 	 * TCG emulation, 2 runs each): read 5.1-7.1 s (4.2-6.0 s system CPU),
 	 * splice 4.3-7.9 s (3.8-6.2 s) -- no clear winner, so the simpler
-	 * path is the default and KTLSCP_RX_PATH=splice selects the other. */
-	c->rx_path = (c->krx && rx && strcmp(rx, "splice") == 0) ? CHAN_RX_SPLICE : CHAN_RX_READ;
-	/* The AEAD limit applies to AES-GCM and AES-CCM; ChaCha20-Poly1305's
-	 * sequence number wraps first.  KTLSCP_KEY_RECORD_LIMIT may only
-	 * lower it (tests use that to reach it). */
-	if (gnutls_cipher_get(s) != GNUTLS_CIPHER_CHACHA20_POLY1305) {
-		const char *lim = getenv("KTLSCP_KEY_RECORD_LIMIT");
-		unsigned long long v = lim ? strtoull(lim, NULL, 10) : 0;
-
-		c->tx_record_limit = v > 0 && v < KEY_RECORD_LIMIT ? v : KEY_RECORD_LIMIT;
-	}
+	 * path is the default and conf->rx_path (KTLSCP_RX_PATH=splice, read
+	 * by cli/) selects the other. */
+	c->rx_path = c->krx && conf->rx_path == CHAN_RX_SPLICE ? CHAN_RX_SPLICE : CHAN_RX_READ;
+	c->tx_record_limit = ktls_key_record_limit(gnutls_cipher_get(s), conf->key_record_limit);
 	c->rbuf = malloc(CHAN_RBUF);
 	c->iobuf = malloc(CHAN_IOBUF);
 	if (c->rbuf == NULL || c->iobuf == NULL)
@@ -104,8 +100,13 @@ int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info
 	return 0;
 }
 
-void chan_free(struct chan *c)
+void chan_free(struct chan *ch)
 {
+	struct chan_state *c = ch->st;
+
+	if (c == NULL)
+		return;
+	chan_rx_hash_end(ch, NULL);
 	free(c->rbuf);
 	free(c->iobuf);
 	free(c->msg);
@@ -114,21 +115,75 @@ void chan_free(struct chan *c)
 		close(c->pipe[0]);
 	if (c->pipe[1] >= 0)
 		close(c->pipe[1]);
-	c->rbuf = c->iobuf = c->msg = c->pullbuf = NULL;
-	c->pipe[0] = c->pipe[1] = -1;
+	free(c);
+	ch->st = NULL;
 }
 
-const char *chan_tx_path(const struct chan *c)
+const char *chan_peer(const struct chan *ch)
 {
-	return !c->ktx ? "copy" : c->spliced ? "splice" : c->sent_file ? "sendfile" : "copy";
+	const struct chan_state *c = ch->st;
+
+	return c->peer;
 }
 
-const char *chan_rx_path(const struct chan *c)
+struct progress *chan_progress(const struct chan *ch)
 {
-	return c->krx && c->rx_path == CHAN_RX_SPLICE ? "splice" : "copy";
+	const struct chan_state *c = ch->st;
+
+	return c->prog;
 }
 
-static int net_err(struct chan *c, int err, const char *doing, struct kc_status *st)
+void chan_tx_hash_set(struct chan *ch, gnutls_hash_hd_t h)
+{
+	struct chan_state *c = ch->st;
+
+	c->tx_hash = h;
+}
+
+int chan_rx_hash_start(struct chan *ch)
+{
+	struct chan_state *c = ch->st;
+	gnutls_hash_hd_t h;
+
+	chan_rx_hash_end(ch, NULL);
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return -ENOMEM;
+	c->rx_hash = h;
+	return 0;
+}
+
+gnutls_hash_hd_t chan_rx_hash(const struct chan *ch)
+{
+	const struct chan_state *c = ch->st;
+
+	return c->rx_hash;
+}
+
+void chan_rx_hash_end(struct chan *ch, void *sum)
+{
+	struct chan_state *c = ch->st;
+
+	if (c->rx_hash == NULL)
+		return;
+	gnutls_hash_deinit(c->rx_hash, sum);
+	c->rx_hash = NULL;
+}
+
+const char *chan_tx_path(const struct chan *ch)
+{
+	const struct chan_state *c = ch->st;
+
+	return !c || !c->ktx ? "copy" : c->spliced ? "splice" : c->sent_file ? "sendfile" : "copy";
+}
+
+const char *chan_rx_path(const struct chan *ch)
+{
+	const struct chan_state *c = ch->st;
+
+	return c && c->krx && c->rx_path == CHAN_RX_SPLICE ? "splice" : "copy";
+}
+
+int chan_net_err(struct chan_state *c, int err, const char *doing, struct kc_status *st)
 {
 	if (err == EAGAIN || err == EWOULDBLOCK || err == ETIMEDOUT)
 		return kc_fail(st, KC_NET, "%s: timed out while %s (no progress within --timeout)",
@@ -143,7 +198,7 @@ static int net_err(struct chan *c, int err, const char *doing, struct kc_status 
 
 /* ---- sending ----------------------------------------------------------- */
 
-static int uncork(struct chan *c, struct kc_status *st)
+int chan_uncork(struct chan_state *c, struct kc_status *st)
 {
 	int rc;
 
@@ -155,16 +210,17 @@ static int uncork(struct chan *c, struct kc_status *st)
 		rc = gnutls_record_uncork(c->s, GNUTLS_RECORD_WAIT);
 	} while (rc == GNUTLS_E_INTERRUPTED && !kc_interrupted);
 	if (rc < 0)
-		return net_err(c, rc == GNUTLS_E_AGAIN ? EAGAIN : EPIPE, "sending", st);
+		return chan_net_err(c, rc == GNUTLS_E_AGAIN ? EAGAIN : EPIPE, "sending", st);
 	return 0;
 }
 
-static int send_raw(struct chan *c, const uint8_t *p, size_t len, bool more, struct kc_status *st)
+int chan_send_raw(struct chan_state *c, const uint8_t *p, size_t len, bool more,
+		  struct kc_status *st)
 {
 	size_t done = 0;
 
 	if (c->ktx) {
-		c->tx_records_est += len / 16384 + 1;
+		c->tx_records_est += len / TLS_RECORD_PAYLOAD_MAX + 1;
 		while (done < len) {
 			ssize_t n = send(c->fd, p + done, len - done,
 					 MSG_NOSIGNAL | (more ? MSG_MORE : 0));
@@ -172,7 +228,7 @@ static int send_raw(struct chan *c, const uint8_t *p, size_t len, bool more, str
 			if (n < 0 && errno == EINTR && !kc_interrupted)
 				continue;
 			if (n < 0)
-				return net_err(c, errno, "sending", st);
+				return chan_net_err(c, errno, "sending", st);
 			done += (size_t)n;
 		}
 		return 0;
@@ -187,145 +243,42 @@ static int send_raw(struct chan *c, const uint8_t *p, size_t len, bool more, str
 		if (n == GNUTLS_E_INTERRUPTED && !kc_interrupted)
 			continue;
 		if (n < 0)
-			return net_err(c, n == GNUTLS_E_AGAIN ? EAGAIN : EPIPE, "sending", st);
+			return chan_net_err(c, n == GNUTLS_E_AGAIN ? EAGAIN : EPIPE, "sending", st);
 		done += (size_t)n;
 	}
 	if (c->corked) {
 		c->corked_bytes += len;
 		/* Bound what GnuTLS holds back. */
 		if (!more || c->corked_bytes >= CHAN_IOBUF)
-			return uncork(c, st);
+			return chan_uncork(c, st);
 	}
 	return 0;
 }
 
-int chan_write(struct chan *c, const void *buf, size_t len, bool more, struct kc_status *st)
+int chan_write(struct chan *ch, const void *buf, size_t len, bool more, struct kc_status *st)
 {
-	return send_raw(c, buf, len, more, st);
+	struct chan_state *c = ch->st;
+
+	return chan_send_raw(c, buf, len, more, st);
 }
 
-int chan_flush(struct chan *c, struct kc_status *st)
+int chan_flush(struct chan *ch, struct kc_status *st)
 {
-	return uncork(c, st);
+	struct chan_state *c = ch->st;
+
+	return chan_uncork(c, st);
 }
 
-static int send_zeros(struct chan *c, uint64_t n, struct kc_status *st)
-{
-	memset(c->iobuf, 0, CHAN_IOBUF);
-	while (n > 0) {
-		size_t k = n > CHAN_IOBUF ? CHAN_IOBUF : (size_t)n;
-
-		if (send_raw(c, c->iobuf, k, true, st) < 0)
-			return -1;
-		n -= k;
-	}
-	return 0;
-}
-
-/* Kernel TX with AES-GCM/CCM: refuse to pass the key-use limit, since
- * these kernels cannot re-key (tx_record_limit is 0 where none applies). */
-static int key_limit_check(struct chan *c, uint64_t len, struct kc_status *st)
-{
-	if (c->ktx && c->tx_record_limit && c->tx_records_est + len / 16384 + 2 >= c->tx_record_limit)
-		return kc_fail(st, KC_XFER,
-			       "%s: this connection would pass the AES key-use limit "
-			       "(%llu records, RFC 8446 5.5) and this kernel cannot re-key; "
-			       "send the rest in another run", c->peer,
-			       (unsigned long long)c->tx_record_limit);
-	return 0;
-}
-
-/* Standard input may be non-blocking (inherited from a shell or a
- * parent): wait for it instead of failing with EAGAIN. */
-static void wait_readable(int fd)
-{
-	struct pollfd p = { fd, POLLIN, 0 };
-
-	poll(&p, 1, -1);
-}
-
-int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *short_file,
-		   int *read_err, struct kc_status *st)
-{
-	uint64_t sent = 0;
-
-	*short_file = false;
-	*read_err = 0;
-	if (c->ktx) {
-		off_t o = (off_t)off;
-
-		if (key_limit_check(c, len, st) < 0)
-			return -1;
-		c->tx_records_est += len / 16384 + 1;
-		/* One sendfile() for the whole body; 8 MiB steps when a meter
-		 * needs to be fed. */
-		size_t step = c->prog && c->prog->on ? (8u << 20) : (1u << 30);
-
-		while (sent < len) {
-			size_t want = len - sent > step ? step : (size_t)(len - sent);
-			ssize_t n;
-
-			if (kc_interrupted)
-				return net_err(c, EINTR, "sending", st);
-			n = sendfile(c->fd, fd, &o, want);
-
-			if (n < 0 && errno == EINTR && !kc_interrupted)
-				continue;
-			if (n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == EAGAIN ||
-				      errno == ETIMEDOUT || errno == ENOTCONN || errno == EINTR ||
-				      errno == EBADMSG))
-				return net_err(c, errno, "sending", st);
-			if (n <= 0) {
-				*read_err = n < 0 ? errno : 0;
-				*short_file = true;
-				break;
-			}
-			sent += (uint64_t)n;
-			c->sent_file = true;
-			if (c->prog)
-				progress_add(c->prog, (uint64_t)n);
-		}
-	} else {
-		/* Large files as full 16 KiB records straight away; small ones
-		 * stay corked so that many of them share records. */
-		if (len > CHAN_IOBUF / 4 && uncork(c, st) < 0)
-			return -1;
-		while (sent < len) {
-			size_t want = len - sent > CHAN_IOBUF ? CHAN_IOBUF : (size_t)(len - sent);
-			ssize_t n;
-
-			if (kc_interrupted)
-				return net_err(c, EINTR, "sending", st);
-			n = pread(fd, c->iobuf, want, (off_t)(off + sent));
-
-			if (n < 0 && errno == EINTR && !kc_interrupted)
-				continue;
-			if (n <= 0) {
-				*read_err = n < 0 ? errno : 0;
-				*short_file = true;
-				break;
-			}
-			if (send_raw(c, c->iobuf, (size_t)n, true, st) < 0)
-				return -1;
-			sent += (uint64_t)n;
-			if (c->prog)
-				progress_add(c->prog, (uint64_t)n);
-		}
-	}
-	if (sent < len)
-		return send_zeros(c, len - sent, st);
-	return 0;
-}
-
-void chan_close_notify(struct chan *c)
+void chan_close_notify(struct chan *ch)
 {
 	static const uint8_t close_notify[2] = { 1, 0 };	/* warning, close_notify */
+	struct chan_state *c = ch->st;
 	struct kc_status ignore = { 0 };
 
 	if (c->ktx) {
 		ktls_send_record(c->fd, TLS_CT_ALERT, close_notify, sizeof(close_notify));
 	} else {
-		uncork(c, &ignore);
+		chan_uncork(c, &ignore);
 		gnutls_bye(c->s, GNUTLS_SHUT_WR);
 	}
 	shutdown(c->fd, SHUT_WR);
@@ -335,7 +288,7 @@ void chan_close_notify(struct chan *c)
 
 /* Handle a non-data record from the kernel.  Returns 1 to keep reading, 0 for
  * close_notify, -1 with st for anything fatal. */
-static int kernel_control(struct chan *c, uint8_t type, const uint8_t *p, size_t n,
+static int kernel_control(struct chan_state *c, uint8_t type, const uint8_t *p, size_t n,
 			  struct kc_status *st)
 {
 	size_t i = 0;
@@ -369,7 +322,7 @@ static int kernel_control(struct chan *c, uint8_t type, const uint8_t *p, size_t
 }
 
 /* One read of up to len bytes: >0 bytes, 0 on close_notify, -1 with st. */
-static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_status *st)
+ssize_t chan_recv_some(struct chan_state *c, uint8_t *buf, size_t len, struct kc_status *st)
 {
 	char eb[160];
 
@@ -377,7 +330,7 @@ static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_sta
 		ssize_t n;
 
 		if (kc_interrupted)
-			return net_err(c, EINTR, "receiving", st);
+			return chan_net_err(c, EINTR, "receiving", st);
 
 		if (c->krx) {
 			uint8_t type;
@@ -387,7 +340,7 @@ static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_sta
 			if (n == -EINTR && !kc_interrupted)
 				continue;
 			if (n < 0)
-				return net_err(c, (int)-n, "receiving", st);
+				return chan_net_err(c, (int)-n, "receiving", st);
 			if (n == 0)
 				return kc_fail(st, KC_XFER,
 					       "%s: connection closed without TLS close_notify (transfer cut short)",
@@ -422,19 +375,19 @@ static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_sta
 				continue;
 			if (c->pull_timed_out) {
 				c->pull_timed_out = false;
-				return net_err(c, EAGAIN, "receiving", st);
+				return chan_net_err(c, EAGAIN, "receiving", st);
 			}
 			r = poll(&pfd, 1, c->idle_ms > 0 ? c->idle_ms : -1);
 			if (r > 0 || (r < 0 && errno == EINTR && !kc_interrupted))
 				continue;
-			return net_err(c, r < 0 ? errno : EAGAIN, "receiving", st);
+			return chan_net_err(c, r < 0 ? errno : EAGAIN, "receiving", st);
 		}
 		if (n == GNUTLS_E_PREMATURE_TERMINATION)
 			return kc_fail(st, KC_XFER,
 				       "%s: connection closed without TLS close_notify (transfer cut short)",
 				       c->peer);
 		if (n == GNUTLS_E_PULL_ERROR)
-			return net_err(c, errno ? errno : ECONNRESET, "receiving", st);
+			return chan_net_err(c, errno ? errno : ECONNRESET, "receiving", st);
 		/* The stream ended inside a record (a peer killed mid-write). */
 		if (n == GNUTLS_E_UNEXPECTED_PACKET_LENGTH)
 			return kc_fail(st, KC_XFER,
@@ -446,21 +399,22 @@ static ssize_t recv_some(struct chan *c, uint8_t *buf, size_t len, struct kc_sta
 						  : "peer refused this session after the handshake (authentication?)",
 				       gnutls_alert_get_name(gnutls_alert_get(c->s)));
 		if (n == GNUTLS_E_INTERRUPTED)
-			return net_err(c, EINTR, "receiving", st);
+			return chan_net_err(c, EINTR, "receiving", st);
 		return kc_fail(st, KC_XFER, "%s: TLS error while receiving: %s", c->peer,
 			       diag_gnutls((int)n, eb, sizeof(eb)));
 	}
 }
 
-int chan_read_exact(struct chan *c, void *buf, size_t len, struct kc_status *st)
+int chan_read_exact(struct chan *ch, void *buf, size_t len, struct kc_status *st)
 {
+	struct chan_state *c = ch->st;
 	uint8_t *p = buf;
 
 	while (len > 0) {
 		size_t k;
 
 		if (c->rpos == c->rlen) {
-			ssize_t n = recv_some(c, c->rbuf, CHAN_RBUF, st);
+			ssize_t n = chan_recv_some(c, c->rbuf, CHAN_RBUF, st);
 
 			if (n < 0)
 				return -1;
@@ -479,13 +433,14 @@ int chan_read_exact(struct chan *c, void *buf, size_t len, struct kc_status *st)
 	return 0;
 }
 
-int chan_recv_msg(struct chan *c, uint8_t *type, const uint8_t **payload, uint32_t *len,
+int chan_recv_msg(struct chan *ch, uint8_t *type, const uint8_t **payload, uint32_t *len,
 		  struct kc_status *st)
 {
+	struct chan_state *c = ch->st;
 	uint8_t hdr[PROTO_HDR_LEN];
 
 	if (c->rpos == c->rlen) {
-		ssize_t n = recv_some(c, c->rbuf, CHAN_RBUF, st);
+		ssize_t n = chan_recv_some(c, c->rbuf, CHAN_RBUF, st);
 
 		if (n < 0)
 			return -1;
@@ -494,7 +449,7 @@ int chan_recv_msg(struct chan *c, uint8_t *type, const uint8_t **payload, uint32
 		c->rpos = 0;
 		c->rlen = (size_t)n;
 	}
-	if (chan_read_exact(c, hdr, sizeof(hdr), st) < 0)
+	if (chan_read_exact(ch, hdr, sizeof(hdr), st) < 0)
 		return -1;
 	if (proto_header_parse(hdr, type, len) < 0)
 		return kc_fail(st, KC_XFER, "%s: protocol error: bad message header (type %u)",
@@ -508,165 +463,15 @@ int chan_recv_msg(struct chan *c, uint8_t *type, const uint8_t **payload, uint32
 		c->msg = m;
 		c->msgcap = cap;
 	}
-	if (*len > 0 && chan_read_exact(c, c->msg, *len, st) < 0)
+	if (*len > 0 && chan_read_exact(ch, c->msg, *len, st) < 0)
 		return -1;
 	*payload = c->msg;
 	return 0;
 }
 
-static void sink(int fd, const uint8_t *p, size_t n, int *write_err)
+int chan_wait_close(struct chan *ch)
 {
-	size_t done = 0;
-
-	if (fd < 0 || *write_err)
-		return;
-	while (done < n) {
-		ssize_t w = write(fd, p + done, n - done);
-
-		if (w < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (w <= 0) {
-			*write_err = w < 0 ? errno : EIO;
-			return;
-		}
-		done += (size_t)w;
-	}
-}
-
-/* splice() socket -> pipe -> file.  Returns bytes moved (may be less than
- * len: the caller continues on the read path, e.g. after EINVAL for a
- * non-data record), or -1 with st. */
-static ssize_t splice_in(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st)
-{
-	uint64_t moved = 0;
-
-	while (moved < len && !*write_err) {
-		size_t want = len - moved > (1u << 20) ? (1u << 20) : (size_t)(len - moved);
-		ssize_t n = splice(c->fd, NULL, c->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_MORE);
-		ssize_t left;
-
-		if (n < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (n < 0 && errno == EINVAL)
-			break;		/* a control record: let recvmsg() handle it */
-		if (n < 0)
-			return net_err(c, errno, "receiving", st);
-		if (n == 0)
-			break;		/* EOF: the read path reports it */
-		if (c->prog)
-			progress_add(c->prog, (uint64_t)n);
-		for (left = n; left > 0;) {
-			ssize_t w = splice(c->pipe[0], NULL, fd, NULL, (size_t)left, SPLICE_F_MOVE);
-
-			if (w < 0 && errno == EINTR && !kc_interrupted)
-				continue;
-			if (w <= 0) {
-				/* Write failed: empty the pipe, keep consuming the stream. */
-				*write_err = w < 0 ? errno : EIO;
-				while (left > 0) {
-					ssize_t r = read(c->pipe[0], c->iobuf,
-							 (size_t)left > CHAN_IOBUF ? CHAN_IOBUF : (size_t)left);
-
-					if (r <= 0)
-						return kc_fail(st, KC_OTHER, "pipe: %s", strerror(errno));
-					left -= r;
-				}
-				break;
-			}
-			left -= w;
-		}
-		moved += (uint64_t)n;
-	}
-	return (ssize_t)moved;
-}
-
-/* --verify on the splice path: hash n bytes of fd from off, as written. */
-static void hash_back(struct chan *c, int fd, off_t off, uint64_t n, int *write_err)
-{
-	while (n > 0 && !*write_err) {
-		size_t want = n > CHAN_IOBUF ? CHAN_IOBUF : (size_t)n;
-		ssize_t r = pread(fd, c->iobuf, want, off);
-
-		if (r < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (r <= 0) {
-			*write_err = r < 0 ? errno : EIO;
-			return;
-		}
-		gnutls_hash(c->rx_hash, c->iobuf, (size_t)r);
-		off += r;
-		n -= (uint64_t)r;
-	}
-}
-
-/* May this body take the splice path?  With rx_hash, only into a file we
- * can read back from; *pos gets the offset the body starts at. */
-static bool can_splice_in(struct chan *c, int fd, off_t *pos)
-{
-	int fl;
-
-	if (!c->krx || c->rx_path != CHAN_RX_SPLICE || fd < 0)
-		return false;
-	if (!c->rx_hash)
-		return true;
-	fl = fcntl(fd, F_GETFL);
-	return fl >= 0 && (fl & O_ACCMODE) == O_RDWR && (*pos = lseek(fd, 0, SEEK_CUR)) >= 0;
-}
-
-int chan_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st)
-{
-	size_t fill = 0;
-	off_t pos = 0;
-
-	/* What the control-message reader already pulled in comes first. */
-	if (c->rpos < c->rlen && len > 0) {
-		size_t k = c->rlen - c->rpos < len ? c->rlen - c->rpos : (size_t)len;
-
-		sink(fd, c->rbuf + c->rpos, k, write_err);
-		if (c->rx_hash)
-			gnutls_hash(c->rx_hash, c->rbuf + c->rpos, k);
-		c->rpos += k;
-		len -= k;
-	}
-	if (len > 0 && !*write_err && can_splice_in(c, fd, &pos)) {
-		ssize_t n = splice_in(c, fd, len, write_err, st);
-
-		if (n < 0)
-			return -1;
-		if (c->rx_hash)
-			hash_back(c, fd, pos, (uint64_t)n, write_err);
-		len -= (uint64_t)n;
-	}
-	/* The read path: kernel-decrypted recvmsg() (several records per call)
-	 * or GnuTLS records, gathered into one large write. */
-	while (len > 0) {
-		size_t want = CHAN_IOBUF - fill;
-		ssize_t n;
-
-		if (want > len)
-			want = (size_t)len;
-		n = recv_some(c, c->iobuf + fill, want, st);
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return kc_fail(st, KC_XFER, "%s: peer ended the session in the middle of a file",
-				       c->peer);
-		fill += (size_t)n;
-		len -= (uint64_t)n;
-		if (c->prog)
-			progress_add(c->prog, (uint64_t)n);
-		if (fill == CHAN_IOBUF || len == 0) {
-			sink(fd, c->iobuf, fill, write_err);
-			if (c->rx_hash)
-				gnutls_hash(c->rx_hash, c->iobuf, fill);
-			fill = 0;
-		}
-	}
-	return 0;
-}
-
-int chan_wait_close(struct chan *c)
-{
+	struct chan_state *c = ch->st;
 	struct kc_status ignore = { 0 };
 
 	for (;;) {
@@ -674,223 +479,11 @@ int chan_wait_close(struct chan *c)
 
 		if (c->got_close)
 			return 0;
-		n = recv_some(c, c->iobuf, CHAN_IOBUF, &ignore);
+		n = chan_recv_some(c, c->iobuf, CHAN_IOBUF, &ignore);
 		if (n == 0)
 			return 0;
 		if (n < 0)
 			return -1;
 		/* Unexpected data after the end: not ours to keep. */
-	}
-}
-
-int chan_recv_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
-{
-	int werr = 0;
-
-	*bytes = 0;
-	if (c->rpos < c->rlen) {
-		sink(fd, c->rbuf + c->rpos, c->rlen - c->rpos, &werr);
-		*bytes += c->rlen - c->rpos;
-		c->rpos = c->rlen;
-	}
-	for (;;) {
-		ssize_t n = recv_some(c, c->iobuf, CHAN_IOBUF, st);
-
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		sink(fd, c->iobuf, (size_t)n, &werr);
-		if (werr)
-			return kc_fail(st, KC_FILE, "writing the received stream: %s", strerror(werr));
-		*bytes += (uint64_t)n;
-	}
-	return 0;
-}
-
-int chan_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
-{
-	*bytes = 0;
-	/* Kernel TX from a pipe: splice() moves the pages without a copy
-	 * through this process.  Anything else (a terminal, EINVAL) goes
-	 * through the buffer below. */
-	while (c->ktx) {
-		ssize_t n = splice(fd, NULL, c->fd, NULL, 1u << 20, SPLICE_F_MOVE | SPLICE_F_MORE);
-
-		if (n < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (n < 0 && errno == EINVAL && *bytes == 0)
-			break;
-		if (n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == EAGAIN ||
-			      errno == ETIMEDOUT || errno == EINTR))
-			return net_err(c, errno, "sending", st);
-		if (n < 0)
-			return kc_fail(st, KC_FILE, "reading the input: %s", strerror(errno));
-		if (n == 0)
-			return 0;	/* the next record without MSG_MORE (close_notify) pushes the rest */
-		c->spliced = true;
-		*bytes += (uint64_t)n;
-	}
-	for (;;) {
-		ssize_t n = read(fd, c->iobuf, CHAN_IOBUF);
-
-		if (n < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (n < 0)
-			return kc_fail(st, KC_FILE, "reading the input: %s", strerror(errno));
-		if (n == 0)
-			return chan_flush(c, st);
-		if (send_raw(c, c->iobuf, (size_t)n, false, st) < 0)
-			return -1;
-		*bytes += (uint64_t)n;
-	}
-}
-
-static int send_chunk_hdr(struct chan *c, uint32_t n, struct kc_status *st)
-{
-	uint8_t hdr[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
-
-	if (key_limit_check(c, n, st) < 0)
-		return -1;
-	return send_raw(c, hdr, sizeof(hdr), true, st);
-}
-
-/* Kernel TX: each chunk is what one splice() moves from fd into our pipe
- * (at most the pipe's size, PROTO_CHUNK_MAX where the kernel allows); its
- * header goes first with MSG_MORE, then the pipe is spliced to the socket,
- * so the bytes never pass through this process.  A chunk shorter than asked
- * means the input is momentarily dry: it goes without SPLICE_F_MORE, so the
- * kernel closes the record instead of holding it until more input comes.
- * Returns 1 when fd or the socket refuses splice (EINVAL; every chunk sent
- * so far is complete, the caller copies the rest), 0 at EOF (the zero-length
- * end is the caller's), or -1 with st.  The pipe is empty between calls. */
-static int splice_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
-{
-	if (c->pipe[0] < 0) {
-		if (pipe2(c->pipe, O_CLOEXEC) < 0)
-			return 1;
-		/* Larger chunks, fewer headers; the default 64 KiB works too. */
-		fcntl(c->pipe[1], F_SETPIPE_SZ, (int)PROTO_CHUNK_MAX);
-	}
-	for (;;) {
-		ssize_t n = splice(fd, NULL, c->pipe[1], NULL, PROTO_CHUNK_MAX, SPLICE_F_MOVE);
-		ssize_t left;
-		bool more, refused = false;
-
-		if (n < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (n < 0 && errno == EINTR)
-			return net_err(c, EINTR, "sending", st);
-		if (n < 0 && errno == EAGAIN) {
-			wait_readable(fd);
-			continue;
-		}
-		if (n < 0 && errno == EINVAL)
-			return 1;
-		if (n < 0)
-			return kc_fail(st, KC_FILE, "standard input: %s", strerror(errno));
-		if (n == 0)
-			return 0;
-		if (send_chunk_hdr(c, (uint32_t)n, st) < 0)
-			return -1;
-		c->tx_records_est += (uint64_t)n / 16384 + 1;
-		more = (size_t)n >= PROTO_CHUNK_MAX;
-		for (left = n; left > 0;) {
-			ssize_t w = splice(c->pipe[0], NULL, c->fd, NULL, (size_t)left,
-					   SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0));
-
-			if (w < 0 && errno == EINTR && !kc_interrupted)
-				continue;
-			if (w < 0 && errno == EINVAL) {
-				/* The socket refuses splice: copy the rest
-				 * of this chunk out of the pipe, then the
-				 * caller copies from fd. */
-				while (left > 0) {
-					ssize_t r = read(c->pipe[0], c->iobuf,
-							 (size_t)left < CHAN_IOBUF ? (size_t)left : CHAN_IOBUF);
-
-					if (r < 0 && errno == EINTR)
-						continue;
-					if (r <= 0)
-						return kc_fail(st, KC_OTHER, "standard input: lost data in a pipe");
-					if (send_raw(c, c->iobuf, (size_t)r, more || r < left, st) < 0)
-						return -1;
-					left -= r;
-				}
-				refused = true;
-				break;
-			}
-			if (w < 0)
-				return net_err(c, errno, "sending", st);
-			if (w == 0)
-				return net_err(c, EPIPE, "sending", st);
-			left -= w;
-			c->spliced = true;
-		}
-		*bytes += (uint64_t)n;
-		if (c->prog)
-			progress_add(c->prog, (uint64_t)n);
-		if (refused)
-			return 1;
-	}
-}
-
-int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st)
-{
-	*bytes = 0;
-	/* A terminal gains nothing from splice() (and older kernels refuse). */
-	if (c->ktx && !c->tx_hash && !isatty(fd)) {
-		int rc = splice_chunks(c, fd, bytes, st);
-
-		if (rc <= 0)
-			return rc < 0 ? -1 : send_chunk_hdr(c, 0, st);
-	}
-	for (;;) {
-		size_t want = PROTO_CHUNK_MAX < CHAN_IOBUF ? PROTO_CHUNK_MAX : CHAN_IOBUF;
-		ssize_t n = read(fd, c->iobuf, want);
-
-		if (n < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (n < 0 && errno == EINTR)
-			return net_err(c, EINTR, "sending", st);
-		if (n < 0 && errno == EAGAIN) {
-			wait_readable(fd);
-			continue;
-		}
-		if (n < 0)
-			return kc_fail(st, KC_FILE, "standard input: %s", strerror(errno));
-		if (send_chunk_hdr(c, (uint32_t)n, st) < 0)
-			return -1;
-		if (n == 0)
-			return 0;
-		if (c->tx_hash)
-			gnutls_hash(c->tx_hash, c->iobuf, (size_t)n);
-		/* A short read: the input is dry for now, push what we have
-		 * rather than hold it in an open record. */
-		if (send_raw(c, c->iobuf, (size_t)n, (size_t)n == want, st) < 0)
-			return -1;
-		*bytes += (uint64_t)n;
-		if (c->prog)
-			progress_add(c->prog, (uint64_t)n);
-	}
-}
-
-int chan_recv_chunks(struct chan *c, int fd, uint64_t *bytes, int *write_err, struct kc_status *st)
-{
-	*bytes = 0;
-	for (;;) {
-		uint8_t hdr[4];
-		uint32_t len;
-
-		if (chan_read_exact(c, hdr, sizeof(hdr), st) < 0)
-			return -1;
-		len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) | ((uint32_t)hdr[2] << 8) | hdr[3];
-		if (len == 0)
-			return 0;
-		if (len > PROTO_CHUNK_MAX)
-			return kc_fail(st, KC_XFER, "%s: protocol error: stream chunk of %u bytes", c->peer, len);
-		if (chan_recv_file(c, fd, len, write_err, st) < 0)
-			return -1;
-		*bytes += len;
 	}
 }

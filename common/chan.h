@@ -1,9 +1,14 @@
 /* chan: the secure byte stream between sender and receiver, after the
  * handshake.  Each direction is carried either by GnuTLS records in this
  * process or by the kernel (kTLS), decided per direction by ktls_enable();
- * callers never need to know which.  Bulk file data goes straight between
- * the socket and a file descriptor (sendfile()/splice() on the kernel path,
- * a large buffer on the GnuTLS path).
+ * callers never need to know which.  This module writes and reads bytes and
+ * control messages, ends the stream (close_notify) and handles the kernel's
+ * control records; moving file bodies in bulk (sendfile(), splice(), the
+ * copy path) is body.h's, on the same struct chan.
+ *
+ * A caller holds a struct chan (a handle, zeroed until chan_init) and passes
+ * its address; the channel's state behind it is chan.c's and body.c's
+ * (chan_priv.h).
  *
  * Errors are reported through struct kc_status with the exit class: KC_NET
  * for a lost connection or a timeout, KC_XFER when the peer ended the session
@@ -23,97 +28,56 @@
 #include "ktls.h"
 #include "progress.h"
 
-#define CHAN_IOBUF (256 * 1024)
-#define CHAN_RBUF (32 * 1024)
-
+/* Kernel RX: recvmsg() into a buffer (the default), or splice() from the
+ * socket through a pipe into the file. */
 enum chan_rx_path { CHAN_RX_READ = 0, CHAN_RX_SPLICE };
 
-struct chan {
-	int fd;
-	gnutls_session_t s;
-	bool ktx, krx;			/* kernel owns this direction */
-	enum chan_rx_path rx_path;	/* kernel RX only */
-	const char *peer;
-	uint8_t *rbuf;			/* read-ahead for control messages */
-	size_t rpos, rlen;
-	uint8_t *iobuf;			/* bulk buffer */
-	uint8_t *msg;			/* last control message payload */
-	size_t msgcap;
-	int pipe[2];			/* splice path */
-	bool corked;
-	size_t corked_bytes;
-	bool got_close;			/* peer's close_notify seen */
-	bool rx_seen;			/* any application data received yet */
-	bool spliced;			/* kernel TX took data by splice() */
-	bool sent_file;			/* kernel TX used sendfile() */
+/* What the caller decides about a channel, given to chan_init.  A zeroed
+ * struct (or NULL) means: no idle limit, no meter, the read path, the full
+ * key-use budget. */
+struct chan_conf {
 	int idle_ms;			/* the socket's idle limit (0 = none) */
-	uint8_t *pullbuf;		/* GnuTLS RX: socket reads, CHAN_IOBUF at a time */
-	size_t pullpos, pulllen;
-	bool pull_timed_out;	/* the last recv() in chan_pull hit SO_RCVTIMEO */
-	struct progress *prog;		/* meter for file bodies, or NULL */
-	uint64_t tx_records_est;	/* kernel TX: records sent, for the key-use limit */
-	uint64_t tx_record_limit;	/* 0: none (ChaCha20) */
-	/* --verify: while set (by the caller, who owns them), every STREAM
-	 * byte read for sending goes into tx_hash (and takes the copy path),
-	 * and every body byte received goes into rx_hash: from the buffer on
-	 * the read path, read back from the file after splice(). */
-	gnutls_hash_hd_t tx_hash, rx_hash;
+	struct progress *prog;		/* meter for file bodies, or NULL; the caller's */
+	enum chan_rx_path rx_path;	/* used only when the kernel owns RX */
+	uint64_t key_record_limit;	/* > 0: a lower key-use budget (ktls_key_record_limit) */
 };
 
-/* Set up c for the session s on fd.  Returns 0 or -ENOMEM. */
+/* The caller's handle on a channel: zeroed until chan_init(), zeroed again
+ * by chan_free().  What it points to is private to chan.c and body.c. */
+struct chan_state;
+struct chan {
+	struct chan_state *st;
+};
+
+/* Set up c for the session s on fd, whose directions ktls_enable() reported
+ * in ki (NULL: both in user space); peer names the other end in messages
+ * and must outlive c, as must conf->prog.  conf may be NULL (see struct
+ * chan_conf).  Returns 0 or -ENOMEM; either way c is the caller's to
+ * release with chan_free().  s and fd stay the caller's. */
 int chan_init(struct chan *c, int fd, gnutls_session_t s, const struct ktls_info *ki,
-	      const char *peer);
+	      const char *peer, const struct chan_conf *conf);
+/* Release what chan_init() took (the state, its buffers, the splice pipe,
+ * an RX hash left running).  Safe on a zeroed struct chan and a second
+ * time; leaves c zeroed.  Do no I/O on s after it: the session's pull
+ * function read through c. */
 void chan_free(struct chan *c);
 
 /* Send all of buf.  more: further data follows at once (lets both paths
  * pack it into the same record).  0 or -1 with st. */
 int chan_write(struct chan *c, const void *buf, size_t len, bool more, struct kc_status *st);
-/* Push out anything held back by more=true. */
+/* Push out anything held back by more=true.  0 or -1 with st. */
 int chan_flush(struct chan *c, struct kc_status *st);
 
 /* Read exactly len bytes.  0, or -1 with st (a clean close before len bytes
  * is an error too). */
 int chan_read_exact(struct chan *c, void *buf, size_t len, struct kc_status *st);
 
-/* Read one control message: type and payload (in c->msg, valid until the
- * next call).  Header bounds are checked (proto_header_parse).  Returns 0,
- * 1 on a clean close before any byte of a message, or -1 with st. */
+/* Read one control message: type and payload (in the channel's buffer,
+ * valid until the next call).  Header bounds are checked
+ * (proto_header_parse).  Returns 0, 1 on a clean close before any byte of
+ * a message, or -1 with st. */
 int chan_recv_msg(struct chan *c, uint8_t *type, const uint8_t **payload, uint32_t *len,
 		  struct kc_status *st);
-
-/* Send len bytes of file fd from offset off.  *sent gets what was sent from
- * the file; if the file ended early (shrank), the rest is zero padding and
- * *short_file is set.  Read errors on fd also pad and set *short_file, with
- * *read_err = errno.  0, or -1 with st on connection errors. */
-int chan_send_file(struct chan *c, int fd, uint64_t off, uint64_t len, bool *short_file,
-		   int *read_err, struct kc_status *st);
-
-/* Receive len bytes into fd (or discard them when fd < 0).  A write error
- * on fd does not stop the stream: the rest is discarded and *write_err gets
- * the errno.  With rx_hash set, the splice path is taken only for an fd
- * open for reading and writing at a seekable offset (it reads back what
- * it wrote).  0, or -1 with st for connection errors. */
-int chan_recv_file(struct chan *c, int fd, uint64_t len, int *write_err, struct kc_status *st);
-
-/* Receive until the peer's close_notify, writing everything to fd.  *bytes
- * gets the count.  0, or -1 with st (KC_FILE for a write error on fd). */
-int chan_recv_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
-
-/* Send everything readable from fd (a pipe, terminal or file) until EOF.
- * 0, or -1 with st. */
-int chan_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
-
-/* A STREAM body: everything readable from fd until EOF, as chunks of u32
- * length + bytes, then a zero length.  On the kernel TX path each chunk
- * moves by splice() (fd -> pipe -> socket) after its header, unless fd is
- * a terminal, cannot be spliced (EINVAL on the first chunk) or tx_hash is
- * set; then, and on the GnuTLS path, it is read into a buffer and sent.
- * *bytes gets the payload count.  0, or -1 with st (KC_FILE for a read
- * error on fd). */
-int chan_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
-/* Receive a STREAM body into fd (fd < 0: discard); write errors as in
- * chan_recv_file.  0, or -1 with st. */
-int chan_recv_chunks(struct chan *c, int fd, uint64_t *bytes, int *write_err, struct kc_status *st);
 
 /* Send close_notify and half-close.  Best effort. */
 void chan_close_notify(struct chan *c);
@@ -122,7 +86,30 @@ void chan_close_notify(struct chan *c);
  * Returns 0 when the peer closed cleanly, -1 otherwise (no st). */
 int chan_wait_close(struct chan *c);
 
-/* Human/JSON path names: "sendfile", "splice" or "copy". */
+/* The name of the other end given to chan_init (for messages). */
+const char *chan_peer(const struct chan *c);
+/* The meter given in struct chan_conf, or NULL. */
+struct progress *chan_progress(const struct chan *c);
+
+/* --verify.  While a TX hash is set (h, the caller's, or NULL to stop),
+ * every STREAM byte read for sending goes into it, and STREAM bodies take
+ * the copy path so that they pass through this process. */
+void chan_tx_hash_set(struct chan *c, gnutls_hash_hd_t h);
+/* Start a SHA-256 of every body byte received from now on (from the buffer
+ * on the read path, read back from the file after splice()).  The hash is
+ * the channel's: chan_rx_hash_end() or chan_free() releases it.  0, or
+ * -ENOMEM. */
+int chan_rx_hash_start(struct chan *c);
+/* The running RX hash, or NULL when none runs; the caller may add to it (a
+ * resumed file's prefix) but not free it. */
+gnutls_hash_hd_t chan_rx_hash(const struct chan *c);
+/* End the running RX hash, if any: its 32-byte digest goes to sum, or is
+ * dropped when sum is NULL. */
+void chan_rx_hash_end(struct chan *c, void *sum);
+
+/* Human/JSON path names (static strings): "sendfile", "splice" or "copy";
+ * "copy" for a zeroed struct chan.  The TX name is final only after the
+ * bodies went (splice and sendfile are seen when used). */
 const char *chan_tx_path(const struct chan *c);
 const char *chan_rx_path(const struct chan *c);
 

@@ -678,3 +678,10 @@ out:
 	close(sock);
 	return rc;
 }
+
+uint64_t ktls_key_record_limit(gnutls_cipher_algorithm_t cipher, uint64_t lower)
+{
+	if (cipher == GNUTLS_CIPHER_CHACHA20_POLY1305)
+		return 0;
+	return lower > 0 && lower < KTLS_KEY_RECORD_LIMIT ? lower : KTLS_KEY_RECORD_LIMIT;
+}

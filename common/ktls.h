@@ -87,4 +87,15 @@ int ktls_send_record(int fd, uint8_t type, const void *data, size_t len);
  * Returns bytes, 0 at TCP EOF, or -errno. */
 ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type);
 
+/* The key-use budget.  RFC 8446 5.5: an AES-GCM (or AES-CCM) key protects
+ * about 2^24.5 full records safely; the kernels this targets cannot re-key,
+ * so a kernel-TX connection stops a margin below, at KTLS_KEY_RECORD_LIMIT
+ * records of TLS_RECORD_PAYLOAD_MAX bytes (~256 GiB). */
+#define KTLS_KEY_RECORD_LIMIT (UINT64_C(1) << 24)
+/* The records one TX key of cipher may protect: KTLS_KEY_RECORD_LIMIT, or
+ * lower when 0 < lower < KTLS_KEY_RECORD_LIMIT (a lower limit can be asked
+ * for, as tests do; a higher one cannot), or 0 for no limit: ChaCha20-
+ * Poly1305's sequence number wraps first. */
+uint64_t ktls_key_record_limit(gnutls_cipher_algorithm_t cipher, uint64_t lower);
+
 #endif

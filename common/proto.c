@@ -141,6 +141,20 @@ int proto_header_parse(const uint8_t hdr[PROTO_HDR_LEN], uint8_t *type, uint32_t
 	return 0;
 }
 
+int proto_chunk_hdr_encode(uint8_t hdr[PROTO_CHUNK_HDR_LEN], uint32_t len)
+{
+	if (len > PROTO_CHUNK_MAX)
+		return -EMSGSIZE;
+	set_be(hdr, len, PROTO_CHUNK_HDR_LEN);
+	return 0;
+}
+
+int proto_chunk_hdr_decode(const uint8_t hdr[PROTO_CHUNK_HDR_LEN], uint32_t *len)
+{
+	*len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) | ((uint32_t)hdr[2] << 8) | hdr[3];
+	return *len > PROTO_CHUNK_MAX ? -EPROTO : 0;
+}
+
 int proto_msg_begin(struct pbuf *b, enum proto_type type, size_t *mark)
 {
 	*mark = b->len;

@@ -41,6 +41,7 @@ enum proto_type {
  * u32 length + bytes, ended by a zero length. */
 enum proto_kind { PROTO_KIND_FILE = 1, PROTO_KIND_DIR = 2, PROTO_KIND_STREAM = 3 };
 #define PROTO_CHUNK_MAX		(1u << 20)
+#define PROTO_CHUNK_HDR_LEN	4		/* the u32 length before each chunk */
 
 enum proto_action { PROTO_ACCEPT = 0, PROTO_SKIP = 1, PROTO_REJECT = 2 };
 
@@ -141,6 +142,13 @@ int proto_error_decode(const uint8_t *p, size_t len, uint8_t *reason, char *text
 /* Parse a frame header; -EPROTO on an unknown type or a length above that
  * type's bound. */
 int proto_header_parse(const uint8_t hdr[PROTO_HDR_LEN], uint8_t *type, uint32_t *len);
+
+/* A STREAM chunk's header: its length, 0 for the end of the body.  Encode
+ * returns 0, or -EMSGSIZE (hdr untouched) for a length above PROTO_CHUNK_MAX.
+ * Decode returns 0, or -EPROTO for a length above PROTO_CHUNK_MAX; *len gets
+ * the length either way, so that the caller can name it. */
+int proto_chunk_hdr_encode(uint8_t hdr[PROTO_CHUNK_HDR_LEN], uint32_t len);
+int proto_chunk_hdr_decode(const uint8_t hdr[PROTO_CHUNK_HDR_LEN], uint32_t *len);
 
 /* Check a relative path from the wire or from the command line: not empty,
  * not absolute, no empty, "." or ".." components, no NUL, no component over

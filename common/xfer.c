@@ -17,6 +17,7 @@
 
 #include <gnutls/crypto.h>
 
+#include "body.h"
 #include "fsutil.h"
 #include "proto.h"
 #include "xfer.h"
@@ -52,7 +53,7 @@ static int abort_with(struct chan *c, uint8_t reason, struct kc_status *st, enum
 	if (proto_error_encode(&b, reason, text) == 0)
 		chan_write(c, b.p, b.len, false, &ignore);
 	pbuf_free(&b);
-	return kc_fail(st, cls, "%s: %s", c->peer, text);
+	return kc_fail(st, cls, "%s: %s", chan_peer(c), text);
 }
 
 /* Receive a message of the expected type.  ERROR from the peer and a clean
@@ -66,16 +67,16 @@ static int expect_msg(struct chan *c, uint8_t want, const uint8_t **p, uint32_t 
 	if (rc < 0)
 		return -1;
 	if (rc == 1)
-		return kc_fail(st, KC_XFER, "%s: peer closed the session early (expected %s)", c->peer,
+		return kc_fail(st, KC_XFER, "%s: peer closed the session early (expected %s)", chan_peer(c),
 			       proto_type_str(want));
 	if (type == PROTO_ERROR) {
 		char text[PROTO_ERRTEXT_MAX + 1], e[ESC_MAX];
 		uint8_t reason;
 
 		if (proto_error_decode(*p, *len, &reason, text, sizeof(text)) < 0)
-			return kc_fail(st, KC_XFER, "%s: peer aborted with a malformed error", c->peer);
+			return kc_fail(st, KC_XFER, "%s: peer aborted with a malformed error", chan_peer(c));
 		return kc_fail(st, reason == PR_NOSPACE ? KC_XFER : KC_XFER, "%s: peer aborted: %s",
-			       c->peer, esc(text, e));
+			       chan_peer(c), esc(text, e));
 	}
 	if (type != want)
 		return abort_with(c, PR_PROTOCOL, st, KC_XFER, "protocol error: unexpected message");
@@ -99,7 +100,7 @@ static void peer_reason(struct chan *c, struct kc_status *st)
 			continue;
 		if (proto_error_decode(p, len, &reason, text, sizeof(text)) == 0) {
 			st->cls = KC_XFER;
-			snprintf(st->msg, sizeof(st->msg), "%s: peer aborted: %s", c->peer,
+			snprintf(st->msg, sizeof(st->msg), "%s: peer aborted: %s", chan_peer(c),
 				 esc(text, e));
 		}
 		return;
@@ -677,7 +678,7 @@ static int send_plan(struct chan *c, struct sbatch *b, struct pbuf *pb, struct p
  * pread() one step ahead of sending that step: sendfile() never passes the
  * bytes through this process, the hash warms the page cache it then sends
  * from, and a long file never leaves the receiver waiting for the hash.
- * As chan_send_file(); e->summed tells whether e->sum is the file's. */
+ * As body_send_file(); e->summed tells whether e->sum is the file's. */
 #define VERIFY_STEP (8u << 20)
 
 static int send_file_verified(struct chan *c, struct sent *e, bool *short_file, int *rerr,
@@ -698,7 +699,7 @@ static int send_file_verified(struct chan *c, struct sent *e, bool *short_file, 
 		hr = hash_range(e->fd, pos, step, h);
 		if (hr < 0)
 			break;
-		if (chan_send_file(c, e->fd, pos, step, short_file, rerr, st) < 0) {
+		if (body_send_file(c, e->fd, pos, step, short_file, rerr, st) < 0) {
 			gnutls_hash_deinit(h, NULL);
 			return -1;
 		}
@@ -707,12 +708,12 @@ static int send_file_verified(struct chan *c, struct sent *e, bool *short_file, 
 	gnutls_hash_deinit(h, e->sum);
 	e->summed = hr == 0 && !*short_file;
 	if (pos < e->size) {
-		/* The rest of the body (chan_send_file pads what it cannot
+		/* The rest of the body (body_send_file pads what it cannot
 		 * read); the receiver discards it. */
 		bool sf;
 		int re;
 
-		if (chan_send_file(c, e->fd, pos, e->size - pos, &sf, &re, st) < 0)
+		if (body_send_file(c, e->fd, pos, e->size - pos, &sf, &re, st) < 0)
 			return -1;
 		if (!*short_file) {
 			*short_file = true;
@@ -768,15 +769,15 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, uint32
 			gnutls_hash_hd_t h = NULL;
 			int sr;
 
-			if (c->prog)
-				progress_file(c->prog, e->path, 0);
+			if (chan_progress(c))
+				progress_file(chan_progress(c), e->path, 0);
 			if (verify && gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0) {
 				kc_fail(st, KC_OTHER, "out of memory");
 				goto out;
 			}
-			c->tx_hash = h;
-			sr = chan_send_chunks(c, e->fd, &e->sent, st);
-			c->tx_hash = NULL;
+			chan_tx_hash_set(c, h);
+			sr = body_send_chunks(c, e->fd, &e->sent, st);
+			chan_tx_hash_set(c, NULL);
 			if (h)
 				gnutls_hash_deinit(h, sr == 0 ? e->sum : NULL);
 			e->summed = h && sr == 0;
@@ -784,23 +785,23 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, uint32
 				cut_in(st, e->path, NULL);
 				goto out;
 			}
-			if (c->prog)
-				progress_file_done(c->prog);
+			if (chan_progress(c))
+				progress_file_done(chan_progress(c));
 			e->fd = -1;
 			continue;
 		}
 		if (e->kind != PROTO_KIND_FILE || e->action != PROTO_ACCEPT)
 			continue;
 		e->sent = e->size - e->offset;
-		if (c->prog)
-			progress_file(c->prog, e->path, e->size - e->offset);
+		if (chan_progress(c))
+			progress_file(chan_progress(c), e->path, e->size - e->offset);
 		if ((verify ? send_file_verified(c, e, &short_file, &rerr, st)
-			    : chan_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st)) < 0) {
+			    : body_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st)) < 0) {
 			cut_in(st, e->path, NULL);
 			goto out;
 		}
-		if (c->prog)
-			progress_file_done(c->prog);
+		if (chan_progress(c))
+			progress_file_done(chan_progress(c));
 		if (!short_file && source_changed(e)) {
 			diag_print("%s: changed while being sent (size, mtime or ctime); not stored, send it again",
 				   esc(e->path, en));
@@ -915,7 +916,7 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 		worst = w->local_class == KC_USAGE ? KC_FILE : w->local_class;
 	}
 	if (worst != KC_OK) {
-		kc_fail(st, worst, "%s: %u %s not transferred (see above)", c->peer, stats->failed,
+		kc_fail(st, worst, "%s: %u %s not transferred (see above)", chan_peer(c), stats->failed,
 			stats->failed == 1 ? "entry was" : "entries were");
 		goto out;
 	}
@@ -1330,10 +1331,9 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 /* --verify: the body is in; its hash goes to re->sum. */
 static void end_rx_hash(struct chan *c, struct rent *re, int rc)
 {
-	if (c->rx_hash == NULL)
+	if (chan_rx_hash(c) == NULL)
 		return;
-	gnutls_hash_deinit(c->rx_hash, rc == 0 ? re->sum : NULL);
-	c->rx_hash = NULL;
+	chan_rx_hash_end(c, rc == 0 ? re->sum : NULL);
 	re->summed = rc == 0;
 }
 
@@ -1370,22 +1370,22 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 
 		if (e->kind == PROTO_KIND_DIR || re->action != PROTO_ACCEPT)
 			continue;
-		if ((s->opts & PROTO_OPT_VERIFY) && gnutls_hash_init(&s->c->rx_hash, GNUTLS_DIG_SHA256) < 0)
+		if ((s->opts & PROTO_OPT_VERIFY) && chan_rx_hash_start(s->c) < 0)
 			return kc_fail(st, KC_OTHER, "out of memory");
 		if (s->to_stdout) {
-			if (s->c->prog)
-				progress_file(s->c->prog, e->path, e->size);
+			if (chan_progress(s->c))
+				progress_file(chan_progress(s->c), e->path, e->size);
 			if (e->kind == PROTO_KIND_STREAM)
-				rc = chan_recv_chunks(s->c, STDOUT_FILENO, &re->got, &werr, st);
+				rc = body_recv_chunks(s->c, STDOUT_FILENO, &re->got, &werr, st);
 			else
-				rc = chan_recv_file(s->c, STDOUT_FILENO, e->size, &werr, st);
+				rc = body_recv_file(s->c, STDOUT_FILENO, e->size, &werr, st);
 			end_rx_hash(s->c, re, rc);
 			if (rc < 0) {
 				cut_in(st, e->path, NULL);
 				return -1;
 			}
-			if (s->c->prog)
-				progress_file_done(s->c->prog);
+			if (chan_progress(s->c))
+				progress_file_done(chan_progress(s->c));
 			if (e->kind == PROTO_KIND_FILE)
 				re->got = e->size;
 			if (werr) {
@@ -1423,10 +1423,10 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 			} else if (ftruncate(fd, (off_t)start[i]) < 0 ||
 				   lseek(fd, (off_t)start[i], SEEK_SET) < 0) {
 				werr = errno;
-			} else if (s->c->rx_hash && start[i] > 0) {
+			} else if (chan_rx_hash(s->c) && start[i] > 0) {
 				/* --verify covers the whole file: the prefix
 				 * kept from an earlier run is read back. */
-				werr = -hash_range(fd, 0, start[i], s->c->rx_hash);
+				werr = -hash_range(fd, 0, start[i], chan_rx_hash(s->c));
 			}
 		} else if (dfd >= 0) {
 			fd = fsu_tmp_create(dfd, re->tmp);
@@ -1435,12 +1435,12 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 		} else {
 			werr = -dfd;
 		}
-		if (s->c->prog)
-			progress_file(s->c->prog, e->path, e->size - start[i]);
+		if (chan_progress(s->c))
+			progress_file(chan_progress(s->c), e->path, e->size - start[i]);
 		if (e->kind == PROTO_KIND_STREAM)
-			rc = chan_recv_chunks(s->c, fd, &re->got, &werr, st);
+			rc = body_recv_chunks(s->c, fd, &re->got, &werr, st);
 		else
-			rc = chan_recv_file(s->c, fd, e->size - start[i], &werr, st);
+			rc = body_recv_file(s->c, fd, e->size - start[i], &werr, st);
 		end_rx_hash(s->c, re, rc);
 		re->got = e->kind == PROTO_KIND_STREAM ? re->got : e->size;
 		if (rc == 0 && e->kind == PROTO_KIND_STREAM && s->max_bytes) {
@@ -1460,8 +1460,8 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 						    ? "; its partial is kept for --resume" : NULL);
 			return -1;
 		}
-		if (s->c->prog)
-			progress_file_done(s->c->prog);
+		if (chan_progress(s->c))
+			progress_file_done(chan_progress(s->c));
 		if (fd >= 0 && werr == 0) {
 			/* Without -p, new files get the sender's permission bits
 			 * less our umask, as scp does; with -p, exact bits and
@@ -1662,7 +1662,7 @@ int xfer_recv(struct chan *c, const struct recv_opts *o, struct xfer_stats *stat
 	}
 	chan_wait_close(c);
 	if (stats->failed > 0) {
-		kc_fail(st, KC_XFER, "%s: %u %s could not be stored (see above)", c->peer, stats->failed,
+		kc_fail(st, KC_XFER, "%s: %u %s could not be stored (see above)", chan_peer(c), stats->failed,
 			stats->failed == 1 ? "entry" : "entries");
 		goto out;
 	}
@@ -1705,13 +1705,13 @@ int xfer_send_raw(struct chan *c, const char *path, int outfd, struct xfer_stats
 		bool short_file;
 		int rerr;
 
-		rc = chan_send_file(c, fd, 0, (uint64_t)sb.st_size, &short_file, &rerr, st);
+		rc = body_send_file(c, fd, 0, (uint64_t)sb.st_size, &short_file, &rerr, st);
 		if (rc == 0 && short_file)
 			rc = kc_fail(st, rerr ? KC_FILE : KC_XFER, "%s: %s", path,
 				     rerr ? strerror(rerr) : "file shrank while being sent");
 		n = (uint64_t)sb.st_size;
 	} else {
-		rc = chan_send_stream(c, fd, &n, st);
+		rc = body_send_stream(c, fd, &n, st);
 	}
 	if (fd > 0)
 		close(fd);
@@ -1727,7 +1727,7 @@ int xfer_send_raw(struct chan *c, const char *path, int outfd, struct xfer_stats
 		struct kc_status ignore = { 0 };
 		uint64_t back;
 
-		chan_recv_stream(c, outfd, &back, &ignore);
+		body_recv_stream(c, outfd, &back, &ignore);
 	} else {
 		chan_wait_close(c);
 	}
@@ -1739,7 +1739,7 @@ int xfer_send_raw(struct chan *c, const char *path, int outfd, struct xfer_stats
 int xfer_recv_raw(struct chan *c, int outfd, struct xfer_stats *stats, struct kc_status *st)
 {
 	uint64_t n = 0;
-	int rc = chan_recv_stream(c, outfd, &n, st);
+	int rc = body_recv_stream(c, outfd, &n, st);
 
 	stats->bytes = n;
 	if (rc < 0)

@@ -364,7 +364,7 @@ static int sender_main(int argc, char **argv)
 		return 1;
 	}
 	net_tune(fd, 10000);
-	chan_init(&c, fd, s, &ki, "receiver");
+	chan_init(&c, fd, s, &ki, "receiver", NULL);
 	if (strcmp(mode, "sums") == 0 || strcmp(mode, "unknownbit") == 0) {
 		rc = lie(&c, mode[0] == 'u', argc > 5 && strcmp(argv[5], "stream") == 0,
 			 argc > 6 ? argv[6] : "good");
@@ -718,7 +718,7 @@ static int recv_main(const char *token, const char *cs)
 	if ((fd = accept_one(lfd)) < 0 || tls_handshake(&tc, fd, "sender", &s, &st) < 0)
 		goto out;
 	net_tune(fd, 30000);
-	if (chan_init(&c, fd, s, &ki, "sender") < 0)
+	if (chan_init(&c, fd, s, &ki, "sender", NULL) < 0)
 		goto out;
 	rc = misbehave(&c, fd, cs);
 	if (strcmp(cs, "reset") == 0)

@@ -1,8 +1,9 @@
-/* libFuzzer target: the wire decoder.  Every message type's decoder gets
- * the input (the first byte picks the type: 7 PLAN and 8 SUMS as such, the
- * rest modulo 6, as in a frame header); whatever
- * it accepts must re-encode to the same bytes, and decoded paths must be
- * NUL-terminated within the arena. */
+/* libFuzzer target: the wire decoder.  The input's first bytes go to the
+ * frame header parser and the STREAM chunk header decoder; then one message
+ * type's decoder gets the rest (the first byte picks the type: 7 PLAN and
+ * 8 SUMS as such, the rest modulo 6, as in a frame header).  Whatever a
+ * decoder accepts must re-encode to the same bytes, and decoded paths must
+ * be NUL-terminated within the arena. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size >= PROTO_HDR_LEN)
 		proto_header_parse(data, &type, &len);
+	if (size >= PROTO_CHUNK_HDR_LEN && proto_chunk_hdr_decode(data, &len) == 0) {
+		uint8_t hdr[PROTO_CHUNK_HDR_LEN];
+
+		if (proto_chunk_hdr_encode(hdr, len) != 0 || memcmp(hdr, data, sizeof(hdr)) != 0)
+			abort();
+	}
 	if (size < 1)
 		return 0;
 	type = data[0];

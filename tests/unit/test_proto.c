@@ -205,6 +205,25 @@ static void test_sums(void)
 	pbuf_free(&b);
 }
 
+static void test_chunk_hdr(void)
+{
+	uint8_t hdr[PROTO_CHUNK_HDR_LEN] = { 0xee, 0xee, 0xee, 0xee };
+	uint32_t len = 1;
+
+	ok(proto_chunk_hdr_encode(hdr, 0x10203) == 0 && hdr[0] == 0 && hdr[1] == 1 && hdr[2] == 2 &&
+	   hdr[3] == 3, "a chunk header is the length, big-endian");
+	ok(proto_chunk_hdr_decode(hdr, &len) == 0 && len == 0x10203, "chunk header round trip");
+	ok(proto_chunk_hdr_encode(hdr, 0) == 0 && proto_chunk_hdr_decode(hdr, &len) == 0 && len == 0,
+	   "a zero length (the end of a stream) round trips");
+	ok(proto_chunk_hdr_encode(hdr, PROTO_CHUNK_MAX) == 0 && proto_chunk_hdr_decode(hdr, &len) == 0 &&
+	   len == PROTO_CHUNK_MAX, "the largest chunk round trips");
+	ok(proto_chunk_hdr_encode(hdr, PROTO_CHUNK_MAX + 1) == -EMSGSIZE &&
+	   hdr[1] == 0x10, "an oversized chunk is not encoded and leaves the header as it was");
+	hdr[0] = 0x80;
+	ok(proto_chunk_hdr_decode(hdr, &len) == -EPROTO && len == 0x80100000u,
+	   "an oversized chunk is refused, with its length for the message");
+}
+
 static void test_paths(void)
 {
 	static const struct { const char *p; int ok; } cases[] = {
@@ -240,6 +259,7 @@ int main(void)
 	test_batch_limits();
 	test_reply_error();
 	test_sums();
+	test_chunk_hdr();
 	test_paths();
 	return tap_done();
 }
