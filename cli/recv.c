@@ -1,61 +1,31 @@
-/* recv: listen for senders and receive files into a directory.
- *
- * Connection and process model.  One-shot recv accepts one connection and
- * serves it in this process.  recv -k is a small server:
- *
- *   parent   with --workers N > 1, forks N workers, each with a listening
- *            socket of its own on the same port (SO_REUSEPORT: the kernel
- *            spreads new connections over them), and waits for them;
- *   worker   accepts connections as they come into a pending list, where a
- *            connection costs only its descriptor until the sender's first
- *            bytes (its ClientHello) arrive; then forks one child for it;
- *   child    the handshake, then the transfer (a sender cannot disturb
- *            another's files, memory or descriptors).  It writes one byte
- *            on a pipe to its worker once the peer is authenticated; the
- *            pipe's end of file tells the worker it exited.
- *
- * Limits, per worker (the receiver's --max-conns and --max-startups split
- * over the workers): at most max_conns children, handshaking or
- * transferring; of those at most max_startups still unauthenticated, so
- * that idle or slow peers can hold only those slots and only briefly;
- * pending connections at most PENDING_MAX (the oldest is dropped for a new
- * one).  Every connection must finish its handshake within
- * --handshake-timeout of being accepted: pending ones are closed then, a
- * child gives up at that deadline (GnuTLS handshake timeout and socket
- * receive timeout) and is killed KILL_GRACE later if it has not.  With
- * max_conns children, a worker stops accepting and new connections wait in
- * the kernel's listen backlog (NET_BACKLOG).
- */
+/* recv: listen for senders and receive files into a directory.  One-shot
+ * recv serves one sender in this process and exits; recv -k hands its
+ * listening sockets to the serving loop in common/server.c, which tells
+ * the process model, and serves each sender in a child through
+ * serve_conn(). */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "chan.h"
 #include "net.h"
 #include "opts.h"
 #include "progress.h"
-#include "tlsrec.h"
+#include "server.h"
 #include "trustdb.h"
 #include "xfer.h"
 
 #define HANDSHAKE_TIMEOUT_DEFAULT 10	/* seconds */
 #define MAX_CONNS_DEFAULT 64
 #define MAX_STARTUPS_DEFAULT 10
-#define PENDING_MAX 1024	/* connections waiting without a process, per receiver */
-#define KILL_GRACE 2.0		/* seconds past the handshake deadline before SIGKILL */
-#define MAX_WORKERS 256
 
 static int handshake_timeout = -1;	/* --handshake-timeout, seconds; -1: default */
 static int max_startups = -1;		/* --max-startups; -1: default */
@@ -127,23 +97,6 @@ static double handshake_deadline(double t)
 	return handshake_secs() > 0 ? t + handshake_secs() : INFINITY;
 }
 
-static double earlier(double a, double b)
-{
-	return a < b ? a : b;
-}
-
-/* Milliseconds from now until t, at least 1; 0 for INFINITY. */
-static int ms_until(double t)
-{
-	double left = t - cli_now();
-
-	if (isinf(t))
-		return 0;
-	if (left <= 0.001)
-		return 1;
-	return left > 86400 ? 86400 * 1000 : (int)(left * 1000) + 1;
-}
-
 /* One sender on an accepted connection: handshake (done by the deadline),
  * keys to the kernel, the transfer, the summary.  Once the peer is
  * authenticated, writes one byte to authfd (unless -1).  Returns the exit
@@ -158,7 +111,7 @@ static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, c
 	struct chan ch;
 	gnutls_session_t sess = NULL;
 	double t0 = cli_now();
-	int rc, hs_ms = isinf(deadline) ? cli_timeout_ms() : ms_until(deadline);
+	int rc, hs_ms = isinf(deadline) ? cli_timeout_ms() : server_ms_until(deadline);
 
 	memset(&ch, 0, sizeof(ch));
 	ch.pipe[0] = ch.pipe[1] = -1;
@@ -168,7 +121,7 @@ static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, c
 	 * measures the whole handshake, the receive timeout each read. */
 	tc->handshake_ms = hs_ms;
 	net_tune(fd, hs_ms);
-	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &(int){ 1 }, sizeof(int));	/* see first_record_in */
+	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &(int){ 1 }, sizeof(int));	/* see tls_first_record_in */
 	if (cli_secure(fd, tc, pol, cli_progress() && !cli.raw && !cli.keep_open, &stats, &sess, &ch,
 		       &prog, &st) < 0) {
 		if (st.cls == KC_NET && !isinf(deadline) && cli_now() >= deadline - 0.25)
@@ -201,415 +154,21 @@ out:
 	return rc;
 }
 
-/* What one worker may hold at once (see the model at the top). */
-struct serve_limits {
-	unsigned conns, startups, pending;
-};
-
-/* An accepted connection without a process yet. */
-struct pending_conn {
-	int fd;
-	double deadline;
-	bool ready;		/* its first bytes arrived */
-};
-
-/* A child serving one connection. */
-struct kid {
-	pid_t pid;
-	int authfd;		/* read end of its pipe */
-	bool authed;
-	double deadline;	/* handshake deadline, INFINITY once killed */
-	char peer[64];
-};
-
-struct server {
-	int lfd;
+/* What serve() needs besides the connection, for the server's callback. */
+struct recv_conn_arg {
 	struct tls_ctx *tc;
 	enum ktls_policy pol;
 	int rootfd;
 	const char *dir;
-	struct serve_limits lim;
-	struct pending_conn *pend;
-	size_t npend;
-	struct kid *kids;
-	size_t nkids;
-	unsigned unauthed;
 };
 
-static void drop_pending(struct server *sv, size_t i, const char *why)
+static int serve_conn(int fd, double deadline, int authfd, void *arg)
 {
-	char peer[64];
+	struct recv_conn_arg *a = arg;
 
-	if (why) {
-		net_peer_str(sv->pend[i].fd, peer, sizeof(peer));
-		diag_print("%s: %s", peer, why);
-	}
-	close(sv->pend[i].fd);
-	memmove(&sv->pend[i], &sv->pend[i + 1], (sv->npend - i - 1) * sizeof(sv->pend[0]));
-	sv->npend--;
+	return serve(fd, a->tc, a->pol, a->rootfd, a->dir, deadline, authfd);
 }
 
-/* Fork a child for pending connection i and move it to the children.
- * Returns 0, or -1 when the fork failed (the connection is dropped). */
-static int spawn(struct server *sv, size_t i)
-{
-	struct pending_conn pc = sv->pend[i];
-	struct kid *k = &sv->kids[sv->nkids];
-	int pfd[2];
-	pid_t pid;
-	size_t j;
-
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		diag_print("cannot serve a sender: pipe: %s", strerror(errno));
-		drop_pending(sv, i, NULL);
-		return -1;
-	}
-	pid = fork();
-	if (pid == 0) {
-		signal(SIGINT, SIG_IGN);
-		signal(SIGTERM, SIG_IGN);
-		close(pfd[0]);
-		if (sv->lfd >= 0)
-			close(sv->lfd);
-		for (j = 0; j < sv->npend; j++)
-			if (j != i)
-				close(sv->pend[j].fd);
-		for (j = 0; j < sv->nkids; j++)
-			close(sv->kids[j].authfd);
-		_exit(serve(pc.fd, sv->tc, sv->pol, sv->rootfd, sv->dir, pc.deadline, pfd[1]));
-	}
-	close(pfd[1]);
-	if (pid < 0) {
-		diag_print("cannot serve a sender: fork: %s", strerror(errno));
-		close(pfd[0]);
-		drop_pending(sv, i, NULL);
-		return -1;
-	}
-	k->pid = pid;
-	k->authfd = pfd[0];
-	k->authed = false;
-	k->deadline = pc.deadline;
-	net_peer_str(pc.fd, k->peer, sizeof(k->peer));
-	sv->nkids++;
-	sv->unauthed++;
-	drop_pending(sv, i, NULL);
-	return 0;
-}
-
-/* A child's pipe is readable: it authenticated, or it exited. */
-static void kid_event(struct server *sv, size_t i)
-{
-	struct kid *k = &sv->kids[i];
-	char b;
-	ssize_t n;
-
-	do {
-		n = read(k->authfd, &b, 1);
-	} while (n < 0 && errno == EINTR);
-	if (n == 1 && !k->authed) {
-		k->authed = true;
-		sv->unauthed--;
-		return;
-	}
-	if (n < 0 && errno == EAGAIN)
-		return;
-	/* End of file: it is exiting (the pipe closes before the process
-	 * becomes a zombie, so this wait is short). */
-	while (waitpid(k->pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	close(k->authfd);
-	if (!k->authed)
-		sv->unauthed--;
-	memmove(k, k + 1, (sv->nkids - i - 1) * sizeof(*k));
-	sv->nkids--;
-}
-
-/* Has the sender's first TLS record (its ClientHello, whole) arrived?  A
- * process and a startup slot go only to connections whose ClientHello is
- * complete: a peer that trickles it in byte by byte, or sends nothing,
- * holds a descriptor until its deadline and nothing else.  Returns 1 yes
- * (also for bytes that are not a TLS handshake record: GnuTLS refuses those
- * at once), 0 not yet (SO_RCVLOWAT is raised to the bytes still needed, so
- * that poll() reports the socket only once they are in), -1 when the peer
- * closed without a byte (a port scan, a health check: it goes quietly). */
-static int first_record_in(int fd)
-{
-	unsigned char b[TLS_RECORD_HDR_LEN + TLS_RECORD_PAYLOAD_MAX + 256];
-	ssize_t n;
-	int need;
-
-	do {
-		n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
-	} while (n < 0 && errno == EINTR);
-	if (n == 0 || (n < 0 && errno != EAGAIN))
-		return -1;
-	if (n < TLS_RECORD_HDR_LEN) {
-		need = TLS_RECORD_HDR_LEN;
-	} else {
-		/* Record header: type, version, 16-bit length. */
-		need = TLS_RECORD_HDR_LEN + (b[3] << 8 | b[4]);
-		if (b[0] != TLS_CT_HANDSHAKE || need > (int)sizeof(b) || n >= need)
-			return 1;
-	}
-	/* Well below half the receive buffer, so the kernel neither clamps
-	 * it nor grows the buffer for it. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &need, sizeof(need));
-	return 0;
-}
-
-/* Take the connections waiting in the backlog into the pending list. */
-static void accept_all(struct server *sv, double *pause_until)
-{
-	for (;;) {
-		int fd = net_accept_now(sv->lfd);
-
-		if (fd == -EAGAIN)
-			return;
-		if (fd < 0) {
-			/* Out of descriptors or memory: the connection stays
-			 * queued; try again shortly rather than spin. */
-			diag_print("accept: %s", strerror(-fd));
-			*pause_until = cli_now() + 0.5;
-			return;
-		}
-		if (sv->npend >= sv->lim.pending)
-			drop_pending(sv, 0, "dropped: too many connections waiting for a handshake");
-		sv->pend[sv->npend].fd = fd;
-		sv->pend[sv->npend].deadline = handshake_deadline(cli_now());
-		sv->pend[sv->npend].ready = false;
-		sv->npend++;
-	}
-}
-
-/* recv -k, one worker: accept senders until SIGINT/SIGTERM or the token's
- * end, as described at the top.  On SIGINT/SIGTERM: stop accepting, close
- * the connections that have no process yet, let the children finish (they
- * ignore the signal), then return 0. */
-static int serve_forever(int lfd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd,
-			 const char *dir, const struct serve_limits *lim)
-{
-	struct server sv = { .lfd = lfd, .tc = tc, .pol = pol, .rootfd = rootfd, .dir = dir,
-			     .lim = *lim };
-	struct pollfd *pfd;
-	double pause_until = 0;
-	bool stopping = false;
-	int rc = 0;
-
-	sv.pend = calloc(lim->pending, sizeof(*sv.pend));
-	sv.kids = calloc(lim->conns, sizeof(*sv.kids));
-	pfd = calloc(1 + lim->pending + lim->conns, sizeof(*pfd));
-	if (!sv.pend || !sv.kids || !pfd) {
-		diag_print("out of memory");
-		rc = KC_OTHER;
-		stopping = true;
-	}
-	for (;;) {
-		double now = cli_now(), next = INFINITY;
-		size_t n = 0, i, npoll_pend = 0, nk;
-		bool polled_l = false;
-		int wait_ms;
-
-		if (!stopping && (kc_interrupted || accept_ms(0) < 0)) {
-			if (!kc_interrupted)
-				diag_print("the session token expired (--token-ttl); no longer accepting senders");
-			stopping = true;
-		}
-		if (stopping && sv.lfd >= 0) {
-			close(sv.lfd);
-			sv.lfd = -1;
-			while (sv.npend > 0)
-				drop_pending(&sv, 0, NULL);
-			if (sv.nkids > 0)
-				diag_print("stopping: waiting for %zu sender%s to finish", sv.nkids,
-					   sv.nkids == 1 ? "" : "s");
-		}
-		if (stopping && sv.nkids == 0)
-			break;
-
-		/* Deadlines. */
-		for (i = 0; i < sv.npend;) {
-			if (now >= sv.pend[i].deadline) {
-				char why[120];
-
-				snprintf(why, sizeof(why),
-					 "TLS handshake not done within %d s (--handshake-timeout); connection dropped",
-					 handshake_secs());
-				drop_pending(&sv, i, why);
-				continue;
-			}
-			next = earlier(next, sv.pend[i].deadline);
-			i++;
-		}
-		for (i = 0; i < sv.nkids; i++) {
-			struct kid *k = &sv.kids[i];
-
-			if (k->authed || isinf(k->deadline))
-				continue;
-			if (now >= k->deadline + KILL_GRACE) {
-				diag_print("%s: TLS handshake not done within %d s (--handshake-timeout); process killed",
-					   k->peer, handshake_secs());
-				kill(k->pid, SIGKILL);
-				k->deadline = INFINITY;
-				continue;
-			}
-			next = earlier(next, k->deadline + KILL_GRACE);
-		}
-
-		/* Handshakes for senders whose bytes arrived, oldest first. */
-		for (i = 0; i < sv.npend && sv.nkids < sv.lim.conns && sv.unauthed < sv.lim.startups;) {
-			if (sv.pend[i].ready)
-				spawn(&sv, i);	/* removes entry i either way */
-			else
-				i++;
-		}
-
-		if (sv.lfd >= 0 && sv.nkids < sv.lim.conns && now >= pause_until) {
-			pfd[n].fd = sv.lfd;
-			pfd[n++].events = POLLIN;
-			polled_l = true;
-		} else if (sv.lfd >= 0 && now < pause_until) {
-			next = earlier(next, pause_until);
-		}
-		for (i = 0; i < sv.npend; i++) {
-			pfd[n].fd = sv.pend[i].ready ? -1 : sv.pend[i].fd;
-			pfd[n++].events = POLLIN | POLLRDHUP;
-		}
-		npoll_pend = sv.npend;
-		nk = sv.nkids;
-		for (i = 0; i < sv.nkids; i++) {
-			pfd[n].fd = sv.kids[i].authfd;
-			pfd[n++].events = POLLIN;
-		}
-		wait_ms = isinf(next) ? -1 : ms_until(next);
-		if (!stopping && token_expiry > 0) {
-			int t = accept_ms(0);
-
-			if (t >= 0 && (wait_ms < 0 || t < wait_ms))
-				wait_ms = t;
-		}
-		if (poll(pfd, n, wait_ms) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			diag_print("poll: %s", strerror(errno));
-			rc = KC_OTHER;
-			stopping = true;
-			continue;
-		}
-
-		/* Children first (from the end: kid_event may remove one), then
-		 * pending connections, then new ones (appended). */
-		i = nk;
-		while (i-- > 0)
-			if (pfd[n - nk + i].revents)
-				kid_event(&sv, i);
-		{
-			size_t base = polled_l ? 1 : 0;
-			bool lready = polled_l && pfd[0].revents;
-
-			i = npoll_pend;
-			while (i-- > 0) {
-				int r;
-
-				if (sv.pend[i].ready || !pfd[base + i].revents)
-					continue;
-				r = first_record_in(sv.pend[i].fd);
-				/* Closed half-way: it cannot complete (and would
-				 * stay readable, at end of file, until dropped). */
-				if (r == 0 && (pfd[base + i].revents & (POLLRDHUP | POLLHUP | POLLERR)))
-					r = -1;
-				if (r < 0)
-					drop_pending(&sv, i, NULL);
-				else if (r > 0)
-					sv.pend[i].ready = true;
-			}
-			if (lready)
-				accept_all(&sv, &pause_until);
-		}
-	}
-	free(pfd);
-	free(sv.kids);
-	free(sv.pend);
-	if (sv.lfd >= 0)
-		close(sv.lfd);
-	return rc;
-}
-
-/* Share total out over n workers: worker i's part (at least 1). */
-static unsigned share(unsigned total, unsigned n, unsigned i)
-{
-	unsigned part = total / n + (i < total % n ? 1 : 0);
-
-	return part > 0 ? part : 1;
-}
-
-/* recv -k --workers N: fork N workers, worker i serving on lfds[i] (all
- * the same descriptor for an inherited socket, which they then share),
- * with its share of the limits; forward SIGINT/SIGTERM to them and wait
- * for all.  Returns 0, or KC_OTHER when a worker could not start or failed. */
-static int run_workers(int *lfds, unsigned n, struct tls_ctx *tc, enum ktls_policy pol, int rootfd,
-		       const char *dir, const struct serve_limits *lim)
-{
-	pid_t pids[MAX_WORKERS];
-	unsigned i, j, alive = 0;
-	bool forwarded = false;
-	int rc = 0;
-
-	for (i = 0; i < n; i++) {
-		struct serve_limits wl = {
-			.conns = share(lim->conns, n, i),
-			.startups = share(lim->startups, n, i),
-			.pending = share(lim->pending, n, i),
-		};
-
-		pids[i] = fork();
-		if (pids[i] == 0) {
-			for (j = 0; j < n; j++)
-				if (lfds[j] != lfds[i] && (j == 0 || lfds[j] != lfds[j - 1]))
-					close(lfds[j]);
-			_exit(serve_forever(lfds[i], tc, pol, rootfd, dir, &wl));
-		}
-		if (pids[i] < 0) {
-			diag_print("cannot start worker %u: fork: %s", i + 1, strerror(errno));
-			rc = KC_OTHER;
-			kc_interrupted = 1;
-			break;
-		}
-		alive++;
-	}
-	for (j = 0; j < n; j++)
-		if (j == 0 || lfds[j] != lfds[j - 1])
-			close(lfds[j]);
-	while (alive > 0) {
-		int status;
-		pid_t pid;
-
-		if (kc_interrupted && !forwarded) {
-			for (j = 0; j < i; j++)
-				if (pids[j] > 0)
-					kill(pids[j], SIGTERM);
-			forwarded = true;
-		}
-		pid = waitpid(-1, &status, 0);
-		if (pid < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		for (j = 0; j < i; j++) {
-			if (pids[j] != pid)
-				continue;
-			pids[j] = 0;
-			alive--;
-			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-				diag_print("worker %u (pid %d) ended unexpectedly (%s %d)", j + 1, (int)pid,
-					   WIFEXITED(status) ? "status" : "signal",
-					   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-				rc = KC_OTHER;
-			}
-		}
-	}
-	return rc;
-}
 
 static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 {
@@ -624,8 +183,9 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 	char kprio[160], token[TLS_TOKEN_LEN] = "";
 	static char askeys[TLS_MAX_PINS][TRUSTDB_FP_LEN], aspath[4096];
 	unsigned port = NET_DEFAULT_PORT, nlfd = 0, i;
-	int nargs = 0, lfd = -1, fd = -1, rootfd = -1, rc, lfds[MAX_WORKERS];
-	struct serve_limits lim;
+	int nargs = 0, lfd = -1, fd = -1, rootfd = -1, rc, lfds[SERVER_MAX_WORKERS];
+	struct server_conf sc = { .serve = serve_conn };
+	struct recv_conn_arg sa;
 	struct rlimit rl;
 	char where[80];
 	bool listening = true;
@@ -659,20 +219,20 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 	}
 	if (nworkers < 0)
 		nworkers = 1;
-	lim.conns = cli.max_conns > 0 ? (unsigned)cli.max_conns : MAX_CONNS_DEFAULT;
-	lim.startups = max_startups > 0 ? (unsigned)max_startups : MAX_STARTUPS_DEFAULT;
-	lim.pending = PENDING_MAX;
-	if (cli.max_conns == 0 && lim.conns < (unsigned)nworkers)
-		lim.conns = (unsigned)nworkers;
+	sc.lim.conns = cli.max_conns > 0 ? (unsigned)cli.max_conns : MAX_CONNS_DEFAULT;
+	sc.lim.startups = max_startups > 0 ? (unsigned)max_startups : MAX_STARTUPS_DEFAULT;
+	sc.lim.pending = SERVER_PENDING_MAX;
+	if (cli.max_conns == 0 && sc.lim.conns < (unsigned)nworkers)
+		sc.lim.conns = (unsigned)nworkers;
 	/* The default startups: 10, within --max-conns, one per worker at least. */
-	if (max_startups < 0 && lim.startups > lim.conns)
-		lim.startups = lim.conns;
-	if (max_startups < 0 && lim.startups < (unsigned)nworkers)
-		lim.startups = (unsigned)nworkers;
-	if (nworkers > MAX_WORKERS || lim.conns < (unsigned)nworkers ||
-	    lim.startups < (unsigned)nworkers || lim.startups > lim.conns) {
+	if (max_startups < 0 && sc.lim.startups > sc.lim.conns)
+		sc.lim.startups = sc.lim.conns;
+	if (max_startups < 0 && sc.lim.startups < (unsigned)nworkers)
+		sc.lim.startups = (unsigned)nworkers;
+	if (nworkers > SERVER_MAX_WORKERS || sc.lim.conns < (unsigned)nworkers ||
+	    sc.lim.startups < (unsigned)nworkers || sc.lim.startups > sc.lim.conns) {
 		fprintf(stderr, "ktlscp recv: --workers takes 1 to %d, at most --max-conns and --max-startups; --max-startups at most --max-conns\n",
-			MAX_WORKERS);
+			SERVER_MAX_WORKERS);
 		rc = KC_USAGE;
 		goto out_nosummary;
 	}
@@ -794,10 +354,12 @@ static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
 		goto out_nosummary;
 	}
 	if (cli.keep_open) {
-		if (nworkers > 1)
-			rc = run_workers(lfds, nlfd, &tc, pol, rootfd, dir, &lim);
-		else
-			rc = serve_forever(lfd, &tc, pol, rootfd, dir, &lim);
+		sa = (struct recv_conn_arg){ .tc = &tc, .pol = pol, .rootfd = rootfd, .dir = dir };
+		sc.arg = &sa;
+		sc.handshake_secs = handshake_secs();
+		sc.stop_at = token_expiry;
+		sc.stop_msg = "the session token expired (--token-ttl); no longer accepting senders";
+		rc = server_run(lfds, nworkers > 1 ? nlfd : 1, &sc);
 		lfd = -1;
 		goto out_nosummary;
 	}
