@@ -1,8 +1,10 @@
-/* recv: listen for senders and receive files into a directory.  One-shot
- * recv serves one sender in this process and exits; recv -k hands its
- * listening sockets to the serving loop in common/server.c, which tells
- * the process model, and serves each sender in a child through
- * serve_conn(). */
+/* recv: listen for senders and receive files into a directory, in steps:
+ * check the options, open DIR, set up trust (authorized_senders or a
+ * printed token by default), listen (or take the socket systemd passed),
+ * then serve.  One-shot recv serves one sender in this process and exits;
+ * recv -k hands its listening sockets to the serving loop in
+ * common/server.c, which tells the process model, and that serves each
+ * sender in a child through serve(). */
 #include "config.h"
 
 #include <errno.h>
@@ -27,42 +29,49 @@
 #define MAX_CONNS_DEFAULT 64
 #define MAX_STARTUPS_DEFAULT 10
 
-static int handshake_timeout = -1;	/* --handshake-timeout, seconds; -1: default */
-static int max_startups = -1;		/* --max-startups; -1: default */
-static int nworkers = -1;		/* --workers; -1: one */
+/* recv's own options; -1: not given. */
+static struct recv_cli {
+	int port;
+	char *listen;
+	int keep_open, max_conns, max_startups, handshake_timeout, workers, token_ttl;
+	char *max_size;
+	long max_files;
+	int to_stdout, raw;
+	int ipv4, ipv6;
+} opt = { .port = -1, .max_startups = -1, .handshake_timeout = -1, .workers = -1, .token_ttl = 600 };
 
 static struct poptOption recv_table[] = {
-	{ "port", 'P', POPT_ARG_INT, &cli.port, 0, "TCP port to listen on (default 7433; 0: any free port)", "N" },
-	{ "listen", 0, POPT_ARG_STRING, &cli.listen, 0, "address to bind (default: all, IPv6 and IPv4)", "ADDR" },
-	{ "keep-open", 'k', POPT_ARG_NONE, &cli.keep_open, 0,
+	{ "port", 'P', POPT_ARG_INT, &opt.port, 0, "TCP port to listen on (default 7433; 0: any free port)", "N" },
+	{ "listen", 0, POPT_ARG_STRING, &opt.listen, 0, "address to bind (default: all, IPv6 and IPv4)", "ADDR" },
+	{ "keep-open", 'k', POPT_ARG_NONE, &opt.keep_open, 0,
 	  "keep accepting senders, several at once, until SIGINT or SIGTERM", NULL },
-	{ "max-conns", 0, POPT_ARG_INT, &cli.max_conns, 0,
+	{ "max-conns", 0, POPT_ARG_INT, &opt.max_conns, 0,
 	  "with -k: connections served at once, in the handshake or transferring (default 64)", "N" },
-	{ "max-startups", 0, POPT_ARG_INT, &max_startups, 0,
+	{ "max-startups", 0, POPT_ARG_INT, &opt.max_startups, 0,
 	  "with -k: of those, at most N not yet authenticated (default 10)", "N" },
-	{ "handshake-timeout", 0, POPT_ARG_INT, &handshake_timeout, 0,
+	{ "handshake-timeout", 0, POPT_ARG_INT, &opt.handshake_timeout, 0,
 	  "drop a connection whose TLS handshake is not done within SECONDS of accepting it (default 10; 0: only --timeout)",
 	  "SECONDS" },
-	{ "workers", 0, POPT_ARG_INT, &nworkers, 0,
+	{ "workers", 0, POPT_ARG_INT, &opt.workers, 0,
 	  "with -k: N processes accept on the same port (SO_REUSEPORT; default 1)", "N" },
-	{ "token-ttl", 0, POPT_ARG_INT, &cli.token_ttl, 0,
+	{ "token-ttl", 0, POPT_ARG_INT, &opt.token_ttl, 0,
 	  "a printed token is good for this many seconds (default 600; 0: until exit)", "SECONDS" },
-	{ "max-size", 0, POPT_ARG_STRING, &cli.max_size, 0,
+	{ "max-size", 0, POPT_ARG_STRING, &opt.max_size, 0,
 	  "refuse files beyond SIZE bytes in all from one sender (e.g. 10G)", "SIZE" },
-	{ "max-files", 0, POPT_ARG_LONG, &cli.max_files, 0,
+	{ "max-files", 0, POPT_ARG_LONG, &opt.max_files, 0,
 	  "refuse a sender announcing more than N entries (default 10000000)", "N" },
-	{ "stdout", 0, POPT_ARG_NONE, &cli.to_stdout, 0,
+	{ "stdout", 0, POPT_ARG_NONE, &opt.to_stdout, 0,
 	  "write what arrives to standard output, in order, instead of into DIR", NULL },
-	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
+	{ "raw", 0, POPT_ARG_NONE, &opt.raw, 0,
 	  "no ktlscp framing: write one plain TLS byte stream to standard output", NULL },
-	{ "allow", 0, POPT_ARG_ARGV, &cli.allow, 0,
+	{ "allow", 0, POPT_ARG_ARGV, &cli_trust.allow, 0,
 	  "accept only senders whose key has this fingerprint (repeatable; default: the authorized_senders file)",
 	  "SHA256:..." },
-	{ NULL, '4', POPT_ARG_NONE, &cli.ipv4, 0, "IPv4 only", NULL },
-	{ NULL, '6', POPT_ARG_NONE, &cli.ipv6, 0, "IPv6 only", NULL },
+	{ NULL, '4', POPT_ARG_NONE, &opt.ipv4, 0, "IPv4 only", NULL },
+	{ NULL, '6', POPT_ARG_NONE, &opt.ipv6, 0, "IPv6 only", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_trust_table, 0, "Trust and TLS:", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_output_table, 0, "Output:", NULL },
-	POPT_AUTOHELP
+	CLI_HELP_TABLE
 	POPT_TABLEEND
 };
 
@@ -88,22 +97,25 @@ static int accept_ms(int timeout_ms)
 /* The handshake limit in seconds; 0: none of its own (--timeout applies). */
 static int handshake_secs(void)
 {
-	return handshake_timeout < 0 ? HANDSHAKE_TIMEOUT_DEFAULT : handshake_timeout;
+	return opt.handshake_timeout < 0 ? HANDSHAKE_TIMEOUT_DEFAULT : opt.handshake_timeout;
 }
 
-/* The handshake deadline of a connection accepted at t (INFINITY: none). */
-static double handshake_deadline(double t)
-{
-	return handshake_secs() > 0 ? t + handshake_secs() : INFINITY;
-}
+/* What serving a connection needs besides the connection. */
+struct recv_conn {
+	struct tls_ctx *tc;
+	enum ktls_policy pol;
+	int rootfd;
+	const char *dir;
+};
 
-/* One sender on an accepted connection: handshake (done by the deadline),
- * keys to the kernel, the transfer, the summary.  Once the peer is
- * authenticated, writes one byte to authfd (unless -1).  Returns the exit
- * status. */
-static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, const char *dir,
-		 double deadline, int authfd)
+/* One sender on an accepted connection (the server's callback): handshake
+ * (done by the deadline), keys to the kernel, the transfer, the summary.
+ * Once the peer is authenticated, writes one byte to authfd (unless -1).
+ * Returns the exit status. */
+static int serve(int fd, double deadline, int authfd, void *arg)
 {
+	struct recv_conn *c = arg;
+	struct tls_ctx *tc = c->tc;
 	struct kc_status st = { 0 };
 	struct xfer_stats stats = { .role = "recv" };
 	struct progress prog = { 0 };
@@ -122,7 +134,7 @@ static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, c
 	tc->handshake_ms = hs_ms;
 	net_tune(fd, hs_ms);
 	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &(int){ 1 }, sizeof(int));	/* see tls_first_record_in */
-	if (cli_secure(fd, tc, pol, cli_progress() && !cli.raw && !cli.keep_open, &stats, &sess, &ch,
+	if (cli_secure(fd, tc, c->pol, cli_progress() && !opt.raw && !opt.keep_open, &stats, &sess, &ch,
 		       &prog, &st) < 0) {
 		if (st.cls == KC_NET && !isinf(deadline) && cli_now() >= deadline - 0.25)
 			snprintf(st.msg, sizeof(st.msg),
@@ -134,12 +146,12 @@ static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, c
 		diag_debug("cannot tell the receiver that %s is authenticated: %s", stats.peer,
 			   strerror(errno));
 	net_tune(fd, cli_timeout_ms());
-	ro.rootfd = rootfd;
-	ro.rootname = dir;
-	ro.to_stdout = cli.to_stdout;
+	ro.rootfd = c->rootfd;
+	ro.rootname = c->dir;
+	ro.to_stdout = opt.to_stdout;
 	ro.max_bytes = max_bytes;
-	ro.max_entries = cli.max_files > 0 ? (uint64_t)cli.max_files : 10000000;
-	if (cli.raw)
+	ro.max_entries = opt.max_files > 0 ? (uint64_t)opt.max_files : 10000000;
+	if (opt.raw)
 		xfer_recv_raw(&ch, STDOUT_FILENO, &stats, &st);
 	else
 		xfer_recv(&ch, &ro, &stats, &st);
@@ -154,243 +166,246 @@ out:
 	return rc;
 }
 
-/* What serve() needs besides the connection, for the server's callback. */
-struct recv_conn_arg {
-	struct tls_ctx *tc;
-	enum ktls_policy pol;
-	int rootfd;
+/* One run: what the steps set up, released at the end of cmd_recv. */
+struct recv_job {
 	const char *dir;
+	unsigned port;
+	struct xfer_stats stats;	/* the summary of a run that serves no one */
+	struct server_conf sc;	/* limits and handshake time, also for one-shot */
+	struct recv_conn conn;
+	struct tls_opts to;
+	char kprio[160];
+	char token[TLS_TOKEN_LEN];	/* a printed token, or "" */
+	int lfds[SERVER_MAX_WORKERS];	/* -k --workers N: one per worker */
+	unsigned nlfd;
+	int lfd;		/* the listening socket (lfds[0]) */
+	int fd;			/* the connection to serve, one-shot */
 };
 
-static int serve_conn(int fd, double deadline, int authfd, void *arg)
-{
-	struct recv_conn_arg *a = arg;
+/* The keys of authorized_senders (tls_opts borrows them). */
+static char askeys[TLS_MAX_PINS][TRUSTDB_FP_LEN], aspath[4096];
 
-	return serve(fd, a->tc, a->pol, a->rootfd, a->dir, deadline, authfd);
+/* The option values and the limits of -k (into j->sc); usage errors, and
+ * the trust options' own, in st.  0 or -1. */
+static int recv_check(struct recv_job *j, bool has_dir, struct kc_status *st)
+{
+	struct server_limits *lim = &j->sc.lim;
+	int nworkers;
+
+	if ((opt.raw || opt.to_stdout) && (has_dir || cli_out.json || opt.keep_open))
+		return kc_fail(st, KC_USAGE, "--%s writes to standard output: no DIR, --json or -k",
+			       opt.raw ? "raw" : "stdout");
+	if (opt.max_conns < 0 || opt.max_startups == 0 || opt.max_startups < -1 || opt.workers == 0 ||
+	    opt.workers < -1 || ((opt.max_conns > 0 || opt.max_startups > 0 || opt.workers > 0) && !opt.keep_open))
+		return kc_fail(st, KC_USAGE,
+			       "--max-conns, --max-startups and --workers take a positive number and go with -k");
+	nworkers = opt.workers < 0 ? 1 : opt.workers;
+	lim->conns = opt.max_conns > 0 ? (unsigned)opt.max_conns : MAX_CONNS_DEFAULT;
+	lim->startups = opt.max_startups > 0 ? (unsigned)opt.max_startups : MAX_STARTUPS_DEFAULT;
+	lim->pending = SERVER_PENDING_MAX;
+	if (opt.max_conns == 0 && lim->conns < (unsigned)nworkers)
+		lim->conns = (unsigned)nworkers;
+	/* The default startups: 10, within --max-conns, one per worker at least. */
+	if (opt.max_startups < 0 && lim->startups > lim->conns)
+		lim->startups = lim->conns;
+	if (opt.max_startups < 0 && lim->startups < (unsigned)nworkers)
+		lim->startups = (unsigned)nworkers;
+	if (nworkers > SERVER_MAX_WORKERS || lim->conns < (unsigned)nworkers ||
+	    lim->startups < (unsigned)nworkers || lim->startups > lim->conns)
+		return kc_fail(st, KC_USAGE,
+			       "--workers takes 1 to %d, at most --max-conns and --max-startups; --max-startups at most --max-conns",
+			       SERVER_MAX_WORKERS);
+	j->nlfd = (unsigned)nworkers;
+	if (opt.handshake_timeout < -1)
+		return kc_fail(st, KC_USAGE, "--handshake-timeout takes seconds, 0 for none of its own");
+	j->sc.handshake_secs = handshake_secs();
+	if (opt.token_ttl < 0)
+		return kc_fail(st, KC_USAGE, "--token-ttl takes seconds, 0 for no limit");
+	if ((opt.max_size && cli_parse_size(opt.max_size, 1, &max_bytes) < 0) || opt.max_files < 0)
+		return kc_fail(st, KC_USAGE, "--max-size takes a size such as 10G, --max-files a count");
+	j->port = NET_DEFAULT_PORT;
+	if (opt.port != -1) {
+		if (opt.port < 0 || opt.port > 65535)
+			return kc_fail(st, KC_USAGE, "--port %d: expected 0 to 65535", opt.port);
+		j->port = (unsigned)opt.port;
+	}
+	return cli_tls_opts(&j->to, &j->conn.pol, true, st);
 }
 
-
-static int cmd_recv(const struct cmd_entry *self, int argc, const char **argv)
+/* The kTLS precheck, then trust: with no trust option the keys in
+ * authorized_senders, if it lists any; else a fresh token is the PSK (one
+ * sender, or with -k every sender until it expires).  Then the TLS
+ * context.  0 or -1 with st. */
+static int recv_trust(struct recv_job *j, struct tls_ctx *tc, struct kc_status *st)
 {
-	struct kc_status st = { 0 };
-	struct xfer_stats stats = { .role = "recv" };
-	struct tls_opts to;
-	struct tls_ctx tc;
-	enum ktls_policy pol;
-	poptContext ctx = NULL;
-	const char **args;
-	const char *dir = ".";
-	char kprio[160], token[TLS_TOKEN_LEN] = "";
-	static char askeys[TLS_MAX_PINS][TRUSTDB_FP_LEN], aspath[4096];
-	unsigned port = NET_DEFAULT_PORT, nlfd = 0, i;
-	int nargs = 0, lfd = -1, fd = -1, rootfd = -1, rc, lfds[SERVER_MAX_WORKERS];
-	struct server_conf sc = { .serve = serve_conn };
-	struct recv_conn_arg sa;
-	struct rlimit rl;
-	char where[80];
-	bool listening = true;
+	struct tls_opts *to = &j->to;
 
-	memset(&tc, 0, sizeof(tc));
-	if (cli_parse(self, recv_table, argc, argv, &ctx) < 0) {
-		rc = KC_USAGE;
-		goto out_nosummary;
-	}
-	args = poptGetArgs(ctx);
-	while (args && args[nargs])
-		nargs++;
-	if (nargs > 1) {
-		fprintf(stderr, "ktlscp recv: at most one DIR\nUsage: ktlscp recv %s\n", self->args);
-		rc = KC_USAGE;
-		goto out_nosummary;
-	}
-	if (nargs == 1)
-		dir = args[0];
-	if ((cli.raw || cli.to_stdout) && (nargs > 0 || cli.json || cli.keep_open)) {
-		fprintf(stderr, "ktlscp recv: --%s writes to standard output: no DIR, --json or -k\n",
-			cli.raw ? "raw" : "stdout");
-		rc = KC_USAGE;
-		goto out_nosummary;
-	}
-	if (cli.max_conns < 0 || max_startups == 0 || max_startups < -1 || nworkers == 0 || nworkers < -1 ||
-	    ((cli.max_conns > 0 || max_startups > 0 || nworkers > 0) && !cli.keep_open)) {
-		fprintf(stderr, "ktlscp recv: --max-conns, --max-startups and --workers take a positive number and go with -k\n");
-		rc = KC_USAGE;
-		goto out_nosummary;
-	}
-	if (nworkers < 0)
-		nworkers = 1;
-	sc.lim.conns = cli.max_conns > 0 ? (unsigned)cli.max_conns : MAX_CONNS_DEFAULT;
-	sc.lim.startups = max_startups > 0 ? (unsigned)max_startups : MAX_STARTUPS_DEFAULT;
-	sc.lim.pending = SERVER_PENDING_MAX;
-	if (cli.max_conns == 0 && sc.lim.conns < (unsigned)nworkers)
-		sc.lim.conns = (unsigned)nworkers;
-	/* The default startups: 10, within --max-conns, one per worker at least. */
-	if (max_startups < 0 && sc.lim.startups > sc.lim.conns)
-		sc.lim.startups = sc.lim.conns;
-	if (max_startups < 0 && sc.lim.startups < (unsigned)nworkers)
-		sc.lim.startups = (unsigned)nworkers;
-	if (nworkers > SERVER_MAX_WORKERS || sc.lim.conns < (unsigned)nworkers ||
-	    sc.lim.startups < (unsigned)nworkers || sc.lim.startups > sc.lim.conns) {
-		fprintf(stderr, "ktlscp recv: --workers takes 1 to %d, at most --max-conns and --max-startups; --max-startups at most --max-conns\n",
-			SERVER_MAX_WORKERS);
-		rc = KC_USAGE;
-		goto out_nosummary;
-	}
-	if (handshake_timeout < -1) {
-		fprintf(stderr, "ktlscp recv: --handshake-timeout takes seconds, 0 for none of its own\n");
-		rc = KC_USAGE;
-		goto out_nosummary;
-	}
-	if (cli.token_ttl < 0) {
-		fprintf(stderr, "ktlscp recv: --token-ttl takes seconds, 0 for no limit\n");
-		rc = KC_USAGE;
-		goto out_nosummary;
-	}
-	if ((cli.max_size && cli_parse_size(cli.max_size, 1, &max_bytes) < 0) || cli.max_files < 0) {
-		fprintf(stderr, "ktlscp recv: --max-size takes a size such as 10G, --max-files a count\n");
-		rc = KC_USAGE;
-		goto out_nosummary;
-	}
-	if (cli.port != -1) {
-		if (cli.port < 0 || cli.port > 65535) {
-			kc_fail(&st, KC_USAGE, "--port %d: expected 0 to 65535", cli.port);
-			goto out;
-		}
-		port = (unsigned)cli.port;
-	}
-	if (cli_tls_opts(&to, &pol, true, &st) < 0)
-		goto out;
-	rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0) {
-		kc_fail(&st, KC_FILE, "%s: %s", dir, strerror(errno));
-		goto out;
-	}
-	if (cli_ktls_precheck(pol, kprio, sizeof(kprio), &st) < 0)
-		goto out;
-	to.kernel_ciphers = kprio[0] ? kprio : NULL;
-	/* No trust option: the keys in authorized_senders, if it lists any;
-	 * else a fresh token is the PSK (one sender, or with -k every sender
-	 * until it expires). */
-	if (!to.psk_file && !to.token && to.npins == 0 && !to.ca_file) {
+	if (cli_ktls_precheck(j->conn.pol, j->kprio, sizeof(j->kprio), st) < 0)
+		return -1;
+	to->kernel_ciphers = j->kprio[0] ? j->kprio : NULL;
+	if (!to->psk_file && !to->token && to->npins == 0 && !to->ca_file) {
 		char cdir[4000];
 		int n, k;
 
-		if (tls_identity_dir(cdir, sizeof(cdir), &st) < 0)
-			goto out;
+		if (tls_identity_dir(cdir, sizeof(cdir), st) < 0)
+			return -1;
 		snprintf(aspath, sizeof(aspath), "%s/authorized_senders", cdir);
-		n = as_load(aspath, askeys, TLS_MAX_PINS, &st);
+		n = as_load(aspath, askeys, TLS_MAX_PINS, st);
 		if (n < 0)
-			goto out;
+			return -1;
 		for (k = 0; k < n; k++)
-			to.pins[to.npins++] = askeys[k];
+			to->pins[to->npins++] = askeys[k];
 		if (n > 0)
-			to.pin_source = aspath;
+			to->pin_source = aspath;
 	}
-	if (!to.psk_file && !to.token && to.npins == 0 && !to.ca_file) {
-		if (tls_token_generate(token) < 0) {
-			kc_fail(&st, KC_OTHER, "cannot generate a token");
-			goto out;
+	if (!to->psk_file && !to->token && to->npins == 0 && !to->ca_file) {
+		if (tls_token_generate(j->token) < 0)
+			return kc_fail(st, KC_OTHER, "cannot generate a token");
+		to->token = j->token;
+	}
+	if (tls_ctx_init(tc, to, st) < 0)
+		return -1;
+	j->stats.auth = tls_auth_name(tc->auth);
+	return 0;
+}
+
+/* systemd socket activation: a listening socket serves as ours; a
+ * connected one (Accept=yes) is the one sender to serve (j->fd).  Else
+ * listen, once per worker.  Says where it receives.  0 or -1 with st. */
+static int recv_listen(struct recv_job *j, struct kc_status *st)
+{
+	const char *into = opt.raw || opt.to_stdout ? "standard output" : j->dir;
+	bool listening = true;
+	char where[80];
+	unsigned i, n = j->nlfd;
+
+	j->nlfd = 0;
+	j->lfd = net_inherited(&listening, st);
+	if (j->lfd < 0 && st->cls != KC_OK)
+		return -1;
+	if (j->lfd >= 0 && !listening) {
+		j->fd = j->lfd;
+		j->lfd = -1;
+		diag_print("receiving into %s; serving %s, on the connection passed in", into,
+			   net_peer_str(j->fd, where, sizeof(where)));
+	} else if (j->lfd >= 0) {
+		/* Every worker accepts on the one socket passed in. */
+		for (j->nlfd = 0; j->nlfd < n; j->nlfd++)
+			j->lfds[j->nlfd] = j->lfd;
+		j->port = net_local_port(j->lfd);
+		diag_print("receiving into %s; listening on the socket passed in (%s), port %u", into,
+			   net_local_str(j->lfd, where, sizeof(where)), j->port);
+	} else {
+		for (j->nlfd = 0; j->nlfd < n; j->nlfd++) {
+			j->lfds[j->nlfd] = net_listen(opt.listen, j->port, cli_family(opt.ipv4, opt.ipv6), n > 1, st);
+			if (j->lfds[j->nlfd] < 0)
+				break;
+			j->port = net_local_port(j->lfds[j->nlfd]);	/* --port 0: the others share it */
 		}
-		to.token = token;
+		if (j->nlfd < n) {
+			for (i = 0; i < j->nlfd; i++)
+				close(j->lfds[i]);
+			j->nlfd = 0;
+			return -1;
+		}
+		j->lfd = j->lfds[0];
+		diag_print("receiving into %s; listening on %s port %u", into,
+			   opt.listen ? opt.listen : "all addresses", j->port);
 	}
-	if (tls_ctx_init(&tc, &to, &st) < 0)
+	return 0;
+}
+
+/* Tell the user which senders will be let in: the authorized_senders
+ * keys, or the token to give the sender (which starts its lifetime). */
+static void recv_announce(struct recv_job *j)
+{
+	if (j->to.pin_source == aspath)
+		diag_print("accepting the %d sender key%s in %s", j->to.npins, j->to.npins == 1 ? "" : "s",
+			   aspath);
+	if (j->to.token == j->token) {
+		if (opt.token_ttl > 0)
+			token_expiry = cli_now() + opt.token_ttl;
+		diag_print("%s token: %s (valid for %d s)", opt.keep_open ? "session" : "one-time", j->token,
+			   opt.token_ttl);
+		diag_print("on the sender: KTLSCP_TOKEN=%s ktlscp send THIS-HOST:%u FILE...", j->token, j->port);
+	}
+}
+
+/* Serve: the connection passed in, or every sender (-k, through the
+ * server), or the first sender to come.  Returns the exit status. */
+static int recv_serve(struct recv_job *j, struct kc_status *st)
+{
+	if (j->fd >= 0)
+		return serve(j->fd, server_deadline(&j->sc, cli_now()), -1, &j->conn);
+	if (opt.keep_open) {
+		j->sc.serve = serve;
+		j->sc.arg = &j->conn;
+		j->sc.stop_at = token_expiry;
+		j->sc.stop_msg = "the session token expired (--token-ttl); no longer accepting senders";
+		j->lfd = -1;	/* server_run closes the sockets */
+		return server_run(j->lfds, opt.workers > 1 ? j->nlfd : 1, &j->sc);
+	}
+	/* One-shot: the extra sockets of --workers do not exist (it needs -k). */
+	j->fd = net_accept(j->lfd, accept_ms(cli_trust.timeout > 0 ? cli_trust.timeout * 1000 : 0), st);
+	if (j->fd < 0) {
+		if (accept_ms(0) < 0) {
+			st->cls = KC_OK;
+			kc_fail(st, KC_NET, "the one-time token expired after %d s (--token-ttl) and no sender came; run recv again",
+				opt.token_ttl);
+		}
+		return cli_finish(&j->stats, st);
+	}
+	close(j->lfd);
+	j->lfd = -1;
+	return serve(j->fd, server_deadline(&j->sc, cli_now()), -1, &j->conn);
+}
+
+static int cmd_recv(const struct cmd_entry *self, int nargs, const char **args)
+{
+	struct kc_status st = { 0 };
+	struct recv_job j = { .dir = nargs > 0 ? args[0] : ".", .stats = { .role = "recv" },
+			      .lfd = -1, .fd = -1, .conn.rootfd = -1 };
+	struct tls_ctx tc;
+	struct rlimit rl;
+	int rc;
+
+	(void)self;
+	memset(&tc, 0, sizeof(tc));
+	j.conn.tc = &tc;
+	j.conn.dir = j.dir;
+	if (recv_check(&j, nargs > 0, &st) < 0)
 		goto out;
-	stats.auth = tls_auth_name(tc.auth);
+	j.conn.rootfd = open(j.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j.conn.rootfd < 0) {
+		kc_fail(&st, KC_FILE, "%s: %s", j.dir, strerror(errno));
+		goto out;
+	}
+	if (recv_trust(&j, &tc, &st) < 0)
+		goto out;
 	/* A batch may hold many open directories: raise the soft fd limit. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	/* systemd socket activation: a listening socket serves as ours; a
-	 * connected one (Accept=yes) is the one sender to serve. */
-	lfd = net_inherited(&listening, &st);
-	if (lfd < 0 && st.cls != KC_OK)
+	if (recv_listen(&j, &st) < 0)
 		goto out;
-	if (lfd >= 0 && !listening) {
-		fd = lfd;
-		lfd = -1;
-		diag_print("receiving into %s; serving %s, on the connection passed in",
-			   cli.raw || cli.to_stdout ? "standard output" : dir,
-			   net_peer_str(fd, where, sizeof(where)));
-	} else if (lfd >= 0) {
-		/* Every worker accepts on the one socket passed in. */
-		for (nlfd = 0; nlfd < (unsigned)nworkers; nlfd++)
-			lfds[nlfd] = lfd;
-		port = net_local_port(lfd);
-		diag_print("receiving into %s; listening on the socket passed in (%s), port %u",
-			   cli.raw || cli.to_stdout ? "standard output" : dir,
-			   net_local_str(lfd, where, sizeof(where)), port);
-	} else {
-		for (nlfd = 0; nlfd < (unsigned)nworkers; nlfd++) {
-			lfds[nlfd] = net_listen(cli.listen, port, cli_family(), nworkers > 1, &st);
-			if (lfds[nlfd] < 0)
-				break;
-			port = net_local_port(lfds[nlfd]);	/* --port 0: the others share it */
-		}
-		if (nlfd < (unsigned)nworkers) {
-			for (i = 0; i < nlfd; i++)
-				close(lfds[i]);
-			nlfd = 0;
-			goto out;
-		}
-		lfd = lfds[0];
-		diag_print("receiving into %s; listening on %s port %u",
-			   cli.raw || cli.to_stdout ? "standard output" : dir,
-			   cli.listen ? cli.listen : "all addresses", port);
-	}
-	if (to.pin_source == aspath)
-		diag_print("accepting the %d sender key%s in %s", to.npins, to.npins == 1 ? "" : "s",
-			   aspath);
-	if (to.token == token) {
-		if (cli.token_ttl > 0)
-			token_expiry = cli_now() + cli.token_ttl;
-		diag_print("%s token: %s (valid for %d s)", cli.keep_open ? "session" : "one-time", token,
-			   cli.token_ttl);
-		diag_print("on the sender: KTLSCP_TOKEN=%s ktlscp send THIS-HOST:%u FILE...", token, port);
-	}
+	recv_announce(&j);
 	cli_signals();
-	if (fd >= 0) {
-		rc = serve(fd, &tc, pol, rootfd, dir, handshake_deadline(cli_now()), -1);
-		goto out_nosummary;
-	}
-	if (cli.keep_open) {
-		sa = (struct recv_conn_arg){ .tc = &tc, .pol = pol, .rootfd = rootfd, .dir = dir };
-		sc.arg = &sa;
-		sc.handshake_secs = handshake_secs();
-		sc.stop_at = token_expiry;
-		sc.stop_msg = "the session token expired (--token-ttl); no longer accepting senders";
-		rc = server_run(lfds, nworkers > 1 ? nlfd : 1, &sc);
-		lfd = -1;
-		goto out_nosummary;
-	}
-	/* One-shot: the extra sockets of --workers do not exist (it needs -k). */
-	fd = net_accept(lfd, accept_ms(cli.timeout > 0 ? cli.timeout * 1000 : 0), &st);
-	if (fd < 0) {
-		if (accept_ms(0) < 0) {
-			st.cls = KC_OK;
-			kc_fail(&st, KC_NET, "the one-time token expired after %d s (--token-ttl) and no sender came; run recv again",
-				cli.token_ttl);
-		}
-		goto out;
-	}
-	close(lfd);
-	lfd = -1;
-	rc = serve(fd, &tc, pol, rootfd, dir, handshake_deadline(cli_now()), -1);
-	goto out_nosummary;
+	rc = recv_serve(&j, &st);
+	goto done;
 out:
-	rc = cli_finish(&stats, &st);
-out_nosummary:
-	if (fd >= 0)
-		close(fd);
-	if (lfd >= 0)
-		close(lfd);
-	if (rootfd >= 0)
-		close(rootfd);
+	rc = cli_finish(&j.stats, &st);
+done:
+	if (j.fd >= 0)
+		close(j.fd);
+	if (j.lfd >= 0)
+		close(j.lfd);
+	if (j.conn.rootfd >= 0)
+		close(j.conn.rootfd);
 	tls_ctx_free(&tc);
-	gnutls_memset(token, 0, sizeof(token));
-	if (ctx)
-		poptFreeContext(ctx);
-	cli_free();
+	gnutls_memset(j.token, 0, sizeof(j.token));
+	free(opt.listen);
+	free(opt.max_size);
 	return rc;
 }
 
@@ -398,5 +413,8 @@ const struct cmd_entry cmd_recv_entry = {
 	.name = "recv",
 	.args = "[OPTIONS] [DIR]",
 	.summary = "listen for a sender (-k: many) and receive into DIR (default .)",
+	.table = recv_table,
+	.min_args = 0,
+	.max_args = 1,
 	.exec = cmd_recv,
 };
