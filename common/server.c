@@ -231,6 +231,94 @@ static void accept_all(struct worker *sv, double *pause_until)
 	}
 }
 
+/* Stop accepting: close the listening socket and the connections that
+ * have no process yet; the children finish. */
+static void stop_accepting(struct worker *sv)
+{
+	close(sv->lfd);
+	sv->lfd = -1;
+	while (sv->npend > 0)
+		drop_pending(sv, 0, NULL);
+	if (sv->nkids > 0)
+		diag_print("stopping: waiting for %zu sender%s to finish", sv->nkids, sv->nkids == 1 ? "" : "s");
+}
+
+/* Drop pending connections past their handshake deadline and kill
+ * children KILL_GRACE past theirs.  Returns the next deadline (INFINITY:
+ * none). */
+static double enforce_deadlines(struct worker *sv, double now)
+{
+	double next = INFINITY;
+	size_t i;
+
+	for (i = 0; i < sv->npend;) {
+		if (now >= sv->pend[i].deadline) {
+			char why[120];
+
+			snprintf(why, sizeof(why),
+				 "TLS handshake not done within %d s (--handshake-timeout); connection dropped",
+				 sv->conf->handshake_secs);
+			drop_pending(sv, i, why);
+			continue;
+		}
+		next = earlier(next, sv->pend[i].deadline);
+		i++;
+	}
+	for (i = 0; i < sv->nkids; i++) {
+		struct kid *k = &sv->kids[i];
+
+		if (k->authed || isinf(k->deadline))
+			continue;
+		if (now >= k->deadline + KILL_GRACE) {
+			diag_print("%s: TLS handshake not done within %d s (--handshake-timeout); process killed",
+				   k->peer, sv->conf->handshake_secs);
+			kill(k->pid, SIGKILL);
+			k->deadline = INFINITY;
+			continue;
+		}
+		next = earlier(next, k->deadline + KILL_GRACE);
+	}
+	return next;
+}
+
+/* Handshakes for senders whose bytes arrived, oldest first, as far as the
+ * connection and startup slots go. */
+static void start_ready(struct worker *sv)
+{
+	size_t i;
+
+	for (i = 0; i < sv->npend && sv->nkids < sv->lim.conns && sv->unauthed < sv->lim.startups;) {
+		if (sv->pend[i].ready)
+			spawn(sv, i);	/* removes entry i either way */
+		else
+			i++;
+	}
+}
+
+/* Poll results for the first npend pending connections (pfd[i] is
+ * pending connection i): mark those whose ClientHello is in, drop those
+ * that closed (from the end: drop_pending moves the later ones). */
+static void pending_events(struct worker *sv, const struct pollfd *pfd, size_t npend)
+{
+	size_t i = npend;
+
+	while (i-- > 0) {
+		int r;
+
+		if (sv->pend[i].ready || !pfd[i].revents)
+			continue;
+		r = tls_first_record_in(sv->pend[i].fd);
+		/* Closed half-way: it cannot complete (and would stay
+		 * readable, at end of file, until dropped). */
+		if (r == 0 && (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			r = -1;
+		if (r < 0)
+			drop_pending(sv, i, NULL);
+		else if (r > 0)
+			sv->pend[i].ready = true;
+	}
+}
+
 /* One worker: accept senders until SIGINT/SIGTERM or stop_at, as
  * described at the top.  On SIGINT/SIGTERM: stop accepting, close the
  * connections that have no process yet, let the children finish (they
@@ -252,7 +340,7 @@ static int serve_forever(int lfd, const struct server_conf *c, const struct serv
 		stopping = true;
 	}
 	for (;;) {
-		double now = server_now(), next = INFINITY;
+		double now = server_now(), next;
 		size_t n = 0, i, npoll_pend = 0, nk;
 		bool polled_l = false;
 		int wait_ms;
@@ -262,54 +350,12 @@ static int serve_forever(int lfd, const struct server_conf *c, const struct serv
 				diag_print("%s", c->stop_msg);
 			stopping = true;
 		}
-		if (stopping && sv.lfd >= 0) {
-			close(sv.lfd);
-			sv.lfd = -1;
-			while (sv.npend > 0)
-				drop_pending(&sv, 0, NULL);
-			if (sv.nkids > 0)
-				diag_print("stopping: waiting for %zu sender%s to finish", sv.nkids,
-					   sv.nkids == 1 ? "" : "s");
-		}
+		if (stopping && sv.lfd >= 0)
+			stop_accepting(&sv);
 		if (stopping && sv.nkids == 0)
 			break;
-
-		/* Deadlines. */
-		for (i = 0; i < sv.npend;) {
-			if (now >= sv.pend[i].deadline) {
-				char why[120];
-
-				snprintf(why, sizeof(why),
-					 "TLS handshake not done within %d s (--handshake-timeout); connection dropped",
-					 c->handshake_secs);
-				drop_pending(&sv, i, why);
-				continue;
-			}
-			next = earlier(next, sv.pend[i].deadline);
-			i++;
-		}
-		for (i = 0; i < sv.nkids; i++) {
-			struct kid *k = &sv.kids[i];
-
-			if (k->authed || isinf(k->deadline))
-				continue;
-			if (now >= k->deadline + KILL_GRACE) {
-				diag_print("%s: TLS handshake not done within %d s (--handshake-timeout); process killed",
-					   k->peer, c->handshake_secs);
-				kill(k->pid, SIGKILL);
-				k->deadline = INFINITY;
-				continue;
-			}
-			next = earlier(next, k->deadline + KILL_GRACE);
-		}
-
-		/* Handshakes for senders whose bytes arrived, oldest first. */
-		for (i = 0; i < sv.npend && sv.nkids < sv.lim.conns && sv.unauthed < sv.lim.startups;) {
-			if (sv.pend[i].ready)
-				spawn(&sv, i);	/* removes entry i either way */
-			else
-				i++;
-		}
+		next = enforce_deadlines(&sv, now);
+		start_ready(&sv);
 
 		if (sv.lfd >= 0 && sv.nkids < sv.lim.conns && now >= pause_until) {
 			pfd[n].fd = sv.lfd;
@@ -350,29 +396,9 @@ static int serve_forever(int lfd, const struct server_conf *c, const struct serv
 		while (i-- > 0)
 			if (pfd[n - nk + i].revents)
 				kid_event(&sv, i);
-		{
-			size_t base = polled_l ? 1 : 0;
-			bool lready = polled_l && pfd[0].revents;
-
-			i = npoll_pend;
-			while (i-- > 0) {
-				int r;
-
-				if (sv.pend[i].ready || !pfd[base + i].revents)
-					continue;
-				r = tls_first_record_in(sv.pend[i].fd);
-				/* Closed half-way: it cannot complete (and would
-				 * stay readable, at end of file, until dropped). */
-				if (r == 0 && (pfd[base + i].revents & (POLLRDHUP | POLLHUP | POLLERR)))
-					r = -1;
-				if (r < 0)
-					drop_pending(&sv, i, NULL);
-				else if (r > 0)
-					sv.pend[i].ready = true;
-			}
-			if (lready)
-				accept_all(&sv, &pause_until);
-		}
+		pending_events(&sv, pfd + (polled_l ? 1 : 0), npoll_pend);
+		if (polled_l && pfd[0].revents)
+			accept_all(&sv, &pause_until);
 	}
 	free(pfd);
 	free(sv.kids);
