@@ -8,7 +8,8 @@
  * it); with systemd socket activation it serves on the socket passed in.
  * Nothing detaches from the terminal, and no state is kept between runs
  * except this host's identity key and its trust files (ktlscp id,
- * known_hosts, authorized_senders).
+ * known_hosts, authorized_senders) and, in a receiving directory, the
+ * partial files an interrupted transfer leaves for --resume.
  */
 #include "config.h"
 
