@@ -176,7 +176,8 @@ struct recv_job {
 	struct tls_opts to;
 	char kprio[160];
 	char token[TLS_TOKEN_LEN];	/* a printed token, or "" */
-	int lfds[SERVER_MAX_WORKERS];	/* -k --workers N: one per worker */
+	unsigned nworkers;	/* --workers, else 1 */
+	int lfds[SERVER_MAX_WORKERS];	/* one per worker */
 	unsigned nlfd;
 	int lfd;		/* the listening socket (lfds[0]) */
 	int fd;			/* the connection to serve, one-shot */
@@ -215,7 +216,7 @@ static int recv_check(struct recv_job *j, bool has_dir, struct kc_status *st)
 		return kc_fail(st, KC_USAGE,
 			       "--workers takes 1 to %d, at most --max-conns and --max-startups; --max-startups at most --max-conns",
 			       SERVER_MAX_WORKERS);
-	j->nlfd = (unsigned)nworkers;
+	j->nworkers = (unsigned)nworkers;
 	if (opt.handshake_timeout < -1)
 		return kc_fail(st, KC_USAGE, "--handshake-timeout takes seconds, 0 for none of its own");
 	j->sc.handshake_secs = handshake_secs();
@@ -277,9 +278,8 @@ static int recv_listen(struct recv_job *j, struct kc_status *st)
 	const char *into = opt.raw || opt.to_stdout ? "standard output" : j->dir;
 	bool listening = true;
 	char where[80];
-	unsigned i, n = j->nlfd;
+	unsigned i, n = j->nworkers;
 
-	j->nlfd = 0;
 	j->lfd = net_inherited(&listening, st);
 	if (j->lfd < 0 && st->cls != KC_OK)
 		return -1;
@@ -343,7 +343,7 @@ static int recv_serve(struct recv_job *j, struct kc_status *st)
 		j->sc.stop_at = token_expiry;
 		j->sc.stop_msg = "the session token expired (--token-ttl); no longer accepting senders";
 		j->lfd = -1;	/* server_run closes the sockets */
-		return server_run(j->lfds, opt.workers > 1 ? j->nlfd : 1, &j->sc);
+		return server_run(j->lfds, j->nworkers > 1 ? j->nlfd : 1, &j->sc);
 	}
 	/* One-shot: the extra sockets of --workers do not exist (it needs -k). */
 	j->fd = net_accept(j->lfd, accept_ms(cli_trust.timeout > 0 ? cli_trust.timeout * 1000 : 0), st);
