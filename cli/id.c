@@ -6,30 +6,24 @@
 
 #include "opts.h"
 
+/* id has no options of its own. */
 static struct poptOption id_table[] = {
-	POPT_AUTOHELP
+	CLI_HELP_TABLE
 	POPT_TABLEEND
 };
 
-static int cmd_id(const struct cmd_entry *self, int argc, const char **argv)
+static int cmd_id(const struct cmd_entry *self, int nargs, const char **args)
 {
 	struct kc_status st = { 0 };
 	gnutls_x509_crt_t crt = NULL;
 	gnutls_x509_privkey_t key = NULL;
-	poptContext ctx = NULL;
 	char certpath[PATH_MAX], fp[TLS_FP_LEN];
 	bool created;
 	int rc;
 
-	if (cli_parse(self, id_table, argc, argv, &ctx) < 0) {
-		poptFreeContext(ctx);
-		return KC_USAGE;
-	}
-	if (poptPeekArg(ctx) != NULL) {
-		fprintf(stderr, "ktlscp id: takes no arguments\n");
-		poptFreeContext(ctx);
-		return KC_USAGE;
-	}
+	(void)self;
+	(void)nargs;
+	(void)args;
 	rc = tls_identity_load(true, &crt, &key, certpath, sizeof(certpath), &created, &st);
 	if (rc == 0 && tls_fingerprint(crt, fp) < 0)
 		rc = kc_fail(&st, KC_OTHER, "%s: cannot compute the fingerprint", certpath);
@@ -44,8 +38,6 @@ static int cmd_id(const struct cmd_entry *self, int argc, const char **argv)
 		gnutls_x509_crt_deinit(crt);
 	if (key)
 		gnutls_x509_privkey_deinit(key);
-	poptFreeContext(ctx);
-	cli_free();
 	return (int)st.cls;
 }
 
@@ -53,5 +45,8 @@ const struct cmd_entry cmd_id_entry = {
 	.name = "id",
 	.args = "",
 	.summary = "print this host's key fingerprint (SHA256:...), creating the key on first use",
+	.table = id_table,
+	.min_args = 0,
+	.max_args = 0,
 	.exec = cmd_id,
 };

@@ -8,9 +8,14 @@
 
 #include "opts.h"
 
+/* info's options. */
+static struct info_cli {
+	int json;
+} opt;
+
 static struct poptOption info_table[] = {
-	{ "json", 0, POPT_ARG_NONE, &cli.json, 0, "print one JSON object on stdout", NULL },
-	POPT_AUTOHELP
+	{ "json", 0, POPT_ARG_NONE, &opt.json, 0, "print one JSON object on stdout", NULL },
+	CLI_HELP_TABLE
 	POPT_TABLEEND
 };
 
@@ -98,19 +103,16 @@ static void print_nics(FILE *f, bool json)
 		if_freenameindex(ifs);
 }
 
-static int cmd_info(const struct cmd_entry *self, int argc, const char **argv)
+static int cmd_info(const struct cmd_entry *self, int nargs, const char **args)
 {
 	struct ktls_probe_result res[KTLS_PROBE_MAX];
-	poptContext ctx = NULL;
 	char why[200], prio[160];
 	int avail, n = 0, i;
-	bool json;
+	bool json = opt.json;
 
-	if (cli_parse(self, info_table, argc, argv, &ctx) < 0) {
-		poptFreeContext(ctx);
-		return KC_USAGE;
-	}
-	json = cli.json;
+	(void)self;
+	(void)nargs;
+	(void)args;
 	avail = ktls_available(why, sizeof(why));
 	if (avail == 0)
 		n = ktls_probe(res, prio, sizeof(prio));
@@ -142,8 +144,6 @@ static int cmd_info(const struct cmd_entry *self, int argc, const char **argv)
 		print_nics(stdout, false);
 		print_tls_stat(stdout, false);
 	}
-	poptFreeContext(ctx);
-	cli_free();
 	return 0;
 }
 
@@ -151,5 +151,8 @@ const struct cmd_entry cmd_info_entry = {
 	.name = "info",
 	.args = "[--json]",
 	.summary = "show what this host's kernel offers for kTLS",
+	.table = info_table,
+	.min_args = 0,
+	.max_args = 0,
 	.exec = cmd_info,
 };

@@ -1,9 +1,15 @@
-/* main: dispatch to a subcommand and turn its result into the exit status.
+/* main: find the subcommand, parse its options from its table, answer
+ * --help, check its operand count, run it, and return its exit status.
  *
  * Process model: one process per run.  send connects, authenticates and
- * streams; recv accepts one sender and exits when it is done.  Nothing runs
- * in the background and no state is kept between runs except this host's
- * identity key (ktlscp id).
+ * streams.  recv accepts one sender and exits when it is done; recv -k
+ * keeps serving senders, each in a child process, with --workers N in N
+ * worker processes, until SIGINT or SIGTERM (common/server.c describes
+ * it); with systemd socket activation it serves on the socket passed in.
+ * Nothing detaches from the terminal, and no state is kept between runs
+ * except this host's identity key and its trust files (ktlscp id,
+ * known_hosts, authorized_senders) and, in a receiving directory, the
+ * partial files an interrupted transfer leaves for --resume.
  */
 #include "config.h"
 
@@ -14,6 +20,7 @@
 #include "cmd.h"
 #include "diag.h"
 #include "ktls.h"
+#include "opts.h"
 
 static const struct cmd_entry *const commands[] = {
 	&cmd_send_entry,
@@ -51,14 +58,63 @@ static int version(void)
 	return 0;
 }
 
+/* Parse argv (argv[0] is the command's name) with cmd's table, answer
+ * --help and --usage, check the operand count, then run the command.
+ * Every usage error goes through cli_usage(). */
+static int run(const struct cmd_entry *cmd, int argc, const char **argv)
+{
+	char name[64];
+	poptContext ctx;
+	const char **args;
+	int rc, nargs = 0;
+
+	cli_set_command(cmd);
+	snprintf(name, sizeof(name), "ktlscp %s", cmd->name);
+	/* popt prints argv[0] in its usage line: make it "ktlscp send". */
+	argv[0] = name;
+	/* No poptReadDefaultConfig(): alias files must not change a security tool. */
+	ctx = poptGetContext(name, argc, argv, cmd->table, 0);
+	poptSetOtherOptionHelp(ctx, cmd->args);
+	while ((rc = poptGetNextOpt(ctx)) > 0) {
+		if (rc == CLI_OPT_HELP || rc == CLI_OPT_USAGE) {
+			if (rc == CLI_OPT_HELP)
+				poptPrintHelp(ctx, stdout, 0);
+			else
+				poptPrintUsage(ctx, stdout, 0);
+			rc = 0;
+			goto out;
+		}
+	}
+	if (rc < -1) {
+		rc = cli_usage("%s: %s", poptBadOption(ctx, POPT_BADOPTION_NOALIAS), poptStrerror(rc));
+		goto out;
+	}
+	args = poptGetArgs(ctx);
+	while (args && args[nargs])
+		nargs++;
+	if (cmd->max_args == 0 && nargs > 0) {
+		rc = cli_usage("takes no arguments");
+		goto out;
+	}
+	if (nargs < cmd->min_args || (cmd->max_args >= 0 && nargs > cmd->max_args)) {
+		rc = cli_usage("%s arguments; usage: ktlscp %s %s", nargs < cmd->min_args ? "missing" : "too many",
+			       cmd->name, cmd->args);
+		goto out;
+	}
+	diag_verbose = cli_out.verbose;
+	rc = cmd->exec(cmd, nargs, args);
+out:
+	poptFreeContext(ctx);
+	cli_free();
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	size_t i;
 
-	if (argc < 2) {
-		usage(stderr);
-		return KC_USAGE;
-	}
+	if (argc < 2)
+		return cli_usage("no command given");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		return 0;
@@ -67,7 +123,6 @@ int main(int argc, char **argv)
 		return version();
 	for (i = 0; i < NCOMMANDS; i++)
 		if (strcmp(argv[1], commands[i]->name) == 0)
-			return commands[i]->exec(commands[i], argc - 1, (const char **)argv + 1);
-	fprintf(stderr, "ktlscp: unknown command '%s'\nTry 'ktlscp --help'.\n", argv[1]);
-	return KC_USAGE;
+			return run(commands[i], argc - 1, (const char **)argv + 1);
+	return cli_usage("unknown command '%s'", argv[1]);
 }

@@ -1,7 +1,8 @@
-/* opts: shared option tables, parsing and the final report. */
+/* opts: shared option tables, usage errors and the final report. */
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,69 +13,69 @@
 #include "opts.h"
 #include "progress.h"
 
-struct cli_opts cli = { .timeout = -1, .port = -1, .token_ttl = 600 };
+struct cli_trust cli_trust = { .timeout = -1 };
+struct cli_output cli_out;
+static const struct cmd_entry *cli_cmd;
 
 struct poptOption cli_trust_table[] = {
-	{ "psk-file", 0, POPT_ARG_STRING, &cli.psk_file, 0,
+	{ "psk-file", 0, POPT_ARG_STRING, &cli_trust.psk_file, 0,
 	  "pre-shared key: a file with IDENTITY:HEXKEY or HEXKEY (16+ bytes)", "FILE" },
-	{ "token", 0, POPT_ARG_STRING, &cli.token, 0,
+	{ "token", 0, POPT_ARG_STRING, &cli_trust.token, 0,
 	  "one-time token printed by recv (also KTLSCP_TOKEN)", "TOKEN" },
-	{ "token-file", 0, POPT_ARG_STRING, &cli.token_file, 0,
+	{ "token-file", 0, POPT_ARG_STRING, &cli_trust.token_file, 0,
 	  "read the token from FILE", "FILE" },
-	{ "pin", 0, POPT_ARG_ARGV, &cli.pins, 0,
+	{ "pin", 0, POPT_ARG_ARGV, &cli_trust.pins, 0,
 	  "accept only a peer whose key has this fingerprint (repeatable)", "SHA256:..." },
-	{ "ca", 0, POPT_ARG_STRING, &cli.ca, 0,
+	{ "ca", 0, POPT_ARG_STRING, &cli_trust.ca, 0,
 	  "verify the peer's certificate against these CA certificates (PEM)", "FILE" },
-	{ "cert", 0, POPT_ARG_STRING, &cli.cert, 0,
+	{ "cert", 0, POPT_ARG_STRING, &cli_trust.cert, 0,
 	  "our certificate (PEM; default: this host's identity from 'ktlscp id')", "FILE" },
-	{ "key", 0, POPT_ARG_STRING, &cli.key, 0, "private key for --cert (PEM, mode 0600)", "FILE" },
-	{ "tls", 0, POPT_ARG_STRING, &cli.tls, 0, "TLS version: 1.2 or 1.3 (default: 1.3, else 1.2)",
+	{ "key", 0, POPT_ARG_STRING, &cli_trust.key, 0, "private key for --cert (PEM, mode 0600)", "FILE" },
+	{ "tls", 0, POPT_ARG_STRING, &cli_trust.tls, 0, "TLS version: 1.2 or 1.3 (default: 1.3, else 1.2)",
 	  "VERSION" },
-	{ "cipher", 0, POPT_ARG_STRING, &cli.cipher, 0,
+	{ "cipher", 0, POPT_ARG_STRING, &cli_trust.cipher, 0,
 	  "aes-128-gcm, aes-256-gcm, chacha20-poly1305 or aes-128-ccm", "NAME" },
-	{ "ktls", 0, POPT_ARG_STRING, &cli.ktls, 0,
+	{ "ktls", 0, POPT_ARG_STRING, &cli_trust.ktls, 0,
 	  "auto (default): kernel TLS where possible; require: fail (exit 7) without it; off",
 	  "auto|require|off" },
-	{ "timeout", 0, POPT_ARG_INT, &cli.timeout, 0,
+	{ "timeout", 0, POPT_ARG_INT, &cli_trust.timeout, 0,
 	  "connect, handshake and idle limit in seconds (default 60; 0 = none)", "SECONDS" },
 	POPT_TABLEEND
 };
 
 struct poptOption cli_output_table[] = {
-	{ "json", 0, POPT_ARG_NONE, &cli.json, 0, "print one JSON summary object on stdout", NULL },
-	{ "quiet", 'q', POPT_ARG_NONE, &cli.quiet, 0, "print errors only", NULL },
-	{ "verbose", 'v', POPT_ARG_NONE, &cli.verbose, 0, "print more about the connection", NULL },
-	{ "progress", 0, POPT_ARG_NONE, &cli.progress, 0,
+	{ "json", 0, POPT_ARG_NONE, &cli_out.json, 0, "print one JSON summary object on stdout", NULL },
+	{ "quiet", 'q', POPT_ARG_NONE, &cli_out.quiet, 0, "print errors only", NULL },
+	{ "verbose", 'v', POPT_ARG_NONE, &cli_out.verbose, 0, "print more about the connection", NULL },
+	{ "progress", 0, POPT_ARG_NONE, &cli_out.progress, 0,
 	  "show a progress meter on stderr even when it is not a terminal", NULL },
-	{ "no-progress", 0, POPT_ARG_NONE, &cli.no_progress, 0, "never show a progress meter", NULL },
+	{ "no-progress", 0, POPT_ARG_NONE, &cli_out.no_progress, 0, "never show a progress meter", NULL },
 	POPT_TABLEEND
 };
 
-int cli_parse(const struct cmd_entry *cmd, struct poptOption *table, int argc, const char **argv,
-	      poptContext *ctx)
-{
-	static char name[64];
-	char usage[256];
-	int rc;
+struct poptOption cli_help_table[] = {
+	{ "help", 'h', POPT_ARG_NONE, NULL, CLI_OPT_HELP, "show this help", NULL },
+	{ NULL, '?', POPT_ARG_NONE | POPT_ARGFLAG_DOC_HIDDEN, NULL, CLI_OPT_HELP, NULL, NULL },
+	{ "usage", 0, POPT_ARG_NONE, NULL, CLI_OPT_USAGE, "show a brief usage message", NULL },
+	POPT_TABLEEND
+};
 
-	snprintf(name, sizeof(name), "ktlscp %s", cmd->name);
-	snprintf(usage, sizeof(usage), "%s", cmd->args);
-	/* popt prints argv[0] in its usage line: make it "ktlscp send". */
-	argv[0] = name;
-	/* No poptReadDefaultConfig(): alias files must not change a security tool. */
-	*ctx = poptGetContext(name, argc, argv, table, 0);
-	poptSetOtherOptionHelp(*ctx, usage);
-	while ((rc = poptGetNextOpt(*ctx)) > 0)
-		;
-	if (rc < -1) {
-		fprintf(stderr, "ktlscp %s: %s: %s\n", cmd->name,
-			poptBadOption(*ctx, POPT_BADOPTION_NOALIAS), poptStrerror(rc));
-		fprintf(stderr, "Try 'ktlscp %s --help' for more information.\n", cmd->name);
-		return -1;
-	}
-	diag_quiet = cli.quiet;
-	diag_verbose = cli.verbose;
-	return 0;
+void cli_set_command(const struct cmd_entry *cmd)
+{
+	cli_cmd = cmd;
+}
+
+int cli_usage(const char *fmt, ...)
+{
+	const char *name = cli_cmd ? cli_cmd->name : NULL;
+	va_list ap;
+
+	fprintf(stderr, "ktlscp%s%s: ", name ? " " : "", name ? name : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'ktlscp%s%s --help' for more information.\n", name ? " " : "", name ? name : "");
+	return KC_USAGE;
 }
 
 static int read_token_file(const char *path, char **out, struct kc_status *st)
@@ -101,57 +102,57 @@ int cli_tls_opts(struct tls_opts *o, enum ktls_policy *pol, bool server, struct 
 	memset(o, 0, sizeof(*o));
 	o->server = server;
 	*pol = KTLS_AUTO;
-	if (cli.ktls && ktls_policy_parse(cli.ktls, pol) < 0)
-		return kc_fail(st, KC_USAGE, "--ktls %s: expected auto, require or off", cli.ktls);
-	if (cli.tls) {
-		if (strcmp(cli.tls, "1.2") == 0)
+	if (cli_trust.ktls && ktls_policy_parse(cli_trust.ktls, pol) < 0)
+		return kc_fail(st, KC_USAGE, "--ktls %s: expected auto, require or off", cli_trust.ktls);
+	if (cli_trust.tls) {
+		if (strcmp(cli_trust.tls, "1.2") == 0)
 			o->version = 12;
-		else if (strcmp(cli.tls, "1.3") == 0)
+		else if (strcmp(cli_trust.tls, "1.3") == 0)
 			o->version = 13;
 		else
-			return kc_fail(st, KC_USAGE, "--tls %s: expected 1.2 or 1.3", cli.tls);
+			return kc_fail(st, KC_USAGE, "--tls %s: expected 1.2 or 1.3", cli_trust.tls);
 	}
-	if (cli.cipher && tls_cipher_check(cli.cipher) < 0)
+	if (cli_trust.cipher && tls_cipher_check(cli_trust.cipher) < 0)
 		return kc_fail(st, KC_USAGE,
 			       "--cipher %s: expected aes-128-gcm, aes-256-gcm, chacha20-poly1305 or aes-128-ccm",
-			       cli.cipher);
-	if (cli.timeout < -1)
-		return kc_fail(st, KC_USAGE, "--timeout %d: must be 0 or more", cli.timeout);
-	o->cipher = cli.cipher;
-	o->psk_file = cli.psk_file;
-	o->cert_file = cli.cert;
-	o->key_file = cli.key;
-	o->ca_file = cli.ca;
-	for (i = 0; cli.pins && cli.pins[i]; i++) {
+			       cli_trust.cipher);
+	if (cli_trust.timeout < -1)
+		return kc_fail(st, KC_USAGE, "--timeout %d: must be 0 or more", cli_trust.timeout);
+	o->cipher = cli_trust.cipher;
+	o->psk_file = cli_trust.psk_file;
+	o->cert_file = cli_trust.cert;
+	o->key_file = cli_trust.key;
+	o->ca_file = cli_trust.ca;
+	for (i = 0; cli_trust.pins && cli_trust.pins[i]; i++) {
 		if (o->npins >= TLS_MAX_PINS)
 			return kc_fail(st, KC_USAGE, "at most %d --pin/--allow options", TLS_MAX_PINS);
-		o->pins[o->npins++] = cli.pins[i];
+		o->pins[o->npins++] = cli_trust.pins[i];
 	}
-	for (i = 0; cli.allow && cli.allow[i]; i++) {
+	for (i = 0; cli_trust.allow && cli_trust.allow[i]; i++) {
 		if (o->npins >= TLS_MAX_PINS)
 			return kc_fail(st, KC_USAGE, "at most %d --pin/--allow options", TLS_MAX_PINS);
-		o->pins[o->npins++] = cli.allow[i];
+		o->pins[o->npins++] = cli_trust.allow[i];
 	}
-	o->pin_source = cli.allow && cli.pins ? "--pin/--allow" : cli.allow ? "--allow" : "--pin";
-	if (cli.token && cli.token_file)
+	o->pin_source = cli_trust.allow && cli_trust.pins ? "--pin/--allow" : cli_trust.allow ? "--allow" : "--pin";
+	if (cli_trust.token && cli_trust.token_file)
 		return kc_fail(st, KC_USAGE, "--token and --token-file exclude each other");
-	if (cli.token_file) {
+	if (cli_trust.token_file) {
 		char *t = NULL;
 
-		if (read_token_file(cli.token_file, &t, st) < 0)
+		if (read_token_file(cli_trust.token_file, &t, st) < 0)
 			return -1;
-		free(cli.token);
-		cli.token = t;
+		free(cli_trust.token);
+		cli_trust.token = t;
 	}
-	if (cli.token == NULL && !cli.psk_file && o->npins == 0 && !cli.ca && !cli.accept_new &&
+	if (cli_trust.token == NULL && !cli_trust.psk_file && o->npins == 0 && !cli_trust.ca && !cli_trust.accept_new &&
 	    getenv("KTLSCP_TOKEN")) {
-		cli.token = strdup(getenv("KTLSCP_TOKEN"));
-		if (cli.token == NULL)
+		cli_trust.token = strdup(getenv("KTLSCP_TOKEN"));
+		if (cli_trust.token == NULL)
 			return kc_fail(st, KC_OTHER, "out of memory");
 	}
-	o->token = cli.token;
+	o->token = cli_trust.token;
 	o->handshake_ms = cli_timeout_ms();
-	o->accept_new = cli.accept_new;
+	o->accept_new = cli_trust.accept_new;
 	if (!server && !o->token && !o->psk_file && o->npins == 0 && !o->ca_file) {
 		static char kh[4096];
 		char dir[4000];
@@ -217,21 +218,21 @@ int cli_parse_size(const char *s, uint64_t min, uint64_t *out)
 
 bool cli_progress(void)
 {
-	if (cli.no_progress || cli.quiet || cli.json)
+	if (cli_out.no_progress || cli_out.quiet || cli_out.json)
 		return false;
-	return cli.progress || progress_wanted();
+	return cli_out.progress || progress_wanted();
 }
 
-int cli_family(void)
+int cli_family(int ipv4, int ipv6)
 {
-	return cli.ipv4 && !cli.ipv6 ? AF_INET : cli.ipv6 && !cli.ipv4 ? AF_INET6 : AF_UNSPEC;
+	return ipv4 && !ipv6 ? AF_INET : ipv6 && !ipv4 ? AF_INET6 : AF_UNSPEC;
 }
 
 int cli_timeout_ms(void)
 {
-	if (cli.timeout < 0)
+	if (cli_trust.timeout < 0)
 		return 60 * 1000;
-	return cli.timeout * 1000;
+	return cli_trust.timeout * 1000;
 }
 
 static void on_signal(int sig)
@@ -257,13 +258,15 @@ int cli_finish(struct xfer_stats *stats, struct kc_status *st)
 {
 	if (st->cls == KC_OTHER && kc_interrupted && st->msg[0] == '\0')
 		snprintf(st->msg, sizeof(st->msg), "interrupted");
+	if (st->cls == KC_USAGE)
+		return cli_usage("%s", st->msg);
 	if (st->cls != KC_OK)
 		diag_print("%s", st->msg);
-	if (cli.json)
+	if (cli_out.json)
 		report_json(stdout, stats, st);
-	else if (st->cls == KC_OK && !cli.quiet)
+	else if (st->cls == KC_OK && !cli_out.quiet)
 		report_human(stats);
-	else if (st->cls != KC_OK && stats->handshake_done && cli.verbose)
+	else if (st->cls != KC_OK && stats->handshake_done && cli_out.verbose)
 		report_human(stats);
 	return (int)st->cls;
 }
@@ -321,24 +324,18 @@ static void free_argv(const char **v)
 
 void cli_free(void)
 {
-	free(cli.psk_file);
-	free(cli.token);
-	free(cli.token_file);
-	free(cli.cert);
-	free(cli.key);
-	free(cli.ca);
-	free(cli.tls);
-	free(cli.cipher);
-	free(cli.ktls);
-	free(cli.listen);
-	free(cli.name);
-	free(cli.target);
-	free(cli.limit_rate);
-	free(cli.max_size);
-	free_argv(cli.pins);
-	free_argv(cli.allow);
-	memset(&cli, 0, sizeof(cli));
-	cli.timeout = -1;
-	cli.port = -1;
-	cli.token_ttl = 600;
+	free(cli_trust.psk_file);
+	free(cli_trust.token);
+	free(cli_trust.token_file);
+	free(cli_trust.cert);
+	free(cli_trust.key);
+	free(cli_trust.ca);
+	free(cli_trust.tls);
+	free(cli_trust.cipher);
+	free(cli_trust.ktls);
+	free_argv(cli_trust.pins);
+	free_argv(cli_trust.allow);
+	memset(&cli_trust, 0, sizeof(cli_trust));
+	cli_trust.timeout = -1;
+	memset(&cli_out, 0, sizeof(cli_out));
 }

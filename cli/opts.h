@@ -1,5 +1,6 @@
-/* opts: option tables shared by send and recv (trust, TLS, output), popt
- * parsing with uniform usage errors, and the end-of-run summary. */
+/* opts: option tables and structs shared by send and recv (trust, TLS,
+ * output), the help table every command includes, the one function that
+ * prints usage errors, and the end-of-run summary. */
 #ifndef KTLSCP_OPTS_H
 #define KTLSCP_OPTS_H
 
@@ -14,30 +15,19 @@
 #include "progress.h"
 #include "tls.h"
 
-struct cli_opts {
-	/* trust and TLS */
+/* Trust and TLS options, shared by send and recv. */
+struct cli_trust {
 	char *psk_file, *token, *token_file, *cert, *key, *ca;
 	const char **pins;
 	const char **allow;	/* recv --allow */
 	int accept_new;		/* send --accept-new */
 	char *tls, *cipher, *ktls;
 	int timeout;		/* seconds; -1 = not given */
-	/* output */
+};
+
+/* Output options, shared by send and recv. */
+struct cli_output {
 	int json, quiet, verbose, progress, no_progress;
-	/* connection */
-	int port;
-	char *listen;
-	int recursive;
-	int raw;
-	int preserve, no_clobber, update, resume, verify;
-	int ipv4, ipv6;
-	char *name;		/* send: the name standard input arrives under */
-	int to_stdout;
-	int keep_open, max_conns;
-	char *target, *limit_rate;
-	char *max_size;
-	long max_files;
-	int token_ttl;
 };
 
 /* "50M" -> 50000000: k/M/G are powers of 1000, Ki/Mi/Gi of 1024, an
@@ -48,17 +38,29 @@ int cli_parse_size(const char *s, uint64_t min, uint64_t *out);
  * and --json silence it; else a terminal in the foreground. */
 bool cli_progress(void);
 
-/* AF_INET, AF_INET6 or AF_UNSPEC from -4/-6. */
-int cli_family(void);
+/* AF_INET, AF_INET6 or AF_UNSPEC from -4 (ipv4) and -6 (ipv6). */
+int cli_family(int ipv4, int ipv6);
 
-extern struct cli_opts cli;
+extern struct cli_trust cli_trust;
+extern struct cli_output cli_out;
 extern struct poptOption cli_trust_table[];
 extern struct poptOption cli_output_table[];
 
-/* Parse argv with table; on a usage error print it and return -1 (exit 2).
- * *ctx is set in every case; free it with poptFreeContext. */
-int cli_parse(const struct cmd_entry *cmd, struct poptOption *table, int argc, const char **argv,
-	      poptContext *ctx);
+/* -h/--help and --usage, which cli/main.c answers (popt's POPT_AUTOHELP
+ * would call exit() from inside poptGetNextOpt and spell -h as -?).  Every
+ * command's table ends with CLI_HELP_TABLE. */
+enum { CLI_OPT_HELP = 1, CLI_OPT_USAGE };
+extern struct poptOption cli_help_table[];
+#define CLI_HELP_TABLE { NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_help_table, 0, "Help options:", NULL },
+
+/* The command being run, for messages (cli/main.c sets it). */
+void cli_set_command(const struct cmd_entry *cmd);
+
+/* Every usage error goes through here: prints "ktlscp CMD: <message>" and
+ * "Try 'ktlscp CMD --help' for more information." on stderr, never JSON
+ * (before a command is known: "ktlscp: ..." and "Try 'ktlscp --help' ...").
+ * Returns KC_USAGE (exit 2). */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Validate trust/TLS options into o and *pol (token from --token,
  * --token-file or KTLSCP_TOKEN).  Returns 0 or -1 with st. */
@@ -75,7 +77,7 @@ int cli_timeout_ms(void);
 void cli_signals(void);
 
 /* Print the outcome (error line, JSON or human summary); returns the exit
- * status. */
+ * status.  A usage error (KC_USAGE) goes to cli_usage() instead: no JSON. */
 int cli_finish(struct xfer_stats *stats, struct kc_status *st);
 
 /* After connect/accept: the TLS handshake, the keys to the kernel where
@@ -88,6 +90,7 @@ int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, str
 /* Monotonic seconds, for the summary's duration. */
 double cli_now(void);
 
+/* Free the trust options and reset the shared option structs. */
 void cli_free(void);
 
 #endif

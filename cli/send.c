@@ -1,4 +1,6 @@
-/* send: connect to a receiver and send files and directories. */
+/* send: connect to a receiver and send files and directories, in steps:
+ * check the options and the address, look at the sources, set up trust,
+ * connect and secure the connection, run the sender engine (or raw mode). */
 #include "config.h"
 
 #include <errno.h>
@@ -18,218 +20,234 @@
 #include "trustdb.h"
 #include "xfer.h"
 
+/* send's own options. */
+static struct send_cli {
+	int port;
+	int recursive, preserve, no_clobber, resume, update, verify, raw;
+	char *target, *limit_rate, *name;
+	int ipv4, ipv6;
+} opt = { .port = -1 };
+
 static struct poptOption send_table[] = {
-	{ "port", 'P', POPT_ARG_INT, &cli.port, 0, "receiver's TCP port (default 7433)", "N" },
-	{ "recursive", 'r', POPT_ARG_NONE, &cli.recursive, 0, "send directories and their contents", NULL },
-	{ "preserve", 'p', POPT_ARG_NONE, &cli.preserve, 0,
+	{ "port", 'P', POPT_ARG_INT, &opt.port, 0, "receiver's TCP port (default 7433)", "N" },
+	{ "recursive", 'r', POPT_ARG_NONE, &opt.recursive, 0, "send directories and their contents", NULL },
+	{ "preserve", 'p', POPT_ARG_NONE, &opt.preserve, 0,
 	  "keep permission bits, modification and access times", NULL },
-	{ "no-clobber", 'n', POPT_ARG_NONE, &cli.no_clobber, 0,
+	{ "no-clobber", 'n', POPT_ARG_NONE, &opt.no_clobber, 0,
 	  "skip files that already exist on the receiver", NULL },
-	{ "resume", 0, POPT_ARG_NONE, &cli.resume, 0,
+	{ "resume", 0, POPT_ARG_NONE, &opt.resume, 0,
 	  "continue files an interrupted run left partial (their prefix is checked)", NULL },
-	{ "update", 0, POPT_ARG_NONE, &cli.update, 0,
+	{ "update", 0, POPT_ARG_NONE, &opt.update, 0,
 	  "skip files whose copy on the receiver is not older", NULL },
-	{ "verify", 0, POPT_ARG_NONE, &cli.verify, 0,
+	{ "verify", 0, POPT_ARG_NONE, &opt.verify, 0,
 	  "check each file end to end: SHA-256 of the source against the bytes the receiver wrote, "
 	  "before it takes its name", NULL },
-	{ "target", 't', POPT_ARG_STRING, &cli.target, 0,
+	{ "target", 't', POPT_ARG_STRING, &opt.target, 0,
 	  "place everything under this subdirectory of the receiver's DIR", "SUBDIR" },
-	{ "limit-rate", 0, POPT_ARG_STRING, &cli.limit_rate, 0,
+	{ "limit-rate", 0, POPT_ARG_STRING, &opt.limit_rate, 0,
 	  "send at most RATE bytes per second (k, M, G: 1000s; Ki, Mi, Gi: 1024s)", "RATE" },
-	{ "name", 0, POPT_ARG_STRING, &cli.name, 0,
+	{ "name", 0, POPT_ARG_STRING, &opt.name, 0,
 	  "the name standard input (PATH -) arrives under (default: stdin)", "NAME" },
-	{ "raw", 0, POPT_ARG_NONE, &cli.raw, 0,
+	{ "raw", 0, POPT_ARG_NONE, &opt.raw, 0,
 	  "no ktlscp framing: send one PATH (or - for stdin) as a plain TLS byte stream; what the peer sends back goes to stdout", NULL },
-	{ "accept-new", 0, POPT_ARG_NONE, &cli.accept_new, 0,
+	{ "accept-new", 0, POPT_ARG_NONE, &cli_trust.accept_new, 0,
 	  "with no other trust option: record a receiver not yet in known_hosts without asking", NULL },
-	{ NULL, '4', POPT_ARG_NONE, &cli.ipv4, 0, "IPv4 only", NULL },
-	{ NULL, '6', POPT_ARG_NONE, &cli.ipv6, 0, "IPv6 only", NULL },
+	{ NULL, '4', POPT_ARG_NONE, &opt.ipv4, 0, "IPv4 only", NULL },
+	{ NULL, '6', POPT_ARG_NONE, &opt.ipv6, 0, "IPv6 only", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_trust_table, 0, "Trust and TLS:", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_output_table, 0, "Output:", NULL },
-	POPT_AUTOHELP
+	CLI_HELP_TABLE
 	POPT_TABLEEND
 };
 
-static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
-{
-	struct kc_status st = { 0 };
-	struct progress prog = { 0 };
-	struct xfer_stats stats = { .role = "send", .auth = NULL };
+/* One run: the operands, what the checks made of them, and the trust set
+ * up for the connection. */
+struct send_job {
+	const char *dest;	/* HOST[:PORT] */
+	const char **srcs;	/* the PATH operands */
+	int nsrcs;
+	char host[256];
+	unsigned port;
+	uint64_t rate;		/* --limit-rate, bytes per second; 0: none */
+	char **paths;		/* the sources left to send (calloc, borrowed strings) */
+	int npaths;
+	struct send_opts so;
 	struct tls_opts to;
-	struct tls_ctx tc;
-	struct chan ch;
-	struct send_opts so = { 0 };
-	char **paths = NULL;
-	int npaths = 0;
 	enum ktls_policy pol;
-	gnutls_session_t sess = NULL;
-	poptContext ctx = NULL;
-	const char **args;
-	char host[256], kprio[160], khname[300];
-	unsigned port = NET_DEFAULT_PORT;
-	int nargs = 0, fd = -1, rc;
-	uint64_t rate = 0;
-	double t0;
+	char kprio[160], khname[300];
+};
 
-	memset(&tc, 0, sizeof(tc));
-	memset(&ch, 0, sizeof(ch));	/* chan_free() is safe on it */
-	if (cli_parse(self, send_table, argc, argv, &ctx) < 0) {
-		rc = KC_USAGE;
-		goto out_nosummary;
-	}
-	args = poptGetArgs(ctx);
-	while (args && args[nargs])
-		nargs++;
-	if (nargs < 2) {
-		fprintf(stderr, "ktlscp send: need a receiver and at least one PATH\n"
-				"Usage: ktlscp send %s\n", self->args);
-		rc = KC_USAGE;
-		goto out_nosummary;
-	}
-	if (cli.port != -1) {
-		if (cli.port < 1 || cli.port > 65535) {
-			kc_fail(&st, KC_USAGE, "--port %d: expected 1 to 65535", cli.port);
-			goto out;
-		}
-		port = (unsigned)cli.port;
-	}
-	if (net_parse_hostport(args[0], host, sizeof(host), &port) < 0) {
-		kc_fail(&st, KC_USAGE, "%s: expected HOST, HOST:PORT or [IPV6]:PORT", args[0]);
-		goto out;
-	}
-	snprintf(stats.peer, sizeof(stats.peer), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
-	if (cli.raw && (nargs != 2 || cli.recursive)) {
-		kc_fail(&st, KC_USAGE, "--raw sends exactly one PATH (or -), without -r");
-		goto out;
-	}
-	if (cli.raw && cli.verify) {
-		kc_fail(&st, KC_USAGE, "--verify needs ktlscp's framing: not with --raw");
-		goto out;
-	}
-	{
-		int dashes = 0;
+/* The option values and the address; usage errors (and the trust options'
+ * own) in st.  0 or -1. */
+static int send_check(struct send_job *j, struct xfer_stats *stats, struct kc_status *st)
+{
+	int i, dashes = 0;
 
-		for (rc = 1; rc < nargs; rc++)
-			dashes += strcmp(args[rc], "-") == 0;
-		if (dashes > 1) {
-			kc_fail(&st, KC_USAGE, "-: standard input can be sent only once");
-			goto out;
-		}
-		if (cli.name && (dashes == 0 || cli.raw ||
-				 proto_path_check(cli.name, strlen(cli.name), NULL) < 0 ||
-				 strchr(cli.name, '/'))) {
-			kc_fail(&st, KC_USAGE, "--name %s: a plain file name, for PATH -", cli.name);
-			goto out;
-		}
+	j->port = NET_DEFAULT_PORT;
+	if (opt.port != -1) {
+		if (opt.port < 1 || opt.port > 65535)
+			return kc_fail(st, KC_USAGE, "--port %d: expected 1 to 65535", opt.port);
+		j->port = (unsigned)opt.port;
 	}
-	if (cli.target) {
-		size_t tl = strlen(cli.target);
+	if (net_parse_hostport(j->dest, j->host, sizeof(j->host), &j->port) < 0)
+		return kc_fail(st, KC_USAGE, "%s: expected HOST, HOST:PORT or [IPV6]:PORT", j->dest);
+	snprintf(stats->peer, sizeof(stats->peer), strchr(j->host, ':') ? "[%s]:%u" : "%s:%u", j->host,
+		 j->port);
+	if (opt.raw && (j->nsrcs != 1 || opt.recursive))
+		return kc_fail(st, KC_USAGE, "--raw sends exactly one PATH (or -), without -r");
+	if (opt.raw && opt.verify)
+		return kc_fail(st, KC_USAGE, "--verify needs ktlscp's framing: not with --raw");
+	for (i = 0; i < j->nsrcs; i++)
+		dashes += strcmp(j->srcs[i], "-") == 0;
+	if (dashes > 1)
+		return kc_fail(st, KC_USAGE, "-: standard input can be sent only once");
+	if (opt.name && (dashes == 0 || opt.raw || proto_path_check(opt.name, strlen(opt.name), NULL) < 0 ||
+			 strchr(opt.name, '/')))
+		return kc_fail(st, KC_USAGE, "--name %s: a plain file name, for PATH -", opt.name);
+	if (opt.target) {
+		size_t tl = strlen(opt.target);
 
-		while (tl > 1 && cli.target[tl - 1] == '/')
-			cli.target[--tl] = '\0';
-		if (proto_path_check(cli.target, tl, NULL) < 0) {
-			kc_fail(&st, KC_USAGE, "--target %s: a relative path without . or .. components",
-				cli.target);
-			goto out;
-		}
+		while (tl > 1 && opt.target[tl - 1] == '/')
+			opt.target[--tl] = '\0';
+		if (proto_path_check(opt.target, tl, NULL) < 0)
+			return kc_fail(st, KC_USAGE, "--target %s: a relative path without . or .. components",
+				       opt.target);
 	}
-	if (cli.limit_rate && cli_parse_size(cli.limit_rate, 1024, &rate) < 0) {
-		kc_fail(&st, KC_USAGE, "--limit-rate %s: expected a number of bytes per second, e.g. 50M",
-			cli.limit_rate);
-		goto out;
-	}
-	if (cli_tls_opts(&to, &pol, false, &st) < 0)
-		goto out;
-	/* Report unusable sources before connecting; if none is left, do not
-	 * connect at all (a one-shot receiver would be spent for nothing). */
-	paths = calloc((size_t)nargs, sizeof(*paths));
-	if (paths == NULL) {
-		kc_fail(&st, KC_OTHER, "out of memory");
-		goto out;
-	}
-	for (rc = 1; rc < nargs && !cli.raw; rc++) {
+	if (opt.limit_rate && cli_parse_size(opt.limit_rate, 1024, &j->rate) < 0)
+		return kc_fail(st, KC_USAGE, "--limit-rate %s: expected a number of bytes per second, e.g. 50M",
+			       opt.limit_rate);
+	return cli_tls_opts(&j->to, &j->pol, false, st);
+}
+
+/* Report unusable sources before connecting; if none is left, do not
+ * connect at all (a one-shot receiver would be spent for nothing).  Fills
+ * j->paths and j->so.  0 or -1 with st. */
+static int send_sources(struct send_job *j, struct kc_status *st)
+{
+	int i;
+
+	j->paths = calloc((size_t)j->nsrcs + 1, sizeof(*j->paths));
+	if (j->paths == NULL)
+		return kc_fail(st, KC_OTHER, "out of memory");
+	for (i = 0; i < j->nsrcs && !opt.raw; i++) {
+		const char *a = j->srcs[i];
 		struct stat sb;
 		char e[512];
 
-		diag_escape(args[rc], strlen(args[rc]), e, sizeof(e));
-		if (strcmp(args[rc], "-") == 0) {
-			paths[npaths++] = (char *)args[rc];
+		diag_escape(a, strlen(a), e, sizeof(e));
+		if (strcmp(a, "-") == 0) {
+			j->paths[j->npaths++] = (char *)a;
 			continue;
 		}
-		if (stat(args[rc], &sb) < 0)
+		if (stat(a, &sb) < 0)
 			diag_print("%s: %s", e, strerror(errno));
-		else if (S_ISDIR(sb.st_mode) && !cli.recursive)
+		else if (S_ISDIR(sb.st_mode) && !opt.recursive)
 			diag_print("%s: is a directory (use -r to send it)", e);
 		else if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
 			diag_print("%s: not a regular file or directory", e);
 		else {
-			paths[npaths++] = (char *)args[rc];
+			j->paths[j->npaths++] = (char *)a;
 			continue;
 		}
-		so.prefailed++;
+		j->so.prefailed++;
 	}
-	if (npaths == 0 && !cli.raw) {
-		kc_fail(&st, KC_FILE, "nothing to send");
-		goto out;
-	}
-	to.hostname = host;
+	if (j->npaths == 0 && !opt.raw)
+		return kc_fail(st, KC_FILE, "nothing to send");
+	j->so.paths = j->paths;
+	j->so.npaths = j->npaths;
+	j->so.recursive = opt.recursive;
+	j->so.stdin_name = opt.name;
+	j->so.target = opt.target;
+	j->so.opts = (opt.preserve ? PROTO_OPT_PRESERVE : 0) | (opt.no_clobber ? PROTO_OPT_NOCLOBBER : 0) |
+		     (opt.update ? PROTO_OPT_UPDATE : 0) | (opt.resume ? PROTO_OPT_RESUME : 0) |
+		     (opt.verify ? PROTO_OPT_VERIFY : 0);
+	return 0;
+}
+
+/* The receiver's name for known_hosts, whether to ask about a new one, the
+ * kTLS precheck, then the TLS context.  0 or -1 with st. */
+static int send_trust(struct send_job *j, struct tls_ctx *tc, struct xfer_stats *stats,
+		      struct kc_status *st)
+{
+	int i;
+
+	j->to.hostname = j->host;
 	/* known_hosts trust: ask about a new receiver only when a person can
 	 * answer (standard input and error on a terminal, stdin not a source). */
-	kh_name(host, port, NET_DEFAULT_PORT, khname, sizeof(khname));
-	to.kh_name = khname;
-	to.ask = isatty(STDIN_FILENO) && isatty(STDERR_FILENO) && !cli.json;
-	for (rc = 0; rc < npaths; rc++)
-		if (strcmp(paths[rc], "-") == 0)
-			to.ask = false;
-	if (cli.raw && strcmp(args[1], "-") == 0)
-		to.ask = false;
-	if (cli_ktls_precheck(pol, kprio, sizeof(kprio), &st) < 0)
+	kh_name(j->host, j->port, NET_DEFAULT_PORT, j->khname, sizeof(j->khname));
+	j->to.kh_name = j->khname;
+	j->to.ask = isatty(STDIN_FILENO) && isatty(STDERR_FILENO) && !cli_out.json;
+	for (i = 0; i < j->npaths; i++)
+		if (strcmp(j->paths[i], "-") == 0)
+			j->to.ask = false;
+	if (opt.raw && strcmp(j->srcs[0], "-") == 0)
+		j->to.ask = false;
+	if (cli_ktls_precheck(j->pol, j->kprio, sizeof(j->kprio), st) < 0)
+		return -1;
+	j->to.kernel_ciphers = j->kprio[0] ? j->kprio : NULL;
+	if (tls_ctx_init(tc, &j->to, st) < 0)
+		return -1;
+	stats->auth = tls_auth_name(tc->auth);
+	return 0;
+}
+
+/* Connect, tune the socket and pace it for --limit-rate.  Sets *fd (also on
+ * a later failure, for the caller to close).  0 or -1 with st. */
+static int send_connect(struct send_job *j, int *fd, struct kc_status *st)
+{
+	*fd = net_connect(j->host, j->port, cli_family(opt.ipv4, opt.ipv6), cli_timeout_ms(), st);
+	if (*fd < 0)
+		return -1;
+	net_tune(*fd, cli_timeout_ms());
+	/* The kernel paces TCP to this rate (fq, or TCP's own pacing). */
+	if (j->rate > 0 && setsockopt(*fd, SOL_SOCKET, SO_MAX_PACING_RATE, &j->rate, sizeof(j->rate)) < 0)
+		return kc_fail(st, KC_OTHER, "--limit-rate: %s", strerror(errno));
+	return 0;
+}
+
+static int cmd_send(const struct cmd_entry *self, int nargs, const char **args)
+{
+	struct kc_status st = { 0 };
+	struct progress prog = { 0 };
+	struct xfer_stats stats = { .role = "send", .auth = NULL };
+	struct send_job j = { .dest = args[0], .srcs = args + 1, .nsrcs = nargs - 1 };
+	struct tls_ctx tc;
+	struct chan ch;
+	gnutls_session_t sess = NULL;
+	int fd = -1, rc;
+	double t0;
+
+	(void)self;
+	memset(&tc, 0, sizeof(tc));
+	memset(&ch, 0, sizeof(ch));	/* chan_free() is safe on it */
+	if (send_check(&j, &stats, &st) < 0 || send_sources(&j, &st) < 0 ||
+	    send_trust(&j, &tc, &stats, &st) < 0)
 		goto out;
-	to.kernel_ciphers = kprio[0] ? kprio : NULL;
-	if (tls_ctx_init(&tc, &to, &st) < 0)
-		goto out;
-	stats.auth = tls_auth_name(tc.auth);
 	cli_signals();
 	t0 = cli_now();
-	fd = net_connect(host, port, cli_family(), cli_timeout_ms(), &st);
-	if (fd < 0)
+	if (send_connect(&j, &fd, &st) < 0)
 		goto out;
-	net_tune(fd, cli_timeout_ms());
-	/* The kernel paces TCP to this rate (fq, or TCP's own pacing). */
-	if (rate > 0 && setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, sizeof(rate)) < 0) {
-		kc_fail(&st, KC_OTHER, "--limit-rate: %s", strerror(errno));
+	if (cli_secure(fd, &tc, j.pol, cli_progress() && !opt.raw, &stats, &sess, &ch, &prog, &st) < 0)
 		goto out;
-	}
-	if (cli_secure(fd, &tc, pol, cli_progress() && !cli.raw, &stats, &sess, &ch, &prog, &st) < 0)
-		goto out;
-	so.paths = paths;
-	so.npaths = npaths;
-	so.recursive = cli.recursive;
-	so.stdin_name = cli.name;
-	so.target = cli.target;
-	so.opts = (cli.preserve ? PROTO_OPT_PRESERVE : 0) | (cli.no_clobber ? PROTO_OPT_NOCLOBBER : 0) |
-		  (cli.update ? PROTO_OPT_UPDATE : 0) | (cli.resume ? PROTO_OPT_RESUME : 0) |
-		  (cli.verify ? PROTO_OPT_VERIFY : 0);
-	if (cli.raw)
-		xfer_send_raw(&ch, args[1], cli.json ? -1 : STDOUT_FILENO, &stats, &st);
+	if (opt.raw)
+		xfer_send_raw(&ch, j.srcs[0], cli_out.json ? -1 : STDOUT_FILENO, &stats, &st);
 	else
-		xfer_send(&ch, &so, &stats, &st);
+		xfer_send(&ch, &j.so, &stats, &st);
 	stats.tx_path = chan_tx_path(&ch);	/* splice is known only once used */
 	stats.seconds = cli_now() - t0;
 out:
 	progress_end(&prog);
 	rc = cli_finish(&stats, &st);
-out_nosummary:
 	chan_free(&ch);
 	if (sess)
 		gnutls_deinit(sess);
 	if (fd >= 0)
 		close(fd);
 	tls_ctx_free(&tc);
-	free(paths);
-	if (ctx)
-		poptFreeContext(ctx);
-	cli_free();
+	free(j.paths);
+	free(opt.target);
+	free(opt.limit_rate);
+	free(opt.name);
 	return rc;
 }
 
@@ -237,5 +255,8 @@ const struct cmd_entry cmd_send_entry = {
 	.name = "send",
 	.args = "[OPTIONS] HOST[:PORT] PATH... (PATH - is standard input)",
 	.summary = "connect to a receiver and send files (-r: directories)",
+	.table = send_table,
+	.min_args = 2,
+	.max_args = -1,
 	.exec = cmd_send,
 };

@@ -854,3 +854,32 @@ int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t 
 	gnutls_deinit(s);
 	return -1;
 }
+
+/* The peek that lets recv -k spend a process only on a complete
+ * ClientHello (see tls.h). */
+#include "tlsrec.h"
+
+int tls_first_record_in(int fd)
+{
+	unsigned char b[TLS_RECORD_HDR_LEN + TLS_RECORD_PAYLOAD_MAX + 256];
+	ssize_t n;
+	int need;
+
+	do {
+		n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n == 0 || (n < 0 && errno != EAGAIN))
+		return -1;
+	if (n < TLS_RECORD_HDR_LEN) {
+		need = TLS_RECORD_HDR_LEN;
+	} else {
+		/* Record header: type, version, 16-bit length. */
+		need = TLS_RECORD_HDR_LEN + (b[3] << 8 | b[4]);
+		if (b[0] != TLS_CT_HANDSHAKE || need > (int)sizeof(b) || n >= need)
+			return 1;
+	}
+	/* Well below half the receive buffer, so the kernel neither clamps
+	 * it nor grows the buffer for it. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &need, sizeof(need));
+	return 0;
+}

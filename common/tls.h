@@ -109,4 +109,15 @@ int tls_check_secret_file(const char *path, struct kc_status *st);
  * the caller frees.  Returns 0 or -errno. */
 int tls_read_small_file(const char *path, size_t max, char **out, size_t *len);
 
+/* Has the peer's first TLS record (a ClientHello, whole) arrived on fd?
+ * recv -k gives a process and a startup slot only to connections whose
+ * ClientHello is complete: a peer that trickles it in byte by byte, or
+ * sends nothing, holds a descriptor until its deadline and nothing else.
+ * Returns 1 yes (also for bytes that are not a TLS handshake record:
+ * GnuTLS refuses those at once), 0 not yet (SO_RCVLOWAT is raised to the
+ * bytes still needed, so that poll() reports the socket only once they are
+ * in), -1 when the peer closed without a byte (a port scan, a health check:
+ * it goes quietly). */
+int tls_first_record_in(int fd);
+
 #endif

@@ -1,0 +1,106 @@
+#!/usr/bin/env bats
+# Usage errors follow one rule (ktlscp(1) EXIT STATUS): exit 2, nothing on
+# standard output (no JSON object even with --json), and on standard error
+# one line "ktlscp CMD: ..." and one "Try 'ktlscp CMD --help' ..." line.
+# A run that passes option checking prints exactly one JSON object with
+# --json.  CMD -h shows the command's help.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+# usage_error CMD ARGS...: ktlscp CMD ARGS... is a usage error by the rule.
+usage_error() {
+	local cmd=$1
+	shift
+	run --separate-stderr timeout 30 "$KTLSCP" "$cmd" "$@"
+	if [ "$status" -ne 2 ] || [ -n "$output" ] || [ "${#stderr_lines[@]}" -ne 2 ] ||
+		[[ "${stderr_lines[0]}" != "ktlscp $cmd: "* ]] ||
+		[ "${stderr_lines[1]}" != "Try 'ktlscp $cmd --help' for more information." ]; then
+		echo "ktlscp $cmd $*: exit $status" >&2
+		echo "stdout: $output" >&2
+		echo "stderr: $stderr" >&2
+		return 1
+	fi
+}
+
+# usage_error_json CMD ARGS...: the same, without and with --json.
+usage_error_json() {
+	local cmd=$1
+	shift
+	usage_error "$cmd" "$@"
+	usage_error "$cmd" --json "$@"
+}
+
+@test "send: an unknown option, a bad value, too few arguments: exit 2, no JSON, one error and the Try line" {
+	usage_error_json send --no-such-option 127.0.0.1:1 /etc/hostname
+	usage_error_json send --port 99999 127.0.0.1:1 /etc/hostname
+	usage_error_json send --limit-rate fast 127.0.0.1:1 /etc/hostname
+	usage_error_json send 127.0.0.1:1
+	usage_error_json send
+}
+
+@test "recv: an unknown option, a bad value, too many arguments: exit 2, no JSON, one error and the Try line" {
+	usage_error_json recv --no-such-option --port 0 "$DST"
+	usage_error_json recv --port 99999 "$DST"
+	usage_error_json recv --max-conns 3 --port 0 "$DST"
+	usage_error_json recv --port 0 "$DST" "$DST"
+}
+
+@test "info: an unknown option, a bad value, any argument: exit 2, no JSON, one error and the Try line" {
+	usage_error_json info --no-such-option
+	usage_error info --json=yes
+	usage_error_json info foo
+}
+
+@test "id: an unknown option, any argument: exit 2, one error and the Try line" {
+	usage_error_json id --no-such-option
+	usage_error_json id foo
+	[ ! -e "$HOME/.config/ktlscp" ]
+}
+
+@test "a usage error found with the trust options is one too (malformed token)" {
+	usage_error_json send --token nope 127.0.0.1:1 /etc/hostname
+}
+
+@test "a run past option checking prints exactly one JSON object with --json" {
+	run --separate-stderr timeout 30 "$KTLSCP" send --json 127.0.0.1:1 "$SRC/missing"
+	[ "$status" -eq 6 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$(echo "$output" | jq -r .exit_code)" = 6 ]
+	run --separate-stderr timeout 60 "$KTLSCP" info --json
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	echo "$output" | jq -e 'type == "object"' >/dev/null
+}
+
+@test "CMD -h and CMD --help show the command's help on stdout, exit 0" {
+	for cmd in send recv info id; do
+		for h in -h --help; do
+			run --separate-stderr timeout 30 "$KTLSCP" "$cmd" "$h"
+			[ "$status" -eq 0 ] || { echo "$cmd $h: exit $status: $stderr"; false; }
+			[[ "${lines[0]}" == "Usage: ktlscp $cmd"* ]]
+			[[ "$output" == *"--help"* ]]
+			[ -z "$stderr" ]
+		done
+	done
+	run --separate-stderr timeout 30 "$KTLSCP" send -h
+	[[ "$output" == *"--recursive"* && "$output" == *"--psk-file"* ]]
+}
+
+@test "an unknown command follows the rule too" {
+	run --separate-stderr timeout 30 "$KTLSCP" frobnicate --json
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[ "${#stderr_lines[@]}" -eq 2 ]
+	[ "${stderr_lines[0]}" = "ktlscp: unknown command 'frobnicate'" ]
+	[ "${stderr_lines[1]}" = "Try 'ktlscp --help' for more information." ]
+}
+
+@test "no command at all is a usage error by the same rule" {
+	run --separate-stderr timeout 30 "$KTLSCP"
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[ "${#stderr_lines[@]}" -eq 2 ]
+	[[ "${stderr_lines[0]}" == "ktlscp: "* ]]
+	[ "${stderr_lines[1]}" = "Try 'ktlscp --help' for more information." ]
+}
