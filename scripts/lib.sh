@@ -1,10 +1,11 @@
 # shellcheck shell=bash
-# scripts/lib.sh: the shell functions of ./check.sh.  Setting up a Debian
+# scripts/lib.sh: what ./check.sh and ./demo.sh share.  Setting up a Debian
 # machine (install_missing, as_root), building out of tree
-# (autoreconf_if_stale, configure_in), and the test lanes: lane_run runs one
-# and judges its report, lane_skip records one not run, lane_verdict prints
-# the summary and says whether every lane passed.  Every lane is judged by
-# the same rules, written once, here.
+# (autoreconf_if_stale, configure_in), waiting for a receiver
+# (wait_listening), and for check.sh the test lanes: lane_run runs one and
+# judges its report, lane_skip records one not run, lane_verdict prints the
+# summary and says whether every lane passed.  Every lane is judged by the
+# same rules, written once, here.
 #
 # Sourced by bash scripts, never run.  The sourcing script may set lib_prog,
 # the name its messages start with (default: its file name).
@@ -57,6 +58,24 @@ configure_in() {
 		(cd "$dir" && "$lib_top/configure" -q "$@")
 	fi
 	make -C "$dir" -j"$lib_jobs" >/dev/null
+}
+
+# ---- receivers -----------------------------------------------------------
+
+# wait_listening ERRFILE [PATTERN]: wait up to 5 s until the receiver writing
+# its stderr to ERRFILE has printed PATTERN (default: "port", from its
+# "listening on ... port N" line), then print the port it listens on.
+# Returns 1 if PATTERN never came.
+wait_listening() {
+	local file=$1 pattern=${2:-port} _
+	for _ in $(seq 1 100); do
+		if grep -q "$pattern" "$file" 2>/dev/null; then
+			sed -n '/.*port \([0-9]*\).*/{s//\1/p;q;}' "$file"
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
 }
 
 # ---- test lanes ----------------------------------------------------------
