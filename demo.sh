@@ -12,8 +12,9 @@ lib_prog=demo
 
 install_missing build-essential autoconf automake pkg-config libgnutls28-dev libpopt-dev jq
 autoreconf_if_stale >/dev/null 2>&1
-configure_in build
-K=$PWD/build/ktlscp
+# Its own build folder: check.sh's build/ is configured with -Werror.
+configure_in build-demo
+K=$PWD/build-demo/ktlscp
 
 work=$(mktemp -d /tmp/ktlscp-demo.XXXXXX)
 recv_pid=

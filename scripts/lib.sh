@@ -47,14 +47,35 @@ autoreconf_if_stale() {
 	fi
 }
 
+# configure_args_are DIR ARGS...: true when DIR was configured with exactly
+# ARGS (-q aside, which configure does not record).
+configure_args_are() {
+	local dir=$1 recorded a
+	shift
+	recorded=$("$dir/config.status" --config 2>/dev/null) || return 1
+	local -a have want=()
+	# config.status quotes its arguments for the shell.
+	eval "have=($recorded)"
+	for a in "$@"; do
+		[ "$a" = -q ] || want+=("$a")
+	done
+	[ "$(printf '%s\n' "${have[@]}")" = "$(printf '%s\n' "${want[@]}")" ]
+}
+
 # configure_in DIR [CONFIGURE-ARGS...]: an out-of-tree build in DIR, built.
-# DIR is configured when it has no Makefile or configure is newer than its
-# last run.
+# DIR is configured when it has no Makefile, when configure is newer than its
+# last run, or when it was configured with other arguments (by hand, say); in
+# that last case it is also cleaned, since a changed flag (-Werror) does not
+# by itself make the objects out of date.
 configure_in() {
 	local dir=$1
 	shift
 	mkdir -p "$dir"
-	if [ ! -f "$dir/Makefile" ] || [ "$lib_top/configure" -nt "$dir/config.status" ]; then
+	if [ -f "$dir/Makefile" ] && ! configure_args_are "$dir" "$@"; then
+		echo "$lib_prog: $dir was configured with other arguments; reconfiguring it with ${*:-no arguments}"
+		(cd "$dir" && "$lib_top/configure" -q "$@")
+		make -C "$dir" clean >/dev/null
+	elif [ ! -f "$dir/Makefile" ] || [ "$lib_top/configure" -nt "$dir/config.status" ]; then
 		(cd "$dir" && "$lib_top/configure" -q "$@")
 	fi
 	make -C "$dir" -j"$lib_jobs" >/dev/null
