@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # ./check.sh: set up this machine (Debian 12) and pass every test lane.
 #
-#   1. native       make check in build/ (unit tests and the bats suite, in
-#                   whatever mode this kernel allows: kTLS where it has it,
-#                   else the user-space path);
+#   1. native       make check in build/, configured with --enable-werror
+#                   (unit tests and the bats suite, in whatever mode this
+#                   kernel allows: kTLS where it has it, else the user-space
+#                   path);
 #   2. sanitizers   the same suite built with ASan + UBSan (build-asan/);
 #   3. fuzzing      libFuzzer on the wire decoder and the path checker, for
 #                   a bounded time (KTLSCP_FUZZ_SECONDS, default 30 each);
@@ -11,141 +12,132 @@
 #                   Debian's kernel, which has kTLS; run when this kernel
 #                   has none (it would be lane 1 again otherwise).
 #
+# Every lane is judged by the same rules (scripts/lib.sh, lane_run): it
+# fails when its command exits non-zero, when its report counts a failure,
+# or when it reports no test at all.  Any failed lane fails check.sh; the
+# last line is "N passed, M failed", with M above 0 exactly then.  Each
+# lane's output is also kept in a log (native-lane.log, asan-lane.log,
+# fuzz.log, vm-lane.log) in KTLSCP_CHECK_LOGS, default this folder.
+#
 # Idempotent; installs missing Debian packages (as root, or through sudo).
 # KTLSCP_SKIP_VM=1, KTLSCP_SKIP_ASAN=1, KTLSCP_SKIP_FUZZ=1 skip a lane for
 # quick local runs; CI sets none of them.
+#
+# Stand-in lanes, for tests/checksh.bats only: with KTLSCP_CHECK_STANDIN=1,
+# check.sh installs nothing, runs no autoreconf, builds nothing and does not
+# ask this kernel about kTLS.  Each lane not skipped runs instead the shell
+# command line in KTLSCP_CHECK_NATIVE, KTLSCP_CHECK_ASAN, KTLSCP_CHECK_FUZZ
+# or KTLSCP_CHECK_VM (all required), whose output is judged exactly as the
+# real lane's, and KTLSCP_CHECK_LOGS is required too, so nothing is written
+# here.  The seam cannot be met by accident: without KTLSCP_CHECK_STANDIN=1
+# the lane variables are an error, under CI (CI set, and not false or 0)
+# KTLSCP_CHECK_STANDIN=1 is refused, and .ci/run clears them all.
 set -euo pipefail
 cd "$(dirname "$0")"
 top=$(pwd -P)
-jobs=$(nproc)
+lib_prog=check.sh
+# shellcheck source=scripts/lib.sh
+. "$top/scripts/lib.sh"
+
+die() {
+	echo "check.sh: $*" >&2
+	exit 2
+}
 
 packages=(build-essential autoconf automake pkg-config libgnutls28-dev libpopt-dev
 	bats jq gnutls-bin socat openssl groff-base python3 util-linux iproute2
 	clang libclang-rt-14-dev)
 
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
+standin=${KTLSCP_CHECK_STANDIN:-0}
+standin_vars=(KTLSCP_CHECK_NATIVE KTLSCP_CHECK_ASAN KTLSCP_CHECK_FUZZ KTLSCP_CHECK_VM)
+case $standin in
+0) for v in "${standin_vars[@]}"; do
+	[ -z "${!v:-}" ] || die "$v is only read with KTLSCP_CHECK_STANDIN=1 (tests/checksh.bats)"
+done ;;
+1) case ${CI:-} in
+	"" | false | 0) ;;
+	*) die "stand-in lanes (KTLSCP_CHECK_STANDIN=1) are refused under CI" ;;
+	esac
+	[ -n "${KTLSCP_CHECK_LOGS:-}" ] || die "stand-in lanes need KTLSCP_CHECK_LOGS" ;;
+*) die "KTLSCP_CHECK_STANDIN must be 0 or 1" ;;
+esac
+logs=${KTLSCP_CHECK_LOGS:-$top}
+mkdir -p "$logs"
 
-install_missing() {
-	local missing=() p
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-			missing+=("$p")
-	done
-	if [ ${#missing[@]} -gt 0 ]; then
-		echo "check.sh: installing ${missing[*]}"
-		as_root apt-get update -qq
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			"${missing[@]}" >/dev/null
-	fi
-}
-
-# configure_in DIR [CONFIGURE-ARGS...]: an out-of-tree build in DIR.
-configure_in() {
-	local dir=$1
-	shift
-	mkdir -p "$dir"
-	if [ ! -f "$dir/Makefile" ] || [ configure -nt "$dir/config.status" ]; then
-		(cd "$dir" && "$top/configure" -q "$@")
-	fi
-	make -C "$dir" -j"$jobs" >/dev/null
-}
-
-summary=()
-total_pass=0
-total_fail=0
-failed_lanes=()
-
-# count_log NAME LOG: add automake's test-suite.log totals.
-count_log() {
-	local name=$1 log=$2 p f e s
-	p=$(sed -n 's/^# PASS: *//p' "$log" | head -1)
-	f=$(sed -n 's/^# FAIL: *//p' "$log" | head -1)
-	e=$(sed -n 's/^# ERROR: *//p' "$log" | head -1)
-	s=$(sed -n 's/^# SKIP: *//p' "$log" | head -1)
-	total_pass=$((total_pass + ${p:-0}))
-	total_fail=$((total_fail + ${f:-0} + ${e:-0}))
-	summary+=("$name: ${p:-0} passed, $((${f:-0} + ${e:-0})) failed, ${s:-0} skipped")
-}
-
-# run_check NAME DIR: make check in DIR, counted.
-run_check() {
-	local name=$1 dir=$2 rc=0
-	make -C "$dir" -j"$jobs" check || rc=$?
-	if [ -f "$dir/test-suite.log" ]; then
-		count_log "$name" "$dir/test-suite.log"
-	else
-		summary+=("$name: no test-suite.log")
-		total_fail=$((total_fail + 1))
-	fi
-	if [ $rc -ne 0 ]; then
-		failed_lanes+=("$name")
+# check_in DIR CONFIGURE-ARGS...: configure and build DIR, make check there,
+# and on failure show the failing tests' logs from its test-suite.log.
+check_in() {
+	local dir=$1 rc=0
+	configure_in "$@"
+	make -C "$dir" -j"$lib_jobs" check || rc=$?
+	if [ $rc -ne 0 ] && [ -f "$dir/test-suite.log" ]; then
 		grep -A25 '^FAIL\|^ERROR' "$dir/test-suite.log" | head -120 || true
 	fi
+	return $rc
 }
 
-install_missing "${packages[@]}"
-if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
-	autoreconf -fi
-fi
-if [ -f config.status ]; then
-	echo "check.sh: this tree was configured in place; run 'make distclean' first" >&2
-	exit 1
+check_asan() {
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	export LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0
+	check_in build-asan --enable-werror --enable-sanitizers
+}
+
+# The command of each lane: the real one, or the stand-in's (see above).
+if [ "$standin" = 1 ]; then
+	lane_remark "stand-in lanes (KTLSCP_CHECK_STANDIN=1): nothing here was built or tested"
+	echo "check.sh: stand-in lanes (KTLSCP_CHECK_STANDIN=1): nothing is installed, built or tested" >&2
+	for v in "${standin_vars[@]}"; do
+		case $v in
+		*ASAN) skip=${KTLSCP_SKIP_ASAN:-0} ;;
+		*FUZZ) skip=${KTLSCP_SKIP_FUZZ:-0} ;;
+		*VM) skip=${KTLSCP_SKIP_VM:-0} ;;
+		*) skip=0 ;;
+		esac
+		[ "$skip" = 1 ] || [ -n "${!v:-}" ] || die "stand-in lanes need $v"
+	done
+	native=(bash -c "${KTLSCP_CHECK_NATIVE:-}")
+	asan=(bash -c "${KTLSCP_CHECK_ASAN:-}")
+	fuzz=(bash -c "${KTLSCP_CHECK_FUZZ:-}")
+	vm=(bash -c "${KTLSCP_CHECK_VM:-}")
+else
+	install_missing "${packages[@]}"
+	autoreconf_if_stale
+	if [ -f config.status ]; then
+		echo "check.sh: this tree was configured in place; run 'make distclean' first" >&2
+		exit 1
+	fi
+	native=(check_in build --enable-werror)
+	asan=(check_asan)
+	fuzz=(tests/fuzz/run.sh "${KTLSCP_FUZZ_SECONDS:-30}")
+	vm=(make -C build check-vm)
 fi
 
 # Lane 1: native.
-configure_in build --enable-werror
-run_check native build
+lane_run native "$logs/native-lane.log" automake -- "${native[@]}"
 
 # Lane 2: ASan + UBSan.
 if [ "${KTLSCP_SKIP_ASAN:-0}" = 1 ]; then
-	summary+=("sanitizers: skipped (KTLSCP_SKIP_ASAN=1)")
+	lane_skip sanitizers "KTLSCP_SKIP_ASAN=1"
 else
-	configure_in build-asan --enable-werror --enable-sanitizers
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1 \
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0 \
-		run_check "sanitizers (ASan+UBSan)" build-asan
+	lane_run "sanitizers (ASan+UBSan)" "$logs/asan-lane.log" automake -- "${asan[@]}"
 fi
 
 # Lane 3: fuzzing.
 if [ "${KTLSCP_SKIP_FUZZ:-0}" = 1 ]; then
-	summary+=("fuzzing: skipped (KTLSCP_SKIP_FUZZ=1)")
-elif tests/fuzz/run.sh "${KTLSCP_FUZZ_SECONDS:-30}" | tee fuzz.log; then
-	total_pass=$((total_pass + 2))
-	summary+=("fuzzing: 2 passed, 0 failed ($(grep -c Done fuzz.log) targets, $(sed -n 's/.*Done \([0-9]*\) runs.*/\1/p' fuzz.log | awk '{s += $1} END {print s}') executions)")
+	lane_skip fuzzing "KTLSCP_SKIP_FUZZ=1"
 else
-	total_fail=$((total_fail + 1))
-	failed_lanes+=(fuzzing)
-	summary+=("fuzzing: failed")
+	lane_run fuzzing "$logs/fuzz.log" fuzz -- "${fuzz[@]}"
 fi
 
-# Lane 4: kTLS in a VM, when this kernel cannot do it natively.
-if [ "$(build/ktlscp info --json | jq -r .ktls)" = true ]; then
-	summary+=("kTLS VM lane: not needed, this kernel has kTLS (lane 1 ran on it)")
+# Lane 4: kTLS in a VM, when this kernel cannot do it natively (stand-ins
+# are taken to run on a kernel without it).
+if [ "$standin" = 0 ] && [ "$(build/ktlscp info --json | jq -r .ktls)" = true ]; then
+	lane_remark "kTLS VM lane: not needed, this kernel has kTLS (lane 1 ran on it)"
 elif [ "${KTLSCP_SKIP_VM:-0}" = 1 ]; then
-	summary+=("kTLS VM lane: skipped (KTLSCP_SKIP_VM=1)")
+	lane_skip "kTLS VM lane" "KTLSCP_SKIP_VM=1"
 else
-	vm_rc=0
-	make -C build check-vm 2>&1 | tee vm-lane.log || vm_rc=$?
-	vm_rc=${PIPESTATUS[0]}
-	line=$(grep '^kTLS VM lane: [0-9]' vm-lane.log | tail -1 || true)
-	vp=$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
-	vf=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-	total_pass=$((total_pass + ${vp:-0}))
-	total_fail=$((total_fail + ${vf:-0}))
-	if [ "$vm_rc" -ne 0 ]; then
-		failed_lanes+=("kTLS VM")
-		[ "${vf:-0}" -eq 0 ] && total_fail=$((total_fail + 1))
-	fi
-	summary+=("${line:-kTLS VM lane: did not report}")
+	lane_run "kTLS VM lane" "$logs/vm-lane.log" summary -- "${vm[@]}"
 fi
 
-echo
-printf '%s\n' "${summary[@]}"
-echo "$total_pass passed, $total_fail failed"
-if [ ${#failed_lanes[@]} -gt 0 ]; then
-	echo "failed lanes: ${failed_lanes[*]}" >&2
-	exit 1
-fi
+lane_verdict

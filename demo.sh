@@ -6,31 +6,31 @@
 # mode, and why it is "userspace" when this kernel has no kTLS.
 set -euo pipefail
 cd "$(dirname "$0")"
+lib_prog=demo
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
-packages=(build-essential autoconf automake pkg-config libgnutls28-dev libpopt-dev jq)
-missing=()
-for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "demo: installing ${missing[*]}"
-	sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_=sudo
-	$sudo_ apt-get update -qq
-	$sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-if [ ! -x configure ] || [ configure.ac -nt configure ]; then autoreconf -fi >/dev/null 2>&1; fi
-mkdir -p build
-if [ ! -f build/Makefile ] || [ configure -nt build/config.status ]; then (cd build && ../configure -q); fi
-make -C build -j"$(nproc)" >/dev/null
-K=$PWD/build/ktlscp
+install_missing build-essential autoconf automake pkg-config libgnutls28-dev libpopt-dev jq
+autoreconf_if_stale >/dev/null 2>&1
+# Its own build folder: check.sh's build/ is configured with -Werror.
+configure_in build-demo
+K=$PWD/build-demo/ktlscp
 
 work=$(mktemp -d /tmp/ktlscp-demo.XXXXXX)
 recv_pid=
 cleanup() {
-	[ -n "$recv_pid" ] && kill "$recv_pid" 2>/dev/null || true
+	if [ -n "$recv_pid" ]; then kill "$recv_pid" 2>/dev/null || true; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# port_of ERRFILE [PATTERN]: the port of the receiver writing ERRFILE, once
+# it has printed PATTERN; the demo ends here if it never does.
+port_of() {
+	wait_listening "$@" && return
+	echo "demo: the receiver did not start:" >&2
+	cat "$1" >&2
+	exit 1
+}
 # Two hosts' worth of configuration, kept apart from yours.
 rcfg=$work/receiver-config
 scfg=$work/sender-config
@@ -48,12 +48,8 @@ echo "== receiver (no trust configured: it prints a one-time token)"
 unset KTLSCP_TOKEN
 "$K" recv --listen 127.0.0.1 --port 0 "$work/in" 2>"$work/recv.err" &
 recv_pid=$!
-for _ in $(seq 1 100); do
-	grep -q "one-time token" "$work/recv.err" 2>/dev/null && break
-	sleep 0.05
-done
+port=$(port_of "$work/recv.err" "one-time token")
 sed 's/^/  /' "$work/recv.err"
-port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$work/recv.err" | head -1)
 token=$(sed -n 's/.*one-time token: \([a-z0-9-]*\).*/\1/p' "$work/recv.err")
 
 echo "== sender"
@@ -75,8 +71,7 @@ fi
 echo "== the same, as JSON for scripts"
 "$K" recv --listen 127.0.0.1 --port 0 --token "$token" "$work/in" 2>"$work/recv2.err" >/dev/null &
 recv_pid=$!
-for _ in $(seq 1 100); do grep -q "port" "$work/recv2.err" 2>/dev/null && break; sleep 0.05; done
-port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$work/recv2.err" | head -1)
+port=$(port_of "$work/recv2.err")
 KTLSCP_TOKEN=$token XDG_CONFIG_HOME=$scfg "$K" send -q --json "127.0.0.1:$port" "$work/src/notes.txt" | jq .
 wait "$recv_pid"
 recv_pid=
@@ -88,8 +83,7 @@ echo "  sender's key   $sfp  -> receiver's authorized_senders"
 echo "$sfp demo sender" >"$rcfg/ktlscp/authorized_senders"
 "$K" recv --listen 127.0.0.1 --port 0 "$work/in" 2>"$work/recv3.err" >/dev/null &
 recv_pid=$!
-for _ in $(seq 1 100); do grep -q "port" "$work/recv3.err" 2>/dev/null && break; sleep 0.05; done
-port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$work/recv3.err" | head -1)
+port=$(port_of "$work/recv3.err")
 echo "  receiver's key $rfp  -> recorded by the sender on first contact"
 echo "  \$ ktlscp send --accept-new 127.0.0.1:$port src/notes.txt"
 XDG_CONFIG_HOME=$scfg "$K" send --accept-new "127.0.0.1:$port" "$work/src/notes.txt" 2>&1 |
