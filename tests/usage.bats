@@ -6,14 +6,13 @@
 # --json.  CMD -h shows the command's help.
 
 load helpers
-bats_require_minimum_version 1.5.0
 
 # usage_error CMD ARGS...: ktlscp CMD ARGS... is a usage error by the rule.
 usage_error() {
 	local cmd=$1
 	shift
-	run --separate-stderr timeout 30 "$KTLSCP" "$cmd" "$@"
-	if [ "$status" -ne 2 ] || [ -n "$output" ] || [ "${#stderr_lines[@]}" -ne 2 ] ||
+	run_ktlscp --separate-stderr 2 "$cmd" "$@"
+	if [ -n "$output" ] || [ "${#stderr_lines[@]}" -ne 2 ] ||
 		[[ "${stderr_lines[0]}" != "ktlscp $cmd: "* ]] ||
 		[ "${stderr_lines[1]}" != "Try 'ktlscp $cmd --help' for more information." ]; then
 		echo "ktlscp $cmd $*: exit $status" >&2
@@ -63,12 +62,10 @@ usage_error_json() {
 }
 
 @test "a run past option checking prints exactly one JSON object with --json" {
-	run --separate-stderr timeout 30 "$KTLSCP" send --json 127.0.0.1:1 "$SRC/missing"
-	[ "$status" -eq 6 ]
+	run_ktlscp --separate-stderr 6 send --json 127.0.0.1:1 "$SRC/missing"
 	[ "${#lines[@]}" -eq 1 ]
 	[ "$(echo "$output" | jq -r .exit_code)" = 6 ]
-	run --separate-stderr timeout 60 "$KTLSCP" info --json
-	[ "$status" -eq 0 ]
+	run_ktlscp --separate-stderr 0 info --json
 	[ "${#lines[@]}" -eq 1 ]
 	echo "$output" | jq -e 'type == "object"' >/dev/null
 }
@@ -76,20 +73,18 @@ usage_error_json() {
 @test "CMD -h and CMD --help show the command's help on stdout, exit 0" {
 	for cmd in send recv info id; do
 		for h in -h --help; do
-			run --separate-stderr timeout 30 "$KTLSCP" "$cmd" "$h"
-			[ "$status" -eq 0 ] || { echo "$cmd $h: exit $status: $stderr"; false; }
+			run_ktlscp --separate-stderr 0 "$cmd" "$h"
 			[[ "${lines[0]}" == "Usage: ktlscp $cmd"* ]]
 			[[ "$output" == *"--help"* ]]
 			[ -z "$stderr" ]
 		done
 	done
-	run --separate-stderr timeout 30 "$KTLSCP" send -h
+	run_ktlscp --separate-stderr 0 send -h
 	[[ "$output" == *"--recursive"* && "$output" == *"--psk-file"* ]]
 }
 
 @test "an unknown command follows the rule too" {
-	run --separate-stderr timeout 30 "$KTLSCP" frobnicate --json
-	[ "$status" -eq 2 ]
+	run_ktlscp --separate-stderr 2 frobnicate --json
 	[ -z "$output" ]
 	[ "${#stderr_lines[@]}" -eq 2 ]
 	[ "${stderr_lines[0]}" = "ktlscp: unknown command 'frobnicate'" ]
@@ -97,8 +92,7 @@ usage_error_json() {
 }
 
 @test "no command at all is a usage error by the same rule" {
-	run --separate-stderr timeout 30 "$KTLSCP"
-	[ "$status" -eq 2 ]
+	run_ktlscp --separate-stderr 2
 	[ -z "$output" ]
 	[ "${#stderr_lines[@]}" -eq 2 ]
 	[[ "${stderr_lines[0]}" == "ktlscp: "* ]]
