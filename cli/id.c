@@ -38,7 +38,7 @@ static int cmd_id(const struct cmd_entry *self, int argc, const char **argv)
 			diag_print("created this host's identity %s", certpath);
 		printf("%s\n", fp);
 	} else {
-		diag_print("%s", st.msg);
+		diag_print("%s", kc_msg(&st));
 	}
 	if (crt)
 		gnutls_x509_crt_deinit(crt);
@@ -46,7 +46,7 @@ static int cmd_id(const struct cmd_entry *self, int argc, const char **argv)
 		gnutls_x509_privkey_deinit(key);
 	poptFreeContext(ctx);
 	cli_free();
-	return (int)st.cls;
+	return (int)kc_class(&st);
 }
 
 const struct cmd_entry cmd_id_entry = {

@@ -72,7 +72,6 @@ int cli_parse(const struct cmd_entry *cmd, struct poptOption *table, int argc, c
 		fprintf(stderr, "Try 'ktlscp %s --help' for more information.\n", cmd->name);
 		return -1;
 	}
-	diag_quiet = cli.quiet;
 	diag_verbose = cli.verbose;
 	return 0;
 }

@@ -440,8 +440,8 @@ int tls_identity_load(bool create, gnutls_x509_crt_t *crt, gnutls_x509_privkey_t
 			return kc_fail(st, KC_FILE, "%s: %s", dir, strerror(-rc));
 		if (identity_create(dir, st) < 0) {
 			/* Lost a race with another process: use its identity. */
-			if (st->cls == KC_FILE && stat(keypath, &sb) == 0 && stat(certpath, &sb) == 0)
-				st->cls = KC_OK;
+			if (kc_class(st) == KC_FILE && stat(keypath, &sb) == 0 && stat(certpath, &sb) == 0)
+				kc_clear(st);
 			else
 				return -1;
 		} else {
@@ -465,7 +465,7 @@ static int verify_known_host(struct tls_ctx *c)
 	int r = kh_lookup(c->kh_path, c->kh_name, c->peer_fp, &line, old, &st);
 
 	if (r < 0) {
-		snprintf(c->verify_msg, sizeof(c->verify_msg), "%.500s", st.msg);
+		snprintf(c->verify_msg, sizeof(c->verify_msg), "%.500s", kc_msg(&st));
 		return -1;
 	}
 	if (r == KH_MATCH)

@@ -208,7 +208,7 @@ static int read_trust_file(const char *path, char **text, struct kc_status *st)
 		}
 	}
 	close(fd);
-	if (st->cls != KC_OK) {
+	if (!kc_ok(st)) {
 		free(buf);
 		return -1;
 	}
