@@ -18,37 +18,13 @@
 #include <gnutls/crypto.h>
 
 #include "fsutil.h"
+#include "ktls.h"
 #include "tls.h"
 #include "trustdb.h"
 
-static const struct {
-	const char *opt;	/* --cipher value */
-	const char *gnutls;	/* priority name */
-} cipher_names[] = {
-	{ "aes-128-gcm", "AES-128-GCM" },
-	{ "aes-256-gcm", "AES-256-GCM" },
-	{ "chacha20-poly1305", "CHACHA20-POLY1305" },
-	{ "aes-128-ccm", "AES-128-CCM" },
-};
-
 int tls_cipher_check(const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(cipher_names) / sizeof(cipher_names[0]); i++)
-		if (strcmp(name, cipher_names[i].opt) == 0)
-			return 0;
-	return -EINVAL;
-}
-
-static const char *cipher_gnutls(const char *opt)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(cipher_names) / sizeof(cipher_names[0]); i++)
-		if (strcmp(opt, cipher_names[i].opt) == 0)
-			return cipher_names[i].gnutls;
-	return NULL;
+	return ktls_cipher_by_name(name) ? 0 : -EINVAL;
 }
 
 const char *tls_auth_name(enum tls_auth a)
@@ -599,7 +575,8 @@ static int build_priority(struct tls_ctx *c, const struct tls_opts *o, struct kc
 		version = 12;
 	}
 	if (o->cipher) {
-		const char *g = cipher_gnutls(o->cipher);
+		const struct ktls_cipher *kc = ktls_cipher_by_name(o->cipher);
+		const char *g = kc ? kc->gnutls : NULL;
 
 		if (g == NULL)
 			return kc_fail(st, KC_USAGE, "--cipher %s: unknown cipher", o->cipher);
@@ -612,8 +589,11 @@ static int build_priority(struct tls_ctx *c, const struct tls_opts *o, struct kc
 			return kc_fail(st, KC_KTLS, "this kernel's kTLS offers none of our ciphers");
 		snprintf(ciphers, sizeof(ciphers), "%s", o->kernel_ciphers);
 	} else {
-		snprintf(ciphers, sizeof(ciphers),
-			 "+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-CCM");
+		const struct ktls_cipher *kc;
+		size_t i, l = 0;
+
+		for (i = 0; (kc = ktls_cipher_at(i)) != NULL && l < sizeof(ciphers); i++)
+			l += (size_t)snprintf(ciphers + l, sizeof(ciphers) - l, "%s+%s", i ? ":" : "", kc->gnutls);
 	}
 	/* Only AEAD ciphers the kernel can take over; no tickets (nothing to
 	 * resume, and a ticket is one more record to route after the switch). */

@@ -72,7 +72,7 @@ struct tls_ctx {
 	char peer_fp[TLS_FP_LEN];	/* peer's key fingerprint, cert modes */
 };
 
-/* Check --cipher / --tls values; 0 or -EINVAL. */
+/* Is name a --cipher value (a row of KTLS_CIPHERS, ktls.h)?  0 or -EINVAL. */
 int tls_cipher_check(const char *name);
 
 /* Set up credentials and priorities.  Returns 0 or -1 with st set (KC_USAGE

@@ -1,5 +1,7 @@
 /* Unit tests of the sock_diag reply decoder with crafted netlink messages
- * (no NIC here can produce hw or hw_record), and of small ktls helpers. */
+ * (no NIC here can produce hw or hw_record), of the cipher table and the
+ * key layout handed to the kernel (checked against linux/tls.h, since the
+ * native lane has no kTLS to refuse a wrong one), and of small helpers. */
 #include "config.h"
 
 #include <errno.h>
@@ -73,11 +75,105 @@ static size_t build(int ulp, uint16_t tx, uint16_t rx)
 	return nh->nlmsg_len;
 }
 
+/* A salted cipher (AES-GCM, AES-CCM): the fill must match the kernel's
+ * own struct field by field. */
+#define CHECK_SALTED(NAME, K, S)                                                                  \
+	do {                                                                                      \
+		const struct ktls_cipher *c = ktls_cipher_by_name(NAME);                          \
+		struct tls12_crypto_info_##S ci;                                                  \
+		uint8_t key[TLS_CIPHER_##K##_KEY_SIZE], iv[12], seq[8];                            \
+		size_t i;                                                                         \
+                                                                                                  \
+		for (i = 0; i < sizeof(key); i++)                                                 \
+			key[i] = (uint8_t)(0x40 + i);                                             \
+		for (i = 0; i < sizeof(iv); i++)                                                  \
+			iv[i] = (uint8_t)(0x10 + i);                                              \
+		for (i = 0; i < sizeof(seq); i++)                                                 \
+			seq[i] = (uint8_t)(0xa0 + i);                                             \
+		ok(c && c->kernel == TLS_CIPHER_##K && c->info_size == sizeof(ci) &&              \
+			   c->key_size == sizeof(ci.key) && c->salt_size == sizeof(ci.salt) &&     \
+			   c->iv_size == sizeof(ci.iv) && c->rec_seq_size == sizeof(ci.rec_seq),  \
+		   "%s: the table has linux/tls.h's sizes", NAME);                                \
+		memset(&ci, 0xee, sizeof(ci));                                                    \
+		ok(ktls_crypto_fill(c, true, key, sizeof(key), iv, 12, seq, &ci, sizeof(ci)) ==    \
+				   (int)sizeof(ci) &&                                             \
+			   ci.info.version == TLS_1_3_VERSION && ci.info.cipher_type == TLS_CIPHER_##K && \
+			   memcmp(ci.key, key, sizeof(key)) == 0 && memcmp(ci.salt, iv, 4) == 0 &&   \
+			   memcmp(ci.iv, iv + 4, 8) == 0 && memcmp(ci.rec_seq, seq, 8) == 0,       \
+		   "%s, TLS 1.3: salt and nonce from the IV, key, sequence number", NAME);       \
+		memset(&ci, 0xee, sizeof(ci));                                                    \
+		ok(ktls_crypto_fill(c, false, key, sizeof(key), iv, 4, seq, &ci, sizeof(ci)) ==    \
+				   (int)sizeof(ci) &&                                             \
+			   ci.info.version == TLS_1_2_VERSION && memcmp(ci.salt, iv, 4) == 0 &&      \
+			   memcmp(ci.iv, seq, 8) == 0 && memcmp(ci.rec_seq, seq, 8) == 0 &&         \
+			   memcmp(ci.key, key, sizeof(key)) == 0,                                  \
+		   "%s, TLS 1.2: salt from the IV, explicit nonce = sequence number", NAME);     \
+		ok(ktls_crypto_fill(c, true, key, sizeof(key), iv, 4, seq, &ci, sizeof(ci)) ==     \
+				   -EINVAL &&                                                     \
+			   ktls_crypto_fill(c, false, key, sizeof(key) - 1, iv, 4, seq, &ci,       \
+					    sizeof(ci)) == -EINVAL &&                              \
+			   ktls_crypto_fill(c, false, key, sizeof(key), iv, 4, seq, &ci,           \
+					    sizeof(ci) - 1) == -EINVAL,                            \
+		   "%s: a wrong IV, key or buffer length is refused", NAME);                     \
+	} while (0)
+
+static void check_salted(void)
+{
+	CHECK_SALTED("aes-128-gcm", AES_GCM_128, aes_gcm_128);
+	CHECK_SALTED("aes-256-gcm", AES_GCM_256, aes_gcm_256);
+	CHECK_SALTED("aes-128-ccm", AES_CCM_128, aes_ccm_128);
+}
+
+static void check_ciphers(void)
+{
+	const struct ktls_cipher *c;
+	struct tls12_crypto_info_chacha20_poly1305 ch;
+	uint8_t key[32], iv[12], seq[8];
+	size_t i, n = 0;
+
+	for (i = 0; (c = ktls_cipher_at(i)) != NULL; i++)
+		n += ktls_cipher_by_name(c->name) == c && ktls_cipher_by_id(c->id) == c &&
+		     strcmp(gnutls_cipher_get_name(c->id), c->gnutls) == 0 &&
+		     strstr(KTLS_CIPHER_NAMES, c->name) != NULL;
+	ok(i == KTLS_NCIPHERS && n == i && KTLS_PROBE_MAX == 2 * i,
+	   "%zu ciphers, each found by name and by GnuTLS id, named as GnuTLS names it, in the help list", n);
+	ok(strcmp(KTLS_CIPHER_NAMES, "aes-128-gcm, aes-256-gcm, chacha20-poly1305 or aes-128-ccm") == 0,
+	   "the help list: %s", KTLS_CIPHER_NAMES);
+	ok(ktls_cipher_by_name("aes-128-cbc") == NULL && ktls_cipher_by_id(GNUTLS_CIPHER_AES_128_CBC) == NULL,
+	   "ciphers the kernel cannot take are not in the table");
+	check_salted();
+
+	c = ktls_cipher_by_name("chacha20-poly1305");
+	for (i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(0x40 + i);
+	for (i = 0; i < sizeof(iv); i++)
+		iv[i] = (uint8_t)(0x10 + i);
+	for (i = 0; i < sizeof(seq); i++)
+		seq[i] = (uint8_t)(0xa0 + i);
+	ok(c && c->kernel == TLS_CIPHER_CHACHA20_POLY1305 && c->info_size == sizeof(ch) &&
+		   c->key_size == sizeof(ch.key) && c->salt_size == 0 && c->iv_size == sizeof(ch.iv) &&
+		   c->rec_seq_size == sizeof(ch.rec_seq),
+	   "chacha20-poly1305: the table has linux/tls.h's sizes");
+	memset(&ch, 0xee, sizeof(ch));
+	ok(ktls_crypto_fill(c, false, key, 32, iv, 12, seq, &ch, sizeof(ch)) == (int)sizeof(ch) &&
+		   ch.info.version == TLS_1_2_VERSION && ch.info.cipher_type == TLS_CIPHER_CHACHA20_POLY1305 &&
+		   memcmp(ch.iv, iv, 12) == 0 && memcmp(ch.key, key, 32) == 0 && memcmp(ch.rec_seq, seq, 8) == 0,
+	   "chacha20-poly1305, TLS 1.2: the whole 12-byte IV");
+	memset(&ch, 0xee, sizeof(ch));
+	ok(ktls_crypto_fill(c, true, key, 32, iv, 12, seq, &ch, sizeof(ch)) == (int)sizeof(ch) &&
+		   ch.info.version == TLS_1_3_VERSION && memcmp(ch.iv, iv, 12) == 0,
+	   "chacha20-poly1305, TLS 1.3: the whole 12-byte IV");
+	ok(ktls_crypto_fill(c, true, key, 32, iv, 4, seq, &ch, sizeof(ch)) == -EINVAL,
+	   "chacha20-poly1305: a short IV is refused");
+}
+
 int main(void)
 {
 	int tx, rx;
 	size_t len;
 	enum ktls_policy pol;
+
+	check_ciphers();
 
 	len = build(1, TLS_CONF_SW, TLS_CONF_SW);
 	ok(ktls_diag_parse(buf, len, &tx, &rx) == 0 && tx == TLS_CONF_SW && rx == TLS_CONF_SW,
