@@ -177,39 +177,77 @@ static int crypto_build(gnutls_session_t s, int read, union ktls_crypto *ci)
 
 /* ---- /proc/net/tls_stat -------------------------------------------------- */
 
+int ktls_stat_parse(const char *text, struct ktls_stat *c, int max)
+{
+	const char *p = text;
+	int n = 0;
+
+	while (*p && n < max) {
+		const char *eol = strchr(p, '\n');
+		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+		char line[128];
+
+		snprintf(line, sizeof(line), "%.*s", (int)(ll < sizeof(line) ? ll : sizeof(line) - 1), p);
+		if (sscanf(line, "%63s %ld", c[n].name, &c[n].value) == 2)
+			n++;
+		p += ll + (eol != NULL);
+	}
+	return n;
+}
+
+int ktls_stat_read(struct ktls_stat *c, int max)
+{
+	char buf[8192];
+	size_t n = 0;
+	int fd = open("/proc/net/tls_stat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (n < sizeof(buf) - 1) {
+		ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+
+			close(fd);
+			return -e;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	return ktls_stat_parse(buf, c, max);
+}
+
+/* The counters that tell which offload ktls_enable got. */
 struct tls_stat {
 	long tx_sw, rx_sw, tx_dev, rx_dev;
 	bool ok;
 };
 
-static void tls_stat_read(struct tls_stat *t)
+static void tls_stat_get(struct tls_stat *t)
 {
-	char line[128];
-	FILE *f = fopen("/proc/net/tls_stat", "re");
+	struct ktls_stat c[KTLS_STAT_MAX];
+	int n = ktls_stat_read(c, KTLS_STAT_MAX), i;
 
 	memset(t, 0, sizeof(*t));
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char name[64];
-		long v;
-
-		if (sscanf(line, "%63s %ld", name, &v) != 2)
-			continue;
-		/* Parse by name: the order and the set change between kernels. */
-		if (strcmp(name, "TlsTxSw") == 0)
-			t->tx_sw = v;
-		else if (strcmp(name, "TlsRxSw") == 0)
-			t->rx_sw = v;
-		else if (strcmp(name, "TlsTxDevice") == 0)
-			t->tx_dev = v;
-		else if (strcmp(name, "TlsRxDevice") == 0)
-			t->rx_dev = v;
+	for (i = 0; i < n; i++) {
+		if (strcmp(c[i].name, "TlsTxSw") == 0)
+			t->tx_sw = c[i].value;
+		else if (strcmp(c[i].name, "TlsRxSw") == 0)
+			t->rx_sw = c[i].value;
+		else if (strcmp(c[i].name, "TlsTxDevice") == 0)
+			t->tx_dev = c[i].value;
+		else if (strcmp(c[i].name, "TlsRxDevice") == 0)
+			t->rx_dev = c[i].value;
 		else
 			continue;
 		t->ok = true;
 	}
-	fclose(f);
 }
 
 /* ---- sock_diag --------------------------------------------------------- */
@@ -389,7 +427,7 @@ int ktls_enable(int fd, gnutls_session_t s, enum ktls_policy policy, struct ktls
 		snprintf(ki->reason, sizeof(ki->reason), "records already buffered in GnuTLS");
 		goto out;
 	}
-	tls_stat_read(&before);
+	tls_stat_get(&before);
 	if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0) {
 		if (errno == ENOENT)
 			snprintf(ki->reason, sizeof(ki->reason),
@@ -432,7 +470,7 @@ int ktls_enable(int fd, gnutls_session_t s, enum ktls_policy policy, struct ktls
 		if (ki->rx != KTLS_MODE_USERSPACE)
 			ki->rx = ktls_mode_from_conf(rxc);
 	} else {
-		tls_stat_read(&after);
+		tls_stat_get(&after);
 		if (before.ok && after.ok) {
 			ki->source = "tls_stat";
 			if (ki->tx != KTLS_MODE_USERSPACE)

@@ -107,6 +107,19 @@ struct ktls_probe_result {
 #define KTLS_PROBE_MAX (2 * KTLS_NCIPHERS)	/* each cipher with TLS 1.3 and 1.2 */
 int ktls_probe(struct ktls_probe_result res[KTLS_PROBE_MAX], char *prio, size_t priosz);
 
+/* /proc/net/tls_stat: the kernel's kTLS counters, "NAME VALUE" lines whose
+ * set and order change between kernels, so they are read by name. */
+struct ktls_stat {
+	char name[64];		/* "TlsTxSw", ... */
+	long value;
+};
+#define KTLS_STAT_MAX 64
+/* Parse tls_stat text into c (at most max counters; lines that are not
+ * "NAME VALUE" are skipped).  Pure, for tests.  Returns the count. */
+int ktls_stat_parse(const char *text, struct ktls_stat *c, int max);
+/* Read /proc/net/tls_stat: the count, or -errno (-ENOENT: no tls module). */
+int ktls_stat_read(struct ktls_stat *c, int max);
+
 /* A network interface's TLS offload features, from the ethtool feature
  * strings "tls-hw-tx-offload", "tls-hw-rx-offload", "tls-hw-record". */
 struct ktls_nic_feature {

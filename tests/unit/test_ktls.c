@@ -209,6 +209,20 @@ int main(void)
 	ok(ktls_diag_parse(buf, 10, &tx, &rx) == -ENODATA, "tiny reply");
 	ok(ktls_policy_parse("require", &pol) == 0 && pol == KTLS_REQUIRE, "--ktls require");
 	ok(ktls_policy_parse("sometimes", &pol) == -EINVAL, "--ktls bad value");
+	{
+		struct ktls_stat c[3];
+		const char *text = "TlsCurrTxSw                     \t1\n"
+				   "TlsTxSw 42\n"
+				   "not a counter\n"
+				   "TlsRxDevice 7";
+
+		ok(ktls_stat_parse(text, c, 3) == 3 && strcmp(c[0].name, "TlsCurrTxSw") == 0 &&
+			   c[0].value == 1 && strcmp(c[1].name, "TlsTxSw") == 0 && c[1].value == 42 &&
+			   strcmp(c[2].name, "TlsRxDevice") == 0 && c[2].value == 7,
+		   "tls_stat: counters by name, other lines skipped, no final newline needed");
+		ok(ktls_stat_parse(text, c, 1) == 1 && ktls_stat_parse("", c, 3) == 0,
+		   "tls_stat: at most max counters; empty text");
+	}
 	ok(strcmp(ktls_mode_name(KTLS_MODE_USERSPACE), "userspace") == 0 &&
 	   strcmp(ktls_mode_name(KTLS_MODE_KERNEL), "kernel") == 0, "mode vocabulary");
 	return tap_done();
