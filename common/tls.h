@@ -23,9 +23,9 @@
 #include <gnutls/x509.h>
 
 #include "diag.h"
+#include "identity.h"
+#include "secrets.h"
 
-#define TLS_FP_LEN 64		/* "SHA256:" + 43 base64 chars + NUL, rounded up */
-#define TLS_TOKEN_LEN 40	/* 8 groups of 4 + 7 dashes + NUL */
 #define TLS_MAX_PINS 256	/* --pin/--allow keys, or authorized_senders lines */
 
 enum tls_auth { TLS_AUTH_NONE = 0, TLS_AUTH_PSK, TLS_AUTH_PIN, TLS_AUTH_X509 };
@@ -57,7 +57,7 @@ struct tls_ctx {
 	gnutls_psk_client_credentials_t pskc;
 	gnutls_psk_server_credentials_t psks;
 	unsigned npsk;
-	struct tls_psk { char id[128]; uint8_t key[64]; size_t len; } psk[16];
+	struct tls_psk psk[16];
 	char pins[TLS_MAX_PINS][TLS_FP_LEN];
 	int npins;
 	bool use_ca;
@@ -89,21 +89,7 @@ int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t 
 
 const char *tls_auth_name(enum tls_auth a);
 
-/* The one-time token: generate (out: TLS_TOKEN_LEN bytes) and check. */
-int tls_token_generate(char *out);
-/* Decode a token to its 20 key bytes; 0 or -EINVAL. */
-int tls_token_decode(const char *token, uint8_t key[20]);
-
-/* This host's identity: directory, creation, loading.  dir gets
- * $XDG_CONFIG_HOME/ktlscp or $HOME/.config/ktlscp.  Returns 0 or -1 with st. */
-int tls_identity_dir(char *dir, size_t dirsz, struct kc_status *st);
-int tls_identity_load(bool create, gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key,
-		      char *certpath, size_t certpathsz, bool *created, struct kc_status *st);
-/* "SHA256:<base64 of SHA-256 of the SubjectPublicKeyInfo>" */
-int tls_fingerprint(gnutls_x509_crt_t crt, char fp[TLS_FP_LEN]);
-
-/* Refuse secrets that others can read: 0, or -1 with st (KC_FILE). */
-int tls_check_secret_file(const char *path, struct kc_status *st);
+/* From secrets.c (declared in secrets.h too): */
 
 /* Read a whole small file (at most max bytes) into a NUL-terminated buffer
  * the caller frees.  Returns 0 or -errno. */
