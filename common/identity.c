@@ -3,6 +3,7 @@
  * pair from PEM files, and key fingerprints. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -53,6 +54,18 @@ int tls_fingerprint(gnutls_x509_crt_t crt, char fp[TLS_FP_LEN])
 	for (i = strlen(fp); i > 0 && fp[i - 1] == '='; i--)
 		fp[i - 1] = '\0';
 	return 0;
+}
+
+bool tls_fp_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len != 7 + 43 || strncmp(s, "SHA256:", 7) != 0)
+		return false;
+	for (i = 7; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '+' && s[i] != '/')
+			return false;
+	return true;
 }
 
 static int write_secret_atomic(const char *dir, const char *name, const gnutls_datum_t *d,

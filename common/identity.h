@@ -17,6 +17,8 @@
 #include "diag.h"
 
 #define TLS_FP_LEN 64		/* "SHA256:" + 43 base64 chars + NUL, rounded up */
+/* For messages: "expected " TLS_FP_FORM. */
+#define TLS_FP_FORM "SHA256: and 43 base64 characters"
 
 /* dir gets $XDG_CONFIG_HOME/ktlscp or $HOME/.config/ktlscp.  Returns 0 or
  * -1 with st. */
@@ -36,5 +38,9 @@ int tls_identity_load_pem(const char *certpath, const char *keypath, gnutls_x509
 
 /* crt's key fingerprint.  0 or -errno. */
 int tls_fingerprint(gnutls_x509_crt_t crt, char fp[TLS_FP_LEN]);
+
+/* Are the len bytes at s a fingerprint (a --pin value, a key in a trust
+ * file)? */
+bool tls_fp_valid(const char *s, size_t len);
 
 #endif

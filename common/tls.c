@@ -243,9 +243,8 @@ static int setup_certs(struct tls_ctx *c, const struct tls_opts *o, struct kc_st
 	for (i = 0; i < o->npins; i++) {
 		const char *p = o->pins[i];
 
-		if (strncmp(p, "SHA256:", 7) != 0 || strlen(p) != 7 + 43)
-			return kc_fail(st, KC_USAGE, "--pin %s: expected SHA256: and 43 base64 characters",
-				       p);
+		if (!tls_fp_valid(p, strlen(p)))
+			return kc_fail(st, KC_USAGE, "--pin %s: expected " TLS_FP_FORM, p);
 		snprintf(c->pins[c->npins++], TLS_FP_LEN, "%s", p);
 	}
 	rc = gnutls_certificate_allocate_credentials(&c->xcred);
