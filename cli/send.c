@@ -14,6 +14,7 @@
 #include "net.h"
 #include "opts.h"
 #include "progress.h"
+#include "prompt.h"
 #include "proto.h"
 #include "trustdb.h"
 #include "xfer.h"
@@ -178,12 +179,12 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	 * answer (standard input and error on a terminal, stdin not a source). */
 	kh_name(host, port, NET_DEFAULT_PORT, khname, sizeof(khname));
 	to.kh_name = khname;
-	to.ask = isatty(STDIN_FILENO) && isatty(STDERR_FILENO) && !cli.json;
+	to.confirm = isatty(STDIN_FILENO) && isatty(STDERR_FILENO) && !cli.json ? prompt_known_host : NULL;
 	for (rc = 0; rc < npaths; rc++)
 		if (strcmp(paths[rc], "-") == 0)
-			to.ask = false;
+			to.confirm = NULL;
 	if (cli.raw && strcmp(args[1], "-") == 0)
-		to.ask = false;
+		to.confirm = NULL;
 	if (cli_ktls_precheck(pol, kprio, sizeof(kprio), &st) < 0)
 		goto out;
 	to.kernel_ciphers = kprio[0] ? kprio : NULL;

@@ -78,7 +78,7 @@ static int verify_known_host(struct tls_ctx *c)
 			 c->peer_fp, c->kh_path, line, old, c->kh_name);
 		return -1;
 	}
-	if (c->accept_new || c->ask) {
+	if (c->accept_new || c->confirm) {
 		c->kh_new = true;
 		return 0;
 	}
@@ -89,30 +89,18 @@ static int verify_known_host(struct tls_ctx *c)
 	return -1;
 }
 
-/* After the handshake with a receiver not in known_hosts: ask on the
- * terminal (unless --accept-new), then record it.  0 or -1 with st. */
+/* After the handshake with a receiver not in known_hosts: ask the caller's
+ * confirm function (unless --accept-new), then record it.  0 or -1 with st. */
 static int confirm_new_host(struct tls_ctx *c, const char *peer, struct kc_status *st)
 {
-	char answer[32];
-
 	if (!c->accept_new) {
-		fprintf(stderr,
-			"ktlscp: %s is not a known receiver; its key fingerprint is\n"
-			"ktlscp:     %s\n"
-			"ktlscp: compare it with the output of 'ktlscp id' on the receiver.\n"
-			"Trust this key and remember it in %s (yes/no)? ",
-			peer, c->peer_fp, c->kh_path);
-		for (;;) {
-			if (fgets(answer, sizeof(answer), stdin) == NULL)
-				return kc_fail(st, KC_TLS, "%s: receiver key %s not accepted (no answer)", peer,
-					       c->peer_fp);
-			answer[strcspn(answer, "\r\n")] = '\0';
-			if (strcmp(answer, "yes") == 0)
-				break;
-			if (strcmp(answer, "no") == 0)
-				return kc_fail(st, KC_TLS, "%s: receiver key %s not accepted", peer, c->peer_fp);
-			fprintf(stderr, "Please type 'yes' or 'no': ");
-		}
+		int yes = c->confirm(c->confirm_arg, peer, c->peer_fp, c->kh_path);
+
+		if (yes < 0)
+			return kc_fail(st, KC_TLS, "%s: receiver key %s not accepted (no answer)", peer,
+				       c->peer_fp);
+		if (yes == 0)
+			return kc_fail(st, KC_TLS, "%s: receiver key %s not accepted", peer, c->peer_fp);
 	}
 	if (kh_add(c->kh_path, c->kh_name, c->peer_fp, st) < 0)
 		return -1;
@@ -341,7 +329,8 @@ int tls_ctx_init(struct tls_ctx *c, const struct tls_opts *o, struct kc_status *
 
 			c->tofu = true;
 			c->accept_new = o->accept_new;
-			c->ask = o->ask;
+			c->confirm = o->confirm;
+			c->confirm_arg = o->confirm_arg;
 			snprintf(c->kh_path, sizeof(c->kh_path), "%s", o->known_hosts);
 			snprintf(c->kh_name, sizeof(c->kh_name), "%s", o->kh_name ? o->kh_name : "");
 			/* A known_hosts file we cannot use is a local error,

@@ -45,7 +45,12 @@ struct tls_opts {
 	const char *known_hosts;	/* client: with no other trust, this file decides */
 	const char *kh_name;		/* client: the receiver's name in known_hosts */
 	bool accept_new;		/* client: record an unknown receiver without asking */
-	bool ask;			/* client: may ask on the terminal about one */
+	/* client, unless accept_new: asked after the handshake whether to
+	 * trust (and record) a receiver not in known_hosts, with its name,
+	 * key fingerprint and the known_hosts path; NULL when no one can
+	 * answer.  Returns 1 (yes), 0 (no) or -errno (no answer). */
+	int (*confirm)(void *arg, const char *peer, const char *fp, const char *file);
+	void *confirm_arg;
 	int handshake_ms;
 };
 
@@ -64,7 +69,9 @@ struct tls_ctx {
 	char hostname[256];
 	int handshake_ms;
 	char pin_source[300];
-	bool tofu, accept_new, ask;	/* known_hosts trust (client) */
+	bool tofu, accept_new;		/* known_hosts trust (client) */
+	int (*confirm)(void *arg, const char *peer, const char *fp, const char *file);
+	void *confirm_arg;
 	bool kh_new;			/* the receiver was not in known_hosts */
 	char kh_path[4096];
 	char kh_name[300];
