@@ -141,9 +141,9 @@ int ktls_diag_parse(const void *buf, size_t len, int *txconf, int *rxconf);
 enum ktls_mode ktls_mode_from_conf(int conf);
 
 /* Control records on a kTLS socket. */
-/* Send one record of the given content type (21 alert, 22 handshake). */
+/* Send one record of a tlsrec.h content type (TLS_CT_ALERT, TLS_CT_HANDSHAKE). */
 int ktls_send_record(int fd, uint8_t type, const void *data, size_t len);
-/* recvmsg() that also reports the record type (23 for application data).
+/* recvmsg() that also reports the record type (TLS_CT_APPLICATION_DATA for data).
  * Returns bytes, 0 at TCP EOF, or -errno. */
 ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type);
 

@@ -76,7 +76,7 @@ static const char b32[] = "abcdefghijkmnpqrstuvwxyz23456789";	/* no l, o, 0, 1 *
 
 int tls_token_generate(char *out)
 {
-	uint8_t raw[20];
+	uint8_t raw[TLS_TOKEN_KEY_LEN];
 	unsigned i, bits = 0, acc = 0, n = 0, o = 0;
 
 	if (gnutls_rnd(GNUTLS_RND_KEY, raw, sizeof(raw)) < 0)
@@ -97,7 +97,7 @@ int tls_token_generate(char *out)
 	return 0;
 }
 
-int tls_token_decode(const char *token, uint8_t key[20])
+int tls_token_decode(const char *token, uint8_t key[TLS_TOKEN_KEY_LEN])
 {
 	unsigned acc = 0, bits = 0, n = 0, o = 0;
 	const char *p;
@@ -115,13 +115,13 @@ int tls_token_decode(const char *token, uint8_t key[20])
 		bits += 5;
 		n++;
 		if (bits >= 8) {
-			if (o >= 20)
+			if (o >= TLS_TOKEN_KEY_LEN)
 				return -EINVAL;
 			key[o++] = (uint8_t)(acc >> (bits - 8));
 			bits -= 8;
 		}
 	}
-	return (n == 32 && o == 20) ? 0 : -EINVAL;
+	return (n == (TLS_TOKEN_KEY_LEN * 8 + 4) / 5 && o == TLS_TOKEN_KEY_LEN) ? 0 : -EINVAL;
 }
 
 /* ---- PSK --------------------------------------------------------------- */

@@ -14,6 +14,7 @@
 #include "diag.h"
 
 #define TLS_TOKEN_LEN 40	/* 8 groups of 4 + 7 dashes + NUL */
+#define TLS_TOKEN_KEY_LEN 20	/* the token's key: 160 bits, 32 base-32 characters */
 
 /* One pre-shared key: the identity the client names and the key bytes. */
 struct tls_psk {
@@ -24,8 +25,8 @@ struct tls_psk {
 
 /* The one-time token: generate (out: TLS_TOKEN_LEN bytes); 0 or -EIO. */
 int tls_token_generate(char *out);
-/* Decode a token to its 20 key bytes; 0 or -EINVAL. */
-int tls_token_decode(const char *token, uint8_t key[20]);
+/* Decode a token to its key bytes; 0 or -EINVAL. */
+int tls_token_decode(const char *token, uint8_t key[TLS_TOKEN_KEY_LEN]);
 
 /* Read a --psk-file into keys[*n ..] (at most max in all; *n counts them).
  * 0, or -1 with st: KC_FILE for a file others can read or that cannot be

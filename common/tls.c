@@ -301,7 +301,7 @@ int tls_ctx_init(struct tls_ctx *c, const struct tls_opts *o, struct kc_status *
 			if (tls_token_decode(o->token, c->psk[0].key) < 0)
 				return kc_fail(st, KC_USAGE,
 					       "the token is not valid: expected 32 characters as printed by ktlscp recv");
-			c->psk[0].len = 20;
+			c->psk[0].len = TLS_TOKEN_KEY_LEN;
 			snprintf(c->psk[0].id, sizeof(c->psk[0].id), "ktlscp-token");
 			c->npsk = 1;
 		}
