@@ -157,22 +157,20 @@ int ktls_crypto_fill(const struct ktls_cipher *c, bool tls13, const uint8_t *key
 	return (int)c->info_size;
 }
 
-/* Build the crypto_info for one direction (read=1: RX).  Returns the struct
- * size, or -EOPNOTSUPP (cipher/version not mappable) / -EINVAL. */
-static int crypto_build(gnutls_session_t s, int read, union ktls_crypto *ci)
+int ktls_crypto_build(gnutls_session_t s, int read, void *out, size_t outsz)
 {
 	gnutls_datum_t mac, iv, key;
 	unsigned char seq[8];
 	gnutls_protocol_t ver = gnutls_protocol_get_version(s);
 	const struct ktls_cipher *c = ktls_cipher_by_id(gnutls_cipher_get(s));
 
-	memset(ci, 0, sizeof(*ci));
+	memset(out, 0, outsz);
 	if (c == NULL || (ver != GNUTLS_TLS1_2 && ver != GNUTLS_TLS1_3))
 		return -EOPNOTSUPP;
 	if (gnutls_record_get_state(s, (unsigned)read, &mac, &iv, &key, seq) < 0)
 		return -EINVAL;
-	return ktls_crypto_fill(c, ver == GNUTLS_TLS1_3, key.data, key.size, iv.data, iv.size, seq, ci,
-				sizeof(*ci));
+	return ktls_crypto_fill(c, ver == GNUTLS_TLS1_3, key.data, key.size, iv.data, iv.size, seq, out,
+				outsz);
 }
 
 /* ---- /proc/net/tls_stat -------------------------------------------------- */
@@ -384,7 +382,7 @@ static int diag_query(int fd, int *txconf, int *rxconf)
 static int set_dir(int fd, gnutls_session_t s, int read, char *why, size_t whysz)
 {
 	union ktls_crypto ci;
-	int len = crypto_build(s, read, &ci), rc = 0;
+	int len = ktls_crypto_build(s, read, &ci, sizeof(ci)), rc = 0;
 
 	if (len == -EOPNOTSUPP) {
 		snprintf(why, whysz, "%s with %s has no kernel mapping",

@@ -77,6 +77,12 @@ const struct ktls_cipher *ktls_cipher_by_id(gnutls_cipher_algorithm_t id);
 int ktls_crypto_fill(const struct ktls_cipher *c, bool tls13, const uint8_t *key, size_t keylen,
 		     const uint8_t *iv, size_t ivlen, const uint8_t seq[8], void *out, size_t outsz);
 
+/* The same from a session after its handshake, for one direction (read=1:
+ * RX), as ktls_enable installs it; out is wiped first.  Returns the struct
+ * size, or -EOPNOTSUPP (cipher or version not mappable) / -EINVAL.  The
+ * caller wipes out after use. */
+int ktls_crypto_build(gnutls_session_t s, int read, void *out, size_t outsz);
+
 const char *ktls_mode_name(enum ktls_mode m);
 /* Parse "auto|require|off"; 0 or -EINVAL. */
 int ktls_policy_parse(const char *s, enum ktls_policy *p);

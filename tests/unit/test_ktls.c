@@ -10,8 +10,11 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/tls.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "ktls.h"
 #include "tap.h"
@@ -167,6 +170,112 @@ static void check_ciphers(void)
 	   "chacha20-poly1305: a short IV is refused");
 }
 
+static const uint8_t psk_key[16] = "0123456789abcdef";
+
+static int psk_cb(gnutls_session_t s, const char *user, gnutls_datum_t *key)
+{
+	(void)s;
+	(void)user;
+	key->data = gnutls_malloc(sizeof(psk_key));
+	if (key->data == NULL)
+		return -1;
+	memcpy(key->data, psk_key, sizeof(psk_key));
+	key->size = sizeof(psk_key);
+	return 0;
+}
+
+/* A PSK handshake over a socketpair with only cipher c and one version;
+ * 0 with both sessions, or -1 (then nothing is left to free). */
+static int pair_handshake(const struct ktls_cipher *c, int version, gnutls_session_t *cl,
+			  gnutls_session_t *sv, gnutls_psk_client_credentials_t cc,
+			  gnutls_psk_server_credentials_t sc, int fds[2])
+{
+	char prio[256];
+	int cr = GNUTLS_E_AGAIN, sr = GNUTLS_E_AGAIN, i;
+
+	snprintf(prio, sizeof(prio),
+		 "NORMAL:-VERS-ALL:+VERS-TLS1.%d:-CIPHER-ALL:+%s:-KX-ALL:+ECDHE-PSK:+DHE-PSK:%%NO_TICKETS",
+		 version - 10, c->gnutls);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
+		return -1;
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	fcntl(fds[1], F_SETFL, O_NONBLOCK);
+	gnutls_init(cl, GNUTLS_CLIENT | GNUTLS_NONBLOCK);
+	gnutls_init(sv, GNUTLS_SERVER | GNUTLS_NONBLOCK);
+	if (gnutls_priority_set_direct(*cl, prio, NULL) < 0 || gnutls_priority_set_direct(*sv, prio, NULL) < 0)
+		cr = -1;
+	gnutls_credentials_set(*cl, GNUTLS_CRD_PSK, cc);
+	gnutls_credentials_set(*sv, GNUTLS_CRD_PSK, sc);
+	gnutls_transport_set_int(*cl, fds[0]);
+	gnutls_transport_set_int(*sv, fds[1]);
+	for (i = 0; i < 1000 && (cr == GNUTLS_E_AGAIN || sr == GNUTLS_E_AGAIN); i++) {
+		if (cr == GNUTLS_E_AGAIN)
+			cr = gnutls_handshake(*cl);
+		if (sr == GNUTLS_E_AGAIN)
+			sr = gnutls_handshake(*sv);
+	}
+	if (cr == 0 && sr == 0)
+		return 0;
+	gnutls_deinit(*cl);
+	gnutls_deinit(*sv);
+	close(fds[0]);
+	close(fds[1]);
+	return -1;
+}
+
+/* What ktls_enable would install, from real GnuTLS sessions: one side's
+ * TX must be the other side's RX byte for byte, with the cipher's kernel
+ * type and struct size.  Catches a key mapping that GnuTLS's IV and key
+ * lengths do not fit, which only the kTLS lane would otherwise see. */
+static void check_sessions(void)
+{
+	gnutls_psk_client_credentials_t cc;
+	gnutls_psk_server_credentials_t sc;
+	gnutls_datum_t k = { (unsigned char *)psk_key, sizeof(psk_key) };
+	const struct ktls_cipher *c;
+	size_t i;
+	int v, done = 0;
+
+	gnutls_psk_allocate_client_credentials(&cc);
+	gnutls_psk_set_client_credentials(cc, "test", &k, GNUTLS_PSK_KEY_RAW);
+	gnutls_psk_allocate_server_credentials(&sc);
+	gnutls_psk_set_server_credentials_function(sc, psk_cb);
+	for (i = 0; (c = ktls_cipher_at(i)) != NULL; i++) {
+		for (v = 12; v <= 13; v++) {
+			unsigned char ctx[512], srx[512], stx[512], crx[512];
+			struct tls_crypto_info info;
+			gnutls_session_t cl, sv;
+			int fds[2], a, b, d, e;
+
+			if (pair_handshake(c, v, &cl, &sv, cc, sc, fds) < 0) {
+				/* e.g. AES-256-GCM: a TLS 1.3 PSK is bound to SHA-256 */
+				ok(1, "%s TLS 1.%d from a session # SKIP no PSK handshake with it here", c->name,
+				   v - 10);
+				continue;
+			}
+			a = ktls_crypto_build(cl, 0, ctx, sizeof(ctx));
+			b = ktls_crypto_build(sv, 1, srx, sizeof(srx));
+			d = ktls_crypto_build(sv, 0, stx, sizeof(stx));
+			e = ktls_crypto_build(cl, 1, crx, sizeof(crx));
+			memcpy(&info, ctx, sizeof(info));
+			ok(a == (int)c->info_size && b == a && d == a && e == a && memcmp(ctx, srx, c->info_size) == 0 &&
+				   memcmp(stx, crx, c->info_size) == 0 && info.cipher_type == c->kernel &&
+				   info.version == (v == 13 ? TLS_1_3_VERSION : TLS_1_2_VERSION) &&
+				   memcmp(ctx + c->key_off, stx + c->key_off, c->key_size) != 0,
+			   "%s TLS 1.%d from a session: client TX = server RX, server TX = client RX (%d, %d, %d, %d)",
+			   c->name, v - 10, a, b, d, e);
+			done++;
+			gnutls_deinit(cl);
+			gnutls_deinit(sv);
+			close(fds[0]);
+			close(fds[1]);
+		}
+	}
+	ok(done >= 4, "%d cipher and version pairs checked from sessions", done);
+	gnutls_psk_free_client_credentials(cc);
+	gnutls_psk_free_server_credentials(sc);
+}
+
 int main(void)
 {
 	int tx, rx;
@@ -174,6 +283,7 @@ int main(void)
 	enum ktls_policy pol;
 
 	check_ciphers();
+	check_sessions();
 
 	len = build(1, TLS_CONF_SW, TLS_CONF_SW);
 	ok(ktls_diag_parse(buf, len, &tx, &rx) == 0 && tx == TLS_CONF_SW && rx == TLS_CONF_SW,
