@@ -148,11 +148,12 @@ int tls_psk_load(const char *path, struct tls_psk *keys, unsigned max, unsigned 
 		 struct kc_status *st)
 {
 	char *buf = NULL, *line, *save = NULL;
+	size_t len = 0;
 	int rc, lineno = 0;
 
 	if (tls_check_secret_file(path, st) < 0)
 		return -1;
-	rc = tls_read_small_file(path, 65536, &buf, NULL);
+	rc = tls_read_small_file(path, 65536, &buf, &len);
 	if (rc < 0)
 		return kc_fail(st, KC_FILE, "%s: %s", path, strerror(-rc));
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -190,7 +191,8 @@ int tls_psk_load(const char *path, struct tls_psk *keys, unsigned max, unsigned 
 		}
 		(*n)++;
 	}
-	gnutls_memset(buf, 0, strlen(buf));
+	/* All of it: strtok_r and the ':' split left NULs in the text. */
+	gnutls_memset(buf, 0, len);
 	free(buf);
 	if (rc < 0)
 		return kc_fail(st, KC_USAGE,
