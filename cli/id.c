@@ -32,13 +32,13 @@ static int cmd_id(const struct cmd_entry *self, int nargs, const char **args)
 			diag_print("created this host's identity %s", certpath);
 		printf("%s\n", fp);
 	} else {
-		diag_print("%s", st.msg);
+		diag_print("%s", kc_msg(&st));
 	}
 	if (crt)
 		gnutls_x509_crt_deinit(crt);
 	if (key)
 		gnutls_x509_privkey_deinit(key);
-	return (int)st.cls;
+	return (int)kc_class(&st);
 }
 
 const struct cmd_entry cmd_id_entry = {

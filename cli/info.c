@@ -21,41 +21,33 @@ static struct poptOption info_table[] = {
 
 static void print_tls_stat(FILE *f, bool json)
 {
-	char line[128];
-	FILE *in = fopen("/proc/net/tls_stat", "re");
-	bool first = true;
+	struct ktls_stat c[KTLS_STAT_MAX];
+	int n = ktls_stat_read(c, KTLS_STAT_MAX), i;
 
 	if (json)
 		fputs(",\"tls_stat\":", f);
-	if (in == NULL) {
+	if (n < 0) {
 		if (json)
 			fputs("null", f);
 		else
-			fprintf(f, "tls_stat: not available (/proc/net/tls_stat: %s)\n", strerror(errno));
+			fprintf(f, "tls_stat: not available (/proc/net/tls_stat: %s)\n", strerror(-n));
 		return;
 	}
 	if (json)
 		fputc('{', f);
 	else
 		fputs("tls_stat:\n", f);
-	while (fgets(line, sizeof(line), in)) {
-		char name[64];
-		long v;
-
-		if (sscanf(line, "%63s %ld", name, &v) != 2)
-			continue;
+	for (i = 0; i < n; i++) {
 		if (json) {
-			fprintf(f, "%s", first ? "" : ",");
-			report_json_str(f, name);
-			fprintf(f, ":%ld", v);
+			fprintf(f, "%s", i ? "," : "");
+			report_json_str(f, c[i].name);
+			fprintf(f, ":%ld", c[i].value);
 		} else {
-			fprintf(f, "  %-24s %ld\n", name, v);
+			fprintf(f, "  %-24s %ld\n", c[i].name, c[i].value);
 		}
-		first = false;
 	}
 	if (json)
 		fputc('}', f);
-	fclose(in);
 }
 
 /* Each interface's TLS offload features, as ethtool -k shows them. */

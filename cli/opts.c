@@ -34,7 +34,7 @@ struct poptOption cli_trust_table[] = {
 	{ "tls", 0, POPT_ARG_STRING, &cli_trust.tls, 0, "TLS version: 1.2 or 1.3 (default: 1.3, else 1.2)",
 	  "VERSION" },
 	{ "cipher", 0, POPT_ARG_STRING, &cli_trust.cipher, 0,
-	  "aes-128-gcm, aes-256-gcm, chacha20-poly1305 or aes-128-ccm", "NAME" },
+	  KTLS_CIPHER_NAMES, "NAME" },
 	{ "ktls", 0, POPT_ARG_STRING, &cli_trust.ktls, 0,
 	  "auto (default): kernel TLS where possible; require: fail (exit 7) without it; off",
 	  "auto|require|off" },
@@ -114,7 +114,7 @@ int cli_tls_opts(struct tls_opts *o, enum ktls_policy *pol, bool server, struct 
 	}
 	if (cli_trust.cipher && tls_cipher_check(cli_trust.cipher) < 0)
 		return kc_fail(st, KC_USAGE,
-			       "--cipher %s: expected aes-128-gcm, aes-256-gcm, chacha20-poly1305 or aes-128-ccm",
+			       "--cipher %s: expected " KTLS_CIPHER_NAMES,
 			       cli_trust.cipher);
 	if (cli_trust.timeout < -1)
 		return kc_fail(st, KC_USAGE, "--timeout %d: must be 0 or more", cli_trust.timeout);

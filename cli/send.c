@@ -16,6 +16,7 @@
 #include "net.h"
 #include "opts.h"
 #include "progress.h"
+#include "prompt.h"
 #include "proto.h"
 #include "trustdb.h"
 #include "xfer.h"
@@ -176,12 +177,12 @@ static int send_trust(struct send_job *j, struct tls_ctx *tc, struct xfer_stats 
 	 * answer (standard input and error on a terminal, stdin not a source). */
 	kh_name(j->host, j->port, NET_DEFAULT_PORT, j->khname, sizeof(j->khname));
 	j->to.kh_name = j->khname;
-	j->to.ask = isatty(STDIN_FILENO) && isatty(STDERR_FILENO) && !cli_out.json;
+	j->to.confirm = isatty(STDIN_FILENO) && isatty(STDERR_FILENO) && !cli_out.json ? prompt_known_host : NULL;
 	for (i = 0; i < j->npaths; i++)
 		if (strcmp(j->paths[i], "-") == 0)
-			j->to.ask = false;
+			j->to.confirm = NULL;
 	if (opt.raw && strcmp(j->srcs[0], "-") == 0)
-		j->to.ask = false;
+		j->to.confirm = NULL;
 	if (cli_ktls_precheck(j->pol, j->kprio, sizeof(j->kprio), st) < 0)
 		return -1;
 	j->to.kernel_ciphers = j->kprio[0] ? j->kprio : NULL;

@@ -9,7 +9,6 @@
 
 volatile sig_atomic_t kc_interrupted;
 int diag_verbose;
-int diag_quiet;
 static int progress_dirty;
 
 void diag_progress_dirty(int dirty)
@@ -28,6 +27,43 @@ int kc_fail(struct kc_status *st, enum kc_class cls, const char *fmt, ...)
 	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+int kc_replace(struct kc_status *st, enum kc_class cls, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (st == NULL)
+		return -1;
+	st->cls = cls;
+	va_start(ap, fmt);
+	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void kc_append(struct kc_status *st, const char *fmt, ...)
+{
+	size_t n = strlen(st->msg);
+	va_list ap;
+
+	if (st->cls == KC_OK || n + 1 >= sizeof(st->msg))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(st->msg + n, sizeof(st->msg) - n, fmt, ap);
+	va_end(ap);
+}
+
+void kc_reclass(struct kc_status *st, enum kc_class cls)
+{
+	if (st->cls != KC_OK)
+		st->cls = cls;
+}
+
+void kc_clear(struct kc_status *st)
+{
+	st->cls = KC_OK;
+	st->msg[0] = '\0';
 }
 
 void diag_vprint(const char *fmt, va_list ap)

@@ -5,11 +5,24 @@
  * by the command at the end, as "ktlscp: <file or peer>: <cause>".  Warnings
  * about single files are printed immediately.  Names that came from the peer
  * pass through diag_escape() before they reach a terminal.
+ *
+ * The two levels of error reporting:
+ *   1. Syscall-shaped helpers, which do one thing to one descriptor, path or
+ *      buffer and cannot know what it was for (fsu_*, proto_*_decode,
+ *      ktls_send_record, tls_read_small_file, ...), return 0 (or a count)
+ *      or -errno.  They print nothing and pick no exit class.
+ *   2. Anything that knows enough to tell the user what failed, and so
+ *      picks an exit class, takes a struct kc_status *st and returns -1
+ *      with st set (kc_fail).  The first failure recorded wins; the command
+ *      prints it once at the end and exits with its class.
+ * No code outside diag.c writes the fields of struct kc_status: it records,
+ * amends and reads a status through the kc_* functions below.
  */
 #ifndef KTLSCP_DIAG_H
 #define KTLSCP_DIAG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 enum kc_class {
@@ -23,15 +36,50 @@ enum kc_class {
 	KC_KTLS = 7,	/* kTLS required but unavailable */
 };
 
+/* Starts as { 0 }: KC_OK with no message. */
 struct kc_status {
 	enum kc_class cls;
 	char msg[768];
 };
 
 /* Record the first fatal error (later ones are ignored); returns -1 so that
- * callers can write "return kc_fail(st, ...);". */
+ * callers can write "return kc_fail(st, ...);".  st may be NULL. */
 int kc_fail(struct kc_status *st, enum kc_class cls, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Replace whatever st holds with this failure, for a caller that learnt
+ * the real cause after a first failure was recorded (the peer said why, a
+ * timeout explains a lost connection).  Returns -1. */
+int kc_replace(struct kc_status *st, enum kc_class cls, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Add words to the end of a recorded failure, e.g. " (cut off in FILE)";
+ * truncated to fit.  Does nothing while st is KC_OK. */
+void kc_append(struct kc_status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Keep the message of a recorded failure but give it another class.  Does
+ * nothing while st is KC_OK. */
+void kc_reclass(struct kc_status *st, enum kc_class cls);
+
+/* Forget a failure the caller has dealt with: st is KC_OK again. */
+void kc_clear(struct kc_status *st);
+
+static inline bool kc_ok(const struct kc_status *st)
+{
+	return st->cls == KC_OK;
+}
+
+/* The class, which is also the exit status. */
+static inline enum kc_class kc_class(const struct kc_status *st)
+{
+	return st->cls;
+}
+
+/* The message ("" while KC_OK). */
+static inline const char *kc_msg(const struct kc_status *st)
+{
+	return st->msg;
+}
 
 /* Print "ktlscp: <msg>" on stderr, starting on a fresh line if progress output
  * is showing. */
@@ -44,7 +92,6 @@ extern volatile sig_atomic_t kc_interrupted;
 
 /* -v output, only when diag_verbose > 0. */
 extern int diag_verbose;
-extern int diag_quiet;
 void diag_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Copy s (len bytes) into out (size outsz), escaping backslash, control

@@ -1,4 +1,5 @@
-/* ktls: key install, offload-mode discovery and control records.
+/* ktls: the cipher table, key install, offload-mode discovery and control
+ * records.
  *
  * Key mapping (gnutls_record_get_state -> struct tls12_crypto_info_*):
  *   salt    = the first 4 bytes of GnuTLS's IV (GCM, CCM; ChaCha has none)
@@ -8,13 +9,16 @@
  *             the kernel reads it from each record and ignores ours);
  *             ChaCha20, both versions: all 12 IV bytes
  *   key     = cipher key;  rec_seq = the next record's sequence number.
- * optlen must be the exact struct size or the kernel answers EINVAL.
+ * optlen must be the exact struct size or the kernel answers EINVAL.  The
+ * sizes and offsets come from linux/tls.h through the cipher table, and
+ * ktls_crypto_fill is the one place that applies this mapping.
  */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <linux/ethtool.h>
 #include <linux/inet_diag.h>
@@ -78,112 +82,170 @@ enum ktls_mode ktls_mode_from_conf(int conf)
 	}
 }
 
-/* ---- crypto_info ------------------------------------------------------- */
+/* ---- ciphers and crypto_info ------------------------------------------ */
 
+#define CIPHER_ROW(k, s, g, opt, gn, sep)                                                  \
+	{ opt, gn, g, TLS_CIPHER_##k, TLS_CIPHER_##k##_KEY_SIZE, TLS_CIPHER_##k##_SALT_SIZE,       \
+	  TLS_CIPHER_##k##_IV_SIZE, TLS_CIPHER_##k##_REC_SEQ_SIZE,                                 \
+	  sizeof(struct tls12_crypto_info_##s), offsetof(struct tls12_crypto_info_##s, key),       \
+	  offsetof(struct tls12_crypto_info_##s, salt), offsetof(struct tls12_crypto_info_##s, iv), \
+	  offsetof(struct tls12_crypto_info_##s, rec_seq) },
+static const struct ktls_cipher ciphers[KTLS_NCIPHERS] = { KTLS_CIPHERS(CIPHER_ROW) };
+#undef CIPHER_ROW
+
+/* Room for any of them. */
+#define CIPHER_MEMBER(k, s, g, opt, gn, sep) struct tls12_crypto_info_##s s;
 union ktls_crypto {
 	struct tls_crypto_info info;
-	struct tls12_crypto_info_aes_gcm_128 gcm128;
-	struct tls12_crypto_info_aes_gcm_256 gcm256;
-	struct tls12_crypto_info_aes_ccm_128 ccm128;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
+	KTLS_CIPHERS(CIPHER_MEMBER)
 };
+#undef CIPHER_MEMBER
 
-/* Build the crypto_info for one direction (read=1: RX).  Returns the struct
- * size, or -EOPNOTSUPP (cipher/version not mappable) / -EINVAL. */
-static int crypto_build(gnutls_session_t s, int read, union ktls_crypto *ci)
+const struct ktls_cipher *ktls_cipher_at(size_t i)
+{
+	return i < KTLS_NCIPHERS ? &ciphers[i] : NULL;
+}
+
+const struct ktls_cipher *ktls_cipher_by_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < KTLS_NCIPHERS; i++)
+		if (strcmp(name, ciphers[i].name) == 0)
+			return &ciphers[i];
+	return NULL;
+}
+
+const struct ktls_cipher *ktls_cipher_by_id(gnutls_cipher_algorithm_t id)
+{
+	size_t i;
+
+	for (i = 0; i < KTLS_NCIPHERS; i++)
+		if (ciphers[i].id == id)
+			return &ciphers[i];
+	return NULL;
+}
+
+int ktls_crypto_fill(const struct ktls_cipher *c, bool tls13, const uint8_t *key, size_t keylen,
+		     const uint8_t *iv, size_t ivlen, const uint8_t seq[8], void *out, size_t outsz)
+{
+	struct tls_crypto_info info = { 0 };
+	unsigned char *p = out;
+	/* GnuTLS's IV: a salted cipher gives salt + nonce in TLS 1.3 and
+	 * only the salt in TLS 1.2 (the explicit nonce travels in each
+	 * record); ChaCha20 (no salt) gives the whole nonce in both, and
+	 * the kernel takes all 12 bytes in both (GnuTLS < 3.8.13 got this
+	 * wrong for TLS 1.2 in its own kTLS code). */
+	size_t want_iv = c->salt_size == 0 ? c->iv_size
+			 : tls13	   ? c->salt_size + c->iv_size
+					   : c->salt_size;
+
+	if (outsz < c->info_size || keylen != c->key_size || ivlen != want_iv ||
+	    c->rec_seq_size != 8 || (!tls13 && c->salt_size > 0 && c->iv_size != 8))
+		return -EINVAL;
+	memset(out, 0, c->info_size);
+	info.version = tls13 ? TLS_1_3_VERSION : TLS_1_2_VERSION;
+	info.cipher_type = c->kernel;
+	memcpy(p, &info, sizeof(info));
+	memcpy(p + c->key_off, key, c->key_size);
+	memcpy(p + c->salt_off, iv, c->salt_size);
+	if (tls13 || c->salt_size == 0)
+		memcpy(p + c->iv_off, iv + c->salt_size, c->iv_size);
+	else
+		memcpy(p + c->iv_off, seq, c->iv_size);
+	memcpy(p + c->rec_seq_off, seq, c->rec_seq_size);
+	return (int)c->info_size;
+}
+
+int ktls_crypto_build(gnutls_session_t s, int read, void *out, size_t outsz)
 {
 	gnutls_datum_t mac, iv, key;
 	unsigned char seq[8];
 	gnutls_protocol_t ver = gnutls_protocol_get_version(s);
-	gnutls_cipher_algorithm_t c = gnutls_cipher_get(s);
-	int rc;
+	const struct ktls_cipher *c = ktls_cipher_by_id(gnutls_cipher_get(s));
 
-	memset(ci, 0, sizeof(*ci));
-	if (ver == GNUTLS_TLS1_2)
-		ci->info.version = TLS_1_2_VERSION;
-	else if (ver == GNUTLS_TLS1_3)
-		ci->info.version = TLS_1_3_VERSION;
-	else
+	memset(out, 0, outsz);
+	if (c == NULL || (ver != GNUTLS_TLS1_2 && ver != GNUTLS_TLS1_3))
 		return -EOPNOTSUPP;
-	rc = gnutls_record_get_state(s, (unsigned)read, &mac, &iv, &key, seq);
-	if (rc < 0)
+	if (gnutls_record_get_state(s, (unsigned)read, &mac, &iv, &key, seq) < 0)
 		return -EINVAL;
-
-#define FILL_SALTED(field, CIPHER, KEYSZ)                                          \
-	do {                                                                       \
-		if (key.size != (KEYSZ) ||                                         \
-		    iv.size != (ver == GNUTLS_TLS1_3 ? 12u : 4u))                  \
-			return -EINVAL;                                            \
-		ci->field.info.version = ci->info.version;                         \
-		ci->field.info.cipher_type = (CIPHER);                             \
-		memcpy(ci->field.salt, iv.data, 4);                                \
-		if (ver == GNUTLS_TLS1_3)                                          \
-			memcpy(ci->field.iv, iv.data + 4, 8);                      \
-		else                                                               \
-			memcpy(ci->field.iv, seq, 8);                              \
-		memcpy(ci->field.key, key.data, (KEYSZ));                          \
-		memcpy(ci->field.rec_seq, seq, 8);                                 \
-		return (int)sizeof(ci->field);                                     \
-	} while (0)
-
-	switch (c) {
-	case GNUTLS_CIPHER_AES_128_GCM:
-		FILL_SALTED(gcm128, TLS_CIPHER_AES_GCM_128, 16);
-	case GNUTLS_CIPHER_AES_256_GCM:
-		FILL_SALTED(gcm256, TLS_CIPHER_AES_GCM_256, 32);
-	case GNUTLS_CIPHER_AES_128_CCM:
-		FILL_SALTED(ccm128, TLS_CIPHER_AES_CCM_128, 16);
-	case GNUTLS_CIPHER_CHACHA20_POLY1305:
-		/* The whole 12-byte IV, in both versions (GnuTLS < 3.8.13 got
-		 * this wrong for TLS 1.2 in its own kTLS code). */
-		if (key.size != 32 || iv.size != 12)
-			return -EINVAL;
-		ci->chacha.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
-		memcpy(ci->chacha.iv, iv.data, 12);
-		memcpy(ci->chacha.key, key.data, 32);
-		memcpy(ci->chacha.rec_seq, seq, 8);
-		return (int)sizeof(ci->chacha);
-	default:
-		return -EOPNOTSUPP;
-	}
-#undef FILL_SALTED
+	return ktls_crypto_fill(c, ver == GNUTLS_TLS1_3, key.data, key.size, iv.data, iv.size, seq, out,
+				outsz);
 }
 
 /* ---- /proc/net/tls_stat -------------------------------------------------- */
 
+int ktls_stat_parse(const char *text, struct ktls_stat *c, int max)
+{
+	const char *p = text;
+	int n = 0;
+
+	while (*p && n < max) {
+		const char *eol = strchr(p, '\n');
+		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+		char line[128];
+
+		snprintf(line, sizeof(line), "%.*s", (int)(ll < sizeof(line) ? ll : sizeof(line) - 1), p);
+		if (sscanf(line, "%63s %ld", c[n].name, &c[n].value) == 2)
+			n++;
+		p += ll + (eol != NULL);
+	}
+	return n;
+}
+
+int ktls_stat_read(struct ktls_stat *c, int max)
+{
+	char buf[8192];
+	size_t n = 0;
+	int fd = open("/proc/net/tls_stat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (n < sizeof(buf) - 1) {
+		ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+
+			close(fd);
+			return -e;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	return ktls_stat_parse(buf, c, max);
+}
+
+/* The counters that tell which offload ktls_enable got. */
 struct tls_stat {
 	long tx_sw, rx_sw, tx_dev, rx_dev;
 	bool ok;
 };
 
-static void tls_stat_read(struct tls_stat *t)
+static void tls_stat_get(struct tls_stat *t)
 {
-	char line[128];
-	FILE *f = fopen("/proc/net/tls_stat", "re");
+	struct ktls_stat c[KTLS_STAT_MAX];
+	int n = ktls_stat_read(c, KTLS_STAT_MAX), i;
 
 	memset(t, 0, sizeof(*t));
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char name[64];
-		long v;
-
-		if (sscanf(line, "%63s %ld", name, &v) != 2)
-			continue;
-		/* Parse by name: the order and the set change between kernels. */
-		if (strcmp(name, "TlsTxSw") == 0)
-			t->tx_sw = v;
-		else if (strcmp(name, "TlsRxSw") == 0)
-			t->rx_sw = v;
-		else if (strcmp(name, "TlsTxDevice") == 0)
-			t->tx_dev = v;
-		else if (strcmp(name, "TlsRxDevice") == 0)
-			t->rx_dev = v;
+	for (i = 0; i < n; i++) {
+		if (strcmp(c[i].name, "TlsTxSw") == 0)
+			t->tx_sw = c[i].value;
+		else if (strcmp(c[i].name, "TlsRxSw") == 0)
+			t->rx_sw = c[i].value;
+		else if (strcmp(c[i].name, "TlsTxDevice") == 0)
+			t->tx_dev = c[i].value;
+		else if (strcmp(c[i].name, "TlsRxDevice") == 0)
+			t->rx_dev = c[i].value;
 		else
 			continue;
 		t->ok = true;
 	}
-	fclose(f);
 }
 
 /* ---- sock_diag --------------------------------------------------------- */
@@ -320,7 +382,7 @@ static int diag_query(int fd, int *txconf, int *rxconf)
 static int set_dir(int fd, gnutls_session_t s, int read, char *why, size_t whysz)
 {
 	union ktls_crypto ci;
-	int len = crypto_build(s, read, &ci), rc = 0;
+	int len = ktls_crypto_build(s, read, &ci, sizeof(ci)), rc = 0;
 
 	if (len == -EOPNOTSUPP) {
 		snprintf(why, whysz, "%s with %s has no kernel mapping",
@@ -363,7 +425,7 @@ int ktls_enable(int fd, gnutls_session_t s, enum ktls_policy policy, struct ktls
 		snprintf(ki->reason, sizeof(ki->reason), "records already buffered in GnuTLS");
 		goto out;
 	}
-	tls_stat_read(&before);
+	tls_stat_get(&before);
 	if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0) {
 		if (errno == ENOENT)
 			snprintf(ki->reason, sizeof(ki->reason),
@@ -406,7 +468,7 @@ int ktls_enable(int fd, gnutls_session_t s, enum ktls_policy policy, struct ktls
 		if (ki->rx != KTLS_MODE_USERSPACE)
 			ki->rx = ktls_mode_from_conf(rxc);
 	} else {
-		tls_stat_read(&after);
+		tls_stat_get(&after);
 		if (before.ok && after.ok) {
 			ki->source = "tls_stat";
 			if (ki->tx != KTLS_MODE_USERSPACE)
@@ -479,25 +541,21 @@ int ktls_available(char *why, size_t whysz)
 	return rc;
 }
 
-static int probe_one(int cipher, int version, int dir)
+/* 0 or the errno of setsockopt(TLS_TX or TLS_RX) with zero keys. */
+static int probe_one(const struct ktls_cipher *c, int version, int dir)
 {
 	union ktls_crypto ci;
-	int fds[2], rc, len;
+	socklen_t len = (socklen_t)c->info_size;
+	int fds[2], rc;
 
 	memset(&ci, 0, sizeof(ci));
 	ci.info.version = (uint16_t)version;
-	ci.info.cipher_type = (uint16_t)cipher;
-	switch (cipher) {
-	case TLS_CIPHER_AES_GCM_128: len = sizeof(ci.gcm128); break;
-	case TLS_CIPHER_AES_GCM_256: len = sizeof(ci.gcm256); break;
-	case TLS_CIPHER_AES_CCM_128: len = sizeof(ci.ccm128); break;
-	default: len = sizeof(ci.chacha); break;
-	}
+	ci.info.cipher_type = c->kernel;
 	rc = loop_pair(fds);
 	if (rc < 0)
 		return -rc;
 	if (setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0 ||
-	    setsockopt(fds[0], SOL_TLS, dir, &ci, (socklen_t)len) < 0)
+	    setsockopt(fds[0], SOL_TLS, dir, &ci, len) < 0)
 		rc = errno;
 	close(fds[0]);
 	close(fds[1]);
@@ -506,18 +564,12 @@ static int probe_one(int cipher, int version, int dir)
 
 int ktls_probe(struct ktls_probe_result res[KTLS_PROBE_MAX], char *prio, size_t priosz)
 {
-	static const struct { const char *name, *gnutls; int id; } ciphers[] = {
-		{ "aes-128-gcm", "AES-128-GCM", TLS_CIPHER_AES_GCM_128 },
-		{ "aes-256-gcm", "AES-256-GCM", TLS_CIPHER_AES_GCM_256 },
-		{ "chacha20-poly1305", "CHACHA20-POLY1305", TLS_CIPHER_CHACHA20_POLY1305 },
-		{ "aes-128-ccm", "AES-128-CCM", TLS_CIPHER_AES_CCM_128 },
-	};
 	unsigned i, v, n = 0;
 	int ok = 0;
 
 	if (prio && priosz)
 		prio[0] = '\0';
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < KTLS_NCIPHERS; i++) {
 		bool all = true;
 
 		for (v = 0; v < 2; v++) {
@@ -527,8 +579,8 @@ int ktls_probe(struct ktls_probe_result res[KTLS_PROBE_MAX], char *prio, size_t 
 			r->cipher = ciphers[i].name;
 			r->gnutls = ciphers[i].gnutls;
 			r->version = v == 0 ? 13 : 12;
-			r->tx_err = probe_one(ciphers[i].id, ver, TLS_TX);
-			r->rx_err = probe_one(ciphers[i].id, ver, TLS_RX);
+			r->tx_err = probe_one(&ciphers[i], ver, TLS_TX);
+			r->rx_err = probe_one(&ciphers[i], ver, TLS_RX);
 			if (r->tx_err == 0 && r->rx_err == 0)
 				ok++;
 			else

@@ -30,6 +30,59 @@ struct ktls_info {
 	char reason[256];	/* why a direction is userspace; "" when both are kernel */
 };
 
+/* The ciphers ktlscp offers: the AEADs that the kernel can take over.  One
+ * row each, in order of preference:
+ *   X(linux/tls.h TLS_CIPHER_ name, struct tls12_crypto_info_ suffix,
+ *     gnutls_cipher_algorithm_t, --cipher name, GnuTLS priority name,
+ *     what joins the --cipher name to the list before it in messages)
+ * ktls.c makes struct ktls_cipher rows from it (with the kernel's sizes);
+ * KTLS_CIPHER_NAMES is the list for help text and messages. */
+#define KTLS_CIPHERS(X)                                                                              \
+	X(AES_GCM_128, aes_gcm_128, GNUTLS_CIPHER_AES_128_GCM, "aes-128-gcm", "AES-128-GCM", "")       \
+	X(AES_GCM_256, aes_gcm_256, GNUTLS_CIPHER_AES_256_GCM, "aes-256-gcm", "AES-256-GCM", ", ")     \
+	X(CHACHA20_POLY1305, chacha20_poly1305, GNUTLS_CIPHER_CHACHA20_POLY1305, "chacha20-poly1305", \
+	  "CHACHA20-POLY1305", ", ")                                                                 \
+	X(AES_CCM_128, aes_ccm_128, GNUTLS_CIPHER_AES_128_CCM, "aes-128-ccm", "AES-128-CCM", " or ")
+
+#define KTLS_CIPHER_NAME_(k, s, g, opt, gn, sep) sep opt
+#define KTLS_CIPHER_COUNT_(k, s, g, opt, gn, sep) +1
+/* "aes-128-gcm, aes-256-gcm, chacha20-poly1305 or aes-128-ccm" */
+#define KTLS_CIPHER_NAMES KTLS_CIPHERS(KTLS_CIPHER_NAME_)
+#define KTLS_NCIPHERS (0 KTLS_CIPHERS(KTLS_CIPHER_COUNT_))
+
+/* One row of KTLS_CIPHERS with the kernel's facts about it. */
+struct ktls_cipher {
+	const char *name;		/* --cipher value, "aes-128-gcm" */
+	const char *gnutls;		/* GnuTLS priority name, "AES-128-GCM" */
+	gnutls_cipher_algorithm_t id;
+	uint16_t kernel;		/* TLS_CIPHER_* */
+	/* linux/tls.h TLS_CIPHER_*_{KEY,SALT,IV,REC_SEQ}_SIZE */
+	size_t key_size, salt_size, iv_size, rec_seq_size;
+	/* struct tls12_crypto_info_*: its size (the exact optlen the kernel
+	 * wants) and where each field sits in it */
+	size_t info_size, key_off, salt_off, iv_off, rec_seq_off;
+};
+
+/* The i-th row (0 .. KTLS_NCIPHERS-1), or NULL past the end. */
+const struct ktls_cipher *ktls_cipher_at(size_t i);
+/* The row for a --cipher name or a GnuTLS cipher, or NULL. */
+const struct ktls_cipher *ktls_cipher_by_name(const char *name);
+const struct ktls_cipher *ktls_cipher_by_id(gnutls_cipher_algorithm_t id);
+
+/* Fill out (outsz bytes, at least c->info_size) with the kernel's
+ * struct tls12_crypto_info_* for one direction, from the key, IV and next
+ * record sequence number that gnutls_record_get_state gives (see ktls.c for
+ * the mapping).  Pure, for tests.  Returns c->info_size, or -EINVAL when a
+ * length does not fit the cipher. */
+int ktls_crypto_fill(const struct ktls_cipher *c, bool tls13, const uint8_t *key, size_t keylen,
+		     const uint8_t *iv, size_t ivlen, const uint8_t seq[8], void *out, size_t outsz);
+
+/* The same from a session after its handshake, for one direction (read=1:
+ * RX), as ktls_enable installs it; out is wiped first.  Returns the struct
+ * size, or -EOPNOTSUPP (cipher or version not mappable) / -EINVAL.  The
+ * caller wipes out after use. */
+int ktls_crypto_build(gnutls_session_t s, int read, void *out, size_t outsz);
+
 const char *ktls_mode_name(enum ktls_mode m);
 /* Parse "auto|require|off"; 0 or -EINVAL. */
 int ktls_policy_parse(const char *s, enum ktls_policy *p);
@@ -57,8 +110,21 @@ struct ktls_probe_result {
 	int version;		/* 12 or 13 */
 	int tx_err, rx_err;	/* 0 or errno from setsockopt */
 };
-#define KTLS_PROBE_MAX 8
+#define KTLS_PROBE_MAX (2 * KTLS_NCIPHERS)	/* each cipher with TLS 1.3 and 1.2 */
 int ktls_probe(struct ktls_probe_result res[KTLS_PROBE_MAX], char *prio, size_t priosz);
+
+/* /proc/net/tls_stat: the kernel's kTLS counters, "NAME VALUE" lines whose
+ * set and order change between kernels, so they are read by name. */
+struct ktls_stat {
+	char name[64];		/* "TlsTxSw", ... */
+	long value;
+};
+#define KTLS_STAT_MAX 64
+/* Parse tls_stat text into c (at most max counters; lines that are not
+ * "NAME VALUE" are skipped).  Pure, for tests.  Returns the count. */
+int ktls_stat_parse(const char *text, struct ktls_stat *c, int max);
+/* Read /proc/net/tls_stat: the count, or -errno (-ENOENT: no tls module). */
+int ktls_stat_read(struct ktls_stat *c, int max);
 
 /* A network interface's TLS offload features, from the ethtool feature
  * strings "tls-hw-tx-offload", "tls-hw-rx-offload", "tls-hw-record". */
@@ -81,9 +147,9 @@ int ktls_diag_parse(const void *buf, size_t len, int *txconf, int *rxconf);
 enum ktls_mode ktls_mode_from_conf(int conf);
 
 /* Control records on a kTLS socket. */
-/* Send one record of the given content type (21 alert, 22 handshake). */
+/* Send one record of a tlsrec.h content type (TLS_CT_ALERT, TLS_CT_HANDSHAKE). */
 int ktls_send_record(int fd, uint8_t type, const void *data, size_t len);
-/* recvmsg() that also reports the record type (23 for application data).
+/* recvmsg() that also reports the record type (TLS_CT_APPLICATION_DATA for data).
  * Returns bytes, 0 at TCP EOF, or -errno. */
 ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type);
 

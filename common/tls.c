@@ -1,54 +1,25 @@
-/* tls: credentials, priorities, peer verification, the handshake, and this
- * host's identity key. */
+/* tls: credentials, priorities, peer verification and the handshake.  This
+ * host's key is made and loaded in identity.c, tokens and PSK files are
+ * read in secrets.c. */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-#include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 
-#include "fsutil.h"
+#include "ktls.h"
 #include "tls.h"
 #include "trustdb.h"
 
-static const struct {
-	const char *opt;	/* --cipher value */
-	const char *gnutls;	/* priority name */
-} cipher_names[] = {
-	{ "aes-128-gcm", "AES-128-GCM" },
-	{ "aes-256-gcm", "AES-256-GCM" },
-	{ "chacha20-poly1305", "CHACHA20-POLY1305" },
-	{ "aes-128-ccm", "AES-128-CCM" },
-};
-
 int tls_cipher_check(const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(cipher_names) / sizeof(cipher_names[0]); i++)
-		if (strcmp(name, cipher_names[i].opt) == 0)
-			return 0;
-	return -EINVAL;
-}
-
-static const char *cipher_gnutls(const char *opt)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(cipher_names) / sizeof(cipher_names[0]); i++)
-		if (strcmp(opt, cipher_names[i].opt) == 0)
-			return cipher_names[i].gnutls;
-	return NULL;
+	return ktls_cipher_by_name(name) ? 0 : -EINVAL;
 }
 
 const char *tls_auth_name(enum tls_auth a)
@@ -59,191 +30,6 @@ const char *tls_auth_name(enum tls_auth a)
 	case TLS_AUTH_X509: return "x509";
 	default: return "none";
 	}
-}
-
-int tls_read_small_file(const char *path, size_t max, char **out, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	char *buf;
-	size_t n = 0;
-
-	if (fd < 0)
-		return -errno;
-	buf = malloc(max + 1);
-	if (buf == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	for (;;) {
-		ssize_t r = read(fd, buf + n, max + 1 - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-
-			free(buf);
-			close(fd);
-			return -e;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > max) {
-			free(buf);
-			close(fd);
-			return -EFBIG;
-		}
-	}
-	close(fd);
-	buf[n] = '\0';
-	*out = buf;
-	if (len)
-		*len = n;
-	return 0;
-}
-
-int tls_check_secret_file(const char *path, struct kc_status *st)
-{
-	struct stat sb;
-
-	if (stat(path, &sb) < 0)
-		return kc_fail(st, KC_FILE, "%s: %s", path, strerror(errno));
-	if (sb.st_mode & 077)
-		return kc_fail(st, KC_FILE,
-			       "%s: secret is readable by group or others (mode %03o); run chmod 600 on it",
-			       path, (unsigned)(sb.st_mode & 0777));
-	return 0;
-}
-
-/* ---- tokens ------------------------------------------------------------ */
-
-static const char b32[] = "abcdefghijkmnpqrstuvwxyz23456789";	/* no l, o, 0, 1 */
-
-int tls_token_generate(char *out)
-{
-	uint8_t raw[20];
-	unsigned i, bits = 0, acc = 0, n = 0, o = 0;
-
-	if (gnutls_rnd(GNUTLS_RND_KEY, raw, sizeof(raw)) < 0)
-		return -EIO;
-	for (i = 0; i < sizeof(raw); i++) {
-		acc = (acc << 8) | raw[i];
-		bits += 8;
-		while (bits >= 5) {
-			if (n > 0 && n % 4 == 0)
-				out[o++] = '-';
-			out[o++] = b32[(acc >> (bits - 5)) & 31];
-			bits -= 5;
-			n++;
-		}
-	}
-	out[o] = '\0';
-	gnutls_memset(raw, 0, sizeof(raw));
-	return 0;
-}
-
-int tls_token_decode(const char *token, uint8_t key[20])
-{
-	unsigned acc = 0, bits = 0, n = 0, o = 0;
-	const char *p;
-
-	for (p = token; *p; p++) {
-		const char *pos;
-		int c = tolower((unsigned char)*p);
-
-		if (c == '-' || c == ' ' || c == '\n' || c == '\r')
-			continue;
-		pos = strchr(b32, c);
-		if (pos == NULL || c == '\0')
-			return -EINVAL;
-		acc = (acc << 5) | (unsigned)(pos - b32);
-		bits += 5;
-		n++;
-		if (bits >= 8) {
-			if (o >= 20)
-				return -EINVAL;
-			key[o++] = (uint8_t)(acc >> (bits - 8));
-			bits -= 8;
-		}
-	}
-	return (n == 32 && o == 20) ? 0 : -EINVAL;
-}
-
-/* ---- PSK --------------------------------------------------------------- */
-
-static int hex_decode(const char *s, size_t n, uint8_t *out, size_t outsz, size_t *len)
-{
-	size_t i;
-
-	if (n % 2 != 0 || n / 2 > outsz)
-		return -EINVAL;
-	for (i = 0; i < n; i += 2) {
-		char b[3] = { s[i], s[i + 1], 0 };
-		char *end;
-
-		if (!isxdigit((unsigned char)b[0]) || !isxdigit((unsigned char)b[1]))
-			return -EINVAL;
-		out[i / 2] = (uint8_t)strtoul(b, &end, 16);
-	}
-	*len = n / 2;
-	return 0;
-}
-
-static int psk_load(struct tls_ctx *c, const char *path, struct kc_status *st)
-{
-	char *buf = NULL, *line, *save = NULL;
-	int rc, lineno = 0;
-
-	if (tls_check_secret_file(path, st) < 0)
-		return -1;
-	rc = tls_read_small_file(path, 65536, &buf, NULL);
-	if (rc < 0)
-		return kc_fail(st, KC_FILE, "%s: %s", path, strerror(-rc));
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		struct tls_psk *k;
-		char *colon, *hex;
-		size_t hl;
-
-		lineno++;
-		while (*line == ' ' || *line == '\t')
-			line++;
-		hl = strlen(line);
-		while (hl > 0 && (line[hl - 1] == '\r' || line[hl - 1] == ' ' || line[hl - 1] == '\t'))
-			line[--hl] = '\0';
-		if (*line == '\0' || *line == '#')
-			continue;
-		if (c->npsk >= sizeof(c->psk) / sizeof(c->psk[0]))
-			break;
-		k = &c->psk[c->npsk];
-		colon = strrchr(line, ':');
-		if (colon) {
-			*colon = '\0';
-			hex = colon + 1;
-			if (strlen(line) == 0 || strlen(line) >= sizeof(k->id)) {
-				rc = -EINVAL;
-				break;
-			}
-			snprintf(k->id, sizeof(k->id), "%s", line);
-		} else {
-			hex = line;
-			snprintf(k->id, sizeof(k->id), "ktlscp");
-		}
-		if (hex_decode(hex, strlen(hex), k->key, sizeof(k->key), &k->len) < 0 || k->len < 16) {
-			rc = -EINVAL;
-			break;
-		}
-		c->npsk++;
-	}
-	gnutls_memset(buf, 0, strlen(buf));
-	free(buf);
-	if (rc < 0)
-		return kc_fail(st, KC_USAGE,
-			       "%s: line %d: expected IDENTITY:HEXKEY or HEXKEY with a key of 16 to 64 bytes",
-			       path, lineno);
-	if (c->npsk == 0)
-		return kc_fail(st, KC_USAGE, "%s: no key found", path);
-	return 0;
 }
 
 static int psk_server_cb(gnutls_session_t s, const char *username, gnutls_datum_t *key)
@@ -265,192 +51,6 @@ static int psk_server_cb(gnutls_session_t s, const char *username, gnutls_datum_
 	return -1;
 }
 
-/* ---- identity ---------------------------------------------------------- */
-
-int tls_identity_dir(char *dir, size_t dirsz, struct kc_status *st)
-{
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-	int n;
-
-	if (xdg && xdg[0] == '/')
-		n = snprintf(dir, dirsz, "%s/ktlscp", xdg);
-	else if (home && home[0] == '/')
-		n = snprintf(dir, dirsz, "%s/.config/ktlscp", home);
-	else
-		return kc_fail(st, KC_FILE, "cannot find the configuration directory: set HOME or XDG_CONFIG_HOME");
-	if (n < 0 || (size_t)n >= dirsz)
-		return kc_fail(st, KC_FILE, "configuration directory path too long");
-	return 0;
-}
-
-int tls_fingerprint(gnutls_x509_crt_t crt, char fp[TLS_FP_LEN])
-{
-	unsigned char id[32];
-	size_t idlen = sizeof(id);
-	gnutls_datum_t in, out;
-	size_t i;
-
-	if (gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, id, &idlen) < 0 || idlen != 32)
-		return -EINVAL;
-	in.data = id;
-	in.size = (unsigned)idlen;
-	if (gnutls_base64_encode2(&in, &out) < 0)
-		return -ENOMEM;
-	snprintf(fp, TLS_FP_LEN, "SHA256:%.*s", (int)out.size, (char *)out.data);
-	gnutls_free(out.data);
-	/* Drop base64 padding, as ssh does. */
-	for (i = strlen(fp); i > 0 && fp[i - 1] == '='; i--)
-		fp[i - 1] = '\0';
-	return 0;
-}
-
-static int write_secret_atomic(const char *dir, const char *name, const gnutls_datum_t *d,
-			       mode_t mode, struct kc_status *st)
-{
-	char tmp[PATH_MAX], final[PATH_MAX];
-	int fd, rc;
-
-	snprintf(final, sizeof(final), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp%ld", dir, name, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0)
-		return kc_fail(st, KC_FILE, "%s: %s", tmp, strerror(errno));
-	rc = fsu_write_all(fd, d->data, d->size);
-	if (rc == 0 && fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	/* link() instead of rename(): never replace an identity another
-	 * process created meanwhile. */
-	if (rc == 0 && link(tmp, final) < 0)
-		rc = -errno;
-	unlink(tmp);
-	if (rc < 0)
-		return kc_fail(st, KC_FILE, "%s: %s", final, strerror(-rc));
-	return 0;
-}
-
-static int identity_create(const char *dir, struct kc_status *st)
-{
-	gnutls_x509_privkey_t key = NULL;
-	gnutls_x509_crt_t crt = NULL;
-	gnutls_datum_t kpem = { NULL, 0 }, cpem = { NULL, 0 };
-	unsigned char serial[16];
-	char host[256] = "localhost", cn[300];
-	time_t now = time(NULL);
-	int rc = -1;
-
-	gethostname(host, sizeof(host) - 1);
-	snprintf(cn, sizeof(cn), "ktlscp@%s", host);
-	if (gnutls_x509_privkey_init(&key) < 0 || gnutls_x509_crt_init(&crt) < 0)
-		goto out;
-	if (gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
-					 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) < 0)
-		goto out;
-	gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial));
-	serial[0] &= 0x7f;
-	if (gnutls_x509_crt_set_version(crt, 3) < 0 ||
-	    gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) < 0 ||
-	    gnutls_x509_crt_set_activation_time(crt, now - 86400) < 0 ||
-	    gnutls_x509_crt_set_expiration_time(crt, now + 100L * 365 * 86400) < 0 ||
-	    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen(cn)) < 0 ||
-	    gnutls_x509_crt_set_key(crt, key) < 0 ||
-	    gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE) < 0 ||
-	    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0) < 0 ||
-	    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0) < 0 ||
-	    gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) < 0)
-		goto out;
-	if (gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &kpem) < 0 ||
-	    gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cpem) < 0)
-		goto out;
-	if (write_secret_atomic(dir, "id.key", &kpem, 0600, st) < 0)
-		goto out_st;
-	if (write_secret_atomic(dir, "id.crt", &cpem, 0644, st) < 0)
-		goto out_st;
-	rc = 0;
-	goto out_st;
-out:
-	kc_fail(st, KC_OTHER, "%s: cannot create the identity key and certificate", dir);
-out_st:
-	if (kpem.data) {
-		gnutls_memset(kpem.data, 0, kpem.size);
-		gnutls_free(kpem.data);
-	}
-	gnutls_free(cpem.data);
-	if (crt)
-		gnutls_x509_crt_deinit(crt);
-	if (key)
-		gnutls_x509_privkey_deinit(key);
-	return rc;
-}
-
-static int load_pem_pair(const char *certpath, const char *keypath, gnutls_x509_crt_t *crt,
-			 gnutls_x509_privkey_t *key, struct kc_status *st)
-{
-	char *buf = NULL;
-	size_t len;
-	gnutls_datum_t d;
-	int rc;
-
-	if (tls_check_secret_file(keypath, st) < 0)
-		return -1;
-	rc = tls_read_small_file(certpath, 1 << 20, &buf, &len);
-	if (rc < 0)
-		return kc_fail(st, KC_FILE, "%s: %s", certpath, strerror(-rc));
-	d.data = (unsigned char *)buf;
-	d.size = (unsigned)len;
-	rc = gnutls_x509_crt_init(crt);
-	if (rc == 0)
-		rc = gnutls_x509_crt_import(*crt, &d, GNUTLS_X509_FMT_PEM);
-	free(buf);
-	if (rc < 0)
-		return kc_fail(st, KC_FILE, "%s: not a PEM certificate: %s", certpath, gnutls_strerror(rc));
-	rc = tls_read_small_file(keypath, 1 << 20, &buf, &len);
-	if (rc < 0)
-		return kc_fail(st, KC_FILE, "%s: %s", keypath, strerror(-rc));
-	d.data = (unsigned char *)buf;
-	d.size = (unsigned)len;
-	rc = gnutls_x509_privkey_init(key);
-	if (rc == 0)
-		rc = gnutls_x509_privkey_import(*key, &d, GNUTLS_X509_FMT_PEM);
-	gnutls_memset(buf, 0, len);
-	free(buf);
-	if (rc < 0)
-		return kc_fail(st, KC_FILE, "%s: not a PEM private key: %s", keypath, gnutls_strerror(rc));
-	return 0;
-}
-
-int tls_identity_load(bool create, gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key,
-		      char *certpath, size_t certpathsz, bool *created, struct kc_status *st)
-{
-	char dir[PATH_MAX - 16], keypath[PATH_MAX];
-	struct stat sb;
-
-	*created = false;
-	if (tls_identity_dir(dir, sizeof(dir), st) < 0)
-		return -1;
-	snprintf(certpath, certpathsz, "%s/id.crt", dir);
-	snprintf(keypath, sizeof(keypath), "%s/id.key", dir);
-	if (stat(keypath, &sb) < 0 && errno == ENOENT) {
-		int rc;
-
-		if (!create)
-			return kc_fail(st, KC_FILE, "%s: no identity yet (run: ktlscp id)", keypath);
-		rc = fsu_mkdir_p(dir, 0700);
-		if (rc < 0)
-			return kc_fail(st, KC_FILE, "%s: %s", dir, strerror(-rc));
-		if (identity_create(dir, st) < 0) {
-			/* Lost a race with another process: use its identity. */
-			if (st->cls == KC_FILE && stat(keypath, &sb) == 0 && stat(certpath, &sb) == 0)
-				st->cls = KC_OK;
-			else
-				return -1;
-		} else {
-			*created = true;
-		}
-	}
-	return load_pem_pair(certpath, keypath, crt, key, st);
-}
-
 /* ---- peer verification ------------------------------------------------- */
 
 /* Sender, no trust option: the receiver's key against known_hosts.  An
@@ -465,7 +65,7 @@ static int verify_known_host(struct tls_ctx *c)
 	int r = kh_lookup(c->kh_path, c->kh_name, c->peer_fp, &line, old, &st);
 
 	if (r < 0) {
-		snprintf(c->verify_msg, sizeof(c->verify_msg), "%.500s", st.msg);
+		snprintf(c->verify_msg, sizeof(c->verify_msg), "%.500s", kc_msg(&st));
 		return -1;
 	}
 	if (r == KH_MATCH)
@@ -478,7 +78,7 @@ static int verify_known_host(struct tls_ctx *c)
 			 c->peer_fp, c->kh_path, line, old, c->kh_name);
 		return -1;
 	}
-	if (c->accept_new || c->ask) {
+	if (c->accept_new || c->confirm) {
 		c->kh_new = true;
 		return 0;
 	}
@@ -489,30 +89,18 @@ static int verify_known_host(struct tls_ctx *c)
 	return -1;
 }
 
-/* After the handshake with a receiver not in known_hosts: ask on the
- * terminal (unless --accept-new), then record it.  0 or -1 with st. */
+/* After the handshake with a receiver not in known_hosts: ask the caller's
+ * confirm function (unless --accept-new), then record it.  0 or -1 with st. */
 static int confirm_new_host(struct tls_ctx *c, const char *peer, struct kc_status *st)
 {
-	char answer[32];
-
 	if (!c->accept_new) {
-		fprintf(stderr,
-			"ktlscp: %s is not a known receiver; its key fingerprint is\n"
-			"ktlscp:     %s\n"
-			"ktlscp: compare it with the output of 'ktlscp id' on the receiver.\n"
-			"Trust this key and remember it in %s (yes/no)? ",
-			peer, c->peer_fp, c->kh_path);
-		for (;;) {
-			if (fgets(answer, sizeof(answer), stdin) == NULL)
-				return kc_fail(st, KC_TLS, "%s: receiver key %s not accepted (no answer)", peer,
-					       c->peer_fp);
-			answer[strcspn(answer, "\r\n")] = '\0';
-			if (strcmp(answer, "yes") == 0)
-				break;
-			if (strcmp(answer, "no") == 0)
-				return kc_fail(st, KC_TLS, "%s: receiver key %s not accepted", peer, c->peer_fp);
-			fprintf(stderr, "Please type 'yes' or 'no': ");
-		}
+		int yes = c->confirm(c->confirm_arg, peer, c->peer_fp, c->kh_path);
+
+		if (yes < 0)
+			return kc_fail(st, KC_TLS, "%s: receiver key %s not accepted (no answer)", peer,
+				       c->peer_fp);
+		if (yes == 0)
+			return kc_fail(st, KC_TLS, "%s: receiver key %s not accepted", peer, c->peer_fp);
 	}
 	if (kh_add(c->kh_path, c->kh_name, c->peer_fp, st) < 0)
 		return -1;
@@ -599,7 +187,8 @@ static int build_priority(struct tls_ctx *c, const struct tls_opts *o, struct kc
 		version = 12;
 	}
 	if (o->cipher) {
-		const char *g = cipher_gnutls(o->cipher);
+		const struct ktls_cipher *kc = ktls_cipher_by_name(o->cipher);
+		const char *g = kc ? kc->gnutls : NULL;
 
 		if (g == NULL)
 			return kc_fail(st, KC_USAGE, "--cipher %s: unknown cipher", o->cipher);
@@ -612,8 +201,11 @@ static int build_priority(struct tls_ctx *c, const struct tls_opts *o, struct kc
 			return kc_fail(st, KC_KTLS, "this kernel's kTLS offers none of our ciphers");
 		snprintf(ciphers, sizeof(ciphers), "%s", o->kernel_ciphers);
 	} else {
-		snprintf(ciphers, sizeof(ciphers),
-			 "+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-CCM");
+		const struct ktls_cipher *kc;
+		size_t i, l = 0;
+
+		for (i = 0; (kc = ktls_cipher_at(i)) != NULL && l < sizeof(ciphers); i++)
+			l += (size_t)snprintf(ciphers + l, sizeof(ciphers) - l, "%s+%s", i ? ":" : "", kc->gnutls);
 	}
 	/* Only AEAD ciphers the kernel can take over; no tickets (nothing to
 	 * resume, and a ticket is one more record to route after the switch). */
@@ -639,9 +231,8 @@ static int setup_certs(struct tls_ctx *c, const struct tls_opts *o, struct kc_st
 	for (i = 0; i < o->npins; i++) {
 		const char *p = o->pins[i];
 
-		if (strncmp(p, "SHA256:", 7) != 0 || strlen(p) != 7 + 43)
-			return kc_fail(st, KC_USAGE, "--pin %s: expected SHA256: and 43 base64 characters",
-				       p);
+		if (!tls_fp_valid(p, strlen(p)))
+			return kc_fail(st, KC_USAGE, "--pin %s: expected " TLS_FP_FORM, p);
 		snprintf(c->pins[c->npins++], TLS_FP_LEN, "%s", p);
 	}
 	rc = gnutls_certificate_allocate_credentials(&c->xcred);
@@ -650,7 +241,7 @@ static int setup_certs(struct tls_ctx *c, const struct tls_opts *o, struct kc_st
 	if (o->cert_file || o->key_file) {
 		if (!o->cert_file || !o->key_file)
 			return kc_fail(st, KC_USAGE, "--cert and --key go together");
-		rc = load_pem_pair(o->cert_file, o->key_file, &crt, &key, st);
+		rc = tls_identity_load_pem(o->cert_file, o->key_file, &crt, &key, st);
 	} else {
 		rc = tls_identity_load(true, &crt, &key, certpath, sizeof(certpath), &created, st);
 		if (rc == 0 && created)
@@ -702,13 +293,15 @@ int tls_ctx_init(struct tls_ctx *c, const struct tls_opts *o, struct kc_status *
 		if (o->psk_file && o->token)
 			return kc_fail(st, KC_USAGE, "--psk-file and --token exclude each other");
 		if (o->psk_file) {
-			if (psk_load(c, o->psk_file, st) < 0)
+			unsigned max = sizeof(c->psk) / sizeof(c->psk[0]);
+
+			if (tls_psk_load(o->psk_file, c->psk, max, &c->npsk, st) < 0)
 				return -1;
 		} else {
 			if (tls_token_decode(o->token, c->psk[0].key) < 0)
 				return kc_fail(st, KC_USAGE,
 					       "the token is not valid: expected 32 characters as printed by ktlscp recv");
-			c->psk[0].len = 20;
+			c->psk[0].len = TLS_TOKEN_KEY_LEN;
 			snprintf(c->psk[0].id, sizeof(c->psk[0].id), "ktlscp-token");
 			c->npsk = 1;
 		}
@@ -736,7 +329,8 @@ int tls_ctx_init(struct tls_ctx *c, const struct tls_opts *o, struct kc_status *
 
 			c->tofu = true;
 			c->accept_new = o->accept_new;
-			c->ask = o->ask;
+			c->confirm = o->confirm;
+			c->confirm_arg = o->confirm_arg;
 			snprintf(c->kh_path, sizeof(c->kh_path), "%s", o->known_hosts);
 			snprintf(c->kh_name, sizeof(c->kh_name), "%s", o->kh_name ? o->kh_name : "");
 			/* A known_hosts file we cannot use is a local error,

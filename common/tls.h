@@ -23,9 +23,9 @@
 #include <gnutls/x509.h>
 
 #include "diag.h"
+#include "identity.h"
+#include "secrets.h"
 
-#define TLS_FP_LEN 64		/* "SHA256:" + 43 base64 chars + NUL, rounded up */
-#define TLS_TOKEN_LEN 40	/* 8 groups of 4 + 7 dashes + NUL */
 #define TLS_MAX_PINS 256	/* --pin/--allow keys, or authorized_senders lines */
 
 enum tls_auth { TLS_AUTH_NONE = 0, TLS_AUTH_PSK, TLS_AUTH_PIN, TLS_AUTH_X509 };
@@ -45,7 +45,12 @@ struct tls_opts {
 	const char *known_hosts;	/* client: with no other trust, this file decides */
 	const char *kh_name;		/* client: the receiver's name in known_hosts */
 	bool accept_new;		/* client: record an unknown receiver without asking */
-	bool ask;			/* client: may ask on the terminal about one */
+	/* client, unless accept_new: asked after the handshake whether to
+	 * trust (and record) a receiver not in known_hosts, with its name,
+	 * key fingerprint and the known_hosts path; NULL when no one can
+	 * answer.  Returns 1 (yes), 0 (no) or -errno (no answer). */
+	int (*confirm)(void *arg, const char *peer, const char *fp, const char *file);
+	void *confirm_arg;
 	int handshake_ms;
 };
 
@@ -57,14 +62,16 @@ struct tls_ctx {
 	gnutls_psk_client_credentials_t pskc;
 	gnutls_psk_server_credentials_t psks;
 	unsigned npsk;
-	struct tls_psk { char id[128]; uint8_t key[64]; size_t len; } psk[16];
+	struct tls_psk psk[16];
 	char pins[TLS_MAX_PINS][TLS_FP_LEN];
 	int npins;
 	bool use_ca;
 	char hostname[256];
 	int handshake_ms;
 	char pin_source[300];
-	bool tofu, accept_new, ask;	/* known_hosts trust (client) */
+	bool tofu, accept_new;		/* known_hosts trust (client) */
+	int (*confirm)(void *arg, const char *peer, const char *fp, const char *file);
+	void *confirm_arg;
 	bool kh_new;			/* the receiver was not in known_hosts */
 	char kh_path[4096];
 	char kh_name[300];
@@ -72,7 +79,7 @@ struct tls_ctx {
 	char peer_fp[TLS_FP_LEN];	/* peer's key fingerprint, cert modes */
 };
 
-/* Check --cipher / --tls values; 0 or -EINVAL. */
+/* Is name a --cipher value (a row of KTLS_CIPHERS, ktls.h)?  0 or -EINVAL. */
 int tls_cipher_check(const char *name);
 
 /* Set up credentials and priorities.  Returns 0 or -1 with st set (KC_USAGE
@@ -89,21 +96,7 @@ int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t 
 
 const char *tls_auth_name(enum tls_auth a);
 
-/* The one-time token: generate (out: TLS_TOKEN_LEN bytes) and check. */
-int tls_token_generate(char *out);
-/* Decode a token to its 20 key bytes; 0 or -EINVAL. */
-int tls_token_decode(const char *token, uint8_t key[20]);
-
-/* This host's identity: directory, creation, loading.  dir gets
- * $XDG_CONFIG_HOME/ktlscp or $HOME/.config/ktlscp.  Returns 0 or -1 with st. */
-int tls_identity_dir(char *dir, size_t dirsz, struct kc_status *st);
-int tls_identity_load(bool create, gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key,
-		      char *certpath, size_t certpathsz, bool *created, struct kc_status *st);
-/* "SHA256:<base64 of SHA-256 of the SubjectPublicKeyInfo>" */
-int tls_fingerprint(gnutls_x509_crt_t crt, char fp[TLS_FP_LEN]);
-
-/* Refuse secrets that others can read: 0, or -1 with st (KC_FILE). */
-int tls_check_secret_file(const char *path, struct kc_status *st);
+/* From secrets.c (declared in secrets.h too): */
 
 /* Read a whole small file (at most max bytes) into a NUL-terminated buffer
  * the caller frees.  Returns 0 or -errno. */

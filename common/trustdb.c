@@ -29,18 +29,6 @@ void kh_name(const char *host, unsigned port, unsigned default_port, char *out, 
 				 ? '_' : (char)tolower((unsigned char)out[i]);
 }
 
-bool trustdb_fp_valid(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len != 7 + 43 || strncmp(s, "SHA256:", 7) != 0)
-		return false;
-	for (i = 7; i < len; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '+' && s[i] != '/')
-			return false;
-	return true;
-}
-
 /* Split the next line of text at *pos into at most two whitespace-separated
  * fields (the second up to the next blank); returns false at the end. */
 static bool next_line(const char *text, size_t *pos, unsigned *lineno, const char **f1,
@@ -208,7 +196,7 @@ static int read_trust_file(const char *path, char **text, struct kc_status *st)
 		}
 	}
 	close(fd);
-	if (st->cls != KC_OK) {
+	if (!kc_ok(st)) {
 		free(buf);
 		return -1;
 	}
@@ -282,7 +270,7 @@ int as_parse_text(const char *text, char (*fps)[TRUSTDB_FP_LEN], int max, unsign
 	int n = 0;
 
 	while (next_line(text, &pos, &lineno, &f1, &l1, &f2, &l2)) {
-		if (!trustdb_fp_valid(f1, l1)) {
+		if (!tls_fp_valid(f1, l1)) {
 			*badline = lineno;
 			return -1;
 		}
@@ -307,7 +295,7 @@ int as_load(const char *path, char (*fps)[TRUSTDB_FP_LEN], int max, struct kc_st
 	free(text);
 	if (n < 0)
 		return kc_fail(st, KC_FILE,
-			       "%s: line %u: expected SHA256: and 43 base64 characters, then an optional comment",
+			       "%s: line %u: expected " TLS_FP_FORM ", then an optional comment",
 			       path, bad);
 	if (n > max)
 		return kc_fail(st, KC_FILE, "%s: more than %d keys", path, max);

@@ -16,17 +16,15 @@
 #include <stddef.h>
 
 #include "diag.h"
+#include "identity.h"
 
-#define TRUSTDB_FP_LEN 64
+#define TRUSTDB_FP_LEN TLS_FP_LEN	/* keys are fingerprints (identity.h) */
 #define TRUSTDB_MAX_FILE (1 << 20)
 
 enum kh_result { KH_UNKNOWN = 0, KH_MATCH, KH_CHANGED };
 
 /* The known_hosts name of host:port ("host" or "[host]:port"), lower-case. */
 void kh_name(const char *host, unsigned port, unsigned default_port, char *out, size_t outsz);
-
-/* Is "SHA256:" + 43 base64 characters? */
-bool trustdb_fp_valid(const char *s, size_t len);
 
 /* Look name up in known_hosts text: KH_MATCH if some line for name has fp,
  * KH_CHANGED if lines for name exist but none has fp (then *line and oldfp

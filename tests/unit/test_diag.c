@@ -1,4 +1,4 @@
-/* Unit tests of name escaping and JSON strings. */
+/* Unit tests of name escaping and of the struct kc_status API. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -32,5 +32,40 @@ int main(void)
 	ok(esc_is("del\x7f", 4, "del\\x7f"), "DEL is escaped");
 	diag_escape("0123456789abcdef", 16, small, sizeof(small));
 	ok(strlen(small) < sizeof(small) && strstr(small, "...") != NULL, "truncation is marked: %s", small);
+
+	{
+		struct kc_status st = { 0 };
+		char big[1000];
+
+		ok(kc_ok(&st) && kc_class(&st) == KC_OK && kc_msg(&st)[0] == '\0', "a new status is ok");
+		kc_append(&st, " (cut off in %s)", "f");
+		kc_reclass(&st, KC_XFER);
+		ok(kc_ok(&st) && kc_msg(&st)[0] == '\0', "append and reclass leave an ok status alone");
+		ok(kc_fail(&st, KC_NET, "%s: connection reset", "peer") == -1 && kc_class(&st) == KC_NET &&
+			   strcmp(kc_msg(&st), "peer: connection reset") == 0,
+		   "kc_fail records class and message");
+		ok(kc_fail(&st, KC_FILE, "later") == -1 && kc_class(&st) == KC_NET &&
+			   strcmp(kc_msg(&st), "peer: connection reset") == 0,
+		   "the first failure wins");
+		kc_append(&st, " (cut off in %s)", "a/b");
+		ok(strcmp(kc_msg(&st), "peer: connection reset (cut off in a/b)") == 0, "kc_append: %s",
+		   kc_msg(&st));
+		kc_reclass(&st, KC_XFER);
+		ok(kc_class(&st) == KC_XFER && strstr(kc_msg(&st), "connection reset") != NULL,
+		   "kc_reclass keeps the message");
+		ok(kc_replace(&st, KC_XFER, "peer aborted: %s", "disk full") == -1 &&
+			   kc_class(&st) == KC_XFER && strcmp(kc_msg(&st), "peer aborted: disk full") == 0,
+		   "kc_replace overrides the first failure");
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		kc_append(&st, "%s", big);
+		kc_append(&st, "%s", "more");
+		ok(strlen(kc_msg(&st)) == sizeof(st.msg) - 1 && kc_class(&st) == KC_XFER,
+		   "kc_append truncates to the message size");
+		kc_clear(&st);
+		ok(kc_ok(&st) && kc_msg(&st)[0] == '\0', "kc_clear: ok again, no message");
+		ok(kc_fail(NULL, KC_OTHER, "x") == -1 && kc_replace(NULL, KC_OTHER, "x") == -1,
+		   "a NULL status is allowed where failures are not wanted");
+	}
 	return tap_done();
 }

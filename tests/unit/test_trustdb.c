@@ -28,9 +28,12 @@ int main(void)
 	kh_name("a b,c#d", 7433, 7433, name, sizeof(name));
 	ok(strcmp(name, "a_b_c_d") == 0, "blanks, commas and # cannot break the format (%s)", name);
 
-	ok(trustdb_fp_valid(FP_C, strlen(FP_C)), "base64 with + and / is a fingerprint");
-	ok(!trustdb_fp_valid(FP_C, strlen(FP_C) - 1), "42 characters are not");
-	ok(!trustdb_fp_valid("SHA1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 47), "other hashes are not");
+	ok(tls_fp_valid(FP_C, strlen(FP_C)), "base64 with + and / is a fingerprint");
+	ok(!tls_fp_valid(FP_C, strlen(FP_C) - 1), "42 characters are not");
+	ok(!tls_fp_valid("SHA1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 47), "other hashes are not");
+	ok(!tls_fp_valid("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA!", 50) &&
+		   !tls_fp_valid("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 50),
+	   "43 characters outside unpadded base64 are not");
 
 	ok(kh_lookup_text(kh, "files.example.org", FP_A, &line, old) == KH_MATCH, "known host, same key");
 	ok(kh_lookup_text(kh, "files.example.org", FP_B, &line, old) == KH_CHANGED && line == 3 &&
