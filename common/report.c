@@ -63,9 +63,9 @@ void report_json(FILE *f, const struct xfer_stats *s, const struct kc_status *st
 		(unsigned long long)s->bytes, (unsigned long long)s->resumed,
 		(unsigned long long)s->verified, s->seconds);
 	fputs(",\"status\":", f);
-	report_json_str(f, st->cls == KC_OK ? "ok" : "error");
-	fprintf(f, ",\"exit_code\":%d,\"error\":", (int)st->cls);
-	report_json_str(f, st->cls == KC_OK ? NULL : st->msg);
+	report_json_str(f, kc_ok(st) ? "ok" : "error");
+	fprintf(f, ",\"exit_code\":%d,\"error\":", (int)kc_class(st));
+	report_json_str(f, kc_ok(st) ? NULL : kc_msg(st));
 	fputs("}\n", f);
 	fflush(f);
 }

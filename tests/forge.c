@@ -125,7 +125,7 @@ static int show_reply(struct chan *c, bool verdict)
 			printf("%s\n", proto_type_str(type));
 		}
 	}
-	printf("%s\n", rc == 1 ? "CLOSED" : st.msg);
+	printf("%s\n", rc == 1 ? "CLOSED" : kc_msg(&st));
 	return 1;
 }
 
@@ -143,7 +143,7 @@ static int expect(struct chan *c, uint8_t want, const uint8_t **p, uint32_t *len
 	else if (rc == 0)
 		printf("unexpected %s\n", proto_type_str(type));
 	else
-		printf("%s\n", rc == 1 ? "CLOSED" : st.msg);
+		printf("%s\n", rc == 1 ? "CLOSED" : kc_msg(&st));
 	return -1;
 }
 
@@ -326,7 +326,7 @@ static int lie(struct chan *c, bool unknown, bool stream, const char *truth)
 	reply.count = 1;
 	proto_reply_encode(&b, PROTO_BATCH_END, &reply);
 	if (chan_write(c, b.p, b.len, false, &st) < 0)
-		fprintf(stderr, "forge: %s\n", st.msg);
+		fprintf(stderr, "forge: %s\n", kc_msg(&st));
 	rc = show_reply(c, true);
 	chan_close_notify(c);
 out:
@@ -360,7 +360,7 @@ static int sender_main(int argc, char **argv)
 	if (tls_ctx_init(&tc, &o, &st) < 0 ||
 	    (fd = net_connect(argv[1], (unsigned)atoi(argv[2]), AF_UNSPEC, 10000, &st)) < 0 ||
 	    tls_handshake(&tc, fd, "receiver", &s, &st) < 0) {
-		fprintf(stderr, "forge: %s\n", st.msg);
+		fprintf(stderr, "forge: %s\n", kc_msg(&st));
 		return 1;
 	}
 	net_tune(fd, 10000);
@@ -513,7 +513,7 @@ static int take_bodies(struct chan *c, const struct proto_reply *ack)
 			size_t k = left > sizeof(sink) ? sizeof(sink) : (size_t)left;
 
 			if (chan_read_exact(c, sink, k, &st) < 0) {
-				printf("%s\n", st.msg);
+				printf("%s\n", kc_msg(&st));
 				return -1;
 			}
 			left -= k;
@@ -726,8 +726,8 @@ static int recv_main(const char *token, const char *cs)
 	chan_free(&c);
 	fflush(stdout);
 out:
-	if (rc && st.msg[0])
-		fprintf(stderr, "forge: %s\n", st.msg);
+	if (rc && kc_msg(&st)[0])
+		fprintf(stderr, "forge: %s\n", kc_msg(&st));
 	if (s)
 		gnutls_deinit(s);
 	if (fd >= 0)
