@@ -256,27 +256,19 @@ void cli_signals(void)
 
 int cli_finish(struct xfer_stats *stats, struct kc_status *st)
 {
-	if (st->cls == KC_OTHER && kc_interrupted && st->msg[0] == '\0')
-		snprintf(st->msg, sizeof(st->msg), "interrupted");
-	if (st->cls == KC_USAGE)
-		return cli_usage("%s", st->msg);
-	if (st->cls != KC_OK)
-		diag_print("%s", st->msg);
+	if (kc_class(st) == KC_OTHER && kc_interrupted && kc_msg(st)[0] == '\0')
+		kc_replace(st, KC_OTHER, "interrupted");
+	if (kc_class(st) == KC_USAGE)
+		return cli_usage("%s", kc_msg(st));
+	if (!kc_ok(st))
+		diag_print("%s", kc_msg(st));
 	if (cli_out.json)
 		report_json(stdout, stats, st);
-	else if (st->cls == KC_OK && !cli_out.quiet)
+	else if (kc_ok(st) && !cli_out.quiet)
 		report_human(stats);
-	else if (st->cls != KC_OK && stats->handshake_done && cli_out.verbose)
+	else if (!kc_ok(st) && stats->handshake_done && cli_out.verbose)
 		report_human(stats);
-	return (int)st->cls;
-}
-
-double cli_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (int)kc_class(st);
 }
 
 int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, struct xfer_stats *stats,

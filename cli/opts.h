@@ -87,8 +87,6 @@ int cli_finish(struct xfer_stats *stats, struct kc_status *st);
 int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, struct xfer_stats *stats,
 	       gnutls_session_t *sess, struct chan *ch, struct progress *prog, struct kc_status *st);
 
-/* Monotonic seconds, for the summary's duration. */
-double cli_now(void);
 
 /* Free the trust options and reset the shared option structs. */
 void cli_free(void);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "clock.h"
 #include "net.h"
 #include "opts.h"
 #include "progress.h"
@@ -76,7 +77,7 @@ static struct poptOption recv_table[] = {
 };
 
 static uint64_t max_bytes;	/* --max-size */
-static double token_expiry;	/* a printed token is refused after this (cli_now()), 0: never */
+static double token_expiry;	/* a printed token is refused after this (clock_now()), 0: never */
 
 /* Milliseconds left for accepting: the printed token's lifetime and the
  * wait limit of --timeout (0 = none); -1 when the token has expired. */
@@ -86,7 +87,7 @@ static int accept_ms(int timeout_ms)
 
 	if (token_expiry <= 0)
 		return timeout_ms;
-	left = token_expiry - cli_now();
+	left = token_expiry - clock_now();
 	if (left <= 0)
 		return -1;
 	if (timeout_ms > 0 && timeout_ms < left * 1000)
@@ -122,7 +123,7 @@ static int serve(int fd, double deadline, int authfd, void *arg)
 	struct recv_opts ro;
 	struct chan ch;
 	gnutls_session_t sess = NULL;
-	double t0 = cli_now();
+	double t0 = clock_now();
 	int rc, hs_ms = isinf(deadline) ? cli_timeout_ms() : server_ms_until(deadline);
 
 	memset(&ch, 0, sizeof(ch));	/* chan_free() is safe on it */
@@ -135,10 +136,10 @@ static int serve(int fd, double deadline, int authfd, void *arg)
 	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &(int){ 1 }, sizeof(int));	/* see tls_first_record_in */
 	if (cli_secure(fd, tc, c->pol, cli_progress() && !opt.raw && !opt.keep_open, &stats, &sess, &ch,
 		       &prog, &st) < 0) {
-		if (st.cls == KC_NET && !isinf(deadline) && cli_now() >= deadline - 0.25)
-			snprintf(st.msg, sizeof(st.msg),
-				 "%s: TLS handshake not done within %d s (--handshake-timeout); connection dropped",
-				 stats.peer, handshake_secs());
+		if (kc_class(&st) == KC_NET && !isinf(deadline) && clock_now() >= deadline - 0.25)
+			kc_replace(&st, KC_NET,
+				   "%s: TLS handshake not done within %d s (--handshake-timeout); connection dropped",
+				   stats.peer, handshake_secs());
 		goto out;
 	}
 	if (authfd >= 0 && write(authfd, "A", 1) != 1)
@@ -155,7 +156,7 @@ static int serve(int fd, double deadline, int authfd, void *arg)
 	else
 		xfer_recv(&ch, &ro, &stats, &st);
 	chan_close_notify(&ch);
-	stats.seconds = cli_now() - t0;
+	stats.seconds = clock_now() - t0;
 out:
 	progress_end(&prog);
 	rc = cli_finish(&stats, &st);
@@ -280,7 +281,7 @@ static int recv_listen(struct recv_job *j, struct kc_status *st)
 	unsigned i, n = j->nworkers;
 
 	j->lfd = net_inherited(&listening, st);
-	if (j->lfd < 0 && st->cls != KC_OK)
+	if (j->lfd < 0 && !kc_ok(st))
 		return -1;
 	if (j->lfd >= 0 && !listening) {
 		j->fd = j->lfd;
@@ -323,7 +324,7 @@ static void recv_announce(struct recv_job *j)
 			   aspath);
 	if (j->to.token == j->token) {
 		if (opt.token_ttl > 0)
-			token_expiry = cli_now() + opt.token_ttl;
+			token_expiry = clock_now() + opt.token_ttl;
 		diag_print("%s token: %s (valid for %d s)", opt.keep_open ? "session" : "one-time", j->token,
 			   opt.token_ttl);
 		diag_print("on the sender: KTLSCP_TOKEN=%s ktlscp send THIS-HOST:%u FILE...", j->token, j->port);
@@ -335,7 +336,7 @@ static void recv_announce(struct recv_job *j)
 static int recv_serve(struct recv_job *j, struct kc_status *st)
 {
 	if (j->fd >= 0)
-		return serve(j->fd, server_deadline(&j->sc, cli_now()), -1, &j->conn);
+		return serve(j->fd, server_deadline(&j->sc, clock_now()), -1, &j->conn);
 	if (opt.keep_open) {
 		j->sc.serve = serve;
 		j->sc.arg = &j->conn;
@@ -348,15 +349,14 @@ static int recv_serve(struct recv_job *j, struct kc_status *st)
 	j->fd = net_accept(j->lfd, accept_ms(cli_trust.timeout > 0 ? cli_trust.timeout * 1000 : 0), st);
 	if (j->fd < 0) {
 		if (accept_ms(0) < 0) {
-			st->cls = KC_OK;
-			kc_fail(st, KC_NET, "the one-time token expired after %d s (--token-ttl) and no sender came; run recv again",
+			kc_replace(st, KC_NET, "the one-time token expired after %d s (--token-ttl) and no sender came; run recv again",
 				opt.token_ttl);
 		}
 		return cli_finish(&j->stats, st);
 	}
 	close(j->lfd);
 	j->lfd = -1;
-	return serve(j->fd, server_deadline(&j->sc, cli_now()), -1, &j->conn);
+	return serve(j->fd, server_deadline(&j->sc, clock_now()), -1, &j->conn);
 }
 
 static int cmd_recv(const struct cmd_entry *self, int nargs, const char **args)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "clock.h"
 #include "net.h"
 #include "opts.h"
 #include "progress.h"
@@ -225,7 +226,7 @@ static int cmd_send(const struct cmd_entry *self, int nargs, const char **args)
 	    send_trust(&j, &tc, &stats, &st) < 0)
 		goto out;
 	cli_signals();
-	t0 = cli_now();
+	t0 = clock_now();
 	if (send_connect(&j, &fd, &st) < 0)
 		goto out;
 	if (cli_secure(fd, &tc, j.pol, cli_progress() && !opt.raw, &stats, &sess, &ch, &prog, &st) < 0)
@@ -235,7 +236,7 @@ static int cmd_send(const struct cmd_entry *self, int nargs, const char **args)
 	else
 		xfer_send(&ch, &j.so, &stats, &st);
 	stats.tx_path = chan_tx_path(&ch);	/* splice is known only once used */
-	stats.seconds = cli_now() - t0;
+	stats.seconds = clock_now() - t0;
 out:
 	progress_end(&prog);
 	rc = cli_finish(&stats, &st);

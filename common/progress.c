@@ -8,16 +8,9 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include "clock.h"
 #include "progress.h"
 #include "report.h"
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 bool progress_wanted(void)
 {
@@ -35,7 +28,7 @@ void progress_init(struct progress *p, bool on)
 
 	memset(p, 0, sizeof(*p));
 	p->on = on;
-	p->t0 = now();
+	p->t0 = clock_now();
 	p->width = 80;
 	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
 		p->width = ws.ws_col;
@@ -43,7 +36,7 @@ void progress_init(struct progress *p, bool on)
 
 static void draw(struct progress *p, bool force)
 {
-	double t = now(), el = t - p->file_t0, rate;
+	double t = clock_now(), el = t - p->file_t0, rate;
 	char done[24], speed[24], total[24], eta[24] = "", line[512];
 	int pct, namew;
 
@@ -80,7 +73,7 @@ void progress_file(struct progress *p, const char *name, uint64_t size)
 	diag_escape(name, strlen(name), p->name, sizeof(p->name));
 	p->file_size = size;
 	p->file_done = 0;
-	p->file_t0 = now();
+	p->file_t0 = clock_now();
 	p->shown = false;
 	draw(p, false);
 }

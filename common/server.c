@@ -42,20 +42,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "diag.h"
 #include "net.h"
 #include "server.h"
 #include "tls.h"
 
 #define KILL_GRACE 2.0		/* seconds past the handshake deadline before SIGKILL */
-
-double server_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 double server_deadline(const struct server_conf *c, double t)
 {
@@ -64,7 +57,7 @@ double server_deadline(const struct server_conf *c, double t)
 
 int server_ms_until(double t)
 {
-	double left = t - server_now();
+	double left = t - clock_now();
 
 	if (isinf(t))
 		return 0;
@@ -80,7 +73,7 @@ static int stop_ms(const struct server_conf *c)
 
 	if (c->stop_at <= 0)
 		return 0;
-	left = c->stop_at - server_now();
+	left = c->stop_at - clock_now();
 	if (left <= 0)
 		return -1;
 	return (int)(left * 1000) + 1;
@@ -219,13 +212,13 @@ static void accept_all(struct worker *sv, double *pause_until)
 			/* Out of descriptors or memory: the connection stays
 			 * queued; try again shortly rather than spin. */
 			diag_print("accept: %s", strerror(-fd));
-			*pause_until = server_now() + 0.5;
+			*pause_until = clock_now() + 0.5;
 			return;
 		}
 		if (sv->npend >= sv->lim.pending)
 			drop_pending(sv, 0, "dropped: too many connections waiting for a handshake");
 		sv->pend[sv->npend].fd = fd;
-		sv->pend[sv->npend].deadline = server_deadline(sv->conf, server_now());
+		sv->pend[sv->npend].deadline = server_deadline(sv->conf, clock_now());
 		sv->pend[sv->npend].ready = false;
 		sv->npend++;
 	}
@@ -340,7 +333,7 @@ static int serve_forever(int lfd, const struct server_conf *c, const struct serv
 		stopping = true;
 	}
 	for (;;) {
-		double now = server_now(), next;
+		double now = clock_now(), next;
 		size_t n = 0, i, npoll_pend = 0, nk;
 		bool polled_l = false;
 		int wait_ms;

@@ -22,18 +22,16 @@ struct server_limits {
 struct server_conf {
 	struct server_limits lim;
 	int handshake_secs;	/* handshake limit from accepting; 0: none */
-	double stop_at;		/* stop accepting at this server_now(); 0: never */
+	double stop_at;		/* stop accepting at this clock_now(); 0: never */
 	const char *stop_msg;	/* printed when stop_at is reached */
 	/* Serve one connection, in a child: fd the connection, deadline its
-	 * handshake deadline (server_now() clock; INFINITY: none).  Once the
+	 * handshake deadline (clock_now() seconds; INFINITY: none).  Once the
 	 * peer is authenticated, write one byte to authfd (unless -1).
 	 * Returns the child's exit status. */
 	int (*serve)(int fd, double deadline, int authfd, void *arg);
 	void *arg;
 };
 
-/* Monotonic seconds. */
-double server_now(void);
 
 /* The handshake deadline of a connection accepted at t (INFINITY: none). */
 double server_deadline(const struct server_conf *c, double t);
