@@ -15,6 +15,7 @@
 
 #include "ktls.h"
 #include "tls.h"
+#include "tlsrec.h"
 #include "trustdb.h"
 
 int tls_cipher_check(const char *name)
@@ -451,8 +452,6 @@ int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t 
 
 /* The peek that lets recv -k spend a process only on a complete
  * ClientHello (see tls.h). */
-#include "tlsrec.h"
-
 int tls_first_record_in(int fd)
 {
 	unsigned char b[TLS_RECORD_HDR_LEN + TLS_RECORD_PAYLOAD_MAX + 256];

@@ -96,12 +96,6 @@ int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t 
 
 const char *tls_auth_name(enum tls_auth a);
 
-/* From secrets.c (declared in secrets.h too): */
-
-/* Read a whole small file (at most max bytes) into a NUL-terminated buffer
- * the caller frees.  Returns 0 or -errno. */
-int tls_read_small_file(const char *path, size_t max, char **out, size_t *len);
-
 /* Has the peer's first TLS record (a ClientHello, whole) arrived on fd?
  * recv -k gives a process and a startup slot only to connections whose
  * ClientHello is complete: a peer that trickles it in byte by byte, or
