@@ -2,10 +2,8 @@
  * ktlscp(1) WIRE PROTOCOL for the bytes). */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +17,7 @@
 
 #include "fsutil.h"
 #include "proto.h"
+#include "walk.h"
 #include "xfer.h"
 
 #define ESC_MAX 512
@@ -187,260 +186,6 @@ static int hash_prefix(int fd, uint64_t len, uint8_t out[PROTO_HASH_LEN])
 /* Sender                                                                  */
 /* ======================================================================= */
 
-struct went {
-	uint8_t kind;
-	int fd;
-	uint32_t mode;
-	uint64_t size;
-	int64_t mtime;
-	uint32_t mtime_ns;
-	int64_t atime;
-	uint32_t atime_ns;
-	struct timespec ctime;		/* local only: to notice a change while sending */
-	char path[PROTO_PATH_MAX + 1];
-};
-
-struct wframe {
-	DIR *d;
-	size_t plen;
-};
-
-struct walker {
-	char *const *args;
-	int nargs, ai;
-	bool recursive;
-	struct wframe stack[PROTO_DEPTH_MAX];
-	int depth;
-	char path[PROTO_PATH_MAX + 1];
-	bool have;
-	struct went cur;
-	const char *stdin_name;
-	const char *target;
-	unsigned local_errors;
-	enum kc_class local_class;
-};
-
-static void walk_error(struct walker *w, enum kc_class cls, const char *name, const char *cause)
-{
-	char e[ESC_MAX];
-
-	diag_print("%s: %s", esc(name, e), cause);
-	w->local_errors++;
-	if (w->local_class == KC_OK)
-		w->local_class = cls;
-}
-
-static void fill_stat(struct went *e, const struct stat *sb)
-{
-	e->mode = sb->st_mode & 07777;
-	e->size = S_ISREG(sb->st_mode) ? (uint64_t)sb->st_size : 0;
-	e->mtime = sb->st_mtim.tv_sec;
-	e->mtime_ns = (uint32_t)sb->st_mtim.tv_nsec;
-	e->atime = sb->st_atim.tv_sec;
-	e->atime_ns = (uint32_t)sb->st_atim.tv_nsec;
-	e->ctime = sb->st_ctim;
-}
-
-/* The name a top-level argument gets on the receiver, as scp does: its last
- * component.  Returns 0 or -EINVAL for "/" and names we cannot express. */
-static int remote_name(const char *arg, char *out, size_t outsz)
-{
-	char buf[PATH_MAX], *end, *base;
-
-	if (strlen(arg) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, arg);
-	end = buf + strlen(buf);
-	while (end > buf + 1 && end[-1] == '/')
-		*--end = '\0';
-	base = strrchr(buf, '/');
-	base = base ? base + 1 : buf;
-	if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || base[0] == '\0') {
-		char real[PATH_MAX];
-
-		if (realpath(arg, real) == NULL)
-			return -errno;
-		base = strrchr(real, '/');
-		base = base ? base + 1 : real;
-		if (base[0] == '\0')
-			return -EINVAL;
-		if (strlen(base) >= outsz)
-			return -ENAMETOOLONG;
-		strcpy(out, base);
-		return 0;
-	}
-	if (strlen(base) >= outsz)
-		return -ENAMETOOLONG;
-	strcpy(out, base);
-	return proto_path_check(out, strlen(out), NULL);
-}
-
-static int walker_push(struct walker *w, int dfd)
-{
-	DIR *d = fdopendir(dfd);
-
-	if (d == NULL) {
-		close(dfd);
-		return -errno;
-	}
-	w->stack[w->depth].d = d;
-	w->stack[w->depth].plen = strlen(w->path);
-	w->depth++;
-	return 0;
-}
-
-/* Produce the next entry in w->cur.  Returns 1, or 0 when done. */
-static int walker_next(struct walker *w)
-{
-	struct went *e = &w->cur;
-
-	if (w->have)
-		return 1;
-	for (;;) {
-		struct dirent *de;
-		struct wframe *f;
-		struct stat sb;
-		size_t plen, nlen;
-		int dfd, fd;
-
-		if (w->depth == 0) {
-			const char *arg;
-			int rc;
-
-			if (w->ai >= w->nargs)
-				return 0;
-			arg = w->args[w->ai++];
-			if (strcmp(arg, "-") == 0) {
-				/* Standard input: a STREAM, size unknown. */
-				struct timespec now;
-
-				clock_gettime(CLOCK_REALTIME, &now);
-				memset(e, 0, sizeof(*e));
-				e->kind = PROTO_KIND_STREAM;
-				e->fd = STDIN_FILENO;
-				e->mode = 0644;
-				e->mtime = e->atime = now.tv_sec;
-				e->mtime_ns = e->atime_ns = (uint32_t)now.tv_nsec;
-				snprintf(e->path, sizeof(e->path), "%s", w->stdin_name);
-				w->have = true;
-				return 1;
-			}
-			if (stat(arg, &sb) < 0) {
-				walk_error(w, KC_FILE, arg, strerror(errno));
-				continue;
-			}
-			rc = remote_name(arg, w->path, sizeof(w->path));
-			if (rc < 0) {
-				walk_error(w, KC_USAGE, arg, "cannot send this path (name it by a directory below the root)");
-				continue;
-			}
-			if (S_ISREG(sb.st_mode)) {
-				fd = open(arg, O_RDONLY | O_CLOEXEC);
-				if (fd < 0 || fstat(fd, &sb) < 0) {
-					walk_error(w, KC_FILE, arg, strerror(errno));
-					if (fd >= 0)
-						close(fd);
-					continue;
-				}
-				e->kind = PROTO_KIND_FILE;
-				e->fd = fd;
-			} else if (S_ISDIR(sb.st_mode)) {
-				if (!w->recursive) {
-					walk_error(w, KC_FILE, arg, "is a directory (use -r to send it)");
-					continue;
-				}
-				dfd = open(arg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-				if (dfd < 0 || (rc = walker_push(w, dfd)) < 0) {
-					walk_error(w, KC_FILE, arg, strerror(dfd < 0 ? errno : -rc));
-					continue;
-				}
-				e->kind = PROTO_KIND_DIR;
-				e->fd = -1;
-			} else {
-				walk_error(w, KC_FILE, arg, "not a regular file or directory");
-				continue;
-			}
-			fill_stat(e, &sb);
-			strcpy(e->path, w->path);
-			w->have = true;
-			return 1;
-		}
-		f = &w->stack[w->depth - 1];
-		errno = 0;
-		de = readdir(f->d);
-		if (de == NULL) {
-			if (errno != 0)
-				walk_error(w, KC_FILE, w->path, strerror(errno));
-			closedir(f->d);
-			w->depth--;
-			w->path[w->depth > 0 ? w->stack[w->depth - 1].plen : 0] = '\0';
-			if (w->depth > 0)
-				w->path[w->stack[w->depth - 1].plen] = '\0';
-			continue;
-		}
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		plen = f->plen;
-		nlen = strlen(de->d_name);
-		w->path[plen] = '\0';
-		if (plen + 1 + nlen > PROTO_PATH_MAX || w->depth >= PROTO_DEPTH_MAX) {
-			char full[PROTO_PATH_MAX + 300];
-
-			snprintf(full, sizeof(full), "%s/%s", w->path, de->d_name);
-			walk_error(w, KC_FILE, full, "path too long or too deep for the protocol");
-			continue;
-		}
-		w->path[plen] = '/';
-		memcpy(w->path + plen + 1, de->d_name, nlen + 1);
-		if (fstatat(dirfd(f->d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-			walk_error(w, KC_FILE, w->path, strerror(errno));
-			continue;
-		}
-		if (S_ISREG(sb.st_mode)) {
-			fd = openat(dirfd(f->d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd < 0 || fstat(fd, &sb) < 0) {
-				walk_error(w, KC_FILE, w->path, strerror(errno));
-				if (fd >= 0)
-					close(fd);
-				continue;
-			}
-			e->kind = PROTO_KIND_FILE;
-			e->fd = fd;
-		} else if (S_ISDIR(sb.st_mode)) {
-			int rc;
-
-			dfd = openat(dirfd(f->d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (dfd < 0 || (rc = walker_push(w, dfd)) < 0) {
-				walk_error(w, KC_FILE, w->path, strerror(dfd < 0 ? errno : -rc));
-				continue;
-			}
-			e->kind = PROTO_KIND_DIR;
-			e->fd = -1;
-		} else {
-			char en[ESC_MAX];
-
-			/* Like rsync without -l: links and special files are not
-			 * followed or copied, and that is not an error. */
-			diag_print("%s: skipping %s", esc(w->path, en),
-				   S_ISLNK(sb.st_mode) ? "symbolic link" : "special file");
-			continue;
-		}
-		fill_stat(e, &sb);
-		strcpy(e->path, w->path);
-		w->have = true;
-		return 1;
-	}
-}
-
-static void walker_free(struct walker *w)
-{
-	while (w->depth > 0)
-		closedir(w->stack[--w->depth].d);
-	if (w->have && w->cur.fd >= 0)
-		close(w->cur.fd);
-	w->have = false;
-}
-
 struct sent {
 	int fd;
 	uint8_t kind;
@@ -476,9 +221,10 @@ static void sbatch_release(struct sbatch *b)
 }
 
 /* Fill b from the walker and encode it into pb (appended). */
-static int build_batch(struct walker *w, struct sbatch *b, uint32_t seq, struct pbuf *pb,
+static int build_batch(struct walk *w, struct sbatch *b, uint32_t seq, struct pbuf *pb,
 		       struct kc_status *st)
 {
+	const struct walk_entry *we;
 	size_t mark;
 	int rc;
 
@@ -491,33 +237,20 @@ static int build_batch(struct walker *w, struct sbatch *b, uint32_t seq, struct 
 		struct proto_entry pe;
 		struct sent *se;
 
-		if (!walker_next(w)) {
+		we = walk_peek(w);
+		if (we == NULL) {
 			b->final = true;
 			break;
 		}
-		if (w->target) {
-			char full[PROTO_PATH_MAX + 2];
-			int n = snprintf(full, sizeof(full), "%s/%s", w->target, w->cur.path);
-
-			if (n < 0 || n > PROTO_PATH_MAX ||
-			    proto_path_check(full, (size_t)n, NULL) < 0) {
-				walk_error(w, KC_FILE, w->cur.path, "path too long or too deep under --target");
-				if (w->cur.fd > STDIN_FILENO)
-					close(w->cur.fd);
-				w->have = false;
-				continue;
-			}
-			memcpy(w->cur.path, full, (size_t)n + 1);
-		}
-		pe.kind = w->cur.kind;
-		pe.mode = w->cur.mode;
-		pe.size = w->cur.size;
-		pe.mtime = w->cur.mtime;
-		pe.mtime_ns = w->cur.mtime_ns;
-		pe.atime = w->cur.atime;
-		pe.atime_ns = w->cur.atime_ns;
-		pe.path = w->cur.path;
-		pe.path_len = (uint16_t)strlen(w->cur.path);
+		pe.kind = we->kind;
+		pe.mode = we->mode;
+		pe.size = we->size;
+		pe.mtime = we->mtime;
+		pe.mtime_ns = we->mtime_ns;
+		pe.atime = we->atime;
+		pe.atime_ns = we->atime_ns;
+		pe.path = we->path;
+		pe.path_len = (uint16_t)strlen(we->path);
 		rc = proto_batch_add(pb, mark, &b->n, &pe);
 		if (rc == -ENOSPC)
 			break;
@@ -525,18 +258,18 @@ static int build_batch(struct walker *w, struct sbatch *b, uint32_t seq, struct 
 			return kc_fail(st, KC_OTHER, "out of memory");
 		se = &b->e[b->n - 1];
 		memset(se, 0, sizeof(*se));
-		se->fd = w->cur.fd;
-		se->kind = w->cur.kind;
-		se->size = w->cur.size;
-		se->mtime.tv_sec = w->cur.mtime;
-		se->mtime.tv_nsec = w->cur.mtime_ns;
-		se->ctime = w->cur.ctime;
-		se->path = strdup(w->cur.path);
-		w->have = false;
+		se->fd = we->fd;
+		se->kind = we->kind;
+		se->size = we->size;
+		se->mtime.tv_sec = we->mtime;
+		se->mtime.tv_nsec = we->mtime_ns;
+		se->ctime = we->ctime;
+		se->path = strdup(we->path);
+		walk_take(w);
 		if (se->path == NULL)
 			return kc_fail(st, KC_OTHER, "out of memory");
 	}
-	if (!b->final && !walker_next(w))
+	if (!b->final && walk_peek(w) == NULL)
 		b->final = true;
 	if (proto_batch_finish(pb, mark, b->n, b->final) < 0)
 		return kc_fail(st, KC_OTHER, "cannot encode the manifest");
@@ -845,12 +578,14 @@ out:
 int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stats,
 	      struct kc_status *st)
 {
-	struct walker *w = calloc(1, sizeof(*w));
+	struct walk *w = walk_new(o->paths, o->npaths, o->recursive,
+				  o->stdin_name ? o->stdin_name : "stdin", o->target);
 	struct sbatch *bs[2] = { calloc(1, sizeof(struct sbatch)), calloc(1, sizeof(struct sbatch)) };
 	struct proto_reply *r = calloc(1, sizeof(*r));
 	struct sbatch *cur, *prev = NULL, *next;
 	struct pbuf pb = { 0 };
-	enum kc_class worst = KC_OK;
+	enum kc_class worst = KC_OK, local_class;
+	unsigned local_errors;
 	const uint8_t *p;
 	uint32_t len, peer_opts;
 	bool verify = o->opts & PROTO_OPT_VERIFY;
@@ -860,13 +595,6 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 		kc_fail(st, KC_OTHER, "out of memory");
 		goto out;
 	}
-	w->args = o->paths;
-	w->nargs = o->npaths;
-	w->recursive = o->recursive;
-	w->local_errors = o->prefailed;
-	w->stdin_name = o->stdin_name ? o->stdin_name : "stdin";
-	w->target = o->target;
-	w->local_class = o->prefailed ? KC_FILE : KC_OK;
 	cur = bs[0];
 	if (send_hello(&pb, o->opts) < 0 || build_batch(w, cur, 1, &pb, st) < 0)
 		goto out;
@@ -910,9 +638,12 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 	if (apply_done(c, cur, r, verify, stats, &worst, st) < 0)
 		goto out;
 	chan_close_notify(c);
-	if (w->local_errors > 0 && (worst == KC_OK || worst == KC_FILE || worst == KC_USAGE)) {
-		stats->failed += w->local_errors;
-		worst = w->local_class == KC_USAGE ? KC_FILE : w->local_class;
+	local_errors = o->prefailed + walk_errors(w, &local_class);
+	if (o->prefailed)
+		local_class = KC_FILE;
+	if (local_errors > 0 && (worst == KC_OK || worst == KC_FILE || worst == KC_USAGE)) {
+		stats->failed += local_errors;
+		worst = local_class == KC_USAGE ? KC_FILE : local_class;
 	}
 	if (worst != KC_OK) {
 		kc_fail(st, worst, "%s: %u %s not transferred (see above)", c->peer, stats->failed,
@@ -924,15 +655,13 @@ int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stat
 out_net:
 	peer_reason(c, st);
 out:
-	if (w)
-		walker_free(w);
+	walk_free(w);
 	if (bs[0])
 		sbatch_release(bs[0]);
 	if (bs[1])
 		sbatch_release(bs[1]);
 	free(bs[0]);
 	free(bs[1]);
-	free(w);
 	free(r);
 	pbuf_free(&pb);
 	return rc;
