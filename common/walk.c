@@ -214,8 +214,6 @@ static int walk_child(struct walk *w)
 		closedir(f->d);
 		w->depth--;
 		w->path[w->depth > 0 ? w->stack[w->depth - 1].plen : 0] = '\0';
-		if (w->depth > 0)
-			w->path[w->stack[w->depth - 1].plen] = '\0';
 		return -1;
 	}
 	if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
