@@ -7,9 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +15,7 @@
 
 #include "fsutil.h"
 #include "proto.h"
+#include "store.h"
 #include "walk.h"
 #include "xfer.h"
 
@@ -146,40 +145,6 @@ static int check_hello(struct chan *c, const uint8_t *p, uint32_t len, uint32_t 
 	}
 	*opts = h.opts;
 	return 0;
-}
-
-/* Feed len bytes of fd from off into h (pread, so the offset is not
- * moved).  0, or -errno (-EIO when the file ends first). */
-static int hash_range(int fd, uint64_t off, uint64_t len, gnutls_hash_hd_t h)
-{
-	static uint8_t buf[256 * 1024];
-	uint64_t end = off + len;
-
-	while (off < end) {
-		size_t want = end - off > sizeof(buf) ? sizeof(buf) : (size_t)(end - off);
-		ssize_t n = pread(fd, buf, want, (off_t)off);
-
-		if (n < 0 && errno == EINTR && !kc_interrupted)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		gnutls_hash(h, buf, (size_t)n);
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-/* SHA-256 of the first len bytes of fd.  0 or -errno. */
-static int hash_prefix(int fd, uint64_t len, uint8_t out[PROTO_HASH_LEN])
-{
-	gnutls_hash_hd_t h;
-	int rc;
-
-	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
-		return -ENOMEM;
-	rc = hash_range(fd, 0, len, h);
-	gnutls_hash_deinit(h, rc == 0 ? out : NULL);
-	return rc;
 }
 
 /* ======================================================================= */
@@ -389,7 +354,7 @@ static int send_plan(struct chan *c, struct sbatch *b, struct pbuf *pb, struct p
 
 		if (e->action != PROTO_ACCEPT || e->offset == 0)
 			continue;
-		if (hash_prefix(e->fd, e->offset, mine) == 0 && memcmp(mine, e->hash, PROTO_HASH_LEN) == 0) {
+		if (fsu_hash_prefix(e->fd, e->offset, mine) == 0 && memcmp(mine, e->hash, PROTO_HASH_LEN) == 0) {
 			stats->resumed += e->offset;
 			diag_debug("%s: resuming at byte %llu", esc(e->path, en),
 				   (unsigned long long)e->offset);
@@ -424,11 +389,11 @@ static int send_file_verified(struct chan *c, struct sent *e, bool *short_file, 
 	*rerr = 0;
 	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
 		return kc_fail(st, KC_OTHER, "out of memory");
-	hr = hash_range(e->fd, 0, e->offset, h);
+	hr = fsu_hash_range(e->fd, 0, e->offset, h);
 	while (pos < e->size && hr == 0 && !*short_file) {
 		uint64_t step = e->size - pos > VERIFY_STEP ? VERIFY_STEP : e->size - pos;
 
-		hr = hash_range(e->fd, pos, step, h);
+		hr = fsu_hash_range(e->fd, pos, step, h);
 		if (hr < 0)
 			break;
 		if (chan_send_file(c, e->fd, pos, step, short_file, rerr, st) < 0) {
@@ -674,137 +639,30 @@ out:
 struct rent {
 	uint64_t offset;	/* --resume: the partial's length we offered */
 	uint8_t action, reason;
-	bool pending;		/* temp file written, awaiting rename */
 	bool written;		/* --stdout: the body went out */
 	bool ok;
 	uint64_t got;		/* body bytes received */
 	bool summed, verified;	/* --verify: sum is the body's SHA-256; it matched */
 	uint8_t sum[PROTO_HASH_LEN];
-	int dirfd;		/* borrowed from the dir cache */
-	char tmp[FSU_TMPNAME_MAX];
-};
-
-struct dcache {
-	char *path;
-	int fd;
-};
-
-struct dtimes {
-	char *path;
-	mode_t mode;
-	struct timespec ts[2];	/* atime, mtime */
+	struct store_file f;	/* where the body went (not with --stdout) */
 };
 
 struct rstate {
 	struct chan *c;
-	int rootfd;
-	mode_t umask;
+	struct store *store;		/* NULL with --stdout */
 	uint32_t opts;			/* the sender's PROTO_OPT_* */
 	bool to_stdout;
 	uint64_t max_bytes, max_entries;
 	uint64_t accepted_bytes, entries;	/* so far, against the limits */
 	uint64_t avail;			/* free bytes estimated for the batch being answered */
 	uint64_t reserved;		/* accepted file bytes not yet written */
-	struct dtimes *dirs;		/* -p: directory times, set at the end */
-	size_t ndirs, dircap;
 	struct proto_batch *b[2];
 	struct rent *r[2];
-	struct dcache dc[PROTO_BATCH_MAX];
-	unsigned ndc;
 	struct pbuf pb;
 	struct proto_reply rep;
 	struct proto_reply sums;	/* --verify: the sender's SUMS */
 	struct xfer_stats *stats;
 };
-
-static void dcache_clear(struct rstate *s)
-{
-	unsigned i;
-
-	for (i = 0; i < s->ndc; i++) {
-		close(s->dc[i].fd);
-		free(s->dc[i].path);
-	}
-	s->ndc = 0;
-}
-
-/* Directory fd for a checked relative dir path, created if missing. */
-static int dcache_get(struct rstate *s, const char *dir)
-{
-	unsigned i;
-	int fd;
-
-	for (i = s->ndc; i-- > 0;)
-		if (strcmp(s->dc[i].path, dir) == 0)
-			return s->dc[i].fd;
-	fd = fsu_open_dir_beneath(s->rootfd, dir, true);
-	if (fd < 0)
-		return fd;
-	if (s->ndc == PROTO_BATCH_MAX) {	/* cannot happen: one dir per entry at most */
-		close(fd);
-		return -EMFILE;
-	}
-	s->dc[s->ndc].path = strdup(dir);
-	if (s->dc[s->ndc].path == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	s->dc[s->ndc++].fd = fd;
-	return fd;
-}
-
-/* fsync the directories this batch changed, and all their ancestors: a new
- * directory's own entry lives in its parent. */
-static int sync_dirs(struct rstate *s, const struct proto_batch *b)
-{
-	char **seen = NULL;
-	unsigned nseen = 0, i, k;
-	int rc = 0;
-
-	for (i = 0; i < b->count + 1 && rc == 0; i++) {
-		char path[PROTO_PATH_MAX + 1];
-		char *slash;
-
-		if (i == b->count)
-			path[0] = '\0';
-		else if (b->e[i].kind == PROTO_KIND_DIR)
-			snprintf(path, sizeof(path), "%s", b->e[i].path);
-		else
-			fsu_split(b->e[i].path, path);
-		for (;;) {
-			bool dup = false;
-
-			for (k = 0; k < nseen && !dup; k++)
-				dup = strcmp(seen[k], path) == 0;
-			if (!dup) {
-				char **ns = realloc(seen, (nseen + 1) * sizeof(*seen));
-				int fd;
-
-				if (ns == NULL)
-					return -ENOMEM;
-				seen = ns;
-				seen[nseen++] = strdup(path);
-				fd = fsu_open_dir_beneath(s->rootfd, path, false);
-				if (fd >= 0) {
-					if (fsync(fd) < 0 && errno != EINVAL)
-						rc = -errno;
-					close(fd);
-				}
-			}
-			if (path[0] == '\0')
-				break;
-			slash = strrchr(path, '/');
-			if (slash)
-				*slash = '\0';
-			else
-				path[0] = '\0';
-		}
-	}
-	for (k = 0; k < nseen; k++)
-		free(seen[k]);
-	free(seen);
-	return rc;
-}
 
 static void cleanup_pending(struct rstate *s, int which)
 {
@@ -812,130 +670,8 @@ static void cleanup_pending(struct rstate *s, int which)
 
 	if (s->b[which] == NULL || s->r[which] == NULL)
 		return;
-	for (i = 0; i < s->b[which]->count; i++) {
-		struct rent *re = &s->r[which][i];
-
-		/* Complete files awaiting their rename stay as partials too:
-		 * a --resume finds them whole and sends nothing. */
-		if (re->pending && s->b[which]->e[i].kind == PROTO_KIND_STREAM)
-			unlinkat(re->dirfd, re->tmp, 0);
-		re->pending = false;
-	}
-}
-
-/* --resume: the partial file of a path has a fixed name in its directory,
- * ".ktlscp-<first 16 hex digits of SHA-256(path)>.part", so that a later
- * run finds it. */
-static void part_name(const char *path, char out[FSU_TMPNAME_MAX])
-{
-	static const char hex[] = "0123456789abcdef";
-	uint8_t d[32];
-	char h[17];
-	int i;
-
-	gnutls_hash_fast(GNUTLS_DIG_SHA256, path, strlen(path), d);
-	for (i = 0; i < 8; i++) {
-		h[2 * i] = hex[d[i] >> 4];
-		h[2 * i + 1] = hex[d[i] & 15];
-	}
-	h[16] = '\0';
-	snprintf(out, FSU_TMPNAME_MAX, FSU_TMP_PREFIX "%s" FSU_TMP_SUFFIX, h);
-}
-
-/* --resume: offer the partial's length and prefix hash, if there is one. */
-static void offer_partial(struct rstate *s, const struct proto_entry *e, struct rent *re,
-			  struct proto_reply *rep, unsigned i)
-{
-	char parent[PROTO_PATH_MAX + 1], name[FSU_TMPNAME_MAX];
-	struct stat sb;
-	int dfd, fd;
-
-	fsu_split(e->path, parent);
-	part_name(e->path, name);
-	dfd = fsu_open_dir_beneath(s->rootfd, parent, false);
-	if (dfd < 0)
-		return;
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	close(dfd);
-	if (fd < 0)
-		return;
-	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_nlink == 1 && sb.st_size > 0 &&
-	    (uint64_t)sb.st_size <= e->size &&
-	    hash_prefix(fd, (uint64_t)sb.st_size, rep->hash[i]) == 0) {
-		re->offset = (uint64_t)sb.st_size;
-		rep->offset[i] = re->offset;
-		rep->hashlen[i] = PROTO_HASH_LEN;
-	}
-	close(fd);
-}
-
-/* -n and --update: PROTO_SKIP when the receiver keeps what it has. */
-static uint8_t policy_action(struct rstate *s, const struct proto_entry *e, uint8_t *reason)
-{
-	char parent[PROTO_PATH_MAX + 1];
-	const char *name = fsu_split(e->path, parent);
-	struct stat sb;
-	int dfd = fsu_open_dir_beneath(s->rootfd, parent, false), rc;
-
-	if (dfd < 0)
-		return PROTO_ACCEPT;	/* the directory is new, so is the file */
-	rc = fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW);
-	close(dfd);
-	if (rc < 0)
-		return PROTO_ACCEPT;
-	if (s->opts & PROTO_OPT_NOCLOBBER) {
-		*reason = PR_EXISTS;
-		return PROTO_SKIP;
-	}
-	/* --update: replace only an older copy (by mtime, to the nanosecond). */
-	if (sb.st_mtim.tv_sec > e->mtime ||
-	    (sb.st_mtim.tv_sec == e->mtime && (uint32_t)sb.st_mtim.tv_nsec >= e->mtime_ns)) {
-		*reason = PR_OK;
-		return PROTO_SKIP;
-	}
-	return PROTO_ACCEPT;
-}
-
-static void remember_dir_times(struct rstate *s, const struct proto_entry *e)
-{
-	struct dtimes *d;
-
-	if (s->ndirs == s->dircap) {
-		size_t cap = s->dircap ? s->dircap * 2 : 64;
-		struct dtimes *n = cap <= (1u << 20) ? realloc(s->dirs, cap * sizeof(*n)) : NULL;
-
-		if (n == NULL)
-			return;		/* times of further directories are not kept */
-		s->dirs = n;
-		s->dircap = cap;
-	}
-	d = &s->dirs[s->ndirs];
-	d->path = strdup(e->path);
-	if (d->path == NULL)
-		return;
-	d->mode = e->mode & 01777;
-	d->ts[0].tv_sec = e->atime;
-	d->ts[0].tv_nsec = e->atime_ns;
-	d->ts[1].tv_sec = e->mtime;
-	d->ts[1].tv_nsec = e->mtime_ns;
-	s->ndirs++;
-}
-
-/* -p: directory modes and times last, once nothing more is written into
- * them (a read-only directory must not stop its own contents). */
-static void apply_dir_times(struct rstate *s)
-{
-	size_t i;
-
-	for (i = s->ndirs; i-- > 0;) {
-		int fd = fsu_open_dir_beneath(s->rootfd, s->dirs[i].path, false);
-
-		if (fd >= 0) {
-			fchmod(fd, s->dirs[i].mode);
-			futimens(fd, s->dirs[i].ts);
-			close(fd);
-		}
-	}
+	for (i = 0; i < s->b[which]->count; i++)
+		store_abort(&s->r[which][i].f);
 }
 
 /* Read and answer one BATCH into slot. */
@@ -967,25 +703,14 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 	}
 	/* Free space: what this batch would add must fit, with a margin. */
 	if (!s->to_stdout) {
-		struct statvfs vfs;
 		uint64_t want = 0;
 
 		for (i = 0; i < b->count; i++)
 			want += b->e[i].kind == PROTO_KIND_FILE ? b->e[i].size : 0;
-		if (want > 0 && fstatvfs(s->rootfd, &vfs) == 0) {
-			/* Keep 1% of the file system (at most 64 MiB) free: a
-			 * full disk helps nobody. */
-			uint64_t margin = (uint64_t)vfs.f_blocks * vfs.f_frsize / 100;
-
-			if (margin > (64u << 20))
-				margin = 64u << 20;
-			s->avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-			s->avail = s->avail > margin ? s->avail - margin : 0;
-			/* The previous batch may still be on its way. */
+		s->avail = want > 0 ? store_room(s->store) : UINT64_MAX;
+		/* The previous batch may still be on its way. */
+		if (s->avail != UINT64_MAX)
 			s->avail = s->avail > s->reserved ? s->avail - s->reserved : 0;
-		} else {
-			s->avail = UINT64_MAX;
-		}
 	}
 	s->rep.seq = seq;
 	s->rep.count = b->count;
@@ -994,7 +719,7 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 		const char *why = NULL;
 
 		memset(&r[i], 0, sizeof(r[i]));
-		r[i].dirfd = -1;
+		r[i].f.fd = r[i].f.dirfd = -1;
 		if (proto_path_check(e->path, e->path_len, &why) < 0) {
 			char text[PROTO_ERRTEXT_MAX], en[ESC_MAX];
 
@@ -1007,21 +732,17 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 			/* Bodies go to standard output in order; nothing is
 			 * created here, directories included. */
 		} else if (e->kind == PROTO_KIND_DIR) {
-			int fd = fsu_open_dir_beneath(s->rootfd, e->path, true);
+			int err = store_mkdir(s->store, e);
 
-			if (fd < 0) {
+			if (err < 0) {
 				char en[ESC_MAX];
 
 				r[i].action = PROTO_REJECT;
-				r[i].reason = proto_reason_from_errno(fd);
-				diag_print("%s: cannot create directory: %s", esc(e->path, en), strerror(-fd));
-			} else {
-				if (s->opts & PROTO_OPT_PRESERVE)
-					remember_dir_times(s, e);
-				close(fd);
+				r[i].reason = proto_reason_from_errno(err);
+				diag_print("%s: cannot create directory: %s", esc(e->path, en), strerror(-err));
 			}
 		} else if (s->opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)) {
-			r[i].action = policy_action(s, e, &r[i].reason);
+			r[i].action = store_policy(s->store, e, &r[i].reason);
 		}
 		if (r[i].action == PROTO_ACCEPT && e->kind == PROTO_KIND_FILE) {
 			char en[ESC_MAX];
@@ -1047,8 +768,11 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 		s->rep.offset[i] = 0;
 		s->rep.hashlen[i] = 0;
 		if ((s->opts & PROTO_OPT_RESUME) && !s->to_stdout && e->kind == PROTO_KIND_FILE &&
-		    r[i].action == PROTO_ACCEPT)
-			offer_partial(s, e, &r[i], &s->rep, i);
+		    r[i].action == PROTO_ACCEPT) {
+			r[i].offset = store_offer(s->store, e, s->rep.hash[i]);
+			s->rep.offset[i] = r[i].offset;
+			s->rep.hashlen[i] = r[i].offset ? PROTO_HASH_LEN : 0;
+		}
 	}
 	s->pb.len = 0;
 	if (proto_reply_encode(&s->pb, PROTO_ACK, &s->rep) < 0)
@@ -1093,9 +817,8 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 	for (i = 0; i < b->count; i++) {
 		const struct proto_entry *e = &b->e[i];
 		struct rent *re = &r[i];
-		char parent[PROTO_PATH_MAX + 1], en[ESC_MAX];
-		struct stat psb;
-		int dfd, fd = -1, werr = 0, rc;
+		char en[ESC_MAX];
+		int werr = 0, rc;
 
 		if (e->kind == PROTO_KIND_DIR || re->action != PROTO_ACCEPT)
 			continue;
@@ -1128,48 +851,13 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 			re->written = true;
 			continue;
 		}
-		fsu_split(e->path, parent);
-		dfd = dcache_get(s, parent);
-		if (dfd >= 0 && e->kind == PROTO_KIND_FILE) {
-			/* A file is written to its partial under a fixed name,
-			 * locked against a second sender of the same path, cut
-			 * to where the body starts; if the connection dies the
-			 * partial stays, for --resume. */
-			part_name(e->path, re->tmp);
-			fd = openat(dfd, re->tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-			if (fd < 0) {
-				werr = errno;
-			} else if (fstat(fd, &psb) < 0 || !S_ISREG(psb.st_mode) || psb.st_nlink != 1) {
-				/* Never write through a hard link someone planted
-				 * under the partial's name. */
-				werr = EMLINK;
-				close(fd);
-				fd = -1;
-			} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-				werr = errno == EWOULDBLOCK ? EBUSY : errno;
-				close(fd);
-				fd = -1;
-			} else if (ftruncate(fd, (off_t)start[i]) < 0 ||
-				   lseek(fd, (off_t)start[i], SEEK_SET) < 0) {
-				werr = errno;
-			} else if (s->c->rx_hash && start[i] > 0) {
-				/* --verify covers the whole file: the prefix
-				 * kept from an earlier run is read back. */
-				werr = -hash_range(fd, 0, start[i], s->c->rx_hash);
-			}
-		} else if (dfd >= 0) {
-			fd = fsu_tmp_create(dfd, re->tmp);
-			if (fd < 0)
-				werr = -fd;
-		} else {
-			werr = -dfd;
-		}
+		werr = -store_open(s->store, e, start[i], s->c->rx_hash, &re->f);
 		if (s->c->prog)
 			progress_file(s->c->prog, e->path, e->size - start[i]);
 		if (e->kind == PROTO_KIND_STREAM)
-			rc = chan_recv_chunks(s->c, fd, &re->got, &werr, st);
+			rc = chan_recv_chunks(s->c, re->f.fd, &re->got, &werr, st);
 		else
-			rc = chan_recv_file(s->c, fd, e->size - start[i], &werr, st);
+			rc = chan_recv_file(s->c, re->f.fd, e->size - start[i], &werr, st);
 		end_rx_hash(s->c, re, rc);
 		re->got = e->kind == PROTO_KIND_STREAM ? re->got : e->size;
 		if (rc == 0 && e->kind == PROTO_KIND_STREAM && s->max_bytes) {
@@ -1178,41 +866,14 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 				werr = EFBIG;
 		}
 		if (rc < 0) {
-			if (fd >= 0) {
-				/* A file's partial stays for --resume; a stream
-				 * cannot be resumed. */
-				if (e->kind == PROTO_KIND_STREAM)
-					unlinkat(dfd, re->tmp, 0);
-				close(fd);
-			}
-			cut_in(st, e->path, fd >= 0 && e->kind == PROTO_KIND_FILE
-						    ? "; its partial is kept for --resume" : NULL);
+			bool kept = store_cut(&re->f);
+
+			cut_in(st, e->path, kept ? "; its partial is kept for --resume" : NULL);
 			return -1;
 		}
 		if (s->c->prog)
 			progress_file_done(s->c->prog);
-		if (fd >= 0 && werr == 0) {
-			/* Without -p, new files get the sender's permission bits
-			 * less our umask, as scp does; with -p, exact bits and
-			 * times, but never setuid/setgid from a peer. */
-			mode_t mode = s->opts & PROTO_OPT_PRESERVE ? e->mode & 01777
-								   : (e->mode & 0777) & ~s->umask;
-			struct timespec ts[2] = { { e->atime, e->atime_ns }, { e->mtime, e->mtime_ns } };
-
-			if (fchmod(fd, mode) < 0 ||
-			    ((s->opts & PROTO_OPT_PRESERVE) && futimens(fd, ts) < 0) || fdatasync(fd) < 0)
-				werr = errno;
-		}
-		if (fd >= 0) {
-			if (close(fd) < 0 && werr == 0)
-				werr = errno;
-			if (werr)
-				unlinkat(dfd, re->tmp, 0);
-			else {
-				re->pending = true;
-				re->dirfd = dfd;
-			}
-		}
+		werr = -store_close(s->store, e, &re->f, werr);
 		if (werr) {
 			re->reason = proto_reason_from_errno(werr);
 			diag_print("%s: %s", esc(e->path, en), strerror(werr));
@@ -1253,8 +914,7 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 	for (i = 0; i < b->count; i++) {
 		const struct proto_entry *e = &b->e[i];
 		struct rent *re = &r[i];
-		const char *name;
-		char parent[PROTO_PATH_MAX + 1], en[ESC_MAX];
+		char en[ESC_MAX];
 
 		if (re->action != PROTO_ACCEPT)
 			continue;
@@ -1264,7 +924,7 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 		}
 		/* --verify: before anything gets its final name, the body must
 		 * hash to what the sender read from its file. */
-		if ((s->opts & PROTO_OPT_VERIFY) && end->action[i] == 0 && (re->written || re->pending)) {
+		if ((s->opts & PROTO_OPT_VERIFY) && end->action[i] == 0 && (re->written || re->f.pending)) {
 			if (s->sums.hashlen[i] != PROTO_HASH_LEN || !re->summed)
 				return abort_with(s->c, PR_PROTOCOL, st, KC_XFER,
 						  "protocol error: SUMS lacks the hash of a file sent whole");
@@ -1272,9 +932,7 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 				diag_print("%s: SHA-256 of the received bytes differs from the sender's file; %s",
 					   esc(e->path, en), re->written ? "what went to standard output is wrong"
 									 : "not stored");
-				if (re->pending)
-					unlinkat(re->dirfd, re->tmp, 0);
-				re->pending = false;
+				store_discard(&re->f);
 				re->reason = PR_MISMATCH;
 				continue;
 			}
@@ -1287,23 +945,17 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 			re->reason = re->ok ? PR_OK : PR_SOURCE;
 			continue;
 		}
-		if (!re->pending)
+		if (!re->f.pending)
 			continue;
-		re->pending = false;
 		if (end->action[i] != 0) {
-			unlinkat(re->dirfd, re->tmp, 0);
+			store_discard(&re->f);
 			re->reason = PR_SOURCE;
 			continue;
 		}
-		name = fsu_split(e->path, parent);
-		if ((s->opts & PROTO_OPT_NOCLOBBER)
-			    ? renameat2(re->dirfd, re->tmp, re->dirfd, name, RENAME_NOREPLACE) < 0
-			    : renameat(re->dirfd, re->tmp, re->dirfd, name) < 0) {
-			int err = errno;
-
-			unlinkat(re->dirfd, re->tmp, 0);
-			re->reason = proto_reason_from_errno(err);
-			diag_print("%s: %s", esc(e->path, en), strerror(err));
+		rc = store_commit(s->store, e, &re->f);
+		if (rc < 0) {
+			re->reason = proto_reason_from_errno(-rc);
+			diag_print("%s: %s", esc(e->path, en), strerror(-rc));
 			continue;
 		}
 		re->ok = true;
@@ -1311,16 +963,17 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 	for (i = 0; i < b->count; i++)
 		if (b->e[i].kind == PROTO_KIND_FILE && r[i].action == PROTO_ACCEPT)
 			s->reserved -= s->reserved >= b->e[i].size ? b->e[i].size : s->reserved;
-	if (b->final && (s->opts & PROTO_OPT_PRESERVE))
-		apply_dir_times(s);
+	if (b->final && (s->opts & PROTO_OPT_PRESERVE) && s->store)
+		store_dir_times(s->store);
 	if (s->to_stdout) {
 		rc = 0;
 		if (fdatasync(STDOUT_FILENO) < 0 && errno != EINVAL && errno != EROFS)
 			rc = -errno;
 	} else {
-		rc = sync_dirs(s, b);
+		rc = store_sync(s->store, b);
 	}
-	dcache_clear(s);
+	if (s->store)
+		store_batch_done(s->store);
 	s->rep.seq = b->seq;
 	s->rep.count = b->count;
 	for (i = 0; i < b->count; i++) {
@@ -1358,13 +1011,10 @@ int xfer_recv(struct chan *c, const struct recv_opts *o, struct xfer_stats *stat
 	if (s == NULL)
 		return kc_fail(st, KC_OTHER, "out of memory");
 	s->c = c;
-	s->rootfd = o->rootfd;
 	s->to_stdout = o->to_stdout;
 	s->max_bytes = o->max_bytes;
 	s->max_entries = o->max_entries;
 	s->stats = stats;
-	s->umask = umask(0);
-	umask(s->umask);
 	s->b[0] = malloc(sizeof(struct proto_batch));
 	s->b[1] = malloc(sizeof(struct proto_batch));
 	s->r[0] = calloc(PROTO_BATCH_MAX, sizeof(struct rent));
@@ -1376,6 +1026,10 @@ int xfer_recv(struct chan *c, const struct recv_opts *o, struct xfer_stats *stat
 	s->b[0]->count = s->b[1]->count = 0;
 	if (expect_msg(c, PROTO_HELLO, &p, &len, st) < 0 || check_hello(c, p, len, &s->opts, true, st) < 0)
 		goto out;
+	if (!s->to_stdout && (s->store = store_new(o->rootfd, s->opts)) == NULL) {
+		kc_fail(st, KC_OTHER, "out of memory");
+		goto out;
+	}
 	if (send_hello(&s->pb, 0) < 0 || chan_write(c, s->pb.p, s->pb.len, false, st) < 0)
 		goto out;
 	if (recv_manifest(s, cur, seq, st) < 0)
@@ -1401,10 +1055,7 @@ out:
 		cleanup_pending(s, 0);
 		cleanup_pending(s, 1);
 	}
-	dcache_clear(s);
-	while (s->ndirs > 0)
-		free(s->dirs[--s->ndirs].path);
-	free(s->dirs);
+	store_free(s->store);
 	pbuf_free(&s->pb);
 	free(s->b[0]);
 	free(s->b[1]);
