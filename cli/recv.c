@@ -46,6 +46,7 @@
 #include "net.h"
 #include "opts.h"
 #include "progress.h"
+#include "receiver.h"
 #include "tlsrec.h"
 #include "trustdb.h"
 #include "xfer.h"
@@ -189,7 +190,7 @@ static int serve(int fd, struct tls_ctx *tc, enum ktls_policy pol, int rootfd, c
 	if (cli.raw)
 		xfer_recv_raw(&ch, STDOUT_FILENO, &stats, &st);
 	else
-		xfer_recv(&ch, &ro, &stats, &st);
+		receiver_run(&ch, &ro, &stats, &st);
 	chan_close_notify(&ch);
 	stats.seconds = cli_now() - t0;
 out:

@@ -15,6 +15,7 @@
 #include "opts.h"
 #include "progress.h"
 #include "proto.h"
+#include "sender.h"
 #include "trustdb.h"
 #include "xfer.h"
 
@@ -214,7 +215,7 @@ static int cmd_send(const struct cmd_entry *self, int argc, const char **argv)
 	if (cli.raw)
 		xfer_send_raw(&ch, args[1], cli.json ? -1 : STDOUT_FILENO, &stats, &st);
 	else
-		xfer_send(&ch, &so, &stats, &st);
+		sender_run(&ch, &so, &stats, &st);
 	stats.tx_path = chan_tx_path(&ch);	/* splice is known only once used */
 	stats.seconds = cli_now() - t0;
 out:
