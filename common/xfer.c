@@ -63,8 +63,7 @@ int xfer_expect(struct chan *c, uint8_t want, const uint8_t **p, uint32_t *len,
 
 		if (proto_error_decode(*p, *len, &reason, text, sizeof(text)) < 0)
 			return kc_fail(st, KC_XFER, "%s: peer aborted with a malformed error", c->peer);
-		return kc_fail(st, reason == PR_NOSPACE ? KC_XFER : KC_XFER, "%s: peer aborted: %s",
-			       c->peer, esc(text, e));
+		return kc_fail(st, KC_XFER, "%s: peer aborted: %s", c->peer, esc(text, e));
 	}
 	if (type != want)
 		return xfer_abort(c, PR_PROTOCOL, st, KC_XFER, "protocol error: unexpected message");
