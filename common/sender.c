@@ -433,6 +433,7 @@ int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *sta
 	unsigned local_errors;
 	const uint8_t *p;
 	uint32_t len, peer_opts;
+	uint8_t refused = PR_OK;
 	bool verify = o->opts & PROTO_OPT_VERIFY;
 	int rc = -1;
 
@@ -445,10 +446,11 @@ int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *sta
 		goto out;
 	if (chan_write(c, pb.p, pb.len, false, st) < 0)
 		goto out_net;
-	if (xfer_expect(c, PROTO_HELLO, &p, &len, st) < 0 ||
+	if (xfer_expect_or_refused(c, PROTO_HELLO, &p, &len, &refused, st) < 0 ||
 	    xfer_hello_check(c, p, len, &peer_opts, false, st) < 0) {
-		/* A receiver from before --verify refuses its option bit. */
-		if (verify && strstr(st->msg, "bad HELLO"))
+		/* A receiver from before --verify refuses its option bit: it
+		 * takes our HELLO for a malformed one (a protocol error). */
+		if (verify && refused == PR_PROTOCOL)
 			snprintf(st->msg + strlen(st->msg), sizeof(st->msg) - strlen(st->msg),
 				 " (a receiver older than --verify refuses it: upgrade it or send without --verify)");
 		goto out;

@@ -44,14 +44,21 @@ int xfer_abort(struct chan *c, uint8_t reason, struct kc_status *st, enum kc_cla
 	return kc_fail(st, cls, "%s: %s", c->peer, text);
 }
 
-/* Receive a message of the expected type.  ERROR from the peer and a clean
- * close become failures with the peer's words. */
 int xfer_expect(struct chan *c, uint8_t want, const uint8_t **p, uint32_t *len,
 		struct kc_status *st)
+{
+	uint8_t refused;
+
+	return xfer_expect_or_refused(c, want, p, len, &refused, st);
+}
+
+int xfer_expect_or_refused(struct chan *c, uint8_t want, const uint8_t **p, uint32_t *len,
+			   uint8_t *refused, struct kc_status *st)
 {
 	uint8_t type;
 	int rc = chan_recv_msg(c, &type, p, len, st);
 
+	*refused = PR_OK;
 	if (rc < 0)
 		return -1;
 	if (rc == 1)
@@ -63,6 +70,7 @@ int xfer_expect(struct chan *c, uint8_t want, const uint8_t **p, uint32_t *len,
 
 		if (proto_error_decode(*p, *len, &reason, text, sizeof(text)) < 0)
 			return kc_fail(st, KC_XFER, "%s: peer aborted with a malformed error", c->peer);
+		*refused = reason;
 		return kc_fail(st, KC_XFER, "%s: peer aborted: %s", c->peer, esc(text, e));
 	}
 	if (type != want)

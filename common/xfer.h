@@ -41,6 +41,10 @@ int xfer_abort(struct chan *c, uint8_t reason, struct kc_status *st, enum kc_cla
  * 0 or -1 with st. */
 int xfer_expect(struct chan *c, uint8_t want, const uint8_t **p, uint32_t *len,
 		struct kc_status *st);
+/* As xfer_expect(); when the peer answered with ERROR instead, *refused
+ * gets its reason (PR_*), else PR_OK. */
+int xfer_expect_or_refused(struct chan *c, uint8_t want, const uint8_t **p, uint32_t *len,
+			   uint8_t *refused, struct kc_status *st);
 
 /* After a failed send (st is KC_NET), the receiver may have said why
  * before closing: read what is left and put its ERROR text into st. */
