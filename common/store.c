@@ -397,10 +397,17 @@ int store_sync(struct store *s, const struct proto_batch *b)
 				char **ns = realloc(seen, (nseen + 1) * sizeof(*seen));
 				int fd;
 
-				if (ns == NULL)
-					return -ENOMEM;
+				if (ns == NULL) {
+					rc = -ENOMEM;
+					goto out;
+				}
 				seen = ns;
-				seen[nseen++] = strdup(path);
+				seen[nseen] = strdup(path);
+				if (seen[nseen] == NULL) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				nseen++;
 				fd = fsu_open_dir_beneath(s->rootfd, path, false);
 				if (fd >= 0) {
 					if (fsync(fd) < 0 && errno != EINVAL)
@@ -417,6 +424,7 @@ int store_sync(struct store *s, const struct proto_batch *b)
 				path[0] = '\0';
 		}
 	}
+out:
 	for (k = 0; k < nseen; k++)
 		free(seen[k]);
 	free(seen);
