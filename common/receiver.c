@@ -454,7 +454,7 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 }
 
 int receiver_run(struct chan *c, const struct recv_opts *o, struct xfer_stats *stats,
-	      struct kc_status *st)
+		 struct kc_status *st)
 {
 	struct rstate *s = calloc(1, sizeof(*s));
 	const uint8_t *p;

@@ -321,6 +321,75 @@ static int send_sums(struct chan *c, struct sbatch *b, struct pbuf *pb, struct p
 	return chan_write(c, pb->p, pb->len, true, st);
 }
 
+/* A STREAM body: standard input until EOF, in chunks (with --verify
+ * hashed on the way).  0, or -1 with st. */
+static int send_stream_body(struct chan *c, struct sent *e, bool verify, struct kc_status *st)
+{
+	gnutls_hash_hd_t h = NULL;
+	int sr;
+
+	if (c->prog)
+		progress_file(c->prog, e->path, 0);
+	if (verify && gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return kc_fail(st, KC_OTHER, "out of memory");
+	c->tx_hash = h;
+	sr = chan_send_chunks(c, e->fd, &e->sent, st);
+	c->tx_hash = NULL;
+	if (h)
+		gnutls_hash_deinit(h, sr == 0 ? e->sum : NULL);
+	e->summed = h && sr == 0;
+	if (sr < 0) {
+		xfer_cut_in(st, e->path, NULL);
+		return -1;
+	}
+	if (c->prog)
+		progress_file_done(c->prog);
+	e->fd = -1;
+	return 0;
+}
+
+/* A FILE body from e->offset, always its announced length.  If the file
+ * shrank, could not be read or changed meanwhile, the sender does not stand
+ * behind it: e->status = 1 and *failed gets the class to count it under.
+ * The file is closed.  0, or -1 with st when the connection failed. */
+static int send_file_body(struct chan *c, struct sent *e, bool verify, enum kc_class *failed,
+			  struct kc_status *st)
+{
+	bool short_file;
+	int rerr;
+	char en[ESC_MAX];
+
+	e->sent = e->size - e->offset;
+	if (c->prog)
+		progress_file(c->prog, e->path, e->size - e->offset);
+	if ((verify ? send_file_verified(c, e, &short_file, &rerr, st)
+		    : chan_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st)) < 0) {
+		xfer_cut_in(st, e->path, NULL);
+		return -1;
+	}
+	if (c->prog)
+		progress_file_done(c->prog);
+	if (!short_file && source_changed(e)) {
+		diag_print("%s: changed while being sent (size, mtime or ctime); not stored, send it again",
+			   esc(e->path, en));
+		short_file = true;
+	} else if (short_file && rerr) {
+		diag_print("%s: read error while sending: %s", esc(e->path, en), strerror(rerr));
+	} else if (short_file) {
+		diag_print("%s: file shrank while being sent; not stored", esc(e->path, en));
+	}
+	if (short_file) {
+		e->status = 1;
+		*failed = rerr ? KC_FILE : KC_XFER;
+	}
+	if (e->fd > STDIN_FILENO)
+		close(e->fd);
+	e->fd = -1;
+	return 0;
+}
+
+/* PLAN (--resume), the bodies of the accepted entries of b in manifest
+ * order, SUMS (--verify) and BATCH_END. */
 static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, uint32_t opts,
 		       struct xfer_stats *stats, enum kc_class *worst, struct kc_status *st)
 {
@@ -336,71 +405,29 @@ static int send_bodies(struct chan *c, struct sbatch *b, struct pbuf *pb, uint32
 	memset(r, 0, sizeof(*r));
 	for (i = 0; i < b->n; i++) {
 		struct sent *e = &b->e[i];
-		bool short_file;
-		int rerr;
-		char en[ESC_MAX];
+		enum kc_class failed = KC_OK;
 
 		r->action[i] = 0;
 		r->reason[i] = PR_OK;
-		if (e->kind == PROTO_KIND_STREAM && e->action == PROTO_ACCEPT) {
-			gnutls_hash_hd_t h = NULL;
-			int sr;
-
-			if (c->prog)
-				progress_file(c->prog, e->path, 0);
-			if (verify && gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0) {
-				kc_fail(st, KC_OTHER, "out of memory");
+		if (e->action != PROTO_ACCEPT)
+			continue;
+		if (e->kind == PROTO_KIND_STREAM) {
+			if (send_stream_body(c, e, verify, st) < 0)
 				goto out;
-			}
-			c->tx_hash = h;
-			sr = chan_send_chunks(c, e->fd, &e->sent, st);
-			c->tx_hash = NULL;
-			if (h)
-				gnutls_hash_deinit(h, sr == 0 ? e->sum : NULL);
-			e->summed = h && sr == 0;
-			if (sr < 0) {
-				xfer_cut_in(st, e->path, NULL);
-				goto out;
-			}
-			if (c->prog)
-				progress_file_done(c->prog);
-			e->fd = -1;
 			continue;
 		}
-		if (e->kind != PROTO_KIND_FILE || e->action != PROTO_ACCEPT)
+		if (e->kind != PROTO_KIND_FILE)
 			continue;
-		e->sent = e->size - e->offset;
-		if (c->prog)
-			progress_file(c->prog, e->path, e->size - e->offset);
-		if ((verify ? send_file_verified(c, e, &short_file, &rerr, st)
-			    : chan_send_file(c, e->fd, e->offset, e->size - e->offset, &short_file, &rerr, st)) < 0) {
-			xfer_cut_in(st, e->path, NULL);
+		if (send_file_body(c, e, verify, &failed, st) < 0)
 			goto out;
-		}
-		if (c->prog)
-			progress_file_done(c->prog);
-		if (!short_file && source_changed(e)) {
-			diag_print("%s: changed while being sent (size, mtime or ctime); not stored, send it again",
-				   esc(e->path, en));
-			short_file = true;
-		} else if (short_file && rerr) {
-			diag_print("%s: read error while sending: %s", esc(e->path, en), strerror(rerr));
-		} else if (short_file) {
-			diag_print("%s: file shrank while being sent; not stored", esc(e->path, en));
-		}
-		if (short_file) {
-			e->status = 1;
+		if (e->status) {
 			r->action[i] = 1;
 			r->reason[i] = PR_SOURCE;
-			note_failure(stats, worst, rerr ? KC_FILE : KC_XFER);
+			note_failure(stats, worst, failed);
 		}
-		if (e->fd > STDIN_FILENO)
-			close(e->fd);
-		e->fd = -1;
 	}
 	if (verify) {
 		struct proto_reply *sums = calloc(1, sizeof(*sums));
-
 		int sr = sums ? send_sums(c, b, pb, sums, st) : kc_fail(st, KC_OTHER, "out of memory");
 
 		free(sums);
@@ -420,8 +447,49 @@ out:
 	return rc;
 }
 
+/* The receiver's answer to our HELLO: its own HELLO.  0 or -1 with st. */
+static int read_hello(struct chan *c, bool verify, struct kc_status *st)
+{
+	const uint8_t *p;
+	uint32_t len, peer_opts;
+	uint8_t refused = PR_OK;
+
+	if (xfer_expect_or_refused(c, PROTO_HELLO, &p, &len, &refused, st) == 0 &&
+	    xfer_hello_check(c, p, len, &peer_opts, false, st) == 0)
+		return 0;
+	/* A receiver from before --verify refuses its option bit: it takes
+	 * our HELLO for a malformed one (a protocol error). */
+	if (verify && refused == PR_PROTOCOL)
+		snprintf(st->msg + strlen(st->msg), sizeof(st->msg) - strlen(st->msg),
+			 " (a receiver older than --verify refuses it: upgrade it or send without --verify)");
+	return -1;
+}
+
+/* After the last DONE: sources the caller or the walker could not send
+ * count as failures too, and the most telling class is the outcome.  0,
+ * or -1 with st. */
+static int verdict(struct chan *c, const struct send_opts *o, const struct walk *w,
+		   enum kc_class worst, struct xfer_stats *stats, struct kc_status *st)
+{
+	enum kc_class local_class;
+	unsigned local_errors = o->prefailed + walk_errors(w, &local_class);
+
+	if (o->prefailed)
+		local_class = KC_FILE;
+	if (local_errors > 0 && (worst == KC_OK || worst == KC_FILE || worst == KC_USAGE)) {
+		stats->failed += local_errors;
+		worst = local_class == KC_USAGE ? KC_FILE : local_class;
+	}
+	if (worst != KC_OK)
+		return kc_fail(st, worst, "%s: %u %s not transferred (see above)", c->peer,
+			       stats->failed, stats->failed == 1 ? "entry was" : "entries were");
+	return 0;
+}
+
+/* The per-batch pipeline (sender.h): one batch's bodies in flight while
+ * the next batch's ACK and the previous one's DONE are awaited. */
 int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *stats,
-	      struct kc_status *st)
+	       struct kc_status *st)
 {
 	struct walk *w = walk_new(o->paths, o->npaths, o->recursive,
 				  o->stdin_name ? o->stdin_name : "stdin", o->target);
@@ -429,11 +497,7 @@ int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *sta
 	struct proto_reply *r = calloc(1, sizeof(*r));
 	struct sbatch *cur, *prev = NULL, *next;
 	struct pbuf pb = { 0 };
-	enum kc_class worst = KC_OK, local_class;
-	unsigned local_errors;
-	const uint8_t *p;
-	uint32_t len, peer_opts;
-	uint8_t refused = PR_OK;
+	enum kc_class worst = KC_OK;
 	bool verify = o->opts & PROTO_OPT_VERIFY;
 	int rc = -1;
 
@@ -446,15 +510,8 @@ int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *sta
 		goto out;
 	if (chan_write(c, pb.p, pb.len, false, st) < 0)
 		goto out_net;
-	if (xfer_expect_or_refused(c, PROTO_HELLO, &p, &len, &refused, st) < 0 ||
-	    xfer_hello_check(c, p, len, &peer_opts, false, st) < 0) {
-		/* A receiver from before --verify refuses its option bit: it
-		 * takes our HELLO for a malformed one (a protocol error). */
-		if (verify && refused == PR_PROTOCOL)
-			snprintf(st->msg + strlen(st->msg), sizeof(st->msg) - strlen(st->msg),
-				 " (a receiver older than --verify refuses it: upgrade it or send without --verify)");
+	if (read_hello(c, verify, st) < 0)
 		goto out;
-	}
 	if (apply_ack(c, cur, r, o->opts, stats, &worst, st) < 0)
 		goto out;
 	for (;;) {
@@ -486,19 +543,7 @@ int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *sta
 	if (apply_done(c, cur, r, verify, stats, &worst, st) < 0)
 		goto out;
 	chan_close_notify(c);
-	local_errors = o->prefailed + walk_errors(w, &local_class);
-	if (o->prefailed)
-		local_class = KC_FILE;
-	if (local_errors > 0 && (worst == KC_OK || worst == KC_FILE || worst == KC_USAGE)) {
-		stats->failed += local_errors;
-		worst = local_class == KC_USAGE ? KC_FILE : local_class;
-	}
-	if (worst != KC_OK) {
-		kc_fail(st, worst, "%s: %u %s not transferred (see above)", c->peer, stats->failed,
-			stats->failed == 1 ? "entry was" : "entries were");
-		goto out;
-	}
-	rc = 0;
+	rc = verdict(c, o, w, worst, stats, st);
 	goto out;
 out_net:
 	xfer_peer_reason(c, st);
