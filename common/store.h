@@ -17,9 +17,10 @@
  *   is refused (EBUSY).
  * - Durable when reported: after a batch is committed, every directory it
  *   changed and all their ancestors up to DIR are fsynced (store_sync).
- * - A failed or mismatched body leaves nothing under its final name; a
- *   stream leaves nothing at all, a file whose connection died keeps its
- *   partial for --resume.
+ * - A failed, disowned or mismatched body leaves nothing under its final
+ *   name and no temporary file; only a file whose transfer was cut off (the
+ *   connection lost, or the transfer aborted after its body was complete)
+ *   keeps its partial, for --resume.
  * - Modes: without -p the sender's permission bits less our umask (as scp);
  *   with -p exact bits and times, but never setuid/setgid from a peer.
  *   Directory modes and times (-p) are set last (store_dir_times), so a

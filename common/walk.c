@@ -3,8 +3,7 @@
  * A stack of open directories, one per level below the argument being
  * walked; w->path holds the name of the entry in hand, each frame remembers
  * how long its directory's name is, so that going back up cuts w->path
- * there.  Every entry, top level or below, is opened by walk_open(), which
- * takes its stat data from the descriptor it opened.
+ * there.  Every entry, top level or below, is opened by walk_open().
  */
 #include "config.h"
 
@@ -119,9 +118,9 @@ static int walk_push(struct walk *w, int dfd)
 
 /* Open name (relative to at; flags adds O_NOFOLLOW below an argument), a
  * regular file or a directory as sb says, into w->cur under the name
- * w->path; a directory is pushed, to be read next.  sb is refreshed from
- * the opened file.  Returns true, or false when the entry is reported and
- * skipped (shown: the name in the message). */
+ * w->path; a directory is pushed, to be read next.  A file's sb is
+ * refreshed from its fd.  Returns true, or false when the entry is reported
+ * and skipped (shown: the name in the message). */
 static bool walk_open(struct walk *w, int at, const char *name, int flags, const char *shown,
 		      struct stat *sb)
 {

@@ -11,8 +11,8 @@
  * a name too long or too deep for the protocol) is printed at once and
  * counted, and the walk goes on with the next entry.
  *
- * Each entry's stat data is taken from the opened file, so what is
- * announced describes the descriptor that will be sent from.
+ * A file's stat data are taken from the descriptor it was opened as, so
+ * what is announced describes what will be sent from.
  */
 #ifndef KTLSCP_WALK_H
 #define KTLSCP_WALK_H
