@@ -22,6 +22,7 @@
 #include "net.h"
 #include "opts.h"
 #include "progress.h"
+#include "receiver.h"
 #include "server.h"
 #include "trustdb.h"
 #include "xfer.h"
@@ -154,7 +155,7 @@ static int serve(int fd, double deadline, int authfd, void *arg)
 	if (opt.raw)
 		xfer_recv_raw(&ch, STDOUT_FILENO, &stats, &st);
 	else
-		xfer_recv(&ch, &ro, &stats, &st);
+		receiver_run(&ch, &ro, &stats, &st);
 	chan_close_notify(&ch);
 	stats.seconds = clock_now() - t0;
 out:

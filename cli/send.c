@@ -19,6 +19,7 @@
 #include "progress.h"
 #include "prompt.h"
 #include "proto.h"
+#include "sender.h"
 #include "trustdb.h"
 #include "xfer.h"
 
@@ -234,7 +235,7 @@ static int cmd_send(const struct cmd_entry *self, int nargs, const char **args)
 	if (opt.raw)
 		xfer_send_raw(&ch, j.srcs[0], cli_out.json ? -1 : STDOUT_FILENO, &stats, &st);
 	else
-		xfer_send(&ch, &j.so, &stats, &st);
+		sender_run(&ch, &j.so, &stats, &st);
 	stats.tx_path = chan_tx_path(&ch);	/* splice is known only once used */
 	stats.seconds = clock_now() - t0;
 out:

@@ -12,6 +12,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "diag.h"
+#include "body.h"
 #include "fsutil.h"
 
 static int openat2_dir(int rootfd, const char *dir)
@@ -169,6 +171,37 @@ int fsu_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int fsu_hash_range(int fd, uint64_t off, uint64_t len, gnutls_hash_hd_t h)
+{
+	static uint8_t buf[256 * 1024];
+	uint64_t end = off + len;
+
+	while (off < end) {
+		size_t want = end - off > sizeof(buf) ? sizeof(buf) : (size_t)(end - off);
+		ssize_t n = pread(fd, buf, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR && !kc_interrupted)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		gnutls_hash(h, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int fsu_hash_prefix(int fd, uint64_t len, uint8_t *out)
+{
+	gnutls_hash_hd_t h;
+	int rc;
+
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return -ENOMEM;
+	rc = fsu_hash_range(fd, 0, len, h);
+	gnutls_hash_deinit(h, rc == 0 ? out : NULL);
+	return rc;
 }
 
 int fsu_mkdir_p(const char *dir, mode_t mode)

@@ -4,15 +4,19 @@
  * resolved beneath the receiving directory's fd without following any
  * symlink (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS,
  * or a component-by-component O_NOFOLLOW walk where openat2 is missing).
- * Files are written to a temporary name in their final directory and renamed
- * into place only when complete and durable.
+ * Temporary names share one prefix and suffix, so a reader knows what is
+ * ktlscp's.  Small I/O helpers (write all, random bytes, hashing a range of
+ * a file) live here too.  This is the lower layer: the receiver's rules for
+ * when a file is written, kept or renamed are in store.c.
  */
 #ifndef KTLSCP_FSUTIL_H
 #define KTLSCP_FSUTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+#include <gnutls/crypto.h>
 
 #define FSU_TMP_PREFIX ".ktlscp-"
 #define FSU_TMP_SUFFIX ".part"
@@ -38,6 +42,13 @@ int fsu_write_all(int fd, const void *buf, size_t len);
 
 /* Fill buf with len random bytes (getrandom); 0 or -errno. */
 int fsu_random(void *buf, size_t len);
+
+/* Feed len bytes of fd from off into h (pread, so the file offset does not
+ * move).  0, or -errno (-EIO when the file ends first). */
+int fsu_hash_range(int fd, uint64_t off, uint64_t len, gnutls_hash_hd_t h);
+
+/* SHA-256 of the first len bytes of fd into out (32 bytes).  0 or -errno. */
+int fsu_hash_prefix(int fd, uint64_t len, uint8_t *out);
 
 /* Create dir (mode 0700) and its parents if missing; 0 or -errno. */
 int fsu_mkdir_p(const char *dir, mode_t mode);

@@ -1,4 +1,5 @@
-/* xfer: the two ends of the ktlscp protocol over an established chan.
+/* xfer: the ktlscp protocol over an established chan: what its two ends
+ * (sender.c, receiver.c) share, and --raw mode.
  *
  * Connection model: one TCP connection, one TLS session, one sender (the TLS
  * client) and one receiver (the TLS server).  The sender streams a manifest
@@ -19,36 +20,44 @@
 
 #include "chan.h"
 #include "diag.h"
+#include "proto.h"
 #include "stats.h"
 
-struct send_opts {
-	char *const *paths;
-	int npaths;
-	bool recursive;
-	unsigned prefailed;	/* sources the caller already reported as unusable */
-	uint32_t opts;		/* PROTO_OPT_* requests for the receiver */
-	const char *stdin_name;	/* the name "-" (standard input) arrives under */
-	const char *target;	/* -t: a subdirectory of the receiver's DIR, or NULL */
-};
+/* What both engines share. */
 
-struct recv_opts {
-	int rootfd;		/* the receiving directory, or -1 with to_stdout */
-	const char *rootname;	/* for messages */
-	bool to_stdout;		/* file and stream bodies go to fd 1, in order */
-	uint64_t max_bytes;	/* --max-size: file bytes one sender may write (0: no limit) */
-	uint64_t max_entries;	/* manifest entries one sender may announce */
-};
+/* The connection failed in the middle of a body: add the file's name to
+ * st's message (note: NULL, or more words for the parenthesis).  A local
+ * read error (KC_FILE) names its file already and is left alone. */
+void xfer_cut_in(struct kc_status *st, const char *path, const char *note);
 
-/* Run the sender side.  Per-file problems are printed as they happen and
- * counted in stats->failed; the return is 0 when every file arrived durable,
- * else -1 with st set to the most telling class. */
-int xfer_send(struct chan *c, const struct send_opts *o, struct xfer_stats *stats,
-	      struct kc_status *st);
+/* Send ERROR (reason, text) to the peer, best effort, and record the
+ * failure in st as "<peer>: <text>".  Returns -1. */
+int xfer_abort(struct chan *c, uint8_t reason, struct kc_status *st, enum kc_class cls,
+	       const char *text);
 
-/* Run the receiver side.  Returns 0 or -1 with st set; temporary files of an
- * aborted batch are removed. */
-int xfer_recv(struct chan *c, const struct recv_opts *o, struct xfer_stats *stats,
-	      struct kc_status *st);
+/* Receive a message of type want (payload in *p, *len, valid until the next
+ * read).  ERROR from the peer and a clean close become failures with the
+ * peer's words; another type is a protocol error, reported to the peer.
+ * 0 or -1 with st. */
+int xfer_expect(struct chan *c, uint8_t want, const uint8_t **p, uint32_t *len,
+		struct kc_status *st);
+/* As xfer_expect(); when the peer answered with ERROR instead, *refused
+ * gets its reason (PR_*), else PR_OK. */
+int xfer_expect_or_refused(struct chan *c, uint8_t want, const uint8_t **p, uint32_t *len,
+			   uint8_t *refused, struct kc_status *st);
+
+/* After a failed send (st is KC_NET), the receiver may have said why
+ * before closing: read what is left and put its ERROR text into st. */
+void xfer_peer_reason(struct chan *c, struct kc_status *st);
+
+/* Append our HELLO, carrying opts (PROTO_OPT_*), to b.  0 or -ENOMEM. */
+int xfer_hello_encode(struct pbuf *b, uint32_t opts);
+
+/* Check the peer's HELLO payload; *opts gets its option bits.  A receiver
+ * refuses option bits it does not know (from_sender); a sender ignores a
+ * receiver's.  0, or -1 with st after telling the peer why. */
+int xfer_hello_check(struct chan *c, const uint8_t *p, uint32_t len, uint32_t *opts,
+		     bool from_sender, struct kc_status *st);
 
 /* --raw: no ktlscp framing, one byte stream over plain TLS, for interop
  * with openssl s_client/s_server, gnutls-cli/serv, socat, ncat --ssl.

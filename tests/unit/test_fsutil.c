@@ -1,4 +1,4 @@
-/* Unit tests of confined directory opening and temp files. */
+/* Unit tests of confined directory opening, temp files and hashing a file. */
 #include "config.h"
 
 #include <errno.h>
@@ -53,6 +53,17 @@ int main(void)
 	fd = fsu_tmp_create(rfd, tmp);
 	ok(fd >= 0 && strncmp(tmp, FSU_TMP_PREFIX, strlen(FSU_TMP_PREFIX)) == 0, "temp file %s", tmp);
 	ok(fstat(fd, &sb) == 0 && (sb.st_mode & 0777) == 0600, "temp file mode 0600");
+	{
+		uint8_t got[32], want[32];
+		int rd;
+
+		ok(fsu_write_all(fd, "abcdef", 6) == 0, "write_all");
+		rd = openat(rfd, tmp, O_RDONLY);
+		gnutls_hash_fast(GNUTLS_DIG_SHA256, "abcd", 4, want);
+		ok(fsu_hash_prefix(rd, 4, got) == 0 && memcmp(got, want, 32) == 0, "hash of a file's prefix");
+		ok(fsu_hash_prefix(rd, 7, got) == -EIO, "a prefix longer than the file: -EIO");
+		close(rd);
+	}
 	close(fd);
 	unlinkat(rfd, tmp, 0);
 	close(rfd);

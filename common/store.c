@@ -1,0 +1,432 @@
+/* store: the receiver's durable, confined writes (the guarantees are listed
+ * in store.h; each is kept by the function named there).
+ *
+ * A store holds the receiving directory's fd, the sender's options, our
+ * umask, a cache of the directories the batch in hand writes into (so each
+ * is resolved beneath DIR once per batch), and with -p the modes and times
+ * of the directories received, to be set at the end.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "store.h"
+
+struct dcache {
+	char *path;
+	int fd;
+};
+
+struct dtimes {
+	char *path;
+	mode_t mode;
+	struct timespec ts[2];	/* atime, mtime */
+};
+
+struct store {
+	int rootfd;
+	uint32_t opts;			/* the sender's PROTO_OPT_* */
+	mode_t umask;
+	struct dcache dc[PROTO_BATCH_MAX];
+	unsigned ndc;
+	struct dtimes *dirs;		/* -p: directory times, set at the end */
+	size_t ndirs, dircap;
+};
+
+struct store *store_new(int rootfd, uint32_t opts)
+{
+	struct store *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->rootfd = rootfd;
+	s->opts = opts;
+	s->umask = umask(0);
+	umask(s->umask);
+	return s;
+}
+
+void store_batch_done(struct store *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->ndc; i++) {
+		close(s->dc[i].fd);
+		free(s->dc[i].path);
+	}
+	s->ndc = 0;
+}
+
+void store_free(struct store *s)
+{
+	if (s == NULL)
+		return;
+	store_batch_done(s);
+	while (s->ndirs > 0)
+		free(s->dirs[--s->ndirs].path);
+	free(s->dirs);
+	free(s);
+}
+
+/* Directory fd for a checked relative dir path, created if missing. */
+static int dcache_get(struct store *s, const char *dir)
+{
+	unsigned i;
+	int fd;
+
+	for (i = s->ndc; i-- > 0;)
+		if (strcmp(s->dc[i].path, dir) == 0)
+			return s->dc[i].fd;
+	fd = fsu_open_dir_beneath(s->rootfd, dir, true);
+	if (fd < 0)
+		return fd;
+	if (s->ndc == PROTO_BATCH_MAX) {	/* cannot happen: one dir per entry at most */
+		close(fd);
+		return -EMFILE;
+	}
+	s->dc[s->ndc].path = strdup(dir);
+	if (s->dc[s->ndc].path == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	s->dc[s->ndc++].fd = fd;
+	return fd;
+}
+
+uint64_t store_room(const struct store *s)
+{
+	struct statvfs vfs;
+	uint64_t margin, avail;
+
+	if (fstatvfs(s->rootfd, &vfs) < 0)
+		return UINT64_MAX;
+	/* Keep 1% of the file system (at most 64 MiB) free: a full disk
+	 * helps nobody. */
+	margin = (uint64_t)vfs.f_blocks * vfs.f_frsize / 100;
+	if (margin > (64u << 20))
+		margin = 64u << 20;
+	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	return avail > margin ? avail - margin : 0;
+}
+
+/* -p: keep a directory's mode and times for store_dir_times().  Best
+ * effort: out of memory, the times of further directories are not kept. */
+static void remember_dir_times(struct store *s, const struct proto_entry *e)
+{
+	struct dtimes *d;
+
+	if (s->ndirs == s->dircap) {
+		size_t cap = s->dircap ? s->dircap * 2 : 64;
+		struct dtimes *n = cap <= (1u << 20) ? realloc(s->dirs, cap * sizeof(*n)) : NULL;
+
+		if (n == NULL)
+			return;		/* times of further directories are not kept */
+		s->dirs = n;
+		s->dircap = cap;
+	}
+	d = &s->dirs[s->ndirs];
+	d->path = strdup(e->path);
+	if (d->path == NULL)
+		return;
+	d->mode = e->mode & 01777;
+	d->ts[0].tv_sec = e->atime;
+	d->ts[0].tv_nsec = e->atime_ns;
+	d->ts[1].tv_sec = e->mtime;
+	d->ts[1].tv_nsec = e->mtime_ns;
+	s->ndirs++;
+}
+
+int store_mkdir(struct store *s, const struct proto_entry *e)
+{
+	int fd = fsu_open_dir_beneath(s->rootfd, e->path, true);
+
+	if (fd < 0)
+		return fd;
+	if (s->opts & PROTO_OPT_PRESERVE)
+		remember_dir_times(s, e);
+	close(fd);
+	return 0;
+}
+
+void store_dir_times(struct store *s)
+{
+	size_t i;
+
+	for (i = s->ndirs; i-- > 0;) {
+		int fd = fsu_open_dir_beneath(s->rootfd, s->dirs[i].path, false);
+
+		if (fd >= 0) {
+			fchmod(fd, s->dirs[i].mode);
+			futimens(fd, s->dirs[i].ts);
+			close(fd);
+		}
+	}
+}
+
+uint8_t store_policy(const struct store *s, const struct proto_entry *e, uint8_t *reason)
+{
+	char parent[PROTO_PATH_MAX + 1];
+	const char *name = fsu_split(e->path, parent);
+	struct stat sb;
+	int dfd = fsu_open_dir_beneath(s->rootfd, parent, false), rc;
+
+	if (dfd < 0)
+		return PROTO_ACCEPT;	/* the directory is new, so is the file */
+	rc = fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW);
+	close(dfd);
+	if (rc < 0)
+		return PROTO_ACCEPT;
+	if (s->opts & PROTO_OPT_NOCLOBBER) {
+		*reason = PR_EXISTS;
+		return PROTO_SKIP;
+	}
+	/* --update: replace only an older copy (by mtime, to the nanosecond). */
+	if (sb.st_mtim.tv_sec > e->mtime ||
+	    (sb.st_mtim.tv_sec == e->mtime && (uint32_t)sb.st_mtim.tv_nsec >= e->mtime_ns)) {
+		*reason = PR_OK;
+		return PROTO_SKIP;
+	}
+	return PROTO_ACCEPT;
+}
+
+/* --resume: the partial file of a path has a fixed name in its directory,
+ * ".ktlscp-<first 16 hex digits of SHA-256(path)>.part", so that a later
+ * run finds it. */
+static void part_name(const char *path, char out[FSU_TMPNAME_MAX])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t d[32];
+	char h[17];
+	int i;
+
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, path, strlen(path), d);
+	for (i = 0; i < 8; i++) {
+		h[2 * i] = hex[d[i] >> 4];
+		h[2 * i + 1] = hex[d[i] & 15];
+	}
+	h[16] = '\0';
+	snprintf(out, FSU_TMPNAME_MAX, FSU_TMP_PREFIX "%s" FSU_TMP_SUFFIX, h);
+}
+
+uint64_t store_offer(const struct store *s, const struct proto_entry *e,
+		     uint8_t hash[PROTO_HASH_LEN])
+{
+	char parent[PROTO_PATH_MAX + 1], name[FSU_TMPNAME_MAX];
+	uint64_t len = 0;
+	struct stat sb;
+	int dfd, fd;
+
+	fsu_split(e->path, parent);
+	part_name(e->path, name);
+	dfd = fsu_open_dir_beneath(s->rootfd, parent, false);
+	if (dfd < 0)
+		return 0;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(dfd);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_nlink == 1 && sb.st_size > 0 &&
+	    (uint64_t)sb.st_size <= e->size && fsu_hash_prefix(fd, (uint64_t)sb.st_size, hash) == 0)
+		len = (uint64_t)sb.st_size;
+	close(fd);
+	return len;
+}
+
+/* A file's partial under its fixed name, locked against a second sender
+ * of the same path, cut to where the body starts.  0 or -errno; f->fd is
+ * left open when the error came after the partial was safely opened. */
+static int open_partial(const struct proto_entry *e, uint64_t start, gnutls_hash_hd_t h,
+			struct store_file *f)
+{
+	struct stat psb;
+	int fd;
+
+	part_name(e->path, f->tmp);
+	fd = openat(f->dirfd, f->tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &psb) < 0 || !S_ISREG(psb.st_mode) || psb.st_nlink != 1) {
+		/* Never write through a hard link someone planted under the
+		 * partial's name. */
+		close(fd);
+		return -EMLINK;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno == EWOULDBLOCK ? EBUSY : errno;
+
+		close(fd);
+		return -err;
+	}
+	f->fd = fd;
+	if (ftruncate(fd, (off_t)start) < 0 || lseek(fd, (off_t)start, SEEK_SET) < 0)
+		return -errno;
+	/* --verify covers the whole file: the prefix kept from an earlier
+	 * run is read back. */
+	if (h && start > 0)
+		return fsu_hash_range(fd, 0, start, h);
+	return 0;
+}
+
+int store_open(struct store *s, const struct proto_entry *e, uint64_t start, gnutls_hash_hd_t h,
+	       struct store_file *f)
+{
+	char parent[PROTO_PATH_MAX + 1];
+	int fd;
+
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+	fsu_split(e->path, parent);
+	f->dirfd = dcache_get(s, parent);
+	if (f->dirfd < 0)
+		return f->dirfd;
+	if (e->kind == PROTO_KIND_FILE) {
+		f->partial = true;
+		return open_partial(e, start, h, f);
+	}
+	fd = fsu_tmp_create(f->dirfd, f->tmp);
+	if (fd < 0)
+		return fd;
+	f->fd = fd;
+	return 0;
+}
+
+int store_close(struct store *s, const struct proto_entry *e, struct store_file *f, int werr)
+{
+	if (f->fd < 0)
+		return -werr;
+	if (werr == 0) {
+		/* Without -p, new files get the sender's permission bits less
+		 * our umask, as scp does; with -p, exact bits and times, but
+		 * never setuid/setgid from a peer. */
+		mode_t mode = s->opts & PROTO_OPT_PRESERVE ? e->mode & 01777
+							   : (e->mode & 0777) & ~s->umask;
+		struct timespec ts[2] = { { e->atime, e->atime_ns }, { e->mtime, e->mtime_ns } };
+
+		if (fchmod(f->fd, mode) < 0 ||
+		    ((s->opts & PROTO_OPT_PRESERVE) && futimens(f->fd, ts) < 0) || fdatasync(f->fd) < 0)
+			werr = errno;
+	}
+	if (close(f->fd) < 0 && werr == 0)
+		werr = errno;
+	f->fd = -1;
+	if (werr)
+		unlinkat(f->dirfd, f->tmp, 0);
+	else
+		f->pending = true;
+	return -werr;
+}
+
+bool store_cut(struct store_file *f)
+{
+	bool kept = f->fd >= 0 && f->partial;
+
+	if (f->fd >= 0) {
+		/* A file's partial stays for --resume; a stream cannot be
+		 * resumed. */
+		if (!f->partial)
+			unlinkat(f->dirfd, f->tmp, 0);
+		close(f->fd);
+		f->fd = -1;
+	}
+	return kept;
+}
+
+int store_commit(struct store *s, const struct proto_entry *e, struct store_file *f)
+{
+	char parent[PROTO_PATH_MAX + 1];
+	const char *name = fsu_split(e->path, parent);
+
+	f->pending = false;
+	if ((s->opts & PROTO_OPT_NOCLOBBER)
+		    ? renameat2(f->dirfd, f->tmp, f->dirfd, name, RENAME_NOREPLACE) < 0
+		    : renameat(f->dirfd, f->tmp, f->dirfd, name) < 0) {
+		int err = errno;
+
+		unlinkat(f->dirfd, f->tmp, 0);
+		return -err;
+	}
+	return 0;
+}
+
+void store_discard(struct store_file *f)
+{
+	if (f->pending)
+		unlinkat(f->dirfd, f->tmp, 0);
+	f->pending = false;
+}
+
+void store_abort(struct store_file *f)
+{
+	/* Complete files awaiting their rename stay as partials too: a
+	 * --resume finds them whole and sends nothing. */
+	if (f->pending && !f->partial)
+		unlinkat(f->dirfd, f->tmp, 0);
+	f->pending = false;
+}
+
+int store_sync(struct store *s, const struct proto_batch *b)
+{
+	char **seen = NULL;
+	unsigned nseen = 0, i, k;
+	int rc = 0;
+
+	for (i = 0; i < b->count + 1 && rc == 0; i++) {
+		char path[PROTO_PATH_MAX + 1];
+		char *slash;
+
+		if (i == b->count)
+			path[0] = '\0';
+		else if (b->e[i].kind == PROTO_KIND_DIR)
+			snprintf(path, sizeof(path), "%s", b->e[i].path);
+		else
+			fsu_split(b->e[i].path, path);
+		for (;;) {
+			bool dup = false;
+
+			for (k = 0; k < nseen && !dup; k++)
+				dup = strcmp(seen[k], path) == 0;
+			if (!dup) {
+				char **ns = realloc(seen, (nseen + 1) * sizeof(*seen));
+				int fd;
+
+				if (ns == NULL) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				seen = ns;
+				seen[nseen] = strdup(path);
+				if (seen[nseen] == NULL) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				nseen++;
+				fd = fsu_open_dir_beneath(s->rootfd, path, false);
+				if (fd >= 0) {
+					if (fsync(fd) < 0 && errno != EINVAL)
+						rc = -errno;
+					close(fd);
+				}
+			}
+			if (path[0] == '\0')
+				break;
+			slash = strrchr(path, '/');
+			if (slash)
+				*slash = '\0';
+			else
+				path[0] = '\0';
+		}
+	}
+out:
+	for (k = 0; k < nseen; k++)
+		free(seen[k]);
+	free(seen);
+	return rc;
+}

@@ -1,0 +1,64 @@
+/* walk: the sender's view of its sources, one manifest entry at a time.
+ *
+ * The arguments are visited in order.  "-" is standard input, announced as
+ * a STREAM under the stdin name.  A regular file is opened and announced
+ * under its last component (as scp names it); a directory, only with
+ * recursive, is announced and then read depth first, in readdir() order,
+ * without following any symlink below the argument.  Symbolic links and
+ * special files below an argument are skipped with a note, as rsync does
+ * without -l; that is not an error.  Everything else that keeps an entry
+ * from being sent (a missing or unreadable source, a directory without -r,
+ * a name too long or too deep for the protocol) is printed at once and
+ * counted, and the walk goes on with the next entry.
+ *
+ * A file's stat data are taken from the descriptor it was opened as, so
+ * what is announced describes what will be sent from.
+ */
+#ifndef KTLSCP_WALK_H
+#define KTLSCP_WALK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "diag.h"
+#include "proto.h"
+
+struct walk_entry {
+	uint8_t kind;		/* PROTO_KIND_FILE, _DIR or _STREAM */
+	int fd;			/* FILE: open for reading; STREAM: 0; DIR: -1 */
+	uint32_t mode;		/* permission bits */
+	uint64_t size;		/* FILE only */
+	int64_t mtime;
+	uint32_t mtime_ns;
+	int64_t atime;
+	uint32_t atime_ns;
+	struct timespec ctime;	/* local only: to notice a change while sending */
+	char path[PROTO_PATH_MAX + 1];	/* the name it arrives under, target included */
+};
+
+struct walk;
+
+/* Start a walk over args (nargs of them).  stdin_name: the name "-" arrives
+ * under; target: NULL, or a directory every name is put under (the whole
+ * name must still pass proto_path_check()).  Returns NULL when out of
+ * memory.  Nothing is opened before the first walk_peek(). */
+struct walk *walk_new(char *const *args, int nargs, bool recursive, const char *stdin_name,
+		      const char *target);
+
+/* The next entry, produced if need be, or NULL when the walk is over.  The
+ * entry (and its fd) stays the walker's, and the same one comes back, until
+ * walk_take(). */
+const struct walk_entry *walk_peek(struct walk *w);
+
+/* The caller takes the peeked entry: its fd is the caller's to close. */
+void walk_take(struct walk *w);
+
+/* Sources that could not be sent so far; *cls gets the class of the first
+ * (KC_FILE, or KC_USAGE for a name that cannot be expressed), KC_OK if none. */
+unsigned walk_errors(const struct walk *w, enum kc_class *cls);
+
+/* Close what the walk holds (an untaken entry's fd too) and free it. */
+void walk_free(struct walk *w);
+
+#endif

@@ -1,0 +1,275 @@
+/* Unit tests of the receiver's durable store, without a socket: planted
+ * symlinks and hard links are refused, partials are reused, the -n and
+ * --update policy holds, a discarded or failed body leaves nothing, and
+ * nothing is written outside DIR. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "tap.h"
+
+static char root[] = "/tmp/ktlscp-store-XXXXXX", outside[] = "/tmp/ktlscp-sout-XXXXXX";
+static int rfd;
+
+static struct proto_entry entry(uint8_t kind, const char *path, uint64_t size, uint32_t mode,
+				int64_t mtime)
+{
+	struct proto_entry e = { 0 };
+
+	e.kind = kind;
+	e.path = path;
+	e.path_len = (uint16_t)strlen(path);
+	e.size = size;
+	e.mode = mode;
+	e.mtime = e.atime = mtime;
+	return e;
+}
+
+/* Read a file beneath root into buf; its length, or -1. */
+static int slurp(const char *rel, char *buf, size_t len)
+{
+	int fd = openat(rfd, rel, O_RDONLY | O_NOFOLLOW);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+/* Files in a directory beneath root whose names start with the temporary
+ * prefix. */
+static int count_tmp(const char *rel)
+{
+	int fd = openat(rfd, rel, O_RDONLY | O_DIRECTORY);
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	if (fd < 0 || (d = fdopendir(fd)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += strncmp(de->d_name, FSU_TMP_PREFIX, strlen(FSU_TMP_PREFIX)) == 0;
+	closedir(d);
+	return n;
+}
+
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* Open, write text, close: the store_close() result. */
+static int write_body(struct store *s, const struct proto_entry *e, uint64_t start,
+		      const char *text, struct store_file *f)
+{
+	int rc = store_open(s, e, start, NULL, f);
+
+	if (rc < 0)
+		return rc;
+	if (write(f->fd, text, strlen(text)) != (ssize_t)strlen(text))
+		return -EIO;
+	return store_close(s, e, f, 0);
+}
+
+int main(void)
+{
+	char buf[64], victim[300];
+	struct store_file f;
+	struct proto_entry e;
+	struct store *s;
+	struct stat sb;
+	uint8_t reason, hash[PROTO_HASH_LEN], want[PROTO_HASH_LEN];
+
+	umask(022);
+	ok(mkdtemp(root) != NULL && mkdtemp(outside) != NULL, "temp dirs");
+	rfd = open(root, O_RDONLY | O_DIRECTORY);
+	snprintf(victim, sizeof(victim), "%s/victim", outside);
+	{
+		FILE *v = fopen(victim, "w");
+
+		ok(v && fputs("keep", v) >= 0 && fclose(v) == 0, "a file outside DIR");
+	}
+	ok(symlinkat(outside, rfd, "evil") == 0, "plant a symlink to outside as a directory");
+
+	/* A file: never under its final name before close, then committed. */
+	s = store_new(rfd, 0);
+	ok(s != NULL, "store_new");
+	e = entry(PROTO_KIND_FILE, "d/f.txt", 5, 0666, 1000000000);
+	ok(store_open(s, &e, 0, NULL, &f) == 0 && f.fd >= 0 && f.partial, "a file opens its partial");
+	ok(write(f.fd, "hello", 5) == 5, "write the body");
+	ok(faccessat(rfd, "d/f.txt", F_OK, AT_SYMLINK_NOFOLLOW) < 0, "no final name while it is written");
+	ok(store_close(s, &e, &f, 0) == 0 && f.pending && f.fd < 0, "close: pending");
+	ok(faccessat(rfd, "d/f.txt", F_OK, AT_SYMLINK_NOFOLLOW) < 0, "no final name before commit");
+	ok(store_commit(s, &e, &f) == 0 && !f.pending, "commit");
+	ok(slurp("d/f.txt", buf, sizeof(buf)) == 5 && strcmp(buf, "hello") == 0, "the final name has the body");
+	ok(fstatat(rfd, "d/f.txt", &sb, 0) == 0 && (sb.st_mode & 07777) == 0644,
+	   "without -p: the sender's bits less the umask");
+	ok(count_tmp("d") == 0, "no partial is left after commit");
+	{
+		static struct proto_batch b;
+
+		b.count = 2;
+		b.e[0] = entry(PROTO_KIND_DIR, "d", 0, 0755, 0);
+		b.e[1] = entry(PROTO_KIND_FILE, "d/f.txt", 5, 0644, 0);
+		ok(store_sync(s, &b) == 0, "store_sync of a batch's directories");
+	}
+
+	/* Planted links under the partial's name are never written through. */
+	e = entry(PROTO_KIND_FILE, "d/g", 4, 0644, 0);
+	ok(store_open(s, &e, 0, NULL, &f) == 0, "open the partial of d/g");
+	{
+		char tmp[FSU_TMPNAME_MAX];
+		char dpath[300];
+
+		memcpy(tmp, f.tmp, sizeof(tmp));
+		ok(store_cut(&f) == true && f.fd < 0, "a cut file keeps its partial");
+		ok(unlinkat(f.dirfd, tmp, 0) == 0, "remove it");
+		snprintf(dpath, sizeof(dpath), "%s/d/%s", root, tmp);
+		ok(link(victim, dpath) == 0, "plant a hard link to outside as the partial");
+		ok(store_open(s, &e, 0, NULL, &f) == -EMLINK && f.fd < 0, "a hard-linked partial is refused (EMLINK)");
+		ok(store_offer(s, &e, hash) == 0, "and not offered for --resume");
+		ok(unlink(dpath) == 0 && symlink(victim, dpath) == 0, "plant a symlink as the partial");
+		ok(store_open(s, &e, 0, NULL, &f) < 0 && f.fd < 0, "a symlinked partial is refused");
+		ok(store_offer(s, &e, hash) == 0, "and not offered");
+		unlink(dpath);
+	}
+	ok(stat(victim, &sb) == 0 && sb.st_size == 4 && sb.st_nlink == 1, "the file outside is untouched");
+
+	/* Nothing through a symlinked directory. */
+	e = entry(PROTO_KIND_STREAM, "evil/x", 0, 0644, 0);
+	ok(store_open(s, &e, 0, NULL, &f) < 0 && f.fd < 0, "a stream under a symlinked directory is refused");
+	e = entry(PROTO_KIND_DIR, "evil/sub", 0, 0755, 0);
+	ok(store_mkdir(s, &e) < 0, "a directory under a symlinked directory is refused");
+	e = entry(PROTO_KIND_FILE, "evil/y", 1, 0644, 0);
+	ok(store_offer(s, &e, hash) == 0 && store_policy(s, &e, &reason) == PROTO_ACCEPT,
+	   "offer and policy do not look through it");
+	ok(count_entries(outside) == 1, "nothing was created outside DIR");
+
+	/* Streams: a failed or discarded body leaves nothing. */
+	e = entry(PROTO_KIND_STREAM, "d/s", 0, 0644, 0);
+	ok(write_body(s, &e, 0, "stream", &f) == 0 && f.pending && !f.partial, "a stream body is pending");
+	store_discard(&f);
+	ok(!f.pending && count_tmp("d") == 0 && faccessat(rfd, "d/s", F_OK, 0) < 0, "discard leaves nothing");
+	ok(store_open(s, &e, 0, NULL, &f) == 0, "open a stream again");
+	ok(store_close(s, &e, &f, EIO) == -EIO && !f.pending && count_tmp("d") == 0,
+	   "a write error at close removes the temporary file");
+	ok(write_body(s, &e, 0, "stream", &f) == 0, "a complete stream");
+	store_abort(&f);
+	ok(count_tmp("d") == 0, "an aborted transfer removes a pending stream");
+	ok(store_open(s, &e, 0, NULL, &f) == 0 && store_cut(&f) == false && count_tmp("d") == 0,
+	   "a stream cut off leaves nothing");
+	e = entry(PROTO_KIND_FILE, "d/h", 3, 0644, 0);
+	ok(write_body(s, &e, 0, "abc", &f) == 0, "a complete file");
+	store_abort(&f);
+	ok(count_tmp("d") == 1 && faccessat(rfd, "d/h", F_OK, 0) < 0,
+	   "an aborted transfer keeps a pending file as its partial, not under its name");
+	store_free(s);
+
+	/* --resume: the partial is offered, its prefix kept, the body appended. */
+	s = store_new(rfd, PROTO_OPT_RESUME);
+	e = entry(PROTO_KIND_FILE, "d/r", 5, 0644, 0);
+	ok(store_open(s, &e, 0, NULL, &f) == 0 && write(f.fd, "hel", 3) == 3 && store_cut(&f),
+	   "a partial of three bytes");
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, "hel", 3, want);
+	ok(store_offer(s, &e, hash) == 3 && memcmp(hash, want, sizeof(want)) == 0,
+	   "offered: its length and the SHA-256 of its bytes");
+	{
+		struct proto_entry shorter = entry(PROTO_KIND_FILE, "d/r", 2, 0644, 0);
+
+		ok(store_offer(s, &shorter, hash) == 0, "a partial longer than the file is not offered");
+	}
+	ok(write_body(s, &e, 3, "lo", &f) == 0 && store_commit(s, &e, &f) == 0, "resume at byte 3");
+	ok(slurp("d/r", buf, sizeof(buf)) == 5 && strcmp(buf, "hello") == 0, "prefix kept, rest appended");
+	ok(store_open(s, &e, 0, NULL, &f) == 0 && write(f.fd, "xyz", 3) == 3 && store_cut(&f), "another partial");
+	ok(write_body(s, &e, 1, "ELLO", &f) == 0 && store_commit(s, &e, &f) == 0, "resume at byte 1");
+	ok(slurp("d/r", buf, sizeof(buf)) == 5 && strcmp(buf, "xELLO") == 0, "the partial is cut to where the body starts");
+	{
+		struct store_file g;
+
+		ok(store_open(s, &e, 0, NULL, &f) == 0, "a partial open by one receiver");
+		ok(store_open(s, &e, 0, NULL, &g) == -EBUSY && g.fd < 0, "is refused to a second (EBUSY)");
+		store_close(s, &e, &f, EIO);
+	}
+	store_free(s);
+
+	/* -n: existing names are kept, even one that appears before commit. */
+	s = store_new(rfd, PROTO_OPT_NOCLOBBER);
+	e = entry(PROTO_KIND_FILE, "d/f.txt", 3, 0644, 0);
+	ok(store_policy(s, &e, &reason) == PROTO_SKIP && reason == PR_EXISTS, "-n skips an existing file");
+	e = entry(PROTO_KIND_FILE, "d/new", 3, 0644, 0);
+	ok(store_policy(s, &e, &reason) == PROTO_ACCEPT, "-n accepts a new name");
+	e = entry(PROTO_KIND_FILE, "new-dir/new", 3, 0644, 0);
+	ok(store_policy(s, &e, &reason) == PROTO_ACCEPT, "-n accepts a name in a new directory");
+	e = entry(PROTO_KIND_FILE, "d/f.txt", 3, 0644, 0);
+	ok(write_body(s, &e, 0, "new", &f) == 0 && store_commit(s, &e, &f) == -EEXIST,
+	   "-n: commit does not replace a name that exists");
+	ok(slurp("d/f.txt", buf, sizeof(buf)) == 5 && strcmp(buf, "hello") == 0 && count_tmp("d") == 1,
+	   "the old file is kept and the new body removed (only d/h's partial is left)");
+	store_free(s);
+
+	/* --update: replace only an older copy, to the nanosecond. */
+	s = store_new(rfd, PROTO_OPT_UPDATE);
+	{
+		struct timespec ts[2] = { { 2000000000, 500 }, { 2000000000, 500 } };
+
+		utimensat(rfd, "d/f.txt", ts, 0);
+	}
+	e = entry(PROTO_KIND_FILE, "d/f.txt", 3, 0644, 2000000000);
+	e.mtime_ns = 499;
+	ok(store_policy(s, &e, &reason) == PROTO_SKIP && reason == PR_OK, "--update skips when ours is newer");
+	e.mtime_ns = 500;
+	ok(store_policy(s, &e, &reason) == PROTO_SKIP, "--update skips the same mtime");
+	e.mtime_ns = 501;
+	ok(store_policy(s, &e, &reason) == PROTO_ACCEPT, "--update replaces an older copy");
+	ok(write_body(s, &e, 0, "upd", &f) == 0 && store_commit(s, &e, &f) == 0 &&
+	   slurp("d/f.txt", buf, sizeof(buf)) == 3 && strcmp(buf, "upd") == 0, "and the commit replaces it");
+	store_free(s);
+
+	/* -p: exact bits but never setuid, times on files; directories last. */
+	s = store_new(rfd, PROTO_OPT_PRESERVE);
+	e = entry(PROTO_KIND_FILE, "d/p", 1, 04751, 1234567890);
+	ok(write_body(s, &e, 0, "p", &f) == 0 && store_commit(s, &e, &f) == 0, "a file with -p");
+	ok(fstatat(rfd, "d/p", &sb, 0) == 0 && (sb.st_mode & 07777) == 0751 && sb.st_mtim.tv_sec == 1234567890,
+	   "-p: exact permission bits without setuid, and the mtime");
+	e = entry(PROTO_KIND_DIR, "pd", 0, 0500, 1111111111);
+	ok(store_mkdir(s, &e) == 0 && fstatat(rfd, "pd", &sb, 0) == 0 && S_ISDIR(sb.st_mode), "a directory");
+	e = entry(PROTO_KIND_FILE, "pd/inner", 1, 0644, 0);
+	ok(write_body(s, &e, 0, "i", &f) == 0 && store_commit(s, &e, &f) == 0, "a file written into it");
+	store_dir_times(s);
+	ok(fstatat(rfd, "pd", &sb, 0) == 0 && (sb.st_mode & 07777) == 0500 && sb.st_mtim.tv_sec == 1111111111,
+	   "its mode and mtime are set at the end");
+	fchmodat(rfd, "pd", 0755, 0);
+	store_free(s);
+
+	ok(count_entries(outside) == 1 && stat(victim, &sb) == 0 && sb.st_size == 4, "still nothing outside DIR");
+	close(rfd);
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s %s", root, outside);
+		ok(system(cmd) == 0, "cleanup");
+	}
+	return tap_done();
+}
