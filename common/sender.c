@@ -461,8 +461,7 @@ static int read_hello(struct chan *c, bool verify, struct kc_status *st)
 	/* A receiver from before --verify refuses its option bit: it takes
 	 * our HELLO for a malformed one (a protocol error). */
 	if (verify && refused == PR_PROTOCOL)
-		snprintf(st->msg + strlen(st->msg), sizeof(st->msg) - strlen(st->msg),
-			 " (a receiver older than --verify refuses it: upgrade it or send without --verify)");
+		kc_append(st, " (a receiver older than --verify refuses it: upgrade it or send without --verify)");
 	return -1;
 }
 

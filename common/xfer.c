@@ -24,13 +24,11 @@ static const char *esc(const char *s, char *buf)
 
 void xfer_cut_in(struct kc_status *st, const char *path, const char *note)
 {
-	size_t n = strlen(st->msg);
 	char e[ESC_MAX];
 
-	if (st->cls == KC_FILE)
+	if (kc_class(st) == KC_FILE)
 		return;
-	snprintf(st->msg + n, sizeof(st->msg) - n, " (cut off in %s%s)", esc(path, e),
-		 note ? note : "");
+	kc_append(st, " (cut off in %s%s)", esc(path, e), note ? note : "");
 }
 
 int xfer_abort(struct chan *c, uint8_t reason, struct kc_status *st, enum kc_class cls,
@@ -88,16 +86,13 @@ void xfer_peer_reason(struct chan *c, struct kc_status *st)
 	char text[PROTO_ERRTEXT_MAX + 1], e[ESC_MAX];
 	uint8_t reason;
 
-	if (st->cls != KC_NET)
+	if (kc_class(st) != KC_NET)
 		return;
 	while (chan_recv_msg(c, &type, &p, &len, &tmp) == 0) {
 		if (type != PROTO_ERROR)
 			continue;
-		if (proto_error_decode(p, len, &reason, text, sizeof(text)) == 0) {
-			st->cls = KC_XFER;
-			snprintf(st->msg, sizeof(st->msg), "%s: peer aborted: %s", chan_peer(c),
-				 esc(text, e));
-		}
+		if (proto_error_decode(p, len, &reason, text, sizeof(text)) == 0)
+			kc_replace(st, KC_XFER, "%s: peer aborted: %s", chan_peer(c), esc(text, e));
 		return;
 	}
 }
