@@ -335,5 +335,15 @@ int main(void)
 	}
 	ok(strcmp(ktls_mode_name(KTLS_MODE_USERSPACE), "userspace") == 0 &&
 	   strcmp(ktls_mode_name(KTLS_MODE_KERNEL), "kernel") == 0, "mode vocabulary");
+	ok(ktls_key_record_limit(GNUTLS_CIPHER_AES_128_GCM, 0) == KTLS_KEY_RECORD_LIMIT &&
+	   ktls_key_record_limit(GNUTLS_CIPHER_AES_128_CCM, 0) == KTLS_KEY_RECORD_LIMIT,
+	   "key-use budget: AES-GCM and AES-CCM stop at 2^24 records");
+	ok(ktls_key_record_limit(GNUTLS_CIPHER_AES_256_GCM, 50) == 50,
+	   "key-use budget: a lower limit can be asked for");
+	ok(ktls_key_record_limit(GNUTLS_CIPHER_AES_128_GCM, KTLS_KEY_RECORD_LIMIT + 1) ==
+		   KTLS_KEY_RECORD_LIMIT,
+	   "key-use budget: a higher one cannot");
+	ok(ktls_key_record_limit(GNUTLS_CIPHER_CHACHA20_POLY1305, 50) == 0,
+	   "key-use budget: none for ChaCha20-Poly1305");
 	return tap_done();
 }
