@@ -16,15 +16,22 @@ void diag_progress_dirty(int dirty)
 	progress_dirty = dirty;
 }
 
+static void kc_vset(struct kc_status *st, enum kc_class cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void kc_vset(struct kc_status *st, enum kc_class cls, const char *fmt, va_list ap)
+{
+	st->cls = cls;
+	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
+}
+
 int kc_fail(struct kc_status *st, enum kc_class cls, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (st == NULL || st->cls != KC_OK)
 		return -1;
-	st->cls = cls;
 	va_start(ap, fmt);
-	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
+	kc_vset(st, cls, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -35,9 +42,8 @@ int kc_replace(struct kc_status *st, enum kc_class cls, const char *fmt, ...)
 
 	if (st == NULL)
 		return -1;
-	st->cls = cls;
 	va_start(ap, fmt);
-	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
+	kc_vset(st, cls, fmt, ap);
 	va_end(ap);
 	return -1;
 }
