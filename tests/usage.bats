@@ -61,6 +61,14 @@ usage_error_json() {
 	usage_error_json send --token nope 127.0.0.1:1 /etc/hostname
 }
 
+@test "a --pin that is not SHA256: and 43 base64 characters is a usage error, whatever its length" {
+	usage_error_json send --pin SHA256:short 127.0.0.1:1 /etc/hostname
+	# The right length, but '!' and '-' are not base64: it could never match.
+	usage_error_json send --pin "SHA256:$(printf '!%.0s' {1..21})$(printf -- '-%.0s' {1..22})" 127.0.0.1:1 /etc/hostname
+	[[ "${stderr_lines[0]}" == *"expected SHA256: and 43 base64 characters"* ]]
+	usage_error_json recv --pin SHA256:short --port 0 "$DST"
+}
+
 @test "a run past option checking prints exactly one JSON object with --json" {
 	run_ktlscp --separate-stderr 6 send --json 127.0.0.1:1 "$SRC/missing"
 	[ "${#lines[@]}" -eq 1 ]
