@@ -313,7 +313,7 @@ static int kernel_control(struct chan_state *c, uint8_t type, const uint8_t *p, 
 			return kc_fail(st, KC_XFER,
 				       "%s: peer started a TLS 1.3 key update; this kernel's TLS cannot "
 				       "install the new key (Linux 6.14 can)", c->peer);
-		if (p[i] != 4)	/* NewSessionTicket: nothing to resume, ignore */
+		if (p[i] != TLS_HS_NEW_SESSION_TICKET)	/* nothing to resume: ignore */
 			return kc_fail(st, KC_XFER, "%s: unexpected post-handshake message %u",
 				       c->peer, p[i]);
 		i += 4 + mlen;

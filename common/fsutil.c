@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "diag.h"
-#include "body.h"
 #include "fsutil.h"
 
 static int openat2_dir(int rootfd, const char *dir)

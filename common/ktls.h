@@ -1,8 +1,11 @@
 /* ktls: hand the GnuTLS traffic keys to the kernel (TCP_ULP "tls",
  * SOL_TLS TLS_TX/TLS_RX), find out which offload mode each direction got,
  * and speak TLS control records (alerts, handshake messages) once the kernel
- * owns the record layer.  See shared/reference/ktls-facts.md for the facts
- * behind the key mapping. */
+ * owns the record layer.  The key mapping follows RFC 8446 section 7.3 and
+ * RFC 5288/7905 (TLS 1.2 nonces): for AES-GCM and AES-CCM the 12-byte
+ * GnuTLS IV is the kernel's 4-byte salt then 8-byte iv in TLS 1.3, and the
+ * 4-byte implicit salt with the sequence number as explicit iv in TLS 1.2;
+ * ChaCha20-Poly1305 takes all 12 bytes as iv in both. */
 #ifndef KTLSCP_KTLS_H
 #define KTLSCP_KTLS_H
 
