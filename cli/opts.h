@@ -82,8 +82,9 @@ int cli_finish(struct xfer_stats *stats, struct kc_status *st);
 
 /* After connect/accept: the TLS handshake, the keys to the kernel where
  * possible, and the channel with its idle limit and progress meter; fills
- * stats (TLS version, cipher, modes, paths).  On success *sess and ch are
- * the caller's to free (chan_free, gnutls_deinit).  0 or -1 with st. */
+ * stats (TLS version, cipher, modes, paths).  Either way *sess and ch are
+ * the caller's to free (chan_free, gnutls_deinit; both safe when unset).
+ * 0 or -1 with st. */
 int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, struct xfer_stats *stats,
 	       gnutls_session_t *sess, struct chan *ch, struct progress *prog, struct kc_status *st);
 

@@ -148,7 +148,6 @@ static int serve(int fd, double deadline, int authfd, void *arg)
 			   strerror(errno));
 	net_tune(fd, cli_timeout_ms());
 	ro.rootfd = c->rootfd;
-	ro.rootname = c->dir;
 	ro.to_stdout = opt.to_stdout;
 	ro.max_bytes = max_bytes;
 	ro.max_entries = opt.max_files > 0 ? (uint64_t)opt.max_files : 10000000;

@@ -21,14 +21,14 @@
 
 struct recv_opts {
 	int rootfd;		/* the receiving directory, or -1 with to_stdout */
-	const char *rootname;	/* for messages */
 	bool to_stdout;		/* file and stream bodies go to fd 1, in order */
 	uint64_t max_bytes;	/* --max-size: file bytes one sender may write (0: no limit) */
 	uint64_t max_entries;	/* manifest entries one sender may announce */
 };
 
-/* Run the receiver side.  Returns 0 or -1 with st set; temporary files of an
- * aborted batch are removed. */
+/* Run the receiver side.  Returns 0 or -1 with st set.  After a failure a
+ * stream's temporary file is removed and a file's partial stays for
+ * --resume (store.h). */
 int receiver_run(struct chan *c, const struct recv_opts *o, struct xfer_stats *stats,
 		 struct kc_status *st);
 
