@@ -60,12 +60,6 @@ void kc_append(struct kc_status *st, const char *fmt, ...)
 	va_end(ap);
 }
 
-void kc_reclass(struct kc_status *st, enum kc_class cls)
-{
-	if (st->cls != KC_OK)
-		st->cls = cls;
-}
-
 void kc_clear(struct kc_status *st)
 {
 	st->cls = KC_OK;

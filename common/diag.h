@@ -57,10 +57,6 @@ int kc_replace(struct kc_status *st, enum kc_class cls, const char *fmt, ...)
  * truncated to fit.  Does nothing while st is KC_OK. */
 void kc_append(struct kc_status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Keep the message of a recorded failure but give it another class.  Does
- * nothing while st is KC_OK. */
-void kc_reclass(struct kc_status *st, enum kc_class cls);
-
 /* Forget a failure the caller has dealt with: st is KC_OK again. */
 void kc_clear(struct kc_status *st);
 
