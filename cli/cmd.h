@@ -15,6 +15,7 @@ struct cmd_entry {
 	struct poptOption *table;	/* includes CLI_HELP_TABLE */
 	int min_args, max_args;	/* operands; max_args -1: no limit */
 	int (*exec)(const struct cmd_entry *self, int nargs, const char **args);
+	void (*free_opts)(void);	/* the table's option strings; NULL: none */
 };
 
 extern const struct cmd_entry cmd_send_entry;

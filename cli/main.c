@@ -105,6 +105,8 @@ static int run(const struct cmd_entry *cmd, int argc, const char **argv)
 	rc = cmd->exec(cmd, nargs, args);
 out:
 	poptFreeContext(ctx);
+	if (cmd->free_opts)
+		cmd->free_opts();
 	cli_free();
 	return rc;
 }

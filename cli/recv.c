@@ -403,9 +403,14 @@ done:
 		close(j.conn.rootfd);
 	tls_ctx_free(&tc);
 	gnutls_memset(j.token, 0, sizeof(j.token));
+	return rc;
+}
+
+/* Also after a usage error or --help, when cmd_recv never ran. */
+static void recv_free_opts(void)
+{
 	free(opt.listen);
 	free(opt.max_size);
-	return rc;
 }
 
 const struct cmd_entry cmd_recv_entry = {
@@ -416,4 +421,5 @@ const struct cmd_entry cmd_recv_entry = {
 	.min_args = 0,
 	.max_args = 1,
 	.exec = cmd_recv,
+	.free_opts = recv_free_opts,
 };

@@ -248,10 +248,15 @@ out:
 		close(fd);
 	tls_ctx_free(&tc);
 	free(j.paths);
+	return rc;
+}
+
+/* Also after a usage error or --help, when cmd_send never ran. */
+static void send_free_opts(void)
+{
 	free(opt.target);
 	free(opt.limit_rate);
 	free(opt.name);
-	return rc;
 }
 
 const struct cmd_entry cmd_send_entry = {
@@ -262,4 +267,5 @@ const struct cmd_entry cmd_send_entry = {
 	.min_args = 2,
 	.max_args = -1,
 	.exec = cmd_send,
+	.free_opts = send_free_opts,
 };
