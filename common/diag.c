@@ -66,7 +66,8 @@ void kc_clear(struct kc_status *st)
 	st->msg[0] = '\0';
 }
 
-void diag_vprint(const char *fmt, va_list ap)
+static void diag_vprint(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+static void diag_vprint(const char *fmt, va_list ap)
 {
 	char line[1024];
 

@@ -80,7 +80,6 @@ static inline const char *kc_msg(const struct kc_status *st)
 /* Print "ktlscp: <msg>" on stderr, starting on a fresh line if progress output
  * is showing. */
 void diag_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void diag_vprint(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* Set by the SIGINT/SIGTERM handler; I/O loops stop on EINTR when set. */
 #include <signal.h>

@@ -107,7 +107,8 @@ const char *fsu_split(const char *path, char *parent)
 	return slash + 1;
 }
 
-int fsu_random(void *buf, size_t len)
+/* Fill buf with len random bytes (getrandom); 0 or -errno. */
+static int fsu_random(void *buf, size_t len)
 {
 	unsigned char *p = buf;
 

@@ -40,9 +40,6 @@ int fsu_tmp_create(int dirfd, char *name);
 /* Write all of buf to fd, retrying short writes and EINTR.  0 or -errno. */
 int fsu_write_all(int fd, const void *buf, size_t len);
 
-/* Fill buf with len random bytes (getrandom); 0 or -errno. */
-int fsu_random(void *buf, size_t len);
-
 /* Feed len bytes of fd from off into h (pread, so the file offset does not
  * move).  0, or -errno (-EIO when the file ends first). */
 int fsu_hash_range(int fd, uint64_t off, uint64_t len, gnutls_hash_hd_t h);

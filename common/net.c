@@ -59,7 +59,8 @@ int net_parse_hostport(const char *arg, char *host, size_t hostsz, unsigned *por
 	return 0;
 }
 
-char *net_addr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t bufsz)
+/* Format an address as "1.2.3.4:5" or "[::1]:5". */
+static char *net_addr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t bufsz)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;

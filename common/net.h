@@ -56,8 +56,6 @@ int net_accept_now(int lfd);
  * needs and keeps idle ones small. */
 int net_tune(int fd, int idle_ms);
 
-/* Format an address as "1.2.3.4:5" or "[::1]:5". */
-char *net_addr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t bufsz);
 /* Peer / local address of a connected socket, formatted. */
 char *net_peer_str(int fd, char *buf, size_t bufsz);
 unsigned net_local_port(int fd);

@@ -155,13 +155,14 @@ int proto_chunk_hdr_decode(const uint8_t hdr[PROTO_CHUNK_HDR_LEN], uint32_t *len
 	return *len > PROTO_CHUNK_MAX ? -EPROTO : 0;
 }
 
-int proto_msg_begin(struct pbuf *b, enum proto_type type, size_t *mark)
+/* Begin/end a framed message; between them append the payload. */
+static int proto_msg_begin(struct pbuf *b, enum proto_type type, size_t *mark)
 {
 	*mark = b->len;
 	return put_be(b, type, 1) ?: put_be(b, 0, 4);
 }
 
-int proto_msg_end(struct pbuf *b, size_t mark)
+static int proto_msg_end(struct pbuf *b, size_t mark)
 {
 	size_t len = b->len - mark - PROTO_HDR_LEN;
 

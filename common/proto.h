@@ -113,10 +113,6 @@ struct pbuf {
 };
 void pbuf_free(struct pbuf *b);
 
-/* Begin/end a framed message; between them append with the encoders below. */
-int proto_msg_begin(struct pbuf *b, enum proto_type type, size_t *mark);
-int proto_msg_end(struct pbuf *b, size_t mark);
-
 int proto_hello_encode(struct pbuf *b, const struct proto_hello *h);
 /* 0, -EPROTO for a malformed HELLO, or -EOPNOTSUPP when it is well formed
  * but asks for option bits this version does not know (h is filled in, so

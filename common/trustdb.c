@@ -107,7 +107,8 @@ enum kh_result kh_lookup_text(const char *text, const char *name, const char *fp
 	return r;
 }
 
-int trustdb_check_owner(const char *path, int fd, struct kc_status *st)
+/* Refuse a trust file that someone else could have written: 0, or -1 with st. */
+static int trustdb_check_owner(const char *path, int fd, struct kc_status *st)
 {
 	struct stat sb;
 

@@ -49,7 +49,4 @@ int as_parse_text(const char *text, char (*fps)[TRUSTDB_FP_LEN], int max, unsign
  * many keys). */
 int as_load(const char *path, char (*fps)[TRUSTDB_FP_LEN], int max, struct kc_status *st);
 
-/* Refuse a trust file that someone else could have written: 0, or -1 with st. */
-int trustdb_check_owner(const char *path, int fd, struct kc_status *st);
-
 #endif
