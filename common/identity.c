@@ -147,37 +147,42 @@ out_st:
 	return rc;
 }
 
-int tls_identity_load_pem(const char *certpath, const char *keypath, gnutls_x509_crt_t *crt,
-			  gnutls_x509_privkey_t *key, struct kc_status *st)
+/* Read a PEM file (at most 1 MiB) into d; the caller wipes and frees
+ * d->data.  0 or -1 with st. */
+static int read_pem(const char *path, gnutls_datum_t *d, struct kc_status *st)
 {
 	char *buf = NULL;
 	size_t len;
+	int rc = tls_read_small_file(path, 1 << 20, &buf, &len);
+
+	if (rc < 0)
+		return kc_fail(st, KC_FILE, "%s: %s", path, strerror(-rc));
+	d->data = (unsigned char *)buf;
+	d->size = (unsigned)len;
+	return 0;
+}
+
+int tls_identity_load_pem(const char *certpath, const char *keypath, gnutls_x509_crt_t *crt,
+			  gnutls_x509_privkey_t *key, struct kc_status *st)
+{
 	gnutls_datum_t d;
 	int rc;
 
-	if (tls_check_secret_file(keypath, st) < 0)
+	if (tls_check_secret_file(keypath, st) < 0 || read_pem(certpath, &d, st) < 0)
 		return -1;
-	rc = tls_read_small_file(certpath, 1 << 20, &buf, &len);
-	if (rc < 0)
-		return kc_fail(st, KC_FILE, "%s: %s", certpath, strerror(-rc));
-	d.data = (unsigned char *)buf;
-	d.size = (unsigned)len;
 	rc = gnutls_x509_crt_init(crt);
 	if (rc == 0)
 		rc = gnutls_x509_crt_import(*crt, &d, GNUTLS_X509_FMT_PEM);
-	free(buf);
+	free(d.data);
 	if (rc < 0)
 		return kc_fail(st, KC_FILE, "%s: not a PEM certificate: %s", certpath, gnutls_strerror(rc));
-	rc = tls_read_small_file(keypath, 1 << 20, &buf, &len);
-	if (rc < 0)
-		return kc_fail(st, KC_FILE, "%s: %s", keypath, strerror(-rc));
-	d.data = (unsigned char *)buf;
-	d.size = (unsigned)len;
+	if (read_pem(keypath, &d, st) < 0)
+		return -1;
 	rc = gnutls_x509_privkey_init(key);
 	if (rc == 0)
 		rc = gnutls_x509_privkey_import(*key, &d, GNUTLS_X509_FMT_PEM);
-	gnutls_memset(buf, 0, len);
-	free(buf);
+	gnutls_memset(d.data, 0, d.size);
+	free(d.data);
 	if (rc < 0)
 		return kc_fail(st, KC_FILE, "%s: not a PEM private key: %s", keypath, gnutls_strerror(rc));
 	return 0;
