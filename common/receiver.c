@@ -133,6 +133,35 @@ static void decide(struct rstate *s, const struct proto_entry *e, struct rent *r
 	}
 }
 
+static const struct proto_batch *sort_batch;	/* for cmp_path (qsort has no context) */
+
+static int cmp_path(const void *a, const void *b)
+{
+	const struct proto_entry *x = &sort_batch->e[*(const uint16_t *)a];
+	const struct proto_entry *y = &sort_batch->e[*(const uint16_t *)b];
+	size_t n = x->path_len < y->path_len ? x->path_len : y->path_len;
+	int c = memcmp(x->path, y->path, n);
+
+	return c ? c : (x->path_len > y->path_len) - (x->path_len < y->path_len);
+}
+
+/* The index of an entry of b whose path an earlier entry of b has too, or
+ * -1 when every path is there once (a sort, O(n log n)). */
+static int find_duplicate(const struct proto_batch *b)
+{
+	uint16_t idx[PROTO_BATCH_MAX];
+	unsigned i;
+
+	for (i = 0; i < b->count; i++)
+		idx[i] = (uint16_t)i;
+	sort_batch = b;
+	qsort(idx, b->count, sizeof(idx[0]), cmp_path);
+	for (i = 1; i < b->count; i++)
+		if (cmp_path(&idx[i - 1], &idx[i]) == 0)
+			return idx[i];
+	return -1;
+}
+
 /* Read one BATCH into slot and answer it (ACK). */
 static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_status *st)
 {
@@ -177,8 +206,20 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 				 diag_escape(e->path, e->path_len, en, 200), why);
 			return xfer_abort(c, PR_BADPATH, st, KC_XFER, text);
 		}
-		decide(s, e, &r[i], i);
 	}
+	/* A path twice in one batch would be created, offered and written
+	 * twice (and the second body would replace the first): refused before
+	 * anything is done for the batch.  With --stdout nothing is stored,
+	 * so a file sent twice is simply written out twice. */
+	if (!s->to_stdout && (rc = find_duplicate(b)) >= 0) {
+		char text[PROTO_ERRTEXT_MAX], en[ESC_MAX];
+
+		snprintf(text, sizeof(text), "protocol error: the path \"%s\" is twice in one batch; transfer refused",
+			 diag_escape(b->e[rc].path, b->e[rc].path_len, en, 200));
+		return xfer_abort(c, PR_PROTOCOL, st, KC_XFER, text);
+	}
+	for (i = 0; i < b->count; i++)
+		decide(s, &b->e[i], &r[i], i);
 	s->pb.len = 0;
 	if (proto_reply_encode(&s->pb, PROTO_ACK, &s->rep) < 0)
 		return kc_fail(st, KC_OTHER, "cannot encode ACK");

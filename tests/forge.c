@@ -25,6 +25,12 @@
  *                                          bytes (bad), or none (nosum)
  *   forge HOST PORT TOKEN unknownbit       a HELLO asking for an option bit no
  *                                          version knows, a BATCH, nothing more
+ *   forge HOST PORT TOKEN entries OPT SPEC...  one final BATCH of the entries
+ *                                          SPEC, each f:PATH:SIZE (a file) or
+ *                                          d:PATH (a directory), with OPT one of
+ *                                          plain, resume or preserve; prints
+ *                                          "ACK" and each entry's action
+ *                                          (accept, skip, reject), then closes
  * The last two print only the receiver's verdict, "DONE ok", "DONE failed:
  * <reason>" or "ERROR <reason>: <text>", and exit 0 only for DONE ok.
  *
@@ -264,6 +270,53 @@ out:
 	return 0;
 }
 
+/* entries: one final BATCH as the SPECs say (see the top of the file);
+ * the receiver's ACK (or ERROR) is printed, then the connection is closed
+ * without a body: what the receiver decided is all this asks. */
+static int entries(struct chan *c, const char *opt, int n, char **spec)
+{
+	struct proto_hello h = { PROTO_VERSION, 0, PROTO_BATCH_MAX, 0 };
+	struct proto_entry e = { .mode = 0755 };
+	struct pbuf b = { 0 };
+	const uint8_t *p;
+	uint32_t len;
+	unsigned cnt = 0, i;
+	size_t mark;
+	int k;
+
+	h.opts = strcmp(opt, "resume") == 0 ? PROTO_OPT_RESUME
+		 : strcmp(opt, "preserve") == 0 ? PROTO_OPT_PRESERVE : 0;
+	proto_hello_encode(&b, &h);
+	proto_batch_begin(&b, 1, &mark);
+	for (k = 0; k < n; k++) {
+		static char path[70000];
+		char *colon;
+
+		snprintf(path, sizeof(path), "%s", spec[k] + 2);
+		e.kind = spec[k][0] == 'd' ? PROTO_KIND_DIR : PROTO_KIND_FILE;
+		e.size = 0;
+		colon = e.kind == PROTO_KIND_FILE ? strrchr(path, ':') : NULL;
+		if (colon) {
+			*colon = '\0';
+			e.size = strtoull(colon + 1, NULL, 10);
+		}
+		e.path = path;
+		e.path_len = (uint16_t)strlen(path);
+		proto_batch_add(&b, mark, &cnt, &e);
+	}
+	proto_batch_finish(&b, mark, cnt, true);
+	if (send_buf(c, &b) == 0 && expect(c, PROTO_HELLO, &p, &len) == 0 &&
+	    expect(c, PROTO_ACK, &p, &len) == 0 && proto_reply_decode(PROTO_ACK, p, len, &reply) == 0) {
+		printf("ACK");
+		for (i = 0; i < reply.count; i++)
+			printf(" %s", reply.action[i] == PROTO_ACCEPT ? "accept"
+				      : reply.action[i] == PROTO_SKIP ? "skip" : "reject");
+		printf("\n");
+	}
+	pbuf_free(&b);
+	return 0;
+}
+
 /* sums and unknownbit: a sender asking for --verify, whose SUMS may lie
  * (see the top of the file).  Returns what show_reply() does. */
 #define LIE_BODY 100000
@@ -380,6 +433,8 @@ static int sender_main(int argc, char **argv)
 	}
 	if (strcmp(mode, "flood") == 0 && argc > 5)
 		return flood(&c, strtoul(argv[5], NULL, 10));
+	if (strcmp(mode, "entries") == 0 && argc > 6)
+		return entries(&c, argv[5], argc - 6, argv + 6);
 	if (strncmp(mode, "plan-", 5) == 0)
 		h.opts = PROTO_OPT_RESUME;
 	proto_hello_encode(&b, &h);

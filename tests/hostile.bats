@@ -340,3 +340,18 @@ liar_sources() {
 	[[ "$stderr" == *"protocol error: a skip the sender did not ask for"* ]]
 	grep -q "^ERROR protocol violation" "$BATS_TEST_TMPDIR/forge.out"
 }
+
+@test "a batch naming one path twice is refused before anything is done for it" {
+	expect_refused entries plain d:sub f:a:4 f:sub:4
+	grep -q 'protocol error: the path "sub" is twice in one batch; transfer refused' "$BATS_TEST_TMPDIR/recv.err"
+	[[ "$output" == *"ERROR protocol violation"* ]]
+	# --resume: a partial named 200 times is refused, not hashed 200 times.
+	part=$DST/$(partial_of f)
+	head -c 100000 /dev/urandom >"$part"
+	sum=$(sha256sum <"$part")
+	start_recv
+	forge entries resume $(for i in $(seq 200); do echo f:f:200000; done)
+	wait_recv 5
+	grep -q 'the path "f" is twice in one batch' "$BATS_TEST_TMPDIR/recv.err"
+	[ "$(sha256sum <"$part")" = "$sum" ]
+}
