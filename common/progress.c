@@ -10,6 +10,7 @@
 #include "diag.h"
 #include "clock.h"
 #include "progress.h"
+#include "proto.h"
 #include "report.h"
 
 bool progress_wanted(void)
@@ -82,7 +83,7 @@ void progress_add(struct progress *p, uint64_t n)
 {
 	if (!p->on)
 		return;
-	p->file_done += n;
+	p->file_done = proto_size_add(p->file_done, n);
 	draw(p, false);
 }
 
@@ -94,7 +95,7 @@ void progress_file_done(struct progress *p)
 	p->file_done = p->file_size;
 	draw(p, p->shown);
 	p->files++;
-	p->bytes += p->file_size;
+	p->bytes = proto_size_add(p->bytes, p->file_size);
 	p->file_done = 0;
 }
 

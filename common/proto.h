@@ -119,6 +119,14 @@ int proto_hello_encode(struct pbuf *b, const struct proto_hello *h);
  * the caller can name them). */
 int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *h);
 
+/* a + b for sizes and byte counts that came from the wire: UINT64_MAX
+ * instead of wrapping, so that no sum of sizes passes a limit by
+ * overflowing. */
+static inline uint64_t proto_size_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 /* Batch encoding is incremental so the sender can stop when full. */
 int proto_batch_begin(struct pbuf *b, uint32_t seq, size_t *mark);
 /* Append one entry; -ENOSPC when the message would exceed PROTO_MAX_MSG

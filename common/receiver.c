@@ -75,7 +75,7 @@ static void estimate_room(struct rstate *s, const struct proto_batch *b)
 	unsigned i;
 
 	for (i = 0; i < b->count; i++)
-		want += b->e[i].kind == PROTO_KIND_FILE ? b->e[i].size : 0;
+		want = proto_size_add(want, b->e[i].kind == PROTO_KIND_FILE ? b->e[i].size : 0);
 	s->avail = want > 0 ? store_room(s->store) : UINT64_MAX;
 	/* The previous batch may still be on its way. */
 	if (s->avail != UINT64_MAX)
@@ -105,7 +105,7 @@ static void decide(struct rstate *s, const struct proto_entry *e, struct rent *r
 		re->action = store_policy(s->store, e, &re->reason);
 	}
 	if (re->action == PROTO_ACCEPT && e->kind == PROTO_KIND_FILE) {
-		if (s->max_bytes && s->accepted_bytes + e->size > s->max_bytes) {
+		if (s->max_bytes && proto_size_add(s->accepted_bytes, e->size) > s->max_bytes) {
 			re->action = PROTO_REJECT;
 			re->reason = PR_TOOBIG;
 			diag_print("%s: refused: over --max-size", esc(e->path, en));
@@ -115,8 +115,8 @@ static void decide(struct rstate *s, const struct proto_entry *e, struct rent *r
 			diag_print("%s: refused: %llu bytes do not fit in the free space", esc(e->path, en),
 				   (unsigned long long)e->size);
 		} else {
-			s->accepted_bytes += e->size;
-			s->reserved += e->size;
+			s->accepted_bytes = proto_size_add(s->accepted_bytes, e->size);
+			s->reserved = proto_size_add(s->reserved, e->size);
 			if (s->avail != UINT64_MAX)
 				s->avail -= e->size;
 		}
@@ -311,7 +311,7 @@ static int recv_body_store(struct rstate *s, const struct proto_entry *e, struct
 	end_rx_hash(s->c, re, rc);
 	re->got = e->kind == PROTO_KIND_STREAM ? re->got : e->size;
 	if (rc == 0 && e->kind == PROTO_KIND_STREAM && s->max_bytes) {
-		s->accepted_bytes += re->got;
+		s->accepted_bytes = proto_size_add(s->accepted_bytes, re->got);
 		if (s->accepted_bytes > s->max_bytes && werr == 0)
 			werr = EFBIG;
 	}
@@ -434,7 +434,7 @@ static int answer_done(struct rstate *s, int slot, int sync_rc, struct kc_status
 		s->rep.offset[i] = 0;
 		if (r[i].ok && b->e[i].kind != PROTO_KIND_DIR) {
 			s->stats->files++;
-			s->stats->bytes += r[i].got;
+			s->stats->bytes = proto_size_add(s->stats->bytes, r[i].got);
 			s->stats->verified += r[i].verified;
 		} else if (r[i].ok) {
 			s->stats->dirs++;

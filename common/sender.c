@@ -236,7 +236,7 @@ static int send_plan(struct chan *c, struct sbatch *b, struct pbuf *pb, struct p
 		if (e->action != PROTO_ACCEPT || e->offset == 0)
 			continue;
 		if (fsu_hash_prefix(e->fd, e->offset, mine) == 0 && memcmp(mine, e->hash, PROTO_HASH_LEN) == 0) {
-			stats->resumed += e->offset;
+			stats->resumed = proto_size_add(stats->resumed, e->offset);
 			diag_debug("%s: resuming at byte %llu", esc(e->path, en),
 				   (unsigned long long)e->offset);
 		} else {

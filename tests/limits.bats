@@ -62,3 +62,14 @@ teardown() {
 	run_ktlscp 2 recv --max-size lots --port 0 "$DST"
 	run_ktlscp 2 recv --max-files -3 --port 0 "$DST"
 }
+
+@test "file sizes that add up to 2^64 do not wrap past the free-space check" {
+	# Four entries of 2^62 bytes (the largest a file may declare).
+	start_recv
+	forge entries plain f:c:4611686018427387904 f:d:4611686018427387904 \
+		f:e:4611686018427387904 f:f:4611686018427387904
+	[[ "$output" == "ACK reject reject reject reject"* ]] || { echo "forge saw: $output"; false; }
+	wait_recv
+	grep -q "c: refused: 4611686018427387904 bytes do not fit" "$BATS_TEST_TMPDIR/recv.err"
+	[ -z "$(ls -A "$DST")" ]
+}
