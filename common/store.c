@@ -372,61 +372,94 @@ void store_abort(struct store_file *f)
 	f->pending = false;
 }
 
+/* store_sync's set of directories already synced: prefixes of the batch's
+ * paths (pointer and length, not copied), open addressing, FNV-1a. */
+struct dirset {
+	const char **p;
+	size_t *len;
+	size_t mask;
+};
+
+/* Add the prefix p[0..n) to ds; false if it was there already. */
+static bool dirset_add(struct dirset *ds, const char *p, size_t n)
+{
+	uint64_t h = 14695981039346656037u;
+	size_t i, k;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 1099511628211u;
+	for (k = (size_t)h & ds->mask;; k = (k + 1) & ds->mask) {
+		if (ds->p[k] == NULL) {
+			ds->p[k] = p;
+			ds->len[k] = n;
+			return true;
+		}
+		if (ds->len[k] == n && memcmp(ds->p[k], p, n) == 0)
+			return false;
+	}
+}
+
 int store_sync(struct store *s, const struct proto_batch *b)
 {
-	char **seen = NULL;
-	unsigned nseen = 0, i, k;
+	struct dirset ds = { 0 };
+	size_t slots = 1, want = 1;
+	unsigned i;
 	int rc = 0;
 
-	for (i = 0; i < b->count + 1 && rc == 0; i++) {
-		char path[PROTO_PATH_MAX + 1];
-		char *slash;
+	/* Each entry names at most one directory per component, DIR itself
+	 * aside: the set is at most half full. */
+	for (i = 0; i < b->count; i++) {
+		const char *c;
 
-		if (i == b->count)
-			path[0] = '\0';
-		else if (b->e[i].kind == PROTO_KIND_DIR)
-			snprintf(path, sizeof(path), "%s", b->e[i].path);
-		else
-			fsu_split(b->e[i].path, path);
+		want++;
+		for (c = b->e[i].path; (c = strchr(c, '/')) != NULL; c++)
+			want++;
+	}
+	while (slots < 2 * want)
+		slots *= 2;
+	ds.mask = slots - 1;
+	ds.p = calloc(slots, sizeof(*ds.p));
+	ds.len = calloc(slots, sizeof(*ds.len));
+	if (ds.p == NULL || ds.len == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* i == count: DIR itself.  Each directory is synced once; walking up
+	 * from a directory stops at the first one already synced, whose
+	 * ancestors are then synced too, so the work is linear in the paths'
+	 * components. */
+	for (i = 0; i <= b->count && rc == 0; i++) {
+		const char *path = i < b->count ? b->e[i].path : "";
+		size_t n = i < b->count ? b->e[i].path_len : 0;
+
+		if (i < b->count && b->e[i].kind != PROTO_KIND_DIR) {
+			const char *slash = memrchr(path, '/', n);
+
+			n = slash ? (size_t)(slash - path) : 0;
+		}
 		for (;;) {
-			bool dup = false;
+			char dir[PROTO_PATH_MAX + 1];
+			const char *slash;
+			int fd;
 
-			for (k = 0; k < nseen && !dup; k++)
-				dup = strcmp(seen[k], path) == 0;
-			if (!dup) {
-				char **ns = realloc(seen, (nseen + 1) * sizeof(*seen));
-				int fd;
-
-				if (ns == NULL) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				seen = ns;
-				seen[nseen] = strdup(path);
-				if (seen[nseen] == NULL) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				nseen++;
-				fd = fsu_open_dir_beneath(s->rootfd, path, false);
-				if (fd >= 0) {
-					if (fsync(fd) < 0 && errno != EINVAL)
-						rc = -errno;
-					close(fd);
-				}
-			}
-			if (path[0] == '\0')
+			if (!dirset_add(&ds, path, n))
 				break;
-			slash = strrchr(path, '/');
-			if (slash)
-				*slash = '\0';
-			else
-				path[0] = '\0';
+			memcpy(dir, path, n);
+			dir[n] = '\0';
+			fd = fsu_open_dir_beneath(s->rootfd, dir, false);
+			if (fd >= 0) {
+				if (fsync(fd) < 0 && errno != EINVAL)
+					rc = -errno;
+				close(fd);
+			}
+			if (rc < 0 || n == 0)
+				break;
+			slash = memrchr(path, '/', n);
+			n = slash ? (size_t)(slash - path) : 0;
 		}
 	}
 out:
-	for (k = 0; k < nseen; k++)
-		free(seen[k]);
-	free(seen);
+	free(ds.p);
+	free(ds.len);
 	return rc;
 }

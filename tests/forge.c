@@ -30,7 +30,11 @@
  *                                          d:PATH (a directory), with OPT one of
  *                                          plain, resume or preserve; prints
  *                                          "ACK" and each entry's action
- *                                          (accept, skip, reject), then closes
+ *                                          (accept, skip, reject); then, unless
+ *                                          resume or an accepted file is over
+ *                                          1 MiB, the bodies ("x"s) and
+ *                                          BATCH_END, and prints "DONE N
+ *                                          failed" after DONE; then closes
  * The last two print only the receiver's verdict, "DONE ok", "DONE failed:
  * <reason>" or "ERROR <reason>: <text>", and exit 0 only for DONE ok.
  *
@@ -271,8 +275,8 @@ out:
 }
 
 /* entries: one final BATCH as the SPECs say (see the top of the file);
- * the receiver's ACK (or ERROR) is printed, then the connection is closed
- * without a body: what the receiver decided is all this asks. */
+ * the receiver's ACK (or ERROR) is printed, then, where the bodies are
+ * small, they and BATCH_END are sent and the DONE is printed. */
 static int entries(struct chan *c, const char *opt, int n, char **spec)
 {
 	struct proto_hello h = { PROTO_VERSION, 0, PROTO_BATCH_MAX, 0 };
@@ -305,6 +309,8 @@ static int entries(struct chan *c, const char *opt, int n, char **spec)
 		proto_batch_add(&b, mark, &cnt, &e);
 	}
 	proto_batch_finish(&b, mark, cnt, true);
+	/* Our own batch, read back: the sizes, for the bodies. */
+	proto_batch_decode(b.p + mark + PROTO_HDR_LEN, b.len - mark - PROTO_HDR_LEN, &batch);
 	if (send_buf(c, &b) == 0 && expect(c, PROTO_HELLO, &p, &len) == 0 &&
 	    expect(c, PROTO_ACK, &p, &len) == 0 && proto_reply_decode(PROTO_ACK, p, len, &reply) == 0) {
 		printf("ACK");
@@ -312,7 +318,38 @@ static int entries(struct chan *c, const char *opt, int n, char **spec)
 			printf(" %s", reply.action[i] == PROTO_ACCEPT ? "accept"
 				      : reply.action[i] == PROTO_SKIP ? "skip" : "reject");
 		printf("\n");
+	} else {
+		goto out;
 	}
+	if (h.opts & PROTO_OPT_RESUME)
+		goto out;
+	for (i = 0; i < batch.count; i++)
+		if (reply.action[i] == PROTO_ACCEPT && batch.e[i].size > (1u << 20))
+			goto out;
+	for (i = 0; i < batch.count; i++) {
+		static uint8_t x[1u << 20];
+		struct kc_status st = { 0 };
+
+		memset(x, 'x', sizeof(x));
+		if (reply.action[i] == PROTO_ACCEPT && batch.e[i].size > 0 &&
+		    chan_write(c, x, (size_t)batch.e[i].size, true, &st) < 0)
+			goto out;
+	}
+	memset(&reply, 0, sizeof(reply));
+	reply.seq = 1;
+	reply.count = batch.count;
+	b.len = 0;
+	proto_reply_encode(&b, PROTO_BATCH_END, &reply);
+	if (send_buf(c, &b) == 0 && expect(c, PROTO_DONE, &p, &len) == 0 &&
+	    proto_reply_decode(PROTO_DONE, p, len, &reply) == 0) {
+		unsigned failed = 0;
+
+		for (i = 0; i < reply.count; i++)
+			failed += reply.action[i] != 0;
+		printf("DONE %u failed\n", failed);
+		chan_close_notify(c);
+	}
+out:
 	pbuf_free(&b);
 	return 0;
 }

@@ -355,3 +355,38 @@ liar_sources() {
 	grep -q 'the path "f" is twice in one batch' "$BATS_TEST_TMPDIR/recv.err"
 	[ "$(sha256sum <"$part")" = "$sum" ]
 }
+
+# timed_recv OPTIONS...: a receiver into $DST whose CPU seconds (user and
+# system, as bash's times prints them) go to recv.cpu when it exits.
+timed_recv() {
+	: >"$BATS_TEST_TMPDIR/recv.err"
+	(
+		"$KTLSCP" recv --port 0 --listen 127.0.0.1 "$@" "$DST" \
+			>"$BATS_TEST_TMPDIR/recv.out" 2>"$BATS_TEST_TMPDIR/recv.err"
+		rc=$?
+		times | tail -1 >"$BATS_TEST_TMPDIR/recv.cpu"
+		exit $rc
+	) 3>&- &
+	RECV_PID=$!
+	wait_port "$BATS_TEST_TMPDIR/recv.err"
+}
+
+# cpu_user: the timed receiver's user CPU in whole seconds.
+cpu_user() {
+	sed 's/^\([0-9]*\)m\([0-9]*\)\..*/\1 \2/' "$BATS_TEST_TMPDIR/recv.cpu" | awk '{ print $1 * 60 + $2 }'
+}
+
+@test "a batch of 256 directories 128 deep costs the receiver little CPU (no quadratic sync)" {
+	specs=()
+	for k in $(seq 100 355); do
+		p=$(printf 'x%.0s' $(seq 200))$k
+		for j in $(seq 126); do p=$p/a; done
+		specs+=("d:$p/z")
+	done
+	timed_recv
+	forge entries plain "${specs[@]}"
+	[[ "$output" == *"DONE 0 failed"* ]] || { echo "forge saw: ${output:0:300}"; false; }
+	wait_recv 0
+	cat "$BATS_TEST_TMPDIR/recv.cpu"
+	[ "$(cpu_user)" -lt 2 ]
+}
