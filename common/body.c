@@ -487,7 +487,8 @@ int body_send_chunks(struct chan *ch, int fd, uint64_t *bytes, struct kc_status 
 	}
 }
 
-int body_recv_chunks(struct chan *ch, int fd, uint64_t *bytes, int *write_err, struct kc_status *st)
+int body_recv_chunks(struct chan *ch, int fd, uint64_t limit, uint64_t *bytes, int *write_err,
+		     struct kc_status *st)
 {
 	struct chan_state *c = ch->st;
 
@@ -502,6 +503,8 @@ int body_recv_chunks(struct chan *ch, int fd, uint64_t *bytes, int *write_err, s
 			return kc_fail(st, KC_XFER, "%s: protocol error: stream chunk of %u bytes", c->peer, len);
 		if (len == 0)
 			return 0;
+		if (len > limit - *bytes)
+			return 1;
 		if (body_recv_file(ch, fd, len, write_err, st) < 0)
 			return -1;
 		*bytes += len;

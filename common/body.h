@@ -52,7 +52,11 @@ int body_send_stream(struct chan *c, int fd, uint64_t *bytes, struct kc_status *
  * count.  0, or -1 with st (KC_FILE for a read error on fd). */
 int body_send_chunks(struct chan *c, int fd, uint64_t *bytes, struct kc_status *st);
 /* Receive a STREAM body into fd (fd < 0: discard); write errors as in
- * body_recv_file.  0, or -1 with st. */
-int body_recv_chunks(struct chan *c, int fd, uint64_t *bytes, int *write_err, struct kc_status *st);
+ * body_recv_file.  At most limit payload bytes (UINT64_MAX: no limit): a
+ * chunk that would take the stream past limit is not read, and 1 is
+ * returned at once; the connection is then out of step and the caller must
+ * end the transfer.  0, 1, or -1 with st. */
+int body_recv_chunks(struct chan *c, int fd, uint64_t limit, uint64_t *bytes, int *write_err,
+		     struct kc_status *st);
 
 #endif

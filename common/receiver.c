@@ -258,6 +258,25 @@ static int read_plan(struct rstate *s, int slot, uint64_t *start, struct kc_stat
 	return 0;
 }
 
+/* What is left of --max-size for a stream's body (UINT64_MAX: no limit). */
+static uint64_t stream_limit(const struct rstate *s)
+{
+	if (s->max_bytes == 0)
+		return UINT64_MAX;
+	return s->max_bytes > s->accepted_bytes ? s->max_bytes - s->accepted_bytes : 0;
+}
+
+/* A stream passed --max-size (body_recv_chunks returned 1): the rest of it
+ * is not read, so the transfer ends here.  -1 with st. */
+static int stream_over(struct rstate *s, const struct proto_entry *e, struct kc_status *st)
+{
+	char text[PROTO_ERRTEXT_MAX], en[ESC_MAX];
+
+	snprintf(text, sizeof(text), "%s: the stream exceeds --max-size (%llu bytes); transfer refused",
+		 esc(e->path, en), (unsigned long long)s->max_bytes);
+	return xfer_abort(s->c, PR_TOOBIG, st, KC_XFER, text);
+}
+
 /* --stdout: the body goes to standard output, in order.  A write error
  * there ends the transfer (KC_FILE).  0 or -1 with st. */
 static int recv_body_stdout(struct rstate *s, const struct proto_entry *e, struct rent *re,
@@ -268,10 +287,14 @@ static int recv_body_stdout(struct rstate *s, const struct proto_entry *e, struc
 	if (chan_progress(s->c))
 		progress_file(chan_progress(s->c), e->path, e->size);
 	if (e->kind == PROTO_KIND_STREAM)
-		rc = body_recv_chunks(s->c, STDOUT_FILENO, &re->got, &werr, st);
+		rc = body_recv_chunks(s->c, STDOUT_FILENO, stream_limit(s), &re->got, &werr, st);
 	else
 		rc = body_recv_file(s->c, STDOUT_FILENO, e->size, &werr, st);
 	end_rx_hash(s->c, re, rc);
+	if (rc == 1)
+		return stream_over(s, e, st);
+	if (e->kind == PROTO_KIND_STREAM)
+		s->accepted_bytes = proto_size_add(s->accepted_bytes, re->got);
 	if (rc < 0) {
 		xfer_cut_in(st, e->path, NULL);
 		return -1;
@@ -305,16 +328,19 @@ static int recv_body_store(struct rstate *s, const struct proto_entry *e, struct
 	if (chan_progress(s->c))
 		progress_file(chan_progress(s->c), e->path, e->size - start);
 	if (e->kind == PROTO_KIND_STREAM)
-		rc = body_recv_chunks(s->c, re->f.fd, &re->got, &werr, st);
+		rc = body_recv_chunks(s->c, re->f.fd, stream_limit(s), &re->got, &werr, st);
 	else
 		rc = body_recv_file(s->c, re->f.fd, e->size - start, &werr, st);
 	end_rx_hash(s->c, re, rc);
-	re->got = e->kind == PROTO_KIND_STREAM ? re->got : e->size;
-	if (rc == 0 && e->kind == PROTO_KIND_STREAM && s->max_bytes) {
-		s->accepted_bytes = proto_size_add(s->accepted_bytes, re->got);
-		if (s->accepted_bytes > s->max_bytes && werr == 0)
-			werr = EFBIG;
+	if (rc == 1) {
+		/* Not more than --max-size was written; the temporary file
+		 * goes. */
+		store_close(s->store, e, &re->f, EFBIG);
+		return stream_over(s, e, st);
 	}
+	re->got = e->kind == PROTO_KIND_STREAM ? re->got : e->size;
+	if (rc == 0 && e->kind == PROTO_KIND_STREAM)
+		s->accepted_bytes = proto_size_add(s->accepted_bytes, re->got);
 	if (rc < 0) {
 		bool kept = store_cut(&re->f);
 

@@ -73,3 +73,16 @@ teardown() {
 	grep -q "c: refused: 4611686018427387904 bytes do not fit" "$BATS_TEST_TMPDIR/recv.err"
 	[ -z "$(ls -A "$DST")" ]
 }
+
+@test "--max-size stops a stream as soon as it passes the limit: exit 5 on both ends, nothing kept" {
+	# An 80 MB file system and a 120 MB stream: checked only at the end,
+	# the stream would fill it (exit 6).
+	small_fs
+	start_recv --max-size 1M "$DST"
+	run_send 5 --name big - < <(head -c 120000000 /dev/zero)
+	[[ "$output" == *"exceeds --max-size"* ]]
+	wait_recv 5
+	grep -q "big: the stream exceeds --max-size (1000000 bytes); transfer refused" "$BATS_TEST_TMPDIR/recv.err"
+	[ ! -e "$DST/big" ]
+	[ -z "$(ls -A "$DST")" ]
+}
