@@ -18,6 +18,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "diag.h"
 #include "store.h"
 
 struct dcache {
@@ -31,6 +32,11 @@ struct dtimes {
 	struct timespec ts[2];	/* atime, mtime */
 };
 
+/* -p: at most this many bytes of directory paths and times are kept for
+ * the end of the transfer, each directory once; the times of directories
+ * beyond it are not set (said once). */
+#define DIRTIMES_MAX_BYTES	(32u << 20)
+
 struct store {
 	int rootfd;
 	uint32_t opts;			/* the sender's PROTO_OPT_* */
@@ -39,7 +45,22 @@ struct store {
 	unsigned ndc;
 	struct dtimes *dirs;		/* -p: directory times, set at the end */
 	size_t ndirs, dircap;
+	size_t *dirindex;		/* hash of dirs[] by path: index + 1, 0 empty */
+	size_t dirindex_cap;		/* a power of two, at least twice ndirs */
+	size_t dirbytes;		/* what dirs[] holds, against DIRTIMES_MAX_BYTES */
+	bool dirs_full;			/* said that further times are not kept */
 };
+
+/* FNV-1a of p[0..n). */
+static size_t path_hash(const char *p, size_t n)
+{
+	uint64_t h = 14695981039346656037u;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 1099511628211u;
+	return (size_t)h;
+}
 
 struct store *store_new(int rootfd, uint32_t opts)
 {
@@ -73,6 +94,7 @@ void store_free(struct store *s)
 	while (s->ndirs > 0)
 		free(s->dirs[--s->ndirs].path);
 	free(s->dirs);
+	free(s->dirindex);
 	free(s);
 }
 
@@ -117,31 +139,81 @@ uint64_t store_room(const struct store *s)
 	return avail > margin ? avail - margin : 0;
 }
 
-/* -p: keep a directory's mode and times for store_dir_times().  Best
- * effort: out of memory, the times of further directories are not kept. */
+/* The slot of dirindex where path is, or the empty one where it would go. */
+static size_t dirindex_find(const struct store *s, const char *path)
+{
+	size_t k = path_hash(path, strlen(path)) & (s->dirindex_cap - 1);
+
+	while (s->dirindex[k] != 0 && strcmp(s->dirs[s->dirindex[k] - 1].path, path) != 0)
+		k = (k + 1) & (s->dirindex_cap - 1);
+	return k;
+}
+
+/* Room in dirindex for one more directory.  0 or -ENOMEM. */
+static int dirindex_grow(struct store *s)
+{
+	size_t cap = s->dirindex_cap ? s->dirindex_cap : 64, i;
+	size_t *old = s->dirindex;
+
+	if (2 * (s->ndirs + 1) <= s->dirindex_cap)
+		return 0;
+	while (2 * (s->ndirs + 1) > cap)
+		cap *= 2;
+	s->dirindex = calloc(cap, sizeof(*s->dirindex));
+	if (s->dirindex == NULL) {
+		s->dirindex = old;
+		return -ENOMEM;
+	}
+	s->dirindex_cap = cap;
+	for (i = 0; i < s->ndirs; i++)
+		s->dirindex[dirindex_find(s, s->dirs[i].path)] = i + 1;
+	free(old);
+	return 0;
+}
+
+/* -p: keep a directory's mode and times for store_dir_times(), once per
+ * directory (a repeat updates them), within DIRTIMES_MAX_BYTES.  Best
+ * effort: past that, or out of memory, the times of further directories
+ * are not kept. */
 static void remember_dir_times(struct store *s, const struct proto_entry *e)
 {
+	size_t cost = sizeof(struct dtimes) + 2 * sizeof(size_t) + e->path_len + 1, k;
 	struct dtimes *d;
 
-	if (s->ndirs == s->dircap) {
-		size_t cap = s->dircap ? s->dircap * 2 : 64;
-		struct dtimes *n = cap <= (1u << 20) ? realloc(s->dirs, cap * sizeof(*n)) : NULL;
-
-		if (n == NULL)
-			return;		/* times of further directories are not kept */
-		s->dirs = n;
-		s->dircap = cap;
-	}
-	d = &s->dirs[s->ndirs];
-	d->path = strdup(e->path);
-	if (d->path == NULL)
+	if (dirindex_grow(s) < 0)
 		return;
+	k = dirindex_find(s, e->path);
+	if (s->dirindex[k] != 0) {
+		d = &s->dirs[s->dirindex[k] - 1];
+	} else {
+		if (s->dirbytes + cost > DIRTIMES_MAX_BYTES) {
+			if (!s->dirs_full)
+				diag_print("-p: over %u MiB of directories; the times of further ones are not set",
+					   DIRTIMES_MAX_BYTES >> 20);
+			s->dirs_full = true;
+			return;
+		}
+		if (s->ndirs == s->dircap) {
+			size_t cap = s->dircap ? s->dircap * 2 : 64;
+			struct dtimes *n = realloc(s->dirs, cap * sizeof(*n));
+
+			if (n == NULL)
+				return;
+			s->dirs = n;
+			s->dircap = cap;
+		}
+		d = &s->dirs[s->ndirs];
+		d->path = strdup(e->path);
+		if (d->path == NULL)
+			return;
+		s->dirindex[k] = ++s->ndirs;
+		s->dirbytes += cost;
+	}
 	d->mode = e->mode & 01777;
 	d->ts[0].tv_sec = e->atime;
 	d->ts[0].tv_nsec = e->atime_ns;
 	d->ts[1].tv_sec = e->mtime;
 	d->ts[1].tv_nsec = e->mtime_ns;
-	s->ndirs++;
 }
 
 int store_mkdir(struct store *s, const struct proto_entry *e)

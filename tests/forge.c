@@ -15,6 +15,9 @@
  *   forge HOST PORT TOKEN announce         a BATCH whose count says 60000
  *   forge HOST PORT TOKEN flood N          N one-byte files, 256 a batch, as
  *                                          a correct sender would, until refused
+ *   forge HOST PORT TOKEN dirflood N       -p; N directory entries, 256 a
+ *                                          batch, the same 256 long paths in
+ *                                          every batch
  *   forge HOST PORT TOKEN plan-start N     --resume; PLAN starts file "f"
  *                                          (100 bytes) at byte N
  *   forge HOST PORT TOKEN plan-count       --resume; PLAN for two entries of one
@@ -179,6 +182,7 @@ static void put_be(uint8_t *p, uint64_t v, unsigned n)
  * count, finality and the receiver's actions live in slot k % 2. */
 struct flood {
 	struct chan *c;
+	bool dirs;			/* dirflood */
 	unsigned long n, sent;
 	unsigned count[2];
 	bool final[2];
@@ -190,13 +194,22 @@ struct flood {
 static void flood_announce(struct flood *f, unsigned seq)
 {
 	struct proto_entry e = { .kind = PROTO_KIND_FILE, .mode = 0644, .size = 1 };
-	char path[64];
+	char path[4000];
 	size_t mark;
 	unsigned cnt = 0;
 
+	if (f->dirs) {
+		e.kind = PROTO_KIND_DIR;
+		e.mode = 0755;
+		e.size = 0;
+	}
 	proto_batch_begin(&f->b, seq, &mark);
 	while (cnt < PROTO_BATCH_MAX && f->sent < f->n) {
-		e.path_len = (uint16_t)snprintf(path, sizeof(path), "f%u-%u", seq, cnt);
+		if (f->dirs)
+			e.path_len = (uint16_t)snprintf(path, sizeof(path), "%0255u/%0255u/%0255u/%0255u/%0255u/%0255u/%0255u/%0255u/%0255u/%0255u/%0255u/%0255u/d%u",
+							0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, cnt);
+		else
+			e.path_len = (uint16_t)snprintf(path, sizeof(path), "f%u-%u", seq, cnt);
 		e.path = path;
 		proto_batch_add(&f->b, mark, &cnt, &e);
 		f->sent++;
@@ -225,7 +238,7 @@ static int flood_bodies(struct flood *f, unsigned seq)
 	unsigned i, nbody = 0;
 
 	memset(body, 'x', sizeof(body));
-	for (i = 0; i < f->count[seq % 2]; i++)
+	for (i = 0; i < f->count[seq % 2] && !f->dirs; i++)
 		nbody += f->act[seq % 2][i] == PROTO_ACCEPT;
 	memset(&reply, 0, sizeof(reply));
 	reply.seq = seq;
@@ -237,10 +250,10 @@ static int flood_bodies(struct flood *f, unsigned seq)
 	return send_buf(f->c, &f->b);
 }
 
-static int flood(struct chan *c, unsigned long n)
+static int flood(struct chan *c, unsigned long n, bool dirs)
 {
-	struct proto_hello h = { PROTO_VERSION, 0, PROTO_BATCH_MAX, 0 };
-	struct flood f = { .c = c, .n = n };
+	struct proto_hello h = { PROTO_VERSION, 0, PROTO_BATCH_MAX, dirs ? PROTO_OPT_PRESERVE : 0 };
+	struct flood f = { .c = c, .n = n, .dirs = dirs };
 	const uint8_t *p;
 	uint32_t len;
 	unsigned k;
@@ -469,7 +482,9 @@ static int sender_main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(mode, "flood") == 0 && argc > 5)
-		return flood(&c, strtoul(argv[5], NULL, 10));
+		return flood(&c, strtoul(argv[5], NULL, 10), false);
+	if (strcmp(mode, "dirflood") == 0 && argc > 5)
+		return flood(&c, strtoul(argv[5], NULL, 10), true);
 	if (strcmp(mode, "entries") == 0 && argc > 6)
 		return entries(&c, argv[5], argc - 6, argv + 6);
 	if (strncmp(mode, "plan-", 5) == 0)

@@ -390,3 +390,22 @@ cpu_user() {
 	cat "$BATS_TEST_TMPDIR/recv.cpu"
 	[ "$(cpu_user)" -lt 2 ]
 }
+
+@test "-p keeps each directory once: 60000 repeats of 256 long directories, little memory" {
+	: >"$BATS_TEST_TMPDIR/recv.err"
+	# The receiver's peak RSS in KiB, as getrusage(2) gives it for a child.
+	python3 -c 'import resource, subprocess, sys
+subprocess.call(sys.argv[1:])
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' \
+		"$KTLSCP" recv --port 0 --listen 127.0.0.1 "$DST" \
+		>"$BATS_TEST_TMPDIR/recv.rss" 2>"$BATS_TEST_TMPDIR/recv.err" 3>&- &
+	RECV_PID=$!
+	wait_port "$BATS_TEST_TMPDIR/recv.err"
+	forge dirflood 60000
+	[[ "$output" == *"SENT 60000"* ]] || { echo "forge saw: $output"; false; }
+	wait_recv 0
+	rss=$(tail -1 "$BATS_TEST_TMPDIR/recv.rss")
+	echo "peak RSS $rss KiB"
+	[ "$rss" -lt 50000 ]
+	[ "$(find "$DST" -mindepth 13 -maxdepth 13 -type d | wc -l)" -eq 256 ]
+}
