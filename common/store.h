@@ -24,7 +24,8 @@
  * - Modes: without -p the sender's permission bits less our umask (as scp);
  *   with -p exact bits and times, but never setuid/setgid from a peer.
  *   Directory modes and times (-p) are set last (store_dir_times), so a
- *   read-only directory does not stop its own contents.
+ *   read-only directory does not stop its own contents; each directory is
+ *   kept once, at most 32 MiB of them (memory per connection is bounded).
  */
 #ifndef KTLSCP_STORE_H
 #define KTLSCP_STORE_H
