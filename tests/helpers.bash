@@ -206,6 +206,12 @@ skip_unless_ktls() {
 	if ! have_ktls; then skip "${1:-this kernel has no kTLS}"; fi
 }
 
+# sanitized_build: ktlscp is the ASan+UBSan build, whose shadow memory and
+# quarantine make its RSS say nothing about ours.
+sanitized_build() {
+	ldd "$KTLSCP" 2>/dev/null | grep -q libasan
+}
+
 # json_field JSON KEY
 json_field() {
 	echo "$1" | jq -r ".$2"
