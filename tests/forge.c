@@ -40,6 +40,9 @@
  *                                          failed" after DONE; then closes
  * The last two print only the receiver's verdict, "DONE ok", "DONE failed:
  * <reason>" or "ERROR <reason>: <text>", and exit 0 only for DONE ok.
+ * A sender waits at most 10 s for each answer, or KTLSCP_FORGE_IDLE seconds
+ * (for batches whose honest work, such as syncing thousands of new
+ * directories, takes longer than that on a loaded machine).
  *
  * As a receiver (listens on 127.0.0.1, a free port, which it names on stderr
  * as "listening on 127.0.0.1 port N"; serves one sender):
@@ -466,7 +469,7 @@ static int sender_main(int argc, char **argv)
 		fprintf(stderr, "forge: %s\n", kc_msg(&st));
 		return 1;
 	}
-	net_tune(fd, 10000);
+	net_tune(fd, getenv("KTLSCP_FORGE_IDLE") ? atoi(getenv("KTLSCP_FORGE_IDLE")) * 1000 : 10000);
 	chan_init(&c, fd, s, &ki, "receiver", NULL);
 	if (strcmp(mode, "sums") == 0 || strcmp(mode, "unknownbit") == 0) {
 		rc = lie(&c, mode[0] == 'u', argc > 5 && strcmp(argv[5], "stream") == 0,

@@ -152,9 +152,10 @@ send_each() {
 }
 
 # forge ARGS...: "run" tests/forge as a sender to the test's receiver (ARGS:
-# a case, see forge.c); $output is what the receiver answered.
+# a case, see forge.c); $output is what the receiver answered.  At most
+# FORGE_TIMEOUT seconds (default 60).
 forge() {
-	run timeout 60 "$KTLSCP_FORGE" 127.0.0.1 "$RECV_PORT" "$TEST_TOKEN" "$@" 3>&-
+	run timeout "${FORGE_TIMEOUT:-60}" "$KTLSCP_FORGE" 127.0.0.1 "$RECV_PORT" "$TEST_TOKEN" "$@" 3>&-
 }
 
 # tree_sums DIR: sorted "sha256  relative-path" lines of every file.
