@@ -93,3 +93,16 @@ MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 	echo 'ktlscp alias --evil --ktls=off' >"$HOME/.popt"
 	run_ktlscp 2 send --evil 127.0.0.1 /etc/hostname
 }
+
+@test "id creates the configuration directory, never a missing home" {
+	local gone=$BATS_TEST_TMPDIR/no-such-home
+	HOME=$gone XDG_CONFIG_HOME='' run_ktlscp 6 id
+	[[ "$output" == *"$gone"* ]]
+	[[ "$output" == *"does not exist"* ]]
+	[ ! -e "$gone" ]
+	# Under an existing home, ~/.config/ktlscp is made, parents included.
+	mkdir "$gone"
+	HOME=$gone XDG_CONFIG_HOME='' run_ktlscp 0 id
+	[ -f "$gone/.config/ktlscp/id.key" ]
+	[ "$(stat -c %a "$gone/.config/ktlscp")" = 700 ]
+}
