@@ -106,3 +106,31 @@ MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 	[ -f "$gone/.config/ktlscp/id.key" ]
 	[ "$(stat -c %a "$gone/.config/ktlscp")" = 700 ]
 }
+
+@test "a receiver is not dumpable: another process of its user cannot read its memory" {
+	local d=$BATS_TEST_TMPDIR/u pid owner i wrap=()
+	if [ "$(id -u)" -eq 0 ]; then
+		# As root, run it as nobody, in a directory nobody can reach
+		# (the bats temporary directory is root's, mode 0700).
+		command -v setpriv >/dev/null || skip "no setpriv"
+		d=$(mktemp -d "${TMPDIR:-/tmp}/ktlscp-dump.XXXXXX")
+		mkdir -p "$d/dst"
+		chown -R 65534:65534 "$d"
+		wrap=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	fi
+	mkdir -p "$d/dst"
+	HOME=$d XDG_CONFIG_HOME=$d/.config "${wrap[@]}" "$KTLSCP" recv --port 0 --listen 127.0.0.1 "$d/dst" \
+		>"$BATS_TEST_TMPDIR/recv.out" 2>"$BATS_TEST_TMPDIR/recv.err" 3>&- &
+	pid=$!
+	for i in $(seq 1 100); do
+		grep -q 'listening on' "$BATS_TEST_TMPDIR/recv.err" && break
+		sleep 0.1
+	done
+	owner=$(stat -c %u "/proc/$pid/mem" || echo gone)
+	kill "$pid"
+	wait "$pid" || true
+	[ "$d" = "$BATS_TEST_TMPDIR/u" ] || rm -rf "$d"
+	grep -q 'listening on' "$BATS_TEST_TMPDIR/recv.err" || { cat "$BATS_TEST_TMPDIR/recv.err"; false; }
+	# The kernel gives a non-dumpable process's /proc files to root.
+	[ "$owner" -eq 0 ]
+}
