@@ -379,6 +379,11 @@ static int cmd_recv(const struct cmd_entry *self, int nargs, const char **args)
 		kc_fail(&st, KC_FILE, "%s: %s", j.dir, strerror(errno));
 		goto out;
 	}
+	/* Fail now rather than listen and then fail every file a sender sends. */
+	if (!opt.raw && !opt.to_stdout && faccessat(j.conn.rootfd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+		kc_fail(&st, KC_FILE, "%s: cannot receive into it: %s", j.dir, strerror(errno));
+		goto out;
+	}
 	if (recv_trust(&j, &tc, &st) < 0)
 		goto out;
 	/* A batch may hold many open directories: raise the soft fd limit. */

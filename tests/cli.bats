@@ -134,3 +134,24 @@ MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 	# The kernel gives a non-dumpable process's /proc files to root.
 	[ "$owner" -eq 0 ]
 }
+
+@test "recv into a directory it cannot write fails at once (exit 6), before listening" {
+	local ro=$BATS_TEST_TMPDIR/ro wrap=()
+	mkdir -p "$ro"
+	if [ "$(id -u)" -eq 0 ]; then
+		# Root writes anywhere: be nobody, for whom root's 0755 is read-only.
+		command -v setpriv >/dev/null || skip "no setpriv"
+		ro=$(mktemp -d "${TMPDIR:-/tmp}/ktlscp-ro.XXXXXX")
+		chmod 0755 "$ro"
+		wrap=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	else
+		chmod 0555 "$ro"
+	fi
+	run timeout 10 "${wrap[@]}" "$KTLSCP" recv --port 0 --listen 127.0.0.1 "$ro" 3>&-
+	[ "$ro" = "$BATS_TEST_TMPDIR/ro" ] || rm -rf "$ro"
+	echo "$output"
+	[ "$status" -eq 6 ]
+	[[ "$output" == *"$ro: cannot receive into it: Permission denied"* ]]
+	[[ "$output" != *"listening on"* ]]
+	[ "${#lines[@]}" -eq 1 ]
+}
