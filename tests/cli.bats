@@ -155,3 +155,19 @@ MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 	[[ "$output" != *"listening on"* ]]
 	[ "${#lines[@]}" -eq 1 ]
 }
+
+@test "recv -q prints no listening line, but still the token the sender needs" {
+	local err=$BATS_TEST_TMPDIR/recv.err pid i
+	env -u KTLSCP_TOKEN "$KTLSCP" recv -q --port 0 --listen 127.0.0.1 "$DST" >/dev/null 2>"$err" 3>&- &
+	pid=$!
+	for i in $(seq 1 100); do
+		grep -q 'on the sender:' "$err" && break
+		sleep 0.1
+	done
+	kill "$pid"
+	wait "$pid" || true
+	cat "$err"
+	grep -q 'one-time token: [a-z0-9-]* (valid for' "$err"
+	grep -q 'on the sender: KTLSCP_TOKEN=[a-z0-9-]* ktlscp send THIS-HOST:[0-9]* FILE' "$err"
+	! grep -q 'listening on' "$err"
+}
