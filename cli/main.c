@@ -15,6 +15,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <gnutls/gnutls.h>
 
 #include "cmd.h"
@@ -115,6 +116,10 @@ int main(int argc, char **argv)
 {
 	size_t i;
 
+	/* Before any key, PSK or token is read: no core dump holds them, and no
+	 * other process of this user may ptrace this one or read its memory
+	 * through /proc (children inherit this). */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (argc < 2)
 		return cli_usage("no command given");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {

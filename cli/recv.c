@@ -272,7 +272,8 @@ static int recv_trust(struct recv_job *j, struct tls_ctx *tc, struct kc_status *
 
 /* systemd socket activation: a listening socket serves as ours; a
  * connected one (Accept=yes) is the one sender to serve (j->fd).  Else
- * listen, once per worker.  Says where it receives.  0 or -1 with st. */
+ * listen, once per worker.  Says where it receives (not with -q).
+ * 0 or -1 with st. */
 static int recv_listen(struct recv_job *j, struct kc_status *st)
 {
 	const char *into = opt.raw || opt.to_stdout ? "standard output" : j->dir;
@@ -286,15 +287,17 @@ static int recv_listen(struct recv_job *j, struct kc_status *st)
 	if (j->lfd >= 0 && !listening) {
 		j->fd = j->lfd;
 		j->lfd = -1;
-		diag_print("receiving into %s; serving %s, on the connection passed in", into,
-			   net_peer_str(j->fd, where, sizeof(where)));
+		if (!cli_out.quiet)
+			diag_print("receiving into %s; serving %s, on the connection passed in", into,
+				   net_peer_str(j->fd, where, sizeof(where)));
 	} else if (j->lfd >= 0) {
 		/* Every worker accepts on the one socket passed in. */
 		for (j->nlfd = 0; j->nlfd < n; j->nlfd++)
 			j->lfds[j->nlfd] = j->lfd;
 		j->port = net_local_port(j->lfd);
-		diag_print("receiving into %s; listening on the socket passed in (%s), port %u", into,
-			   net_local_str(j->lfd, where, sizeof(where)), j->port);
+		if (!cli_out.quiet)
+			diag_print("receiving into %s; listening on the socket passed in (%s), port %u", into,
+				   net_local_str(j->lfd, where, sizeof(where)), j->port);
 	} else {
 		for (j->nlfd = 0; j->nlfd < n; j->nlfd++) {
 			j->lfds[j->nlfd] = net_listen(opt.listen, j->port, cli_family(opt.ipv4, opt.ipv6), n > 1, st);
@@ -309,17 +312,19 @@ static int recv_listen(struct recv_job *j, struct kc_status *st)
 			return -1;
 		}
 		j->lfd = j->lfds[0];
-		diag_print("receiving into %s; listening on %s port %u", into,
-			   opt.listen ? opt.listen : "all addresses", j->port);
+		if (!cli_out.quiet)
+			diag_print("receiving into %s; listening on %s port %u", into,
+				   opt.listen ? opt.listen : "all addresses", j->port);
 	}
 	return 0;
 }
 
 /* Tell the user which senders will be let in: the authorized_senders
- * keys, or the token to give the sender (which starts its lifetime). */
+ * keys (not with -q), or the token to give the sender (which starts its
+ * lifetime; even with -q, as no sender can come in without it). */
 static void recv_announce(struct recv_job *j)
 {
-	if (j->to.pin_source == aspath)
+	if (j->to.pin_source == aspath && !cli_out.quiet)
 		diag_print("accepting the %d sender key%s in %s", j->to.npins, j->to.npins == 1 ? "" : "s",
 			   aspath);
 	if (j->to.token == j->token) {
@@ -377,6 +382,11 @@ static int cmd_recv(const struct cmd_entry *self, int nargs, const char **args)
 	j.conn.rootfd = open(j.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (j.conn.rootfd < 0) {
 		kc_fail(&st, KC_FILE, "%s: %s", j.dir, strerror(errno));
+		goto out;
+	}
+	/* Fail now rather than listen and then fail every file a sender sends. */
+	if (!opt.raw && !opt.to_stdout && faccessat(j.conn.rootfd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+		kc_fail(&st, KC_FILE, "%s: cannot receive into it: %s", j.dir, strerror(errno));
 		goto out;
 	}
 	if (recv_trust(&j, &tc, &st) < 0)

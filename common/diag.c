@@ -97,7 +97,7 @@ void diag_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+/* Length of the valid, printable UTF-8 sequence at s (at most n bytes), or 0. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
 	size_t len, i;
@@ -119,6 +119,13 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 		return 0;
 	/* C1 controls (U+0080..U+009F) are terminal controls too. */
 	if (cp >= 0x80 && cp <= 0x9f)
+		return 0;
+	/* Invisible and direction-changing characters can make a printed name
+	 * read as another: zero-width and marks (U+200B..U+200F), line and
+	 * paragraph separators (U+2028, U+2029), embeddings and overrides
+	 * (U+202A..U+202E), isolates (U+2066..U+2069) and U+FEFF. */
+	if ((cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff)
 		return 0;
 	return len;
 }

@@ -91,7 +91,10 @@ void diag_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Copy s (len bytes) into out (size outsz), escaping backslash, control
  * characters, DEL and invalid bytes as \xHH, so that a peer cannot move the
- * cursor or inject lines.  Valid UTF-8 passes through.  Always terminates out;
+ * cursor or inject lines.  Valid UTF-8 passes through, except C1 controls
+ * and the invisible or direction-changing characters (U+200B..U+200F,
+ * U+2028..U+202E, U+2066..U+2069, U+FEFF), whose bytes are escaped too,
+ * so that a name cannot read as another.  Always terminates out;
  * truncates with "..." if needed.  Returns out. */
 char *diag_escape(const char *s, size_t len, char *out, size_t outsz);
 

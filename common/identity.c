@@ -35,6 +35,26 @@ int tls_identity_dir(char *dir, size_t dirsz, struct kc_status *st)
 	return 0;
 }
 
+/* The configuration directory is created under the home directory, never the
+ * home directory itself: a mistyped or unset-then-defaulted $HOME must not
+ * spring into existence.  With XDG_CONFIG_HOME set, its ktlscp directory is
+ * created, parents included, as that variable names the place to use.
+ * Returns true with st set when dir is under $HOME and $HOME is not an
+ * existing directory. */
+static bool identity_home_missing(const char *dir, struct kc_status *st)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	struct stat sb;
+
+	if ((xdg && xdg[0] == '/') || !home)
+		return false;
+	if (stat(home, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return false;
+	kc_fail(st, KC_FILE, "%s: home directory does not exist; not creating %s (set HOME or XDG_CONFIG_HOME)",
+		home, dir);
+	return true;
+}
+
 int tls_fingerprint(gnutls_x509_crt_t crt, char fp[TLS_FP_LEN])
 {
 	unsigned char id[32];
@@ -204,6 +224,8 @@ int tls_identity_load(bool create, gnutls_x509_crt_t *crt, gnutls_x509_privkey_t
 
 		if (!create)
 			return kc_fail(st, KC_FILE, "%s: no identity yet (run: ktlscp id)", keypath);
+		if (identity_home_missing(dir, st))
+			return -1;
 		rc = fsu_mkdir_p(dir, 0700);
 		if (rc < 0)
 			return kc_fail(st, KC_FILE, "%s: %s", dir, strerror(-rc));

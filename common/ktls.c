@@ -173,7 +173,7 @@ int ktls_crypto_build(gnutls_session_t s, int read, void *out, size_t outsz)
 				outsz);
 }
 
-/* ---- /proc/net/tls_stat -------------------------------------------------- */
+/* ---- /proc/self/net/tls_stat ------------------------------------------- */
 
 int ktls_stat_parse(const char *text, struct ktls_stat *c, int max)
 {
@@ -197,7 +197,7 @@ int ktls_stat_read(struct ktls_stat *c, int max)
 {
 	char buf[8192];
 	size_t n = 0;
-	int fd = open("/proc/net/tls_stat", O_RDONLY | O_CLOEXEC);
+	int fd = open("/proc/self/net/tls_stat", O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;

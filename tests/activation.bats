@@ -91,3 +91,14 @@ activate() {
 	[ -z "$output" ]
 	grep -q '^ExecStart=.*/ktlscp recv -k --psk-file %d/psk /srv/ktlscp$' "$d/ktlscp-recv.service"
 }
+
+@test "the contrib service unit has a careful distribution's hardening" {
+	local u=$KTLSCP_SRCDIR/contrib/ktlscp-recv.service.in k
+	for k in LimitCORE=0 ProtectProc=invisible ProcSubset=pid RemoveIPC=yes NoNewPrivileges=yes \
+		SystemCallFilter=@system-service SystemCallFilter=~@privileged ProtectSystem=strict \
+		ReadWritePaths=/srv/ktlscp PrivateTmp=yes ProtectHome=yes; do
+		grep -qx "$k" "$u" || { echo "missing: $k"; false; }
+	done
+	grep -q '^MemoryMax=[0-9]' "$u"
+	grep -q '^TasksMax=[0-9]' "$u"
+}

@@ -93,3 +93,81 @@ MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 	echo 'ktlscp alias --evil --ktls=off' >"$HOME/.popt"
 	run_ktlscp 2 send --evil 127.0.0.1 /etc/hostname
 }
+
+@test "id creates the configuration directory, never a missing home" {
+	local gone=$BATS_TEST_TMPDIR/no-such-home
+	HOME=$gone XDG_CONFIG_HOME='' run_ktlscp 6 id
+	[[ "$output" == *"$gone"* ]]
+	[[ "$output" == *"does not exist"* ]]
+	[ ! -e "$gone" ]
+	# Under an existing home, ~/.config/ktlscp is made, parents included.
+	mkdir "$gone"
+	HOME=$gone XDG_CONFIG_HOME='' run_ktlscp 0 id
+	[ -f "$gone/.config/ktlscp/id.key" ]
+	[ "$(stat -c %a "$gone/.config/ktlscp")" = 700 ]
+}
+
+@test "a receiver is not dumpable: another process of its user cannot read its memory" {
+	local d=$BATS_TEST_TMPDIR/u pid owner i wrap=()
+	if [ "$(id -u)" -eq 0 ]; then
+		# As root, run it as nobody, in a directory nobody can reach
+		# (the bats temporary directory is root's, mode 0700).
+		command -v setpriv >/dev/null || skip "no setpriv"
+		d=$(mktemp -d "${TMPDIR:-/tmp}/ktlscp-dump.XXXXXX")
+		mkdir -p "$d/dst"
+		chown -R 65534:65534 "$d"
+		wrap=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	fi
+	mkdir -p "$d/dst"
+	HOME=$d XDG_CONFIG_HOME=$d/.config "${wrap[@]}" "$KTLSCP" recv --port 0 --listen 127.0.0.1 "$d/dst" \
+		>"$BATS_TEST_TMPDIR/recv.out" 2>"$BATS_TEST_TMPDIR/recv.err" 3>&- &
+	pid=$!
+	for i in $(seq 1 100); do
+		grep -q 'listening on' "$BATS_TEST_TMPDIR/recv.err" && break
+		sleep 0.1
+	done
+	owner=$(stat -c %u "/proc/$pid/mem" || echo gone)
+	kill "$pid"
+	wait "$pid" || true
+	[ "$d" = "$BATS_TEST_TMPDIR/u" ] || rm -rf "$d"
+	grep -q 'listening on' "$BATS_TEST_TMPDIR/recv.err" || { cat "$BATS_TEST_TMPDIR/recv.err"; false; }
+	# The kernel gives a non-dumpable process's /proc files to root.
+	[ "$owner" -eq 0 ]
+}
+
+@test "recv into a directory it cannot write fails at once (exit 6), before listening" {
+	local ro=$BATS_TEST_TMPDIR/ro wrap=()
+	mkdir -p "$ro"
+	if [ "$(id -u)" -eq 0 ]; then
+		# Root writes anywhere: be nobody, for whom root's 0755 is read-only.
+		command -v setpriv >/dev/null || skip "no setpriv"
+		ro=$(mktemp -d "${TMPDIR:-/tmp}/ktlscp-ro.XXXXXX")
+		chmod 0755 "$ro"
+		wrap=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	else
+		chmod 0555 "$ro"
+	fi
+	run timeout 10 "${wrap[@]}" "$KTLSCP" recv --port 0 --listen 127.0.0.1 "$ro" 3>&-
+	[ "$ro" = "$BATS_TEST_TMPDIR/ro" ] || rm -rf "$ro"
+	echo "$output"
+	[ "$status" -eq 6 ]
+	[[ "$output" == *"$ro: cannot receive into it: Permission denied"* ]]
+	[[ "$output" != *"listening on"* ]]
+	[ "${#lines[@]}" -eq 1 ]
+}
+
+@test "recv -q prints no listening line, but still the token the sender needs" {
+	local err=$BATS_TEST_TMPDIR/recv.err pid i
+	env -u KTLSCP_TOKEN "$KTLSCP" recv -q --port 0 --listen 127.0.0.1 "$DST" >/dev/null 2>"$err" 3>&- &
+	pid=$!
+	for i in $(seq 1 100); do
+		grep -q 'on the sender:' "$err" && break
+		sleep 0.1
+	done
+	kill "$pid"
+	wait "$pid" || true
+	cat "$err"
+	grep -q 'one-time token: [a-z0-9-]* (valid for' "$err"
+	grep -q 'on the sender: KTLSCP_TOKEN=[a-z0-9-]* ktlscp send THIS-HOST:[0-9]* FILE' "$err"
+	! grep -q 'listening on' "$err"
+}

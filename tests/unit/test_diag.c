@@ -30,6 +30,16 @@ int main(void)
 	ok(esc_is("\xc2\x9b" "x", 3, "\\xc2\\x9bx"), "C1 control (CSI) is escaped");
 	ok(esc_is("\xed\xa0\x80", 3, "\\xed\\xa0\\x80"), "UTF-16 surrogate is escaped");
 	ok(esc_is("del\x7f", 4, "del\\x7f"), "DEL is escaped");
+	ok(esc_is("a\xe2\x80\xaetxt.exe", 11, "a\\xe2\\x80\\xaetxt.exe"), "U+202E (RLO) is escaped");
+	ok(esc_is("\xe2\x80\xaa\xe2\x80\xac", 6, "\\xe2\\x80\\xaa\\xe2\\x80\\xac"), "U+202A and U+202C are escaped");
+	ok(esc_is("\xe2\x81\xa6\xe2\x81\xa9", 6, "\\xe2\\x81\\xa6\\xe2\\x81\\xa9"), "U+2066 and U+2069 are escaped");
+	ok(esc_is("z\xe2\x80\x8bw", 5, "z\\xe2\\x80\\x8bw"), "U+200B (zero-width space) is escaped");
+	ok(esc_is("\xe2\x80\x8f", 3, "\\xe2\\x80\\x8f"), "U+200F (RLM) is escaped");
+	ok(esc_is("\xe2\x80\xa8\xe2\x80\xa9", 6, "\\xe2\\x80\\xa8\\xe2\\x80\\xa9"), "U+2028 and U+2029 are escaped");
+	ok(esc_is("\xef\xbb\xbf" "bom", 6, "\\xef\\xbb\\xbfbom"), "U+FEFF (BOM) is escaped");
+	ok(esc_is("\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x80\x8a", 12,
+		  "\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x80\x8a"),
+	   "neighbours U+2027, U+202F, U+2065, U+200A pass");
 	diag_escape("0123456789abcdef", 16, small, sizeof(small));
 	ok(strlen(small) < sizeof(small) && strstr(small, "...") != NULL, "truncation is marked: %s", small);
 
