@@ -1,6 +1,7 @@
 /* opts: shared option tables, usage errors and the final report. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -184,34 +185,31 @@ int cli_ktls_precheck(enum ktls_policy pol, char *prio, size_t priosz, struct kc
 
 int cli_parse_size(const char *s, uint64_t min, uint64_t *out)
 {
+	static const char units[] = "kmgt";
+	const char *u;
 	char *end;
 	double v;
 	uint64_t mult = 1;
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || v <= 0)
+	if (errno || end == s || v <= 0 || *s == '-' || *s == '+')
 		return -EINVAL;
-	if (*end == 'k' || *end == 'K')
-		mult = 1000;
-	else if (*end == 'M')
-		mult = 1000000;
-	else if (*end == 'G')
-		mult = 1000000000;
-	else if (*end == 'T')
-		mult = 1000000000000ULL;
-	if (mult > 1) {
-		end++;
-		if (*end == 'i') {
-			mult = mult == 1000 ? 1024ULL : mult == 1000000 ? 1048576ULL
-			     : mult == 1000000000 ? 1073741824ULL : 1099511627776ULL;
-			end++;
-		}
+	u = *end ? strchr(units, tolower((unsigned char)*end)) : NULL;
+	if (u != NULL) {
+		int k, n = (int)(u - units) + 1;
+		bool bin = end[1] == 'i' || end[1] == 'I';
+
+		for (k = 0; k < n; k++)
+			mult *= bin ? 1024 : 1000;
+		end += bin ? 2 : 1;
 	}
-	if (*end == 'B')
+	if (*end == 'B' || *end == 'b')
 		end++;
-	if (*end != '\0' || v * (double)mult < (double)min || v * (double)mult > 1.8e19)
+	if (*end != '\0')
 		return -EINVAL;
+	if (v * (double)mult < (double)min || v * (double)mult > 1.8e19)
+		return -ERANGE;
 	*out = (uint64_t)(v * (double)mult);
 	return 0;
 }
@@ -256,18 +254,22 @@ void cli_signals(void)
 
 int cli_finish(struct xfer_stats *stats, struct kc_status *st)
 {
+	bool partial = stats->handshake_done && (stats->files > 0 || cli_out.verbose);
+
 	if (kc_class(st) == KC_OTHER && kc_interrupted && kc_msg(st)[0] == '\0')
 		kc_replace(st, KC_OTHER, "interrupted");
 	if (kc_class(st) == KC_USAGE)
 		return cli_usage("%s", kc_msg(st));
-	if (!kc_ok(st))
+	/* Time at the yes/no prompt is not transfer time. */
+	if (stats->paused > 0 && stats->seconds > stats->paused)
+		stats->seconds -= stats->paused;
+	/* On failure, how far it got comes first: the last line is the cause. */
+	if (!cli_out.json && !cli_out.quiet && (kc_ok(st) || partial))
+		report_human(stats, st, cli_out.verbose);
+	if (!kc_ok(st) && !kc_printed(st))
 		diag_print("%s", kc_msg(st));
 	if (cli_out.json)
 		report_json(stdout, stats, st);
-	else if (kc_ok(st) && !cli_out.quiet)
-		report_human(stats);
-	else if (!kc_ok(st) && stats->handshake_done && cli_out.verbose)
-		report_human(stats);
 	return (int)kc_class(st);
 }
 
@@ -284,7 +286,9 @@ int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, str
 	};
 	int rc;
 
-	if (tls_handshake(tc, fd, stats->peer, sess, st) < 0)
+	rc = tls_handshake(tc, fd, stats->peer, sess, st);
+	stats->paused = tc->prompt_secs;
+	if (rc < 0)
 		return -1;
 	stats->handshake_done = 1;
 	snprintf(stats->tls_version, sizeof(stats->tls_version), "%s",
@@ -300,6 +304,7 @@ int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, str
 	if (chan_init(ch, fd, *sess, &stats->ki, stats->peer, &cc) < 0)
 		return kc_fail(st, KC_OTHER, "out of memory");
 	progress_init(prog, meter);
+	prog->fd = fd;
 	stats->tx_path = chan_tx_path(ch);
 	stats->rx_path = chan_rx_path(ch);
 	return 0;

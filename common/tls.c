@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <gnutls/crypto.h>
 
+#include "clock.h"
 #include "ktls.h"
 #include "tls.h"
 #include "tlsrec.h"
@@ -95,7 +96,10 @@ static int verify_known_host(struct tls_ctx *c)
 static int confirm_new_host(struct tls_ctx *c, const char *peer, struct kc_status *st)
 {
 	if (!c->accept_new) {
+		double t0 = clock_now();
 		int yes = c->confirm(c->confirm_arg, peer, c->peer_fp, c->kh_path);
+
+		c->prompt_secs += clock_now() - t0;
 
 		if (yes < 0)
 			return kc_fail(st, KC_TLS, "%s: receiver key %s not accepted (no answer)", peer,
@@ -410,6 +414,7 @@ int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t 
 	if (c->handshake_ms > 0)
 		gnutls_handshake_set_timeout(s, (unsigned)c->handshake_ms);
 	c->kh_new = false;
+	c->prompt_secs = 0;
 	do {
 		rc = gnutls_handshake(s);
 	} while (rc == GNUTLS_E_INTERRUPTED || (rc < 0 && rc != GNUTLS_E_AGAIN && !gnutls_error_is_fatal(rc)));

@@ -73,6 +73,7 @@ struct tls_ctx {
 	int (*confirm)(void *arg, const char *peer, const char *fp, const char *file);
 	void *confirm_arg;
 	bool kh_new;			/* the receiver was not in known_hosts */
+	double prompt_secs;		/* spent waiting for the answer to confirm */
 	char kh_path[4096];
 	char kh_name[300];
 	char verify_msg[700];		/* why the last peer verification failed */
