@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <gnutls/crypto.h>
+
 #include "opts.h"
 #include "progress.h"
 
@@ -29,6 +31,9 @@ struct poptOption cli_trust_table[] = {
 	  "accept only a peer whose key has this fingerprint (repeatable)", "SHA256:..." },
 	{ "ca", 0, POPT_ARG_STRING, &cli_trust.ca, 0,
 	  "verify the peer's certificate against these CA certificates (PEM)", "FILE" },
+	{ "allow-subject", 0, POPT_ARG_ARGV, &cli_trust.subjects, 0,
+	  "with --ca: accept only a peer certificate with this subject DN (as certtool -i prints it), "
+	  "DNS or e-mail name (repeatable)", "NAME" },
 	{ "cert", 0, POPT_ARG_STRING, &cli_trust.cert, 0,
 	  "our certificate (PEM; default: this host's identity from 'ktlscp id')", "FILE" },
 	{ "key", 0, POPT_ARG_STRING, &cli_trust.key, 0, "private key for --cert (PEM, mode 0600)", "FILE" },
@@ -96,6 +101,21 @@ static int read_token_file(const char *path, char **out, struct kc_status *st)
 	return 0;
 }
 
+/* KTLSCP_TOKEN: copied, then wiped from our environment (and so from
+ * /proc/PID/environ and from any child's). */
+static int env_token(struct kc_status *st)
+{
+	char *e = getenv("KTLSCP_TOKEN");
+
+	cli_trust.token = strdup(e);
+	gnutls_memset(e, 0, strlen(e));
+	unsetenv("KTLSCP_TOKEN");
+	if (cli_trust.token == NULL)
+		return kc_fail(st, KC_OTHER, "out of memory");
+	cli_trust.token_from_env = 1;
+	return 0;
+}
+
 int cli_tls_opts(struct tls_opts *o, enum ktls_policy *pol, bool server, struct kc_status *st)
 {
 	int i;
@@ -134,6 +154,11 @@ int cli_tls_opts(struct tls_opts *o, enum ktls_policy *pol, bool server, struct 
 			return kc_fail(st, KC_USAGE, "at most %d --pin/--allow options", TLS_MAX_PINS);
 		o->pins[o->npins++] = cli_trust.allow[i];
 	}
+	for (i = 0; cli_trust.subjects && cli_trust.subjects[i]; i++) {
+		if (o->nsubjects >= TLS_MAX_PINS)
+			return kc_fail(st, KC_USAGE, "at most %d --allow-subject options", TLS_MAX_PINS);
+		o->subjects[o->nsubjects++] = cli_trust.subjects[i];
+	}
 	o->pin_source = cli_trust.allow && cli_trust.pins ? "--pin/--allow" : cli_trust.allow ? "--allow" : "--pin";
 	if (cli_trust.token && cli_trust.token_file)
 		return kc_fail(st, KC_USAGE, "--token and --token-file exclude each other");
@@ -142,15 +167,14 @@ int cli_tls_opts(struct tls_opts *o, enum ktls_policy *pol, bool server, struct 
 
 		if (read_token_file(cli_trust.token_file, &t, st) < 0)
 			return -1;
+		if (cli_trust.token)
+			gnutls_memset(cli_trust.token, 0, strlen(cli_trust.token));
 		free(cli_trust.token);
 		cli_trust.token = t;
 	}
 	if (cli_trust.token == NULL && !cli_trust.psk_file && o->npins == 0 && !cli_trust.ca && !cli_trust.accept_new &&
-	    getenv("KTLSCP_TOKEN")) {
-		cli_trust.token = strdup(getenv("KTLSCP_TOKEN"));
-		if (cli_trust.token == NULL)
-			return kc_fail(st, KC_OTHER, "out of memory");
-	}
+	    getenv("KTLSCP_TOKEN") && env_token(st) < 0)
+		return -1;
 	o->token = cli_trust.token;
 	o->handshake_ms = cli_timeout_ms();
 	o->accept_new = cli_trust.accept_new;
@@ -252,14 +276,25 @@ void cli_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+/* The context of the last handshake, for cli_finish's words about a peer
+ * that refused us after it. */
+static const struct tls_ctx *secured;
+
 int cli_finish(struct xfer_stats *stats, struct kc_status *st)
 {
+	char wb[300];
+	const char *w;
 	bool partial = stats->handshake_done && (stats->files > 0 || cli_out.verbose);
 
 	if (kc_class(st) == KC_OTHER && kc_interrupted && kc_msg(st)[0] == '\0')
 		kc_replace(st, KC_OTHER, "interrupted");
 	if (kc_class(st) == KC_USAGE)
 		return cli_usage("%s", kc_msg(st));
+	/* Authentication refused once the handshake was over (TLS 1.3: the
+	 * receiver checks the sender's key after the sender's handshake). */
+	if (kc_class(st) == KC_TLS && stats->handshake_done && secured &&
+	    (w = tls_refused_after(secured, wb, sizeof(wb))) != NULL)
+		kc_append(st, ": %s", w);
 	/* Time at the yes/no prompt is not transfer time. */
 	if (stats->paused > 0 && stats->seconds > stats->paused)
 		stats->seconds -= stats->paused;
@@ -286,6 +321,7 @@ int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, str
 	};
 	int rc;
 
+	secured = tc;
 	rc = tls_handshake(tc, fd, stats->peer, sess, st);
 	stats->paused = tc->prompt_secs;
 	if (rc < 0)
@@ -322,6 +358,8 @@ static void free_argv(const char **v)
 void cli_free(void)
 {
 	free(cli_trust.psk_file);
+	if (cli_trust.token)
+		gnutls_memset(cli_trust.token, 0, strlen(cli_trust.token));
 	free(cli_trust.token);
 	free(cli_trust.token_file);
 	free(cli_trust.cert);
@@ -332,6 +370,7 @@ void cli_free(void)
 	free(cli_trust.ktls);
 	free_argv(cli_trust.pins);
 	free_argv(cli_trust.allow);
+	free_argv(cli_trust.subjects);
 	memset(&cli_trust, 0, sizeof(cli_trust));
 	cli_trust.timeout = -1;
 	memset(&cli_out, 0, sizeof(cli_out));

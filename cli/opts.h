@@ -20,6 +20,8 @@ struct cli_trust {
 	char *psk_file, *token, *token_file, *cert, *key, *ca;
 	const char **pins;
 	const char **allow;	/* recv --allow */
+	const char **subjects;	/* --allow-subject */
+	int token_from_env;	/* the token came from KTLSCP_TOKEN */
 	int accept_new;		/* send --accept-new */
 	char *tls, *cipher, *ktls;
 	int timeout;		/* seconds; -1 = not given */
