@@ -204,3 +204,16 @@ MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 	[ -n "$secs" ] || { cat "$BATS_TEST_TMPDIR/pty.out"; false; }
 	awk -v s="$secs" 'BEGIN { exit !(s < 2) }' || { echo "took $secs s: the prompt counted"; false; }
 }
+
+@test "every key of the JSON summary is described in the man page's JSON SUMMARY" {
+	echo hi >"$SRC/hi"
+	start_recv
+	run_send --separate-stderr 0 --json "$SRC/hi"
+	wait_recv 0
+	section=$(sed -n '/^\.SH JSON SUMMARY/,/^\.SH /p' "$MAN")
+	missing=
+	for key in $(echo "$output" | jq -r 'keys[]'); do
+		grep -qwF -- "$key" <<<"$section" || missing="$missing $key"
+	done
+	[ -z "$missing" ] || { echo "not in JSON SUMMARY:$missing"; false; }
+}
