@@ -373,5 +373,6 @@ void cli_free(void)
 	free_argv(cli_trust.subjects);
 	memset(&cli_trust, 0, sizeof(cli_trust));
 	cli_trust.timeout = -1;
+	report_free();
 	memset(&cli_out, 0, sizeof(cli_out));
 }

@@ -101,6 +101,30 @@ const char *report_first_failure(unsigned *nrepeats)
 	return first_failure;
 }
 
+static void rlist_free(struct rlist *l)
+{
+	unsigned i;
+
+	for (i = 0; i < l->n; i++) {
+		free(l->e[i].path);
+		free(l->e[i].why);
+	}
+	free(l->e);
+	memset(l, 0, sizeof(*l));
+}
+
+void report_free(void)
+{
+	unsigned i;
+
+	rlist_free(&failures);
+	rlist_free(&skips);
+	for (i = 0; i < nshown; i++)
+		free(shown[i]);
+	nshown = repeats = 0;
+	first_failure[0] = '\0';
+}
+
 static void rlist_json(FILE *f, const char *key, const char *whykey, const struct rlist *l)
 {
 	unsigned i;

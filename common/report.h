@@ -39,5 +39,7 @@ unsigned report_skipped(void);
 /* The first failure as "PATH: CAUSE" (escaped), "" if none; and how many
  * failures were not printed. */
 const char *report_first_failure(unsigned *repeats);
+/* Forget the lists (at exit, or before another run in this process). */
+void report_free(void);
 
 #endif
