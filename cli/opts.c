@@ -1,6 +1,7 @@
 /* opts: shared option tables, usage errors and the final report. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -9,6 +10,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#include <gnutls/crypto.h>
 
 #include "opts.h"
 #include "progress.h"
@@ -28,6 +31,9 @@ struct poptOption cli_trust_table[] = {
 	  "accept only a peer whose key has this fingerprint (repeatable)", "SHA256:..." },
 	{ "ca", 0, POPT_ARG_STRING, &cli_trust.ca, 0,
 	  "verify the peer's certificate against these CA certificates (PEM)", "FILE" },
+	{ "allow-subject", 0, POPT_ARG_ARGV, &cli_trust.subjects, 0,
+	  "with --ca: accept only a peer certificate with this subject DN (as certtool -i prints it), "
+	  "DNS or e-mail name (repeatable)", "NAME" },
 	{ "cert", 0, POPT_ARG_STRING, &cli_trust.cert, 0,
 	  "our certificate (PEM; default: this host's identity from 'ktlscp id')", "FILE" },
 	{ "key", 0, POPT_ARG_STRING, &cli_trust.key, 0, "private key for --cert (PEM, mode 0600)", "FILE" },
@@ -95,6 +101,21 @@ static int read_token_file(const char *path, char **out, struct kc_status *st)
 	return 0;
 }
 
+/* KTLSCP_TOKEN: copied, then wiped from our environment (and so from
+ * /proc/PID/environ and from any child's). */
+static int env_token(struct kc_status *st)
+{
+	char *e = getenv("KTLSCP_TOKEN");
+
+	cli_trust.token = strdup(e);
+	gnutls_memset(e, 0, strlen(e));
+	unsetenv("KTLSCP_TOKEN");
+	if (cli_trust.token == NULL)
+		return kc_fail(st, KC_OTHER, "out of memory");
+	cli_trust.token_from_env = 1;
+	return 0;
+}
+
 int cli_tls_opts(struct tls_opts *o, enum ktls_policy *pol, bool server, struct kc_status *st)
 {
 	int i;
@@ -133,6 +154,11 @@ int cli_tls_opts(struct tls_opts *o, enum ktls_policy *pol, bool server, struct 
 			return kc_fail(st, KC_USAGE, "at most %d --pin/--allow options", TLS_MAX_PINS);
 		o->pins[o->npins++] = cli_trust.allow[i];
 	}
+	for (i = 0; cli_trust.subjects && cli_trust.subjects[i]; i++) {
+		if (o->nsubjects >= TLS_MAX_PINS)
+			return kc_fail(st, KC_USAGE, "at most %d --allow-subject options", TLS_MAX_PINS);
+		o->subjects[o->nsubjects++] = cli_trust.subjects[i];
+	}
 	o->pin_source = cli_trust.allow && cli_trust.pins ? "--pin/--allow" : cli_trust.allow ? "--allow" : "--pin";
 	if (cli_trust.token && cli_trust.token_file)
 		return kc_fail(st, KC_USAGE, "--token and --token-file exclude each other");
@@ -141,15 +167,14 @@ int cli_tls_opts(struct tls_opts *o, enum ktls_policy *pol, bool server, struct 
 
 		if (read_token_file(cli_trust.token_file, &t, st) < 0)
 			return -1;
+		if (cli_trust.token)
+			gnutls_memset(cli_trust.token, 0, strlen(cli_trust.token));
 		free(cli_trust.token);
 		cli_trust.token = t;
 	}
 	if (cli_trust.token == NULL && !cli_trust.psk_file && o->npins == 0 && !cli_trust.ca && !cli_trust.accept_new &&
-	    getenv("KTLSCP_TOKEN")) {
-		cli_trust.token = strdup(getenv("KTLSCP_TOKEN"));
-		if (cli_trust.token == NULL)
-			return kc_fail(st, KC_OTHER, "out of memory");
-	}
+	    getenv("KTLSCP_TOKEN") && env_token(st) < 0)
+		return -1;
 	o->token = cli_trust.token;
 	o->handshake_ms = cli_timeout_ms();
 	o->accept_new = cli_trust.accept_new;
@@ -184,34 +209,31 @@ int cli_ktls_precheck(enum ktls_policy pol, char *prio, size_t priosz, struct kc
 
 int cli_parse_size(const char *s, uint64_t min, uint64_t *out)
 {
+	static const char units[] = "kmgt";
+	const char *u;
 	char *end;
 	double v;
 	uint64_t mult = 1;
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || v <= 0)
+	if (errno || end == s || v <= 0 || *s == '-' || *s == '+')
 		return -EINVAL;
-	if (*end == 'k' || *end == 'K')
-		mult = 1000;
-	else if (*end == 'M')
-		mult = 1000000;
-	else if (*end == 'G')
-		mult = 1000000000;
-	else if (*end == 'T')
-		mult = 1000000000000ULL;
-	if (mult > 1) {
-		end++;
-		if (*end == 'i') {
-			mult = mult == 1000 ? 1024ULL : mult == 1000000 ? 1048576ULL
-			     : mult == 1000000000 ? 1073741824ULL : 1099511627776ULL;
-			end++;
-		}
+	u = *end ? strchr(units, tolower((unsigned char)*end)) : NULL;
+	if (u != NULL) {
+		int k, n = (int)(u - units) + 1;
+		bool bin = end[1] == 'i' || end[1] == 'I';
+
+		for (k = 0; k < n; k++)
+			mult *= bin ? 1024 : 1000;
+		end += bin ? 2 : 1;
 	}
-	if (*end == 'B')
+	if (*end == 'B' || *end == 'b')
 		end++;
-	if (*end != '\0' || v * (double)mult < (double)min || v * (double)mult > 1.8e19)
+	if (*end != '\0')
 		return -EINVAL;
+	if (v * (double)mult < (double)min || v * (double)mult > 1.8e19)
+		return -ERANGE;
 	*out = (uint64_t)(v * (double)mult);
 	return 0;
 }
@@ -254,20 +276,35 @@ void cli_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+/* The context of the last handshake, for cli_finish's words about a peer
+ * that refused us after it. */
+static const struct tls_ctx *secured;
+
 int cli_finish(struct xfer_stats *stats, struct kc_status *st)
 {
+	char wb[300];
+	const char *w;
+	bool partial = stats->handshake_done && (stats->files > 0 || cli_out.verbose);
+
 	if (kc_class(st) == KC_OTHER && kc_interrupted && kc_msg(st)[0] == '\0')
 		kc_replace(st, KC_OTHER, "interrupted");
 	if (kc_class(st) == KC_USAGE)
 		return cli_usage("%s", kc_msg(st));
-	if (!kc_ok(st))
+	/* Authentication refused once the handshake was over (TLS 1.3: the
+	 * receiver checks the sender's key after the sender's handshake). */
+	if (kc_class(st) == KC_TLS && stats->handshake_done && secured &&
+	    (w = tls_refused_after(secured, wb, sizeof(wb))) != NULL)
+		kc_append(st, ": %s", w);
+	/* Time at the yes/no prompt is not transfer time. */
+	if (stats->paused > 0 && stats->seconds > stats->paused)
+		stats->seconds -= stats->paused;
+	/* On failure, how far it got comes first: the last line is the cause. */
+	if (!cli_out.json && !cli_out.quiet && (kc_ok(st) || partial))
+		report_human(stats, st, cli_out.verbose);
+	if (!kc_ok(st) && !kc_printed(st))
 		diag_print("%s", kc_msg(st));
 	if (cli_out.json)
 		report_json(stdout, stats, st);
-	else if (kc_ok(st) && !cli_out.quiet)
-		report_human(stats);
-	else if (!kc_ok(st) && stats->handshake_done && cli_out.verbose)
-		report_human(stats);
 	return (int)kc_class(st);
 }
 
@@ -284,7 +321,10 @@ int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, str
 	};
 	int rc;
 
-	if (tls_handshake(tc, fd, stats->peer, sess, st) < 0)
+	secured = tc;
+	rc = tls_handshake(tc, fd, stats->peer, sess, st);
+	stats->paused = tc->prompt_secs;
+	if (rc < 0)
 		return -1;
 	stats->handshake_done = 1;
 	snprintf(stats->tls_version, sizeof(stats->tls_version), "%s",
@@ -300,6 +340,7 @@ int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, str
 	if (chan_init(ch, fd, *sess, &stats->ki, stats->peer, &cc) < 0)
 		return kc_fail(st, KC_OTHER, "out of memory");
 	progress_init(prog, meter);
+	prog->fd = fd;
 	stats->tx_path = chan_tx_path(ch);
 	stats->rx_path = chan_rx_path(ch);
 	return 0;
@@ -317,6 +358,8 @@ static void free_argv(const char **v)
 void cli_free(void)
 {
 	free(cli_trust.psk_file);
+	if (cli_trust.token)
+		gnutls_memset(cli_trust.token, 0, strlen(cli_trust.token));
 	free(cli_trust.token);
 	free(cli_trust.token_file);
 	free(cli_trust.cert);
@@ -327,7 +370,9 @@ void cli_free(void)
 	free(cli_trust.ktls);
 	free_argv(cli_trust.pins);
 	free_argv(cli_trust.allow);
+	free_argv(cli_trust.subjects);
 	memset(&cli_trust, 0, sizeof(cli_trust));
 	cli_trust.timeout = -1;
+	report_free();
 	memset(&cli_out, 0, sizeof(cli_out));
 }

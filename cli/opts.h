@@ -20,6 +20,8 @@ struct cli_trust {
 	char *psk_file, *token, *token_file, *cert, *key, *ca;
 	const char **pins;
 	const char **allow;	/* recv --allow */
+	const char **subjects;	/* --allow-subject */
+	int token_from_env;	/* the token came from KTLSCP_TOKEN */
 	int accept_new;		/* send --accept-new */
 	char *tls, *cipher, *ktls;
 	int timeout;		/* seconds; -1 = not given */
@@ -30,8 +32,9 @@ struct cli_output {
 	int json, quiet, verbose, progress, no_progress;
 };
 
-/* "50M" -> 50000000: k/M/G are powers of 1000, Ki/Mi/Gi of 1024, an
- * optional B; at least min.  0 or -EINVAL. */
+/* "50M" -> 50000000: k/M/G/T (either case) are powers of 1000, Ki/Mi/Gi/Ti
+ * of 1024, an optional B; a plain number is bytes.  0, -EINVAL for what is
+ * not a size, -ERANGE for one below min (or beyond 2^64). */
 int cli_parse_size(const char *s, uint64_t min, uint64_t *out);
 
 /* Should a progress meter show?  --progress forces it; --no-progress, -q

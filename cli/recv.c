@@ -333,6 +333,13 @@ static void recv_announce(struct recv_job *j)
 		diag_print("%s token: %s (valid for %d s)", opt.keep_open ? "session" : "one-time", j->token,
 			   opt.token_ttl);
 		diag_print("on the sender: KTLSCP_TOKEN=%s ktlscp send THIS-HOST:%u FILE...", j->token, j->port);
+	} else if (cli_trust.token_from_env) {
+		/* Said, and bound by --token-ttl like a printed token. */
+		if (opt.token_ttl > 0)
+			token_expiry = clock_now() + opt.token_ttl;
+		if (!cli_out.quiet)
+			diag_print("accepting senders with the token from KTLSCP_TOKEN (valid for %d s), not authorized_senders",
+				   opt.token_ttl);
 	}
 }
 

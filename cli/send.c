@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -21,6 +22,7 @@
 #include "proto.h"
 #include "sender.h"
 #include "trustdb.h"
+#include "walk.h"
 #include "xfer.h"
 
 /* send's own options. */
@@ -80,6 +82,40 @@ struct send_job {
 	char kprio[160], khname[300];
 };
 
+#define RATE_MIN 1000	/* --limit-rate: below this, TCP pacing stalls past timeouts */
+
+/* scp's habits in the address, which HOST[:PORT] cannot mean: the operands
+ * swapped (send FILE HOST:PORT), a directory after the port
+ * (HOST:PORT:DIR), an IPv6 address with a port but no brackets.  A usage
+ * error with the ktlscp way, or 0. */
+static int send_dest_hint(const struct send_job *j, struct kc_status *st)
+{
+	const char *d = j->dest, *last = j->srcs[j->nsrcs - 1], *c = strrchr(d, ':');
+	char host[256], v6[64];
+	unsigned port = 0;
+	struct stat sb;
+	struct in6_addr a6;
+
+	if (stat(d, &sb) == 0 && j->nsrcs > 0 && strchr(last, ':') && stat(last, &sb) < 0 &&
+	    net_parse_hostport(last, host, sizeof(host), &port) == 0)
+		return kc_fail(st, KC_USAGE, "%s is a local file and %s looks like the receiver: the receiver comes first "
+			       "(ktlscp send %s PATH...)", d, last, last);
+	if (d[0] == '[' || c == NULL || strchr(d, ':') == c || strchr(d, '%'))
+		return 0;
+	if ((size_t)(c - d) < sizeof(v6)) {
+		memcpy(v6, d, (size_t)(c - d));
+		v6[c - d] = '\0';
+		if (c[1] >= '0' && c[1] <= '9' && strspn(c + 1, "0123456789") == strlen(c + 1) &&
+		    inet_pton(AF_INET6, v6, &a6) == 1 && inet_pton(AF_INET6, d, &a6) != 1)
+			return kc_fail(st, KC_USAGE, "%s: an IPv6 address with a port takes brackets: [%s]:%s", d, v6,
+				       c + 1);
+	}
+	if (inet_pton(AF_INET6, d, &a6) == 1)
+		return 0;
+	return kc_fail(st, KC_USAGE, "%s: expected HOST, HOST:PORT or [IPV6]:PORT; to send into a subdirectory "
+		       "of the receiver's DIR use -t SUBDIR (ktlscp send -t %s HOST:PORT PATH...)", d, c + 1);
+}
+
 /* The option values and the address; usage errors (and the trust options'
  * own) in st.  0 or -1. */
 static int send_check(struct send_job *j, struct xfer_stats *stats, struct kc_status *st)
@@ -92,8 +128,16 @@ static int send_check(struct send_job *j, struct xfer_stats *stats, struct kc_st
 			return kc_fail(st, KC_USAGE, "--port %d: expected 1 to 65535", opt.port);
 		j->port = (unsigned)opt.port;
 	}
-	if (net_parse_hostport(j->dest, j->host, sizeof(j->host), &j->port) < 0)
+	if (send_dest_hint(j, st) < 0)
+		return -1;
+	if (net_parse_hostport(j->dest, j->host, sizeof(j->host), &j->port) < 0) {
+		const char *c = strchr(j->dest, ':');
+
+		if (c && j->dest[0] != '[' && strspn(c + 1, "0123456789") != strlen(c + 1))
+			return kc_fail(st, KC_USAGE, "%s: expected HOST, HOST:PORT or [IPV6]:PORT; to send into a "
+				       "subdirectory of the receiver's DIR use -t SUBDIR", j->dest);
 		return kc_fail(st, KC_USAGE, "%s: expected HOST, HOST:PORT or [IPV6]:PORT", j->dest);
+	}
 	snprintf(stats->peer, sizeof(stats->peer), strchr(j->host, ':') ? "[%s]:%u" : "%s:%u", j->host,
 		 j->port);
 	if (opt.raw && (j->nsrcs != 1 || opt.recursive))
@@ -116,14 +160,78 @@ static int send_check(struct send_job *j, struct xfer_stats *stats, struct kc_st
 			return kc_fail(st, KC_USAGE, "--target %s: a relative path without . or .. components",
 				       opt.target);
 	}
-	if (opt.limit_rate && cli_parse_size(opt.limit_rate, 1024, &j->rate) < 0)
-		return kc_fail(st, KC_USAGE, "--limit-rate %s: expected a number of bytes per second, e.g. 50M",
-			       opt.limit_rate);
+	if (opt.limit_rate) {
+		int pr = cli_parse_size(opt.limit_rate, RATE_MIN, &j->rate);
+
+		if (pr == -ERANGE)
+			return kc_fail(st, KC_USAGE, "--limit-rate %s: below the minimum, 1k (%u bytes per second)",
+				       opt.limit_rate, RATE_MIN);
+		if (pr < 0)
+			return kc_fail(st, KC_USAGE,
+				       "--limit-rate %s: expected bytes per second, at least 1k: e.g. 1000, 500k, 50M, 1Mi",
+				       opt.limit_rate);
+	}
 	return cli_tls_opts(&j->to, &j->pol, false, st);
 }
 
+/* One source and the name it arrives under, for send_unique(). */
+struct arrival {
+	char name[PROTO_PATH_MAX + 1];
+	const char *src;
+	int idx;		/* its place among the operands */
+};
+
+static int arrival_cmp(const void *a, const void *b)
+{
+	const struct arrival *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : x->idx - y->idx;
+}
+
+/* Two sources that would arrive under one name (send a/x b/x, or a file
+ * named twice) are a usage error naming both: scp would let the last one
+ * win silently, and the receiver refuses a batch naming a path twice.
+ * 0 or -1 with st. */
+static int send_unique(const struct send_job *j, struct kc_status *st)
+{
+	struct arrival *v = calloc((size_t)j->npaths + 1, sizeof(*v));
+	char e1[512], e2[512], en[512];
+	int i, n = 0, rc = 0;
+
+	if (v == NULL)
+		return kc_fail(st, KC_OTHER, "out of memory");
+	for (i = 0; i < j->npaths; i++) {
+		const char *a = j->paths[i];
+
+		if (strcmp(a, "-") == 0)
+			snprintf(v[n].name, sizeof(v[n].name), "%s", opt.name ? opt.name : "stdin");
+		else if (walk_remote_name(a, v[n].name, sizeof(v[n].name)) < 0)
+			continue;	/* the walk reports it */
+		v[n].idx = i;
+		v[n++].src = a;
+	}
+	qsort(v, (size_t)n, sizeof(*v), arrival_cmp);
+	for (i = 1; i < n && rc == 0; i++) {
+		if (strcmp(v[i - 1].name, v[i].name) != 0)
+			continue;
+		diag_escape(v[i - 1].src, strlen(v[i - 1].src), e1, sizeof(e1));
+		diag_escape(v[i].src, strlen(v[i].src), e2, sizeof(e2));
+		diag_escape(v[i].name, strlen(v[i].name), en, sizeof(en));
+		if (strcmp(v[i - 1].src, v[i].src) == 0)
+			rc = kc_fail(st, KC_USAGE, "%s is named twice", e1);
+		else
+			rc = kc_fail(st, KC_USAGE,
+				     "%s and %s would both arrive as %s: send one of them in another run, with -t SUBDIR",
+				     e1, e2, en);
+	}
+	free(v);
+	return rc;
+}
+
 /* Report unusable sources before connecting; if none is left, do not
- * connect at all (a one-shot receiver would be spent for nothing).  Fills
+ * connect at all (a one-shot receiver would be spent for nothing), and say
+ * it in one line.  Two sources of one name are a usage error.  Fills
  * j->paths and j->so.  0 or -1 with st. */
 static int send_sources(struct send_job *j, struct kc_status *st)
 {
@@ -135,27 +243,34 @@ static int send_sources(struct send_job *j, struct kc_status *st)
 	for (i = 0; i < j->nsrcs && !opt.raw; i++) {
 		const char *a = j->srcs[i];
 		struct stat sb;
-		char e[512];
+		char cause[300];
 
-		diag_escape(a, strlen(a), e, sizeof(e));
 		if (strcmp(a, "-") == 0) {
 			j->paths[j->npaths++] = (char *)a;
 			continue;
 		}
 		if (stat(a, &sb) < 0)
-			diag_print("%s: %s", e, strerror(errno));
+			snprintf(cause, sizeof(cause), "%s", strerror(errno));
 		else if (S_ISDIR(sb.st_mode) && !opt.recursive)
-			diag_print("%s: is a directory (use -r to send it)", e);
+			snprintf(cause, sizeof(cause), "is a directory (use -r to send it)");
 		else if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
-			diag_print("%s: not a regular file or directory", e);
+			snprintf(cause, sizeof(cause), "not a regular file or directory");
 		else {
 			j->paths[j->npaths++] = (char *)a;
 			continue;
 		}
+		report_entry_failed(a, cause);
 		j->so.prefailed++;
 	}
+	if (j->npaths == 0 && !opt.raw && j->so.prefailed == 1) {
+		kc_fail(st, KC_FILE, "%s", report_first_failure(NULL));
+		kc_mark_printed(st);
+		return -1;
+	}
 	if (j->npaths == 0 && !opt.raw)
-		return kc_fail(st, KC_FILE, "nothing to send");
+		return kc_fail(st, KC_FILE, "nothing to send: none of the %u sources can be sent", j->so.prefailed);
+	if (!opt.raw && send_unique(j, st) < 0)
+		return -1;
 	j->so.paths = j->paths;
 	j->so.npaths = j->npaths;
 	j->so.recursive = opt.recursive;

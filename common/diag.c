@@ -21,6 +21,7 @@ static void kc_vset(struct kc_status *st, enum kc_class cls, const char *fmt, va
 static void kc_vset(struct kc_status *st, enum kc_class cls, const char *fmt, va_list ap)
 {
 	st->cls = cls;
+	st->printed = false;
 	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
 }
 
@@ -55,6 +56,7 @@ void kc_append(struct kc_status *st, const char *fmt, ...)
 
 	if (st->cls == KC_OK || n + 1 >= sizeof(st->msg))
 		return;
+	st->printed = false;
 	va_start(ap, fmt);
 	vsnprintf(st->msg + n, sizeof(st->msg) - n, fmt, ap);
 	va_end(ap);
@@ -64,6 +66,18 @@ void kc_clear(struct kc_status *st)
 {
 	st->cls = KC_OK;
 	st->msg[0] = '\0';
+	st->printed = false;
+}
+
+void kc_mark_printed(struct kc_status *st)
+{
+	if (st->cls != KC_OK)
+		st->printed = true;
+}
+
+bool kc_printed(const struct kc_status *st)
+{
+	return st->printed;
 }
 
 static void diag_vprint(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));

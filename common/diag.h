@@ -40,6 +40,7 @@ enum kc_class {
 struct kc_status {
 	enum kc_class cls;
 	char msg[768];
+	bool printed;		/* the message is on stderr already */
 };
 
 /* Record the first fatal error (later ones are ignored); returns -1 so that
@@ -59,6 +60,11 @@ void kc_append(struct kc_status *st, const char *fmt, ...) __attribute__((format
 
 /* Forget a failure the caller has dealt with: st is KC_OK again. */
 void kc_clear(struct kc_status *st);
+
+/* The recorded message was printed already (it is one entry's failure,
+ * told when it happened): the command does not print it again. */
+void kc_mark_printed(struct kc_status *st);
+bool kc_printed(const struct kc_status *st);
 
 static inline bool kc_ok(const struct kc_status *st)
 {

@@ -1,5 +1,7 @@
 /* report: the end-of-run summary, for people (stderr) and for scripts
- * (--json, one object on stdout; key names are fixed by DESIGN.md). */
+ * (--json, one object on stdout; key names are fixed by DESIGN.md), and the
+ * run's per-entry lists (entries that failed, entries skipped), which the
+ * sender fills as it goes and the JSON object carries. */
 #ifndef KTLSCP_REPORT_H
 #define KTLSCP_REPORT_H
 
@@ -9,13 +11,35 @@
 #include "diag.h"
 #include "stats.h"
 
+/* At most this many entries are kept in each list (the counts go on). */
+#define REPORT_LIST_MAX 1000
+
 /* JSON object, one line, on f.  st->cls == KC_OK means status "ok". */
 void report_json(FILE *f, const struct xfer_stats *s, const struct kc_status *st);
-/* Human summary on stderr (two lines). */
-void report_human(const struct xfer_stats *s);
+/* Human summary on stderr: one line; the TLS and offload line too when
+ * verbose.  On failure (st not ok) the line says how much of it got
+ * through: "sent N of M files". */
+void report_human(const struct xfer_stats *s, const struct kc_status *st, bool verbose);
 /* "1.5 MB" style (powers of 1000) into out. */
 void report_size(double bytes, char *out, size_t n);
 /* JSON string escaping into f. */
 void report_json_str(FILE *f, const char *s);
+
+/* An entry (path, unescaped) that was not transferred, and why: printed
+ * as "ktlscp: PATH: CAUSE", except that after three entries with one cause
+ * (a full disk) the others are only counted (-v prints them); recorded for
+ * the JSON "failures" list. */
+void report_entry_failed(const char *path, const char *cause);
+/* An entry left out on purpose (a symbolic link, a special file, one the
+ * receiver kept with -n/--update): printed as "ktlscp: PATH: skipping
+ * WHY" when print, recorded for the JSON "skipped_entries" list. */
+void report_entry_skipped(const char *path, const char *why, bool print);
+/* How many entries report_entry_skipped() saw. */
+unsigned report_skipped(void);
+/* The first failure as "PATH: CAUSE" (escaped), "" if none; and how many
+ * failures were not printed. */
+const char *report_first_failure(unsigned *repeats);
+/* Forget the lists (at exit, or before another run in this process). */
+void report_free(void);
 
 #endif

@@ -21,6 +21,7 @@
 #include "body.h"
 #include "fsutil.h"
 #include "proto.h"
+#include "report.h"
 #include "sender.h"
 #include "walk.h"
 #include "xfer.h"
@@ -50,6 +51,7 @@ struct sent {
 struct sbatch {
 	uint32_t seq;
 	bool final;
+	bool done;		/* its DONE arrived: every entry is accounted for */
 	unsigned n;
 	struct sent e[PROTO_BATCH_MAX];
 };
@@ -77,6 +79,7 @@ static int build_batch(struct walk *w, struct sbatch *b, uint32_t seq, struct pb
 	b->seq = seq;
 	b->n = 0;
 	b->final = false;
+	b->done = false;
 	if (proto_batch_begin(pb, seq, &mark) < 0)
 		return kc_fail(st, KC_OTHER, "out of memory");
 	while (b->n < PROTO_BATCH_MAX) {
@@ -142,7 +145,7 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, ui
 		return xfer_abort(c, PR_PROTOCOL, st, KC_XFER, "protocol error: malformed ACK");
 	for (i = 0; i < b->n; i++) {
 		struct sent *e = &b->e[i];
-		char en[ESC_MAX];
+		char cause[200];
 
 		e->action = r->action[i];
 		e->reason = r->reason[i];
@@ -159,13 +162,13 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, ui
 			return xfer_abort(c, PR_PROTOCOL, st, KC_XFER,
 					  "protocol error: a skip the sender did not ask for");
 		if (e->action == PROTO_REJECT) {
-			diag_print("%s: rejected by the receiver: %s", esc(e->path, en),
-				   proto_reason_str(e->reason));
+			snprintf(cause, sizeof(cause), "rejected by the receiver: %s", proto_reason_str(e->reason));
+			report_entry_failed(e->path, cause);
 			note_failure(stats, worst, KC_XFER);
 		} else if (e->action == PROTO_SKIP) {
-			stats->skipped++;
-			diag_debug("%s: skipped by the receiver: %s", esc(e->path, en),
-				   e->reason == PR_EXISTS ? "it exists there" : "its copy is not older");
+			report_entry_skipped(e->path, e->reason == PR_EXISTS ? "it exists on the receiver (-n)"
+									: "the receiver's copy is not older (--update)",
+					     false);
 		}
 	}
 	return 0;
@@ -184,7 +187,7 @@ static int apply_done(struct chan *c, struct sbatch *b, struct proto_reply *r, b
 		return xfer_abort(c, PR_PROTOCOL, st, KC_XFER, "protocol error: malformed DONE");
 	for (i = 0; i < b->n; i++) {
 		struct sent *e = &b->e[i];
-		char en[ESC_MAX];
+		char cause[200];
 
 		if (e->action != PROTO_ACCEPT || e->status != 0)
 			continue;	/* already reported */
@@ -198,11 +201,23 @@ static int apply_done(struct chan *c, struct sbatch *b, struct proto_reply *r, b
 			}
 			continue;
 		}
-		diag_print("%s: not stored by the receiver: %s", esc(e->path, en),
-			   proto_reason_str(r->reason[i]));
+		snprintf(cause, sizeof(cause), "not stored by the receiver: %s", proto_reason_str(r->reason[i]));
+		report_entry_failed(e->path, cause);
 		note_failure(stats, worst, KC_XFER);
 	}
+	b->done = true;
 	return 0;
+}
+
+/* After a lost connection: the entries of b still in flight (announced,
+ * not refused, not confirmed) did not arrive either. */
+static unsigned unconfirmed(const struct sbatch *b)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; !b->done && i < b->n; i++)
+		n += b->e[i].action == PROTO_ACCEPT && b->e[i].status == 0;
+	return n;
 }
 
 /* Did the file change since it was announced?  (Its bytes may then be a mix
@@ -330,7 +345,7 @@ static int send_stream_body(struct chan *c, struct sent *e, bool verify, struct 
 	int sr;
 
 	if (chan_progress(c))
-		progress_file(chan_progress(c), e->path, 0);
+		progress_stream(chan_progress(c), e->path);
 	if (verify && gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
 		return kc_fail(st, KC_OTHER, "out of memory");
 	chan_tx_hash_set(c, h);
@@ -358,7 +373,7 @@ static int send_file_body(struct chan *c, struct sent *e, bool verify, enum kc_c
 {
 	bool short_file;
 	int rerr;
-	char en[ESC_MAX];
+	char cause[200];
 
 	e->sent = e->size - e->offset;
 	if (chan_progress(c))
@@ -371,13 +386,13 @@ static int send_file_body(struct chan *c, struct sent *e, bool verify, enum kc_c
 	if (chan_progress(c))
 		progress_file_done(chan_progress(c));
 	if (!short_file && source_changed(e)) {
-		diag_print("%s: changed while being sent (size, mtime or ctime); not stored, send it again",
-			   esc(e->path, en));
+		report_entry_failed(e->path, "changed while being sent (size, mtime or ctime); not stored, send it again");
 		short_file = true;
 	} else if (short_file && rerr) {
-		diag_print("%s: read error while sending: %s", esc(e->path, en), strerror(rerr));
+		snprintf(cause, sizeof(cause), "read error here, while sending: %s", strerror(rerr));
+		report_entry_failed(e->path, cause);
 	} else if (short_file) {
-		diag_print("%s: file shrank while being sent; not stored", esc(e->path, en));
+		report_entry_failed(e->path, "file shrank while being sent; not stored");
 	}
 	if (short_file) {
 		e->status = 1;
@@ -466,13 +481,15 @@ static int read_hello(struct chan *c, bool verify, struct kc_status *st)
 }
 
 /* After the last DONE: sources the caller or the walker could not send
- * count as failures too, and the most telling class is the outcome.  0,
- * or -1 with st. */
-static int verdict(struct chan *c, const struct send_opts *o, const struct walk *w,
-		   enum kc_class worst, struct xfer_stats *stats, struct kc_status *st)
+ * count as failures too, and the most telling class is the outcome.  The
+ * message says how many and the first cause (it is that cause alone for a
+ * single local failure, already printed).  0, or -1 with st. */
+static int verdict(struct chan *c, const struct send_opts *o, const struct walk *w, enum kc_class worst,
+		   struct xfer_stats *stats, struct kc_status *st)
 {
 	enum kc_class local_class;
-	unsigned local_errors = o->prefailed + walk_errors(w, &local_class);
+	unsigned local_errors = o->prefailed + walk_errors(w, &local_class), repeats;
+	const char *first;
 
 	if (o->prefailed)
 		local_class = KC_FILE;
@@ -480,10 +497,27 @@ static int verdict(struct chan *c, const struct send_opts *o, const struct walk 
 		stats->failed += local_errors;
 		worst = local_class == KC_USAGE ? KC_FILE : local_class;
 	}
-	if (worst != KC_OK)
-		return kc_fail(st, worst, "%s: %u %s not transferred (see above)", chan_peer(c),
-			       stats->failed, stats->failed == 1 ? "entry was" : "entries were");
-	return 0;
+	if (worst == KC_OK)
+		return 0;
+	first = report_first_failure(&repeats);
+	if (first[0] == '\0')
+		first = "(no cause recorded)";
+	/* One source that failed here: its own line was the message. */
+	if (stats->failed == 1 && worst == KC_FILE) {
+		kc_fail(st, worst, "%s", first);
+		kc_mark_printed(st);
+		return -1;
+	}
+	/* The receiver's doing names the receiver; ours does not. */
+	if (worst == KC_FILE)
+		kc_fail(st, worst, "%u %s not sent: %s", stats->failed, stats->failed == 1 ? "entry was" : "entries were",
+			first);
+	else
+		kc_fail(st, worst, "%s: %u %s not transferred: %s", chan_peer(c), stats->failed,
+			stats->failed == 1 ? "entry was" : "entries were", first);
+	if (repeats)
+		kc_append(st, " (%u more with a cause shown above; -v or --json lists them)", repeats);
+	return -1;
 }
 
 /* The per-batch pipeline (sender.h): one batch's bodies in flight while
@@ -548,6 +582,9 @@ int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *sta
 out_net:
 	xfer_peer_reason(c, st);
 out:
+	stats->skipped = report_skipped();	/* by the receiver and by the walk */
+	if (rc < 0 && bs[0] && bs[1])
+		stats->failed += unconfirmed(bs[0]) + unconfirmed(bs[1]);
 	walk_free(w);
 	if (bs[0])
 		sbatch_release(bs[0]);

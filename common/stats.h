@@ -25,6 +25,7 @@ struct xfer_stats {
 	uint64_t resumed;		/* --resume: bytes the receiver already had */
 	uint64_t verified;		/* --verify: files (and streams) whose SHA-256 matched */
 	double seconds;
+	double paused;			/* of those, at the yes/no prompt (not counted) */
 	int handshake_done;
 };
 

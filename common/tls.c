@@ -3,6 +3,7 @@
  * read in secrets.c. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -10,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <gnutls/crypto.h>
 
+#include "clock.h"
 #include "ktls.h"
 #include "tls.h"
 #include "tlsrec.h"
@@ -33,23 +36,30 @@ const char *tls_auth_name(enum tls_auth a)
 	}
 }
 
+/* An unknown identity gets a random key, so that its handshake fails
+ * exactly as a known identity with a wrong key does: the peer cannot tell
+ * which identities exist.  The receiver still says which it was. */
 static int psk_server_cb(gnutls_session_t s, const char *username, gnutls_datum_t *key)
 {
 	struct tls_ctx *c = gnutls_session_get_ptr(s);
+	const struct tls_psk *k = NULL;
 	unsigned i;
 
-	for (i = 0; i < c->npsk; i++) {
-		if (strcmp(c->psk[i].id, username) != 0)
-			continue;
-		key->data = gnutls_malloc(c->psk[i].len);
-		if (key->data == NULL)
-			return -1;
-		memcpy(key->data, c->psk[i].key, c->psk[i].len);
-		key->size = (unsigned)c->psk[i].len;
-		return 0;
-	}
-	snprintf(c->verify_msg, sizeof(c->verify_msg), "unknown PSK identity");
-	return -1;
+	for (i = 0; i < c->npsk && k == NULL; i++)
+		if (strcmp(c->psk[i].id, username) == 0)
+			k = &c->psk[i];
+	key->size = k ? (unsigned)k->len : TLS_TOKEN_KEY_LEN;
+	key->data = gnutls_malloc(key->size);
+	if (key->data == NULL)
+		return -1;
+	if (k)
+		memcpy(key->data, k->key, k->len);
+	else if (gnutls_rnd(GNUTLS_RND_NONCE, key->data, key->size) < 0)
+		return -1;
+	if (k == NULL)
+		snprintf(c->verify_msg, sizeof(c->verify_msg),
+			 "the sender's PSK identity is not in --psk-file (or it has no token)");
+	return 0;
 }
 
 /* ---- peer verification ------------------------------------------------- */
@@ -95,7 +105,10 @@ static int verify_known_host(struct tls_ctx *c)
 static int confirm_new_host(struct tls_ctx *c, const char *peer, struct kc_status *st)
 {
 	if (!c->accept_new) {
+		double t0 = clock_now();
 		int yes = c->confirm(c->confirm_arg, peer, c->peer_fp, c->kh_path);
+
+		c->prompt_secs += clock_now() - t0;
 
 		if (yes < 0)
 			return kc_fail(st, KC_TLS, "%s: receiver key %s not accepted (no answer)", peer,
@@ -109,13 +122,158 @@ static int confirm_new_host(struct tls_ctx *c, const char *peer, struct kc_statu
 	return 0;
 }
 
+/* The names a certificate is for: its DNS and IP subject alternative
+ * names, else its CN; "a, b" into out. */
+static void cert_names(gnutls_x509_crt_t crt, char *out, size_t outsz)
+{
+	char name[256];
+	size_t l = 0, nl;
+	unsigned i;
+	int t;
+
+	out[0] = '\0';
+	for (i = 0; l + 3 < outsz; i++) {
+		nl = sizeof(name);
+		t = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &nl, NULL);
+		if (t == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (t == GNUTLS_SAN_IPADDRESS) {
+			char ip[INET6_ADDRSTRLEN];
+
+			if ((nl != 4 && nl != 16) || inet_ntop(nl == 4 ? AF_INET : AF_INET6, name, ip, sizeof(ip)) == NULL)
+				continue;
+			snprintf(name, sizeof(name), "%s", ip);
+		} else if (t != GNUTLS_SAN_DNSNAME) {
+			continue;
+		}
+		l += (size_t)snprintf(out + l, outsz - l, "%s%s", l ? ", " : "", name);
+	}
+	nl = sizeof(name);
+	if (out[0] == '\0' && gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, name, &nl) == 0)
+		snprintf(out, outsz, "%s", name);
+	if (out[0] == '\0')
+		snprintf(out, outsz, "no name");
+	if (l >= outsz)
+		snprintf(out + outsz - 4, 4, "...");
+}
+
+/* --allow-subject: does the certificate's subject DN (RFC 4514, as
+ * "certtool -i" prints it), or one of its DNS or e-mail alternative names,
+ * equal one of the allowed subjects? */
+static bool subject_allowed(const struct tls_ctx *c, gnutls_x509_crt_t crt, char *dnout, size_t dnsz)
+{
+	gnutls_datum_t dn = { NULL, 0 };
+	char name[256];
+	size_t nl;
+	unsigned i;
+	int k, t;
+
+	snprintf(dnout, dnsz, "(no subject)");
+	if (gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0) {
+		snprintf(dnout, dnsz, "%s", (char *)dn.data);
+		gnutls_free(dn.data);
+	}
+	for (k = 0; k < c->nsubjects; k++)
+		if (strcmp(c->subjects[k], dnout) == 0)
+			return true;
+	for (i = 0;; i++) {
+		nl = sizeof(name);
+		t = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &nl, NULL);
+		if (t == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			return false;
+		if (t != GNUTLS_SAN_DNSNAME && t != GNUTLS_SAN_RFC822NAME)
+			continue;
+		for (k = 0; k < c->nsubjects; k++)
+			if (strcasecmp(c->subjects[k], name) == 0)
+				return true;
+	}
+}
+
+/* --ca: the chain, the key purpose (a receiver's certificate must be for
+ * a TLS server, a sender's for a TLS client, when it names its purposes),
+ * on the sender the receiver's name, then --allow-subject.  0 or -1 with
+ * c->verify_msg. */
+static int verify_ca(struct tls_ctx *c, gnutls_session_t s, gnutls_x509_crt_t crt)
+{
+	gnutls_typed_vdata_st vd[2];
+	unsigned status = 0, nvd = 0;
+	gnutls_datum_t out = { NULL, 0 };
+	char names[300], dn[300];
+	int rc;
+
+	vd[nvd].type = GNUTLS_DT_KEY_PURPOSE_OID;
+	vd[nvd].data = (unsigned char *)(c->server ? GNUTLS_KP_TLS_WWW_CLIENT : GNUTLS_KP_TLS_WWW_SERVER);
+	vd[nvd++].size = 0;
+	if (!c->server && c->hostname[0]) {
+		vd[nvd].type = GNUTLS_DT_DNS_HOSTNAME;
+		vd[nvd].data = (unsigned char *)c->hostname;
+		vd[nvd++].size = 0;
+	}
+	rc = gnutls_certificate_verify_peers(s, vd, nvd, &status);
+	if (rc < 0) {
+		snprintf(c->verify_msg, sizeof(c->verify_msg), "certificate verification failed: %s",
+			 gnutls_strerror(rc));
+		return -1;
+	}
+	cert_names(crt, names, sizeof(names));
+	if (status & GNUTLS_CERT_PURPOSE_MISMATCH) {
+		snprintf(c->verify_msg, sizeof(c->verify_msg),
+			 "the %s's certificate (for %s) is not meant for a TLS %s (its extended key usage); "
+			 "it needs one with the %s purpose", c->server ? "sender" : "receiver", names,
+			 c->server ? "client" : "server", c->server ? "TLS WWW client" : "TLS WWW server");
+		return -1;
+	}
+	if (status == (GNUTLS_CERT_INVALID | GNUTLS_CERT_UNEXPECTED_OWNER)) {
+		snprintf(c->verify_msg, sizeof(c->verify_msg),
+			 "the receiver's certificate is for %s, not for %s (the name or address given to send)",
+			 names, c->hostname);
+		return -1;
+	}
+	if (status != 0) {
+		gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
+		snprintf(c->verify_msg, sizeof(c->verify_msg), "%s",
+			 out.data ? (char *)out.data : "certificate not trusted");
+		gnutls_free(out.data);
+		return -1;
+	}
+	if (c->nsubjects > 0 && !subject_allowed(c, crt, dn, sizeof(dn))) {
+		snprintf(c->verify_msg, sizeof(c->verify_msg),
+			 "the %s's certificate subject \"%.200s\" (for %.200s) is not allowed by --allow-subject",
+			 c->server ? "sender" : "receiver", dn, names);
+		return -1;
+	}
+	return 0;
+}
+
+/* The pins, or known_hosts; --pin fails in the words of who asked. */
+static int verify_pins(struct tls_ctx *c)
+{
+	int i;
+
+	if (c->tofu)
+		return verify_known_host(c);
+	for (i = 0; i < c->npins; i++)
+		if (strcmp(c->pins[i], c->peer_fp) == 0)
+			return 0;
+	if (c->npins == 0)
+		return 0;
+	if (c->server)
+		snprintf(c->verify_msg, sizeof(c->verify_msg),
+			 "sender key %s is not allowed by %s; if it is the one you expect, add it there "
+			 "(the sender's 'ktlscp id' prints it)", c->peer_fp, c->pin_source);
+	else
+		snprintf(c->verify_msg, sizeof(c->verify_msg), "the receiver's key %s does not match --pin",
+			 c->peer_fp);
+	return -1;
+}
+
 static int verify_cb(gnutls_session_t s)
 {
 	struct tls_ctx *c = gnutls_session_get_ptr(s);
 	const gnutls_datum_t *certs;
 	unsigned ncerts = 0;
 	gnutls_x509_crt_t crt = NULL;
-	int i, ok;
+	int rc;
 
 	c->verify_msg[0] = '\0';
 	c->peer_fp[0] = '\0';
@@ -132,41 +290,11 @@ static int verify_cb(gnutls_session_t s)
 			gnutls_x509_crt_deinit(crt);
 		return -1;
 	}
+	rc = verify_pins(c);
+	if (rc == 0 && c->use_ca)
+		rc = verify_ca(c, s, crt);
 	gnutls_x509_crt_deinit(crt);
-	if (c->tofu)
-		return verify_known_host(c);
-	if (c->npins > 0) {
-		for (ok = 0, i = 0; i < c->npins && !ok; i++)
-			ok = strcmp(c->pins[i], c->peer_fp) == 0;
-		if (!ok) {
-			if (c->server)
-				snprintf(c->verify_msg, sizeof(c->verify_msg),
-					 "sender key %s is not allowed by %s", c->peer_fp, c->pin_source);
-			else
-				snprintf(c->verify_msg, sizeof(c->verify_msg),
-					 "peer key %s does not match --pin", c->peer_fp);
-			return -1;
-		}
-	}
-	if (c->use_ca) {
-		unsigned status = 0;
-		gnutls_datum_t out = { NULL, 0 };
-		int rc = gnutls_certificate_verify_peers3(s, c->server ? NULL : c->hostname, &status);
-
-		if (rc < 0) {
-			snprintf(c->verify_msg, sizeof(c->verify_msg), "certificate verification failed: %s",
-				 gnutls_strerror(rc));
-			return -1;
-		}
-		if (status != 0) {
-			gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
-			snprintf(c->verify_msg, sizeof(c->verify_msg), "%s",
-				 out.data ? (char *)out.data : "certificate not trusted");
-			gnutls_free(out.data);
-			return -1;
-		}
-	}
-	return 0;
+	return rc;
 }
 
 /* ---- context ----------------------------------------------------------- */
@@ -229,6 +357,8 @@ static int setup_certs(struct tls_ctx *c, const struct tls_opts *o, struct kc_st
 	bool created;
 	int rc, i;
 
+	for (i = 0; i < o->nsubjects; i++)
+		c->subjects[c->nsubjects++] = o->subjects[i];
 	for (i = 0; i < o->npins; i++) {
 		const char *p = o->pins[i];
 
@@ -248,6 +378,8 @@ static int setup_certs(struct tls_ctx *c, const struct tls_opts *o, struct kc_st
 		if (rc == 0 && created)
 			diag_print("created this host's identity %s", certpath);
 	}
+	if (rc == 0 && tls_fingerprint(crt, c->own_fp) < 0)
+		c->own_fp[0] = '\0';
 	if (rc == 0) {
 		rc = gnutls_certificate_set_x509_key(c->xcred, &crt, 1, key);
 		if (rc < 0)
@@ -283,6 +415,8 @@ int tls_ctx_init(struct tls_ctx *c, const struct tls_opts *o, struct kc_status *
 	if (psk && cert)
 		return kc_fail(st, KC_USAGE,
 			       "choose one kind of trust: a PSK or token, or certificates (--pin/--ca)");
+	if (o->nsubjects > 0 && !o->ca_file)
+		return kc_fail(st, KC_USAGE, "--allow-subject goes with --ca (it restricts certificates the CA signed)");
 	if (!psk && !cert && (o->server || !o->known_hosts))
 		return kc_fail(st, KC_USAGE,
 			       "no trust configured: use --token (printed by recv), --psk-file, --pin or --ca");
@@ -379,12 +513,81 @@ static void linger_close(int fd)
 			break;
 }
 
+/* What a failed handshake means, in the words of the trust mode. */
+static const char *refused_words(const struct tls_ctx *c, int alert, char *buf, size_t n)
+{
+	bool psk = c->auth == TLS_AUTH_PSK;
+
+	if ((alert == GNUTLS_A_ACCESS_DENIED || alert == GNUTLS_A_BAD_CERTIFICATE) && c->server && !psk)
+		return "the sender did not accept this receiver's key (it answered no at its prompt, or its "
+		       "known_hosts, --pin or --ca says otherwise; 'ktlscp id' here prints the key)";
+	if (alert == GNUTLS_A_HANDSHAKE_FAILURE || alert == GNUTLS_A_INSUFFICIENT_SECURITY)
+		return psk ? (c->server ? "the sender offered no token or PSK (it needs this receiver's token, or a --psk-file key)"
+					: "the receiver takes no token or PSK here (it checks keys or certificates)")
+			   : (c->server ? "the sender has no key or certificate to offer: it sent a token or PSK"
+					: "the receiver wants a token or PSK: pass --token, KTLSCP_TOKEN or --psk-file");
+	if (psk && (alert == GNUTLS_A_ILLEGAL_PARAMETER || alert == GNUTLS_A_DECRYPT_ERROR ||
+		    alert == GNUTLS_A_BAD_RECORD_MAC || alert == GNUTLS_A_UNKNOWN_PSK_IDENTITY))
+		return c->server ? "the sender's token or PSK is wrong"
+				 : "the receiver refused the token or PSK: wrong, expired, or a one-time token already used";
+	if (!psk && (alert == GNUTLS_A_BAD_CERTIFICATE || alert == GNUTLS_A_CERTIFICATE_UNKNOWN ||
+		     alert == GNUTLS_A_UNKNOWN_CA || alert == GNUTLS_A_ACCESS_DENIED)) {
+		if (c->server)
+			return "the sender did not accept this receiver's certificate (its --ca does not sign it)";
+		snprintf(buf, n, "the receiver does not accept this host's key %s: on the receiver, add it to "
+			 "authorized_senders or --allow%s", c->own_fp[0] ? c->own_fp : "('ktlscp id' prints it)",
+			 c->use_ca ? " (or have the receiver's --ca sign this certificate)" : "");
+		return buf;
+	}
+	return NULL;
+}
+
+/* Record why the handshake failed, in words, on either end. */
+static void handshake_failed(struct tls_ctx *c, gnutls_session_t s, int rc, const char *peer,
+			     struct kc_status *st)
+{
+	char eb[160], wb[300];
+	const char *w;
+
+	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_TIMEDOUT) {
+		kc_fail(st, KC_NET, "%s: TLS handshake timed out", peer);
+	} else if (rc == GNUTLS_E_PUSH_ERROR || rc == GNUTLS_E_PULL_ERROR || rc == GNUTLS_E_PREMATURE_TERMINATION) {
+		kc_fail(st, c->verify_msg[0] ? KC_TLS : KC_NET, "%s: connection lost during the TLS handshake%s%s",
+			peer, c->verify_msg[0] ? ": " : "", c->verify_msg);
+	} else if (c->verify_msg[0]) {
+		kc_fail(st, KC_TLS, "%s: authentication failed: %s", peer, c->verify_msg);
+	} else if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+		int a = (int)gnutls_alert_get(s);
+
+		w = refused_words(c, a, wb, sizeof(wb));
+		if (w)
+			kc_fail(st, KC_TLS, "%s: authentication failed: %s", peer, w);
+		else
+			kc_fail(st, KC_TLS, "%s: TLS handshake failed: the peer sent alert \"%s\"", peer,
+				gnutls_alert_get_name((gnutls_alert_description_t)a));
+	} else if (rc == GNUTLS_E_INSUFFICIENT_CREDENTIALS || rc == GNUTLS_E_NO_CIPHER_SUITES ||
+		   rc == GNUTLS_E_UNKNOWN_CIPHER_SUITE || rc == GNUTLS_E_NO_COMMON_KEY_SHARE) {
+		w = refused_words(c, GNUTLS_A_HANDSHAKE_FAILURE, wb, sizeof(wb));
+		kc_fail(st, KC_TLS, "%s: authentication failed: %s", peer, w);
+	} else if (c->auth == TLS_AUTH_PSK && (rc == GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER ||
+					       rc == GNUTLS_E_DECRYPTION_FAILED || rc == GNUTLS_E_ERROR_IN_FINISHED_PACKET)) {
+		kc_fail(st, KC_TLS, "%s: authentication failed: %s", peer,
+			refused_words(c, GNUTLS_A_DECRYPT_ERROR, wb, sizeof(wb)));
+	} else {
+		kc_fail(st, KC_TLS, "%s: TLS handshake failed: %s", peer, diag_gnutls(rc, eb, sizeof(eb)));
+	}
+}
+
+const char *tls_refused_after(const struct tls_ctx *c, char *buf, size_t n)
+{
+	return refused_words(c, GNUTLS_A_BAD_CERTIFICATE, buf, n);
+}
+
 int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t *out,
 		  struct kc_status *st)
 {
 	gnutls_session_t s = NULL;
 	unsigned flags = c->server ? GNUTLS_SERVER : (GNUTLS_CLIENT | GNUTLS_NO_TICKETS);
-	char eb[160];
 	int rc;
 
 	*out = NULL;
@@ -410,6 +613,8 @@ int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t 
 	if (c->handshake_ms > 0)
 		gnutls_handshake_set_timeout(s, (unsigned)c->handshake_ms);
 	c->kh_new = false;
+	c->prompt_secs = 0;
+	c->verify_msg[0] = '\0';
 	do {
 		rc = gnutls_handshake(s);
 	} while (rc == GNUTLS_E_INTERRUPTED || (rc < 0 && rc != GNUTLS_E_AGAIN && !gnutls_error_is_fatal(rc)));
@@ -431,21 +636,7 @@ int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t 
 	    rc != GNUTLS_E_FATAL_ALERT_RECEIVED)
 		gnutls_alert_send_appropriate(s, rc);
 	linger_close(fd);
-	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_TIMEDOUT)
-		kc_fail(st, KC_NET, "%s: TLS handshake timed out", peer);
-	else if (rc == GNUTLS_E_PUSH_ERROR || rc == GNUTLS_E_PULL_ERROR ||
-		 rc == GNUTLS_E_PREMATURE_TERMINATION)
-		kc_fail(st, c->verify_msg[0] ? KC_TLS : KC_NET,
-			"%s: connection lost during the TLS handshake%s%s", peer,
-			c->verify_msg[0] ? ": " : "", c->verify_msg);
-	else if (c->verify_msg[0])
-		kc_fail(st, KC_TLS, "%s: authentication failed: %s", peer, c->verify_msg);
-	else if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED)
-		kc_fail(st, KC_TLS, "%s: TLS handshake failed: peer sent alert \"%s\" (wrong key, token or certificate?)",
-			peer, gnutls_alert_get_name(gnutls_alert_get(s)));
-	else
-		kc_fail(st, KC_TLS, "%s: TLS handshake failed: %s%s", peer, diag_gnutls(rc, eb, sizeof(eb)),
-			c->auth == TLS_AUTH_PSK ? " (wrong key or token?)" : "");
+	handshake_failed(c, s, rc, peer, st);
 	gnutls_deinit(s);
 	return -1;
 }

@@ -8,8 +8,11 @@
  *          (receiver: --allow, or the authorized_senders file).  A sender
  *          with no trust option checks the receiver's key against its
  *          known_hosts file instead (trust on first use, see trustdb.h).
- *   x509   the peer's certificate must chain to --ca (and, on the sender,
- *          match the host name or address).
+ *   x509   the peer's certificate must chain to --ca, be meant for its role
+ *          (key purpose TLS server for the receiver, TLS client for the
+ *          sender, when it names purposes), on the sender match the host
+ *          name or address, and with --allow-subject have an allowed
+ *          subject.
  * Both ends are always authenticated: the receiver requires a client
  * certificate in the certificate modes.
  */
@@ -52,6 +55,8 @@ struct tls_opts {
 	int (*confirm)(void *arg, const char *peer, const char *fp, const char *file);
 	void *confirm_arg;
 	int handshake_ms;
+	const char *subjects[TLS_MAX_PINS];	/* --allow-subject (with --ca) */
+	int nsubjects;
 };
 
 struct tls_ctx {
@@ -73,10 +78,14 @@ struct tls_ctx {
 	int (*confirm)(void *arg, const char *peer, const char *fp, const char *file);
 	void *confirm_arg;
 	bool kh_new;			/* the receiver was not in known_hosts */
+	double prompt_secs;		/* spent waiting for the answer to confirm */
 	char kh_path[4096];
 	char kh_name[300];
 	char verify_msg[700];		/* why the last peer verification failed */
 	char peer_fp[TLS_FP_LEN];	/* peer's key fingerprint, cert modes */
+	char own_fp[TLS_FP_LEN];	/* ours, cert modes, for messages */
+	const char *subjects[TLS_MAX_PINS];	/* --allow-subject, borrowed */
+	int nsubjects;
 };
 
 /* Is name a --cipher value (a row of KTLS_CIPHERS, ktls.h)?  0 or -EINVAL. */
@@ -95,6 +104,11 @@ int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t 
 		  struct kc_status *st);
 
 const char *tls_auth_name(enum tls_auth a);
+
+/* A TLS 1.3 peer refuses our certificate only after its handshake ended:
+ * what that means, in the words of the trust mode (into buf), or NULL
+ * where it means nothing more (PSK). */
+const char *tls_refused_after(const struct tls_ctx *c, char *buf, size_t n);
 
 /* Has the peer's first TLS record (a ClientHello, whole) arrived on fd?
  * recv -k gives a process and a startup slot only to connections whose

@@ -18,9 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "report.h"
 #include "walk.h"
-
-#define ESC_MAX 512
 
 struct wframe {
 	DIR *d;
@@ -42,19 +41,19 @@ struct walk {
 	enum kc_class first_class;
 };
 
-static const char *esc(const char *s, char *buf)
-{
-	return diag_escape(s, strlen(s), buf, ESC_MAX);
-}
-
 static void walk_error(struct walk *w, enum kc_class cls, const char *name, const char *cause)
 {
-	char e[ESC_MAX];
-
-	diag_print("%s: %s", esc(name, e), cause);
+	report_entry_failed(name, cause);
 	w->errors++;
 	if (w->first_class == KC_OK)
 		w->first_class = cls;
+}
+
+/* What a skipped entry is, in words. */
+static const char *walk_kind_name(mode_t m)
+{
+	return S_ISLNK(m) ? "symbolic link" : S_ISFIFO(m) ? "FIFO" : S_ISSOCK(m) ? "socket"
+	     : S_ISCHR(m) || S_ISBLK(m) ? "device" : "special file";
 }
 
 static void fill_stat(struct walk_entry *e, const struct stat *sb)
@@ -68,9 +67,8 @@ static void fill_stat(struct walk_entry *e, const struct stat *sb)
 	e->ctime = sb->st_ctim;
 }
 
-/* The name a top-level argument gets on the receiver, as scp does: its last
- * component.  Returns 0 or -EINVAL for "/" and names we cannot express. */
-static int remote_name(const char *arg, char *out, size_t outsz)
+/* (walk.h) */
+int walk_remote_name(const char *arg, char *out, size_t outsz)
 {
 	char buf[PATH_MAX], *end, *base;
 
@@ -181,7 +179,7 @@ static bool walk_arg(struct walk *w, const char *arg)
 		walk_error(w, KC_FILE, arg, strerror(errno));
 		return false;
 	}
-	if (remote_name(arg, w->path, sizeof(w->path)) < 0) {
+	if (walk_remote_name(arg, w->path, sizeof(w->path)) < 0) {
 		walk_error(w, KC_USAGE, arg, "cannot send this path (name it by a directory below the root)");
 		return false;
 	}
@@ -233,12 +231,9 @@ static int walk_child(struct walk *w)
 		return 0;
 	}
 	if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
-		char en[ESC_MAX];
-
 		/* Like rsync without -l: links and special files are not
 		 * followed or copied, and that is not an error. */
-		diag_print("%s: skipping %s", esc(w->path, en),
-			   S_ISLNK(sb.st_mode) ? "symbolic link" : "special file");
+		report_entry_skipped(w->path, walk_kind_name(sb.st_mode), true);
 		return 0;
 	}
 	return walk_open(w, dirfd(f->d), de->d_name, O_NOFOLLOW, w->path, &sb) ? 1 : 0;

@@ -6,7 +6,8 @@
  * recursive, is announced and then read depth first, in readdir() order,
  * without following any symlink below the argument.  Symbolic links and
  * special files below an argument are skipped with a note, as rsync does
- * without -l; that is not an error.  Everything else that keeps an entry
+ * without -l; that is not an error (they are listed as skipped, see
+ * report.h).  Everything else that keeps an entry
  * from being sent (a missing or unreadable source, a directory without -r,
  * a name too long or too deep for the protocol) is printed at once and
  * counted, and the walk goes on with the next entry.
@@ -57,6 +58,11 @@ void walk_take(struct walk *w);
 /* Sources that could not be sent so far; *cls gets the class of the first
  * (KC_FILE, or KC_USAGE for a name that cannot be expressed), KC_OK if none. */
 unsigned walk_errors(const struct walk *w, enum kc_class *cls);
+
+/* The name a top-level argument arrives under, as scp names it: its last
+ * component (of the real path for . and ..).  0, or -errno (-EINVAL for
+ * "/" and names the protocol cannot express). */
+int walk_remote_name(const char *arg, char *out, size_t outsz);
 
 /* Close what the walk holds (an untaken entry's fd too) and free it. */
 void walk_free(struct walk *w);

@@ -171,3 +171,49 @@ MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 	grep -q 'on the sender: KTLSCP_TOKEN=[a-z0-9-]* ktlscp send THIS-HOST:[0-9]* FILE' "$err"
 	! grep -q 'listening on' "$err"
 }
+
+@test "success prints one summary line, singular for one file; -v adds the kTLS line, JSON always has it" {
+	echo hi >"$SRC/hi"
+	start_recv -k
+	run_send --separate-stderr 0 "$SRC/hi"
+	[ "${#stderr_lines[@]}" -eq 1 ] || { echo "$stderr"; false; }
+	[[ "${stderr_lines[0]}" == "ktlscp: sent 1 file (3 B) to 127.0.0.1:$RECV_PORT in "*" s, "*"/s" ]]
+	run_send --separate-stderr 0 -v "$SRC/hi"
+	[[ "$stderr" == *"auth psk; kTLS tx=$(expected_mode) rx=$(expected_mode)"* ]]
+	run_send --separate-stderr 0 --json "$SRC/hi"
+	[ "$(json_field "$output" ktls_tx)" = "$(expected_mode)" ]
+	[ -z "$stderr" ]
+	assert_same_file "$SRC/hi" "$DST/hi"
+	# The receiver's summary is one line too.
+	[ "$(grep -c 'kTLS tx=' "$BATS_TEST_TMPDIR/recv.err")" -eq 0 ]
+	grep -q "received 1 file (3 B) from" "$BATS_TEST_TMPDIR/recv.err"
+}
+
+@test "the throughput does not count the time spent at the yes/no prompt" {
+	command -v script >/dev/null || skip "no script(1)"
+	unset KTLSCP_TOKEN
+	echo hi >"$SRC/hi"
+	fp=$("$KTLSCP" id 2>/dev/null | grep -o 'SHA256:[A-Za-z0-9+/]*' | head -1)
+	start_recv --allow "$fp"
+	# Answer yes after 3 seconds, as a slow person would.
+	printf -v cmd '%q ' "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$SRC/hi"
+	(sleep 3; echo yes) | script -qec "$cmd" /dev/null >"$BATS_TEST_TMPDIR/pty.out"
+	wait_recv 0
+	assert_same_file "$SRC/hi" "$DST/hi"
+	secs=$(sed -n 's/.*sent 1 file (3 B) to .* in \([0-9.]*\) s.*/\1/p' "$BATS_TEST_TMPDIR/pty.out")
+	[ -n "$secs" ] || { cat "$BATS_TEST_TMPDIR/pty.out"; false; }
+	awk -v s="$secs" 'BEGIN { exit !(s < 2) }' || { echo "took $secs s: the prompt counted"; false; }
+}
+
+@test "every key of the JSON summary is described in the man page's JSON SUMMARY" {
+	echo hi >"$SRC/hi"
+	start_recv
+	run_send --separate-stderr 0 --json "$SRC/hi"
+	wait_recv 0
+	section=$(sed -n '/^\.SH JSON SUMMARY/,/^\.SH /p' "$MAN")
+	missing=
+	for key in $(echo "$output" | jq -r 'keys[]'); do
+		grep -qwF -- "$key" <<<"$section" || missing="$missing $key"
+	done
+	[ -z "$missing" ] || { echo "not in JSON SUMMARY:$missing"; false; }
+}

@@ -187,3 +187,66 @@ load helpers
 	no_temp_files "$DST"
 	assert_same_file "$SRC/other" "$DST/other"
 }
+
+# ---- one line per failure, and what JSON says about it ----
+
+@test "a missing only source prints one line and connects to no one" {
+	start_recv
+	run_send --separate-stderr 6 "$SRC/missing"
+	[ "${#stderr_lines[@]}" -eq 1 ] || { echo "$stderr"; false; }
+	[ "${stderr_lines[0]}" = "ktlscp: $SRC/missing: No such file or directory" ]
+}
+
+@test "a partial failure prints each failed source once, then how much got through; JSON carries the cause" {
+	echo data >"$SRC/ok"
+	start_recv -k
+	run_send --separate-stderr 6 "$SRC/missing" "$SRC/ok" "$SRC/gone"
+	[ "${#stderr_lines[@]}" -eq 4 ] || { echo "$stderr"; false; }
+	[ "${stderr_lines[0]}" = "ktlscp: $SRC/missing: No such file or directory" ]
+	[ "${stderr_lines[1]}" = "ktlscp: $SRC/gone: No such file or directory" ]
+	[[ "${stderr_lines[2]}" == "ktlscp: sent 1 of 3 files (5 B) to 127.0.0.1:$RECV_PORT in "* ]]
+	# A local failure is not blamed on the receiver.
+	[ "${stderr_lines[3]}" = "ktlscp: 2 entries were not sent: $SRC/missing: No such file or directory" ]
+	assert_same_file "$SRC/ok" "$DST/ok"
+	run_send --separate-stderr 6 --json "$SRC/missing" "$SRC/ok"
+	[ "$(json_field "$output" error)" = "$SRC/missing: No such file or directory" ]
+	[ "$(json_field "$output" 'failures[0].path')" = "$SRC/missing" ]
+	[ "$(json_field "$output" 'failures[0].error')" = "No such file or directory" ]
+	[ "$(json_field "$output" failed)" = 1 ]
+	[ "$(json_field "$output" files)" = 1 ]
+}
+
+@test "JSON: auth, like the other TLS keys, is null when no handshake happened" {
+	port=$(unused_port)
+	echo x >"$SRC/f"
+	run_ktlscp --separate-stderr 3 send --json "127.0.0.1:$port" "$SRC/f"
+	[ "$(json_field "$output" auth)" = null ]
+	[ "$(json_field "$output" tls_version)" = null ]
+	[ "$(json_field "$output" error)" = "127.0.0.1:$port: cannot connect: Connection refused" ]
+}
+
+@test "skipped symbolic links, FIFOs and sockets are counted and listed in JSON; the run exits 0" {
+	mkdir -p "$SRC/t"
+	echo real >"$SRC/t/real"
+	ln -s real "$SRC/t/link"
+	mkfifo "$SRC/t/fifo"
+	python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$SRC/t/sock"
+	start_recv
+	run_send --separate-stderr 0 --json -r "$SRC/t"
+	wait_recv 0
+	assert_same_file "$SRC/t/real" "$DST/t/real"
+	[ "$(json_field "$output" skipped)" = 3 ]
+	[ "$(echo "$output" | jq -r '.skipped_entries | map(.path + "=" + .reason) | sort | join(",")')" = \
+		"t/fifo=FIFO,t/link=symbolic link,t/sock=socket" ]
+	[[ "$stderr" == *"t/link: skipping symbolic link"* ]]
+}
+
+@test "a cause shared by many entries is printed three times, then counted" {
+	echo data >"$SRC/ok"
+	start_recv
+	run_send --separate-stderr 6 "$SRC/ok" "$SRC"/m1 "$SRC"/m2 "$SRC"/m3 "$SRC"/m4 "$SRC"/m5
+	wait_recv 0
+	assert_same_file "$SRC/ok" "$DST/ok"
+	[ "$(grep -c 'No such file or directory' <<<"$stderr")" -eq 4 ] || { echo "$stderr"; false; }
+	[ "${stderr_lines[-1]}" = "ktlscp: 5 entries were not sent: $SRC/m1: No such file or directory (2 more with a cause shown above; -v or --json lists them)" ]
+}

@@ -331,7 +331,7 @@ liar_sources() {
 	liar_sources
 	send_to_liar done-fail 5 2
 	[ "${stderr_lines[0]}" = "ktlscp: a: not stored by the receiver: I/O error on the receiver" ]
-	[[ "${stderr_lines[1]}" == *"1 entry was not transferred"* ]]
+	[[ "${stderr_lines[-1]}" == *": 1 entry was not transferred: a: not stored by the receiver: I/O error on the receiver" ]]
 }
 
 @test "an ACK skipping files without -n or --update is a protocol error, not a success" {

@@ -119,10 +119,10 @@ load helpers
 	[ ! -e "$DST/t/link" ]
 }
 
-@test "the human summary names both directions' offload mode" {
+@test "the human summary names both directions' offload mode with -v" {
 	echo hi >"$SRC/hi"
 	start_recv
-	run_send 0 "$SRC/hi"
+	run_send 0 -v "$SRC/hi"
 	mode=$(expected_mode)
 	[[ "$output" == *"kTLS tx=$mode rx=$mode"* ]]
 	wait_recv

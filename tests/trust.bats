@@ -367,3 +367,152 @@ make_pki() {
 	grep -q "no longer accepting" "$BATS_TEST_TMPDIR/recv.err"
 	assert_same_file "$SRC/f" "$DST/f"
 }
+
+# ---- trust edges ----
+
+# purpose_cert NAME PURPOSE [DNS]: a certificate NAME.{crt,key} in $pki signed by
+# its CA, for the one key purpose PURPOSE (tls_www_server or tls_www_client),
+# valid for DNS (default localhost) and, unless DNS is given, 127.0.0.1.
+purpose_cert() {
+	local ip='ip_address = 127.0.0.1\n'
+	[ -z "${3:-}" ] || ip=
+	(
+		cd "$pki"
+		certtool --generate-privkey --key-type ecdsa --outfile "$1.key" 2>/dev/null
+		chmod 600 "$1.key"
+		printf "cn = $1\\ndns_name = ${3:-localhost}\\n${ip}signing_key\\n$2\\nexpiration_days = 2\\n" >"$1.tmpl"
+		certtool --generate-certificate --load-privkey "$1.key" --load-ca-certificate ca.crt \
+			--load-ca-privkey ca.key --template "$1.tmpl" --outfile "$1.crt" 2>/dev/null
+	)
+}
+
+@test "KTLSCP_TOKEN on recv is announced, replaces authorized_senders, and expires with --token-ttl" {
+	export KTLSCP_TOKEN=$TEST_TOKEN
+	start_recv --token-ttl 1
+	grep -q "accepting senders with the token from KTLSCP_TOKEN (valid for 1 s), not authorized_senders" \
+		"$BATS_TEST_TMPDIR/recv.err"
+	wait_recv 3
+	grep -q "token expired after 1 s" "$BATS_TEST_TMPDIR/recv.err"
+}
+
+@test "the token is wiped from the environment a receiver and a sender run with" {
+	export KTLSCP_TOKEN=$TEST_TOKEN
+	start_recv
+	[ "$(tr '\0' '\n' <"/proc/$RECV_PID/environ" | grep -c "$TEST_TOKEN")" -eq 0 ]
+	big_sparse "$SRC/big"
+	"$KTLSCP" send --limit-rate 1M "127.0.0.1:$RECV_PORT" "$SRC/big" 2>/dev/null &
+	send=$!
+	sleep "$(settle)"
+	[ "$(tr '\0' '\n' <"/proc/$send/environ" | grep -c "$TEST_TOKEN")" -eq 0 ]
+	kill "$send"
+	wait "$send" || true
+}
+
+@test "a wrong PSK with a known and with an unknown identity look the same to the sender" {
+	unset KTLSCP_TOKEN
+	echo x >"$SRC/f"
+	printf 'alice:%s\n' 00112233445566778899aabbccddeeff >"$BATS_TEST_TMPDIR/recv.psk"
+	printf 'alice:%s\n' ffeeddccbbaa99887766554433221100 >"$BATS_TEST_TMPDIR/known.psk"
+	printf 'mallory:%s\n' ffeeddccbbaa99887766554433221100 >"$BATS_TEST_TMPDIR/unknown.psk"
+	chmod 600 "$BATS_TEST_TMPDIR"/*.psk
+	for v in 1.3 1.2; do
+		start_recv -k --psk-file "$BATS_TEST_TMPDIR/recv.psk"
+		run_send 4 --tls "$v" --psk-file "$BATS_TEST_TMPDIR/known.psk" "$SRC/f"
+		known=$output
+		run_send 4 --tls "$v" --psk-file "$BATS_TEST_TMPDIR/unknown.psk" "$SRC/f"
+		[ "$output" = "$known" ] || { echo "TLS $v: known: $known; unknown: $output"; false; }
+		[[ "$known" == *"the receiver refused the token or PSK"* ]]
+		# The receiver itself knows which it was.
+		grep -q "PSK identity is not in --psk-file" "$BATS_TEST_TMPDIR/recv.err"
+		common_teardown
+	done
+	[ ! -e "$DST/f" ]
+}
+
+@test "authentication failures are told in words on both ends, with the key to authorize" {
+	unset KTLSCP_TOKEN
+	echo x >"$SRC/f"
+	# A sender with no token, to a receiver that wants one.
+	start_recv --token "$TEST_TOKEN"
+	run_send 4 --accept-new "$SRC/f"
+	[[ "$output" == *"the receiver wants a token or PSK: pass --token, KTLSCP_TOKEN or --psk-file"* ]]
+	wait_recv 4
+	grep -q "the sender offered no token or PSK" "$BATS_TEST_TMPDIR/recv.err"
+	[ "$(grep -c "Insufficient credentials\|(-[0-9]*)" "$BATS_TEST_TMPDIR/recv.err")" -eq 0 ]
+	# A sender whose key the receiver does not list: told which key to add.
+	fp=$("$KTLSCP" id 2>/dev/null | grep -o 'SHA256:[A-Za-z0-9+/]*' | head -1)
+	[ -n "$fp" ]
+	for v in 1.2 1.3; do
+		start_recv --allow SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+		run_send 4 --tls "$v" --accept-new "$SRC/f"
+		[[ "$output" == *"the receiver does not accept this host's key $fp: on the receiver, add it to authorized_senders or --allow"* ]] ||
+			{ echo "TLS $v: $output"; false; }
+		wait_recv 4
+		grep -q "sender key $fp is not allowed by --allow" "$BATS_TEST_TMPDIR/recv.err"
+	done
+	# A wrong token: no raw GnuTLS text on either end.
+	start_recv --token "$TEST_TOKEN"
+	run_send 4 --token 2222-2222-2222-2222-2222-2222-2222-2222 "$SRC/f"
+	[[ "$output" == *"the receiver refused the token or PSK"* ]]
+	wait_recv 4
+	grep -q "the sender's token or PSK is wrong" "$BATS_TEST_TMPDIR/recv.err"
+	[ "$(grep -c "(-[0-9]*)" "$BATS_TEST_TMPDIR/recv.err")" -eq 0 ]
+	[ ! -e "$DST/f" ]
+}
+
+@test "X.509: a client-only certificate cannot serve as the receiver, nor a server-only one send" {
+	unset KTLSCP_TOKEN
+	make_pki
+	purpose_cert srvonly tls_www_server
+	purpose_cert cltonly tls_www_client
+	echo data >"$SRC/f"
+	start_recv --cert "$pki/cltonly.crt" --key "$pki/cltonly.key" --ca "$pki/ca.crt"
+	run_send 4 --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" "$SRC/f"
+	[[ "$output" == *"the receiver's certificate (for localhost, 127.0.0.1) is not meant for a TLS server"* ]]
+	wait_recv 4
+	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt"
+	run_send 4 --cert "$pki/srvonly.crt" --key "$pki/srvonly.key" --ca "$pki/ca.crt" "$SRC/f"
+	wait_recv 4
+	grep -q "the sender's certificate (for localhost, 127.0.0.1) is not meant for a TLS client" \
+		"$BATS_TEST_TMPDIR/recv.err"
+	[ ! -e "$DST/f" ]
+	# Each in its own role is fine.
+	start_recv --cert "$pki/srvonly.crt" --key "$pki/srvonly.key" --ca "$pki/ca.crt"
+	run_send 0 --cert "$pki/cltonly.crt" --key "$pki/cltonly.key" --ca "$pki/ca.crt" "$SRC/f"
+	wait_recv 0
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
+@test "X.509: --allow-subject restricts which certificates of the CA may send" {
+	unset KTLSCP_TOKEN
+	make_pki
+	echo data >"$SRC/f"
+	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt" --allow-subject CN=somebody-else
+	run_send 4 --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" "$SRC/f"
+	wait_recv 4
+	grep -q 'subject "CN=client" (for localhost, 127.0.0.1) is not allowed by --allow-subject' \
+		"$BATS_TEST_TMPDIR/recv.err"
+	[ ! -e "$DST/f" ]
+	for subj in CN=client localhost; do
+		start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt" \
+			--allow-subject CN=somebody-else --allow-subject "$subj"
+		run_send 0 --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" "$SRC/f"
+		wait_recv 0
+		assert_same_file "$SRC/f" "$DST/f"
+		rm "$DST/f"
+	done
+	run_ktlscp 2 recv --port 0 --allow-subject CN=x "$DST"
+	[[ "$output" == *"--allow-subject goes with --ca"* ]]
+}
+
+@test "X.509: a receiver certificate for another name names both names" {
+	unset KTLSCP_TOKEN
+	make_pki
+	purpose_cert elsewhere tls_www_server elsewhere.invalid
+	echo data >"$SRC/f"
+	start_recv --cert "$pki/elsewhere.crt" --key "$pki/elsewhere.key" --ca "$pki/ca.crt"
+	run_send 4 --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" "$SRC/f"
+	[[ "$output" == *"the receiver's certificate is for elsewhere.invalid, not for 127.0.0.1"* ]]
+	wait_recv 4
+	[ ! -e "$DST/f" ]
+}

@@ -106,3 +106,46 @@ usage_error_json() {
 	[[ "${stderr_lines[0]}" == "ktlscp: "* ]]
 	[ "${stderr_lines[1]}" = "Try 'ktlscp --help' for more information." ]
 }
+
+# ---- scp habits and names (ktlscp(1) send) ----
+
+@test "two sources of one name are a usage error naming both (a a, a/x b/x, -r t t/)" {
+	mkdir -p "$SRC/a" "$SRC/b" "$SRC/t"
+	echo 1 >"$SRC/a/x.txt"
+	echo 2 >"$SRC/b/x.txt"
+	echo 3 >"$SRC/f"
+	usage_error send 127.0.0.1:1 "$SRC/f" "$SRC/f"
+	[[ "$stderr" == *"$SRC/f is named twice"* ]]
+	usage_error send 127.0.0.1:1 "$SRC/a/x.txt" "$SRC/b/x.txt"
+	[[ "$stderr" == *"$SRC/a/x.txt and $SRC/b/x.txt would both arrive as x.txt"* ]]
+	usage_error send -r 127.0.0.1:1 "$SRC/t" "$SRC/t/"
+	[[ "$stderr" == *"would both arrive as t"* ]]
+	# Standard input arrives under its --name.
+	usage_error send 127.0.0.1:1 --name f - "$SRC/f"
+}
+
+@test "scp's address habits are usage errors with the ktlscp way: swapped, HOST:PORT:DIR, bare IPv6 with a port" {
+	echo x >"$SRC/f"
+	usage_error send "$SRC/f" 127.0.0.1:7433
+	[[ "$stderr" == *"the receiver comes first"* ]]
+	usage_error send 127.0.0.1:7433:sub "$SRC/f"
+	[[ "$stderr" == *"-t SUBDIR"*"-t sub"* ]]
+	usage_error send host:sub "$SRC/f"
+	[[ "$stderr" == *"-t SUBDIR"* ]]
+	usage_error send ::1:36661 "$SRC/f"
+	[[ "$stderr" == *"[::1]:36661"* ]]
+}
+
+@test "--limit-rate takes what the man page documents, and states its minimum" {
+	local port r
+	port=$(unused_port)
+	echo x >"$SRC/f"
+	for r in 1000 1k 1K 1m 1M 1Mi 2.5M 1000B; do
+		# Past option checking: nobody listens (exit 3), not a usage error.
+		run_ktlscp 3 send --limit-rate "$r" "127.0.0.1:$port" "$SRC/f"
+	done
+	usage_error send --limit-rate 999 "127.0.0.1:$port" "$SRC/f"
+	[[ "$stderr" == *"below the minimum, 1k (1000 bytes per second)"* ]]
+	usage_error send --limit-rate 1x "127.0.0.1:$port" "$SRC/f"
+	[[ "$stderr" == *"at least 1k"* ]]
+}
