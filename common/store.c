@@ -288,8 +288,75 @@ static void part_name(const char *path, char out[FSU_TMPNAME_MAX])
 	snprintf(out, FSU_TMPNAME_MAX, FSU_TMP_PREFIX "%s" FSU_TMP_SUFFIX, h);
 }
 
+bool store_name_reserved(const char *p, size_t len)
+{
+	const size_t np = strlen(FSU_TMP_PREFIX), ns = strlen(FSU_TMP_SUFFIX);
+	const char *end = p + len;
+
+	while (p < end) {
+		const char *slash = memchr(p, '/', (size_t)(end - p));
+		size_t n = slash ? (size_t)(slash - p) : (size_t)(end - p);
+
+		if (n >= np + ns && memcmp(p, FSU_TMP_PREFIX, np) == 0 &&
+		    memcmp(p + n - ns, FSU_TMP_SUFFIX, ns) == 0)
+			return true;
+		p += n + 1;
+	}
+	return false;
+}
+
+const char *store_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case EEXIST:
+		return "a file that is not this receiver's own partial is in the way at its temporary name";
+	case EMLINK:
+		return "a hard link is in the way at its temporary name";
+	case ELOOP:
+		return "a symbolic link is in the way";
+	case ESTALE:
+		return "its temporary file was replaced or changed by someone else meanwhile";
+	default:
+		return strerror(err);
+	}
+}
+
+/* What is at a partial's name is ours to use when it is a regular file
+ * with one link, owned by our effective user, that group and others cannot
+ * write: nobody else created it or can change it.  0 or -errno. */
+static int part_ours(const struct stat *sb)
+{
+	if (S_ISREG(sb->st_mode) && sb->st_nlink != 1)
+		return -EMLINK;
+	if (!S_ISREG(sb->st_mode) || sb->st_uid != geteuid() || (sb->st_mode & 022))
+		return -EEXIST;
+	return 0;
+}
+
+/* Open what is at a partial's name (flags: O_RDONLY or O_RDWR) without
+ * blocking (a planted FIFO) or following a link, and keep it only when it
+ * is ours (part_ours); its stat in *sb.  The fd or -errno. */
+static int part_open(int dfd, const char *name, int flags, struct stat *sb)
+{
+	int fd = openat(dfd, name, flags | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = fstat(fd, sb) < 0 ? -errno : part_ours(sb);
+	/* A regular file ignores O_NONBLOCK; cleared all the same. */
+	if (rc == 0 && fcntl(fd, F_SETFL, flags) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 uint64_t store_offer(const struct store *s, const struct proto_entry *e,
-		     uint8_t hash[PROTO_HASH_LEN])
+		     uint8_t hash[PROTO_HASH_LEN], struct store_mark *m)
 {
 	char parent[PROTO_PATH_MAX + 1], name[FSU_TMPNAME_MAX];
 	uint64_t len = 0;
@@ -301,36 +368,61 @@ uint64_t store_offer(const struct store *s, const struct proto_entry *e,
 	dfd = fsu_open_dir_beneath(s->rootfd, parent, false);
 	if (dfd < 0)
 		return 0;
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = part_open(dfd, name, O_RDONLY, &sb);
 	close(dfd);
 	if (fd < 0)
 		return 0;
-	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_nlink == 1 && sb.st_size > 0 &&
-	    (uint64_t)sb.st_size <= e->size && fsu_hash_prefix(fd, (uint64_t)sb.st_size, hash) == 0)
+	if (sb.st_size > 0 && (uint64_t)sb.st_size <= e->size &&
+	    fsu_hash_prefix(fd, (uint64_t)sb.st_size, hash) == 0) {
 		len = (uint64_t)sb.st_size;
+		m->dev = sb.st_dev;
+		m->ino = sb.st_ino;
+	}
 	close(fd);
 	return len;
 }
 
+/* The partial of a new body: created exclusively, or else what is there
+ * if it is ours (part_open).  *fresh tells which.  The fd or -errno.
+ *
+ * Not O_TMPFILE: the partial must have its name while it is written, so
+ * that a receiver killed in mid-file leaves it for --resume.  Its name is
+ * predictable, so a local user can plant something there and make that
+ * one file fail; O_EXCL and part_open() see to it that nothing planted is
+ * ever written through, read back or renamed into place. */
+static int part_create(struct store_file *f, struct stat *sb, bool *fresh)
+{
+	int fd = openat(f->dirfd, f->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	*fresh = fd >= 0;
+	if (fd >= 0 && fstat(fd, sb) < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	if (fd >= 0)
+		return fd;
+	if (errno != EEXIST)
+		return -errno;
+	return part_open(f->dirfd, f->tmp, O_RDWR, sb);
+}
+
 /* A file's partial under its fixed name, locked against a second sender
- * of the same path, cut to where the body starts.  0 or -errno; f->fd is
- * left open when the error came after the partial was safely opened. */
-static int open_partial(const struct proto_entry *e, uint64_t start, gnutls_hash_hd_t h,
-			struct store_file *f)
+ * of the same path, cut to where the body starts: for start > 0 the one m
+ * names, unchanged since it was offered.  0 or -errno; f->fd is left open
+ * when the error came after the partial was safely opened. */
+static int open_partial(const struct proto_entry *e, uint64_t start, const struct store_mark *m,
+			gnutls_hash_hd_t h, struct store_file *f)
 {
 	struct stat psb;
+	bool fresh = false;
 	int fd;
 
 	part_name(e->path, f->tmp);
-	fd = openat(f->dirfd, f->tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = start == 0 ? part_create(f, &psb, &fresh) : part_open(f->dirfd, f->tmp, O_RDWR, &psb);
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &psb) < 0 || !S_ISREG(psb.st_mode) || psb.st_nlink != 1) {
-		/* Never write through a hard link someone planted under the
-		 * partial's name. */
-		close(fd);
-		return -EMLINK;
-	}
+		return start > 0 && fd == -ENOENT ? -ESTALE : fd;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int err = errno == EWOULDBLOCK ? EBUSY : errno;
 
@@ -338,6 +430,16 @@ static int open_partial(const struct proto_entry *e, uint64_t start, gnutls_hash
 		return -err;
 	}
 	f->fd = fd;
+	f->dev = psb.st_dev;
+	f->ino = psb.st_ino;
+	/* Another file put in its place since the offer is not appended to.
+	 * (One changed in place by our own user is what --verify catches.) */
+	if (start > 0 && (m == NULL || psb.st_dev != m->dev || psb.st_ino != m->ino))
+		return -ESTALE;
+	if (fresh)
+		return 0;	/* empty, at offset 0 */
+	if ((psb.st_mode & 077) && fchmod(fd, 0600) < 0)
+		return -errno;
 	if (ftruncate(fd, (off_t)start) < 0 || lseek(fd, (off_t)start, SEEK_SET) < 0)
 		return -errno;
 	/* --verify covers the whole file: the prefix kept from an earlier
@@ -347,10 +449,11 @@ static int open_partial(const struct proto_entry *e, uint64_t start, gnutls_hash
 	return 0;
 }
 
-int store_open(struct store *s, const struct proto_entry *e, uint64_t start, gnutls_hash_hd_t h,
-	       struct store_file *f)
+int store_open(struct store *s, const struct proto_entry *e, uint64_t start,
+	       const struct store_mark *m, gnutls_hash_hd_t h, struct store_file *f)
 {
 	char parent[PROTO_PATH_MAX + 1];
+	struct stat sb;
 	int fd;
 
 	memset(f, 0, sizeof(*f));
@@ -361,12 +464,16 @@ int store_open(struct store *s, const struct proto_entry *e, uint64_t start, gnu
 		return f->dirfd;
 	if (e->kind == PROTO_KIND_FILE) {
 		f->partial = true;
-		return open_partial(e, start, h, f);
+		return open_partial(e, start, m, h, f);
 	}
 	fd = fsu_tmp_create(f->dirfd, f->tmp);
 	if (fd < 0)
 		return fd;
 	f->fd = fd;
+	if (fstat(fd, &sb) < 0)
+		return -errno;
+	f->dev = sb.st_dev;
+	f->ino = sb.st_ino;
 	return 0;
 }
 
@@ -416,7 +523,15 @@ int store_commit(struct store *s, const struct proto_entry *e, struct store_file
 	char parent[PROTO_PATH_MAX + 1];
 	const char *name = fsu_split(e->path, parent);
 
+	struct stat sb;
+
 	f->pending = false;
+	/* What gets the final name is the file we wrote: someone who can
+	 * write in the directory may have put another under the temporary
+	 * name (then it is left alone, not ours to remove). */
+	if (fstatat(f->dirfd, f->tmp, &sb, AT_SYMLINK_NOFOLLOW) < 0 || sb.st_dev != f->dev ||
+	    sb.st_ino != f->ino)
+		return -ESTALE;
 	if ((s->opts & PROTO_OPT_NOCLOBBER)
 		    ? renameat2(f->dirfd, f->tmp, f->dirfd, name, RENAME_NOREPLACE) < 0
 		    : renameat(f->dirfd, f->tmp, f->dirfd, name) < 0) {

@@ -12,9 +12,19 @@
  *   random temporary name there; the final name appears by rename() only
  *   after mode, times and fdatasync() succeeded, and with -n by
  *   renameat2(RENAME_NOREPLACE), so an existing file is never replaced.
- * - Never through a planted link: a partial that is not a regular file
- *   with one link is refused (EMLINK); a partial locked by another receiver
- *   is refused (EBUSY).
+ * - Safe from local users who share DIR: a new body goes to a file created
+ *   exclusively (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600).  Whatever is found
+ *   at a partial's name is opened with O_NONBLOCK|O_NOFOLLOW (a planted
+ *   FIFO cannot hang us, a symlink cannot redirect us) and used, for
+ *   --resume or to be overwritten, only when it is ours: a regular file
+ *   with one link, owned by our effective user, not writable by group or
+ *   others (else EEXIST, "in the way"; EMLINK for a hard link; ELOOP for a
+ *   symlink); one locked by another receiver is refused (EBUSY).  The
+ *   partial resumed is the one offered (device and inode, else ESTALE).  What is renamed into place is the file we wrote: the
+ *   device and inode at the temporary name are compared with ours just
+ *   before the rename (ESTALE when someone swapped it).  Names of the
+ *   store's own form (store_name_reserved) are refused from the wire, so a
+ *   second sender cannot write into another transfer's partial.
  * - Durable when reported: after a batch is committed, every directory it
  *   changed and all their ancestors up to DIR are fsynced (store_sync).
  * - A failed, disowned or mismatched body leaves nothing under its final
@@ -46,6 +56,15 @@ struct store_file {
 	bool partial;		/* a FILE's partial (kept for --resume), else a temp */
 	bool pending;		/* complete and durable, awaiting store_commit() */
 	char tmp[FSU_TMPNAME_MAX];	/* its name in dirfd */
+	dev_t dev;		/* the file written, checked before the rename */
+	ino_t ino;
+};
+
+/* --resume: which partial was offered, so that the body is appended to
+ * that one and no other. */
+struct store_mark {
+	dev_t dev;
+	ino_t ino;
 };
 
 /* A store writing beneath rootfd (borrowed, not closed), with the sender's
@@ -66,18 +85,30 @@ int store_mkdir(struct store *s, const struct proto_entry *e);
  * copy not older) when the receiver keeps what it has, else PROTO_ACCEPT. */
 uint8_t store_policy(const struct store *s, const struct proto_entry *e, uint8_t *reason);
 
+/* True when a component of the checked path p[0..len) has the form of
+ * the store's own temporary names (".ktlscp-*.part"): such a path from
+ * the wire is refused, as a protocol error. */
+bool store_name_reserved(const char *p, size_t len);
+
+/* The words for an error from the store (its own codes EEXIST, ESTALE,
+ * EMLINK, ELOOP from store_open/store_commit get a sentence; others
+ * strerror). */
+const char *store_strerror(int err);
+
 /* --resume: the length of e's partial and the SHA-256 of those bytes, if a
- * usable partial (a regular file with one link, not longer than e) is
- * there.  Returns that length, or 0 for none. */
+ * usable partial (ours, as above, not longer than e) is there, and in *m
+ * which file it is.  Returns that length, or 0 for none. */
 uint64_t store_offer(const struct store *s, const struct proto_entry *e,
-		     uint8_t hash[PROTO_HASH_LEN]);
+		     uint8_t hash[PROTO_HASH_LEN], struct store_mark *m);
 
 /* Open the place e's body goes (a FILE: its partial, locked and cut to
- * start; a STREAM: a new temporary file).  With h, the partial's first
- * start bytes are fed to h.  Returns 0 or -errno; f->fd may be open even on
- * an error (then nothing more is written and store_close() removes it). */
-int store_open(struct store *s, const struct proto_entry *e, uint64_t start, gnutls_hash_hd_t h,
-	       struct store_file *f);
+ * start; a STREAM: a new temporary file).  start > 0 needs m, the mark
+ * store_offer() gave, and appends to that same file.  With h, the
+ * partial's first start bytes are fed to h.  Returns 0 or -errno; f->fd
+ * may be open even on an error (then nothing more is written and
+ * store_close() removes it). */
+int store_open(struct store *s, const struct proto_entry *e, uint64_t start,
+	       const struct store_mark *m, gnutls_hash_hd_t h, struct store_file *f);
 
 /* The whole body is in (werr: 0 or the errno that stopped writing it): set
  * the mode (and times with -p), fdatasync, close.  On success the file is
