@@ -28,6 +28,8 @@ struct dcache {
 
 struct dtimes {
 	char *path;
+	dev_t dev;		/* the directory we created, checked at the end */
+	ino_t ino;
 	mode_t mode;
 	struct timespec ts[2];	/* atime, mtime */
 };
@@ -171,11 +173,28 @@ static int dirindex_grow(struct store *s)
 	return 0;
 }
 
-/* -p: keep a directory's mode and times for store_dir_times(), once per
- * directory (a repeat updates them), within DIRTIMES_MAX_BYTES.  Best
- * effort: past that, or out of memory, the times of further directories
- * are not kept. */
-static void remember_dir_times(struct store *s, const struct proto_entry *e)
+/* -p: a directory's mode from the peer, without setgid (never from a
+ * peer), and writable by others only with the sticky bit: a world-writable
+ * directory that is not sticky would let every local user replace what
+ * arrives in it. */
+static mode_t dir_mode(uint32_t mode)
+{
+	mode &= 01777;
+	return (mode & 01000) ? mode : mode & ~(mode_t)0002;
+}
+
+/* -p: was this directory created by this transfer (so its mode and times
+ * are ours to set)? */
+static bool dir_known(const struct store *s, const char *path)
+{
+	return s->dirindex_cap > 0 && s->dirindex[dirindex_find(s, path)] != 0;
+}
+
+/* -p: keep the mode and times of a directory this transfer created (fd,
+ * which sb describes) for store_dir_times(), once per directory (a repeat
+ * updates them), within DIRTIMES_MAX_BYTES.  Best effort: past that, or
+ * out of memory, the times of further directories are not kept. */
+static void remember_dir_times(struct store *s, const struct proto_entry *e, const struct stat *sb)
 {
 	size_t cost = sizeof(struct dtimes) + 2 * sizeof(size_t) + e->path_len + 1, k;
 	struct dtimes *d;
@@ -185,6 +204,8 @@ static void remember_dir_times(struct store *s, const struct proto_entry *e)
 	k = dirindex_find(s, e->path);
 	if (s->dirindex[k] != 0) {
 		d = &s->dirs[s->dirindex[k] - 1];
+		if (d->dev != sb->st_dev || d->ino != sb->st_ino)
+			return;	/* not the directory we created */
 	} else {
 		if (s->dirbytes + cost > DIRTIMES_MAX_BYTES) {
 			if (!s->dirs_full)
@@ -208,8 +229,10 @@ static void remember_dir_times(struct store *s, const struct proto_entry *e)
 			return;
 		s->dirindex[k] = ++s->ndirs;
 		s->dirbytes += cost;
+		d->dev = sb->st_dev;
+		d->ino = sb->st_ino;
 	}
-	d->mode = e->mode & 01777;
+	d->mode = dir_mode(e->mode);
 	d->ts[0].tv_sec = e->atime;
 	d->ts[0].tv_nsec = e->atime_ns;
 	d->ts[1].tv_sec = e->mtime;
@@ -218,28 +241,40 @@ static void remember_dir_times(struct store *s, const struct proto_entry *e)
 
 int store_mkdir(struct store *s, const struct proto_entry *e)
 {
-	int fd = fsu_open_dir_beneath(s->rootfd, e->path, true);
+	int fd = fsu_open_dir_beneath(s->rootfd, e->path, false);
+	bool created = false;
+	struct stat sb;
 
+	if (fd == -ENOENT) {
+		fd = fsu_open_dir_beneath(s->rootfd, e->path, true);
+		created = true;
+	}
 	if (fd < 0)
 		return fd;
-	if (s->opts & PROTO_OPT_PRESERVE)
-		remember_dir_times(s, e);
+	/* -p sets the mode and times of directories this transfer created
+	 * (here, or named again), never those of one that was there before. */
+	if ((s->opts & PROTO_OPT_PRESERVE) && (created || dir_known(s, e->path)) && fstat(fd, &sb) == 0)
+		remember_dir_times(s, e, &sb);
 	close(fd);
 	return 0;
 }
 
 void store_dir_times(struct store *s)
 {
+	struct stat sb;
 	size_t i;
 
 	for (i = s->ndirs; i-- > 0;) {
 		int fd = fsu_open_dir_beneath(s->rootfd, s->dirs[i].path, false);
 
-		if (fd >= 0) {
+		/* Only the directory we created, not one put in its place. */
+		if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_dev == s->dirs[i].dev &&
+		    sb.st_ino == s->dirs[i].ino) {
 			fchmod(fd, s->dirs[i].mode);
 			futimens(fd, s->dirs[i].ts);
-			close(fd);
 		}
+		if (fd >= 0)
+			close(fd);
 	}
 }
 
@@ -477,16 +512,24 @@ int store_open(struct store *s, const struct proto_entry *e, uint64_t start,
 	return 0;
 }
 
+/* A file's final mode.  Without -p, the sender's permission bits less our
+ * umask, as scp does; with -p, exact bits (the umask is for files made
+ * without such a request, as with cp -p and rsync -p), but never setuid or
+ * setgid, and never writable by others: a peer does not open a file to
+ * every local user. */
+static mode_t file_mode(const struct store *s, const struct proto_entry *e)
+{
+	if (s->opts & PROTO_OPT_PRESERVE)
+		return e->mode & 01775;
+	return (e->mode & 0777) & ~s->umask;
+}
+
 int store_close(struct store *s, const struct proto_entry *e, struct store_file *f, int werr)
 {
 	if (f->fd < 0)
 		return -werr;
 	if (werr == 0) {
-		/* Without -p, new files get the sender's permission bits less
-		 * our umask, as scp does; with -p, exact bits and times, but
-		 * never setuid/setgid from a peer. */
-		mode_t mode = s->opts & PROTO_OPT_PRESERVE ? e->mode & 01777
-							   : (e->mode & 0777) & ~s->umask;
+		mode_t mode = file_mode(s, e);
 		struct timespec ts[2] = { { e->atime, e->atime_ns }, { e->mtime, e->mtime_ns } };
 
 		if (fchmod(f->fd, mode) < 0 ||

@@ -32,10 +32,13 @@
  *   connection lost, or the transfer aborted after its body was complete)
  *   keeps its partial, for --resume.
  * - Modes: without -p the sender's permission bits less our umask (as scp);
- *   with -p exact bits and times, but never setuid/setgid from a peer.
- *   Directory modes and times (-p) are set last (store_dir_times), so a
- *   read-only directory does not stop its own contents; each directory is
- *   kept once, at most 32 MiB of them (memory per connection is bounded).
+ *   with -p exact bits and times, but never setuid/setgid from a peer, and
+ *   never writable by others (a directory keeps o+w only with the sticky
+ *   bit).  Directory modes and times (-p) are set last (store_dir_times),
+ *   so a read-only directory does not stop its own contents, and only for
+ *   directories this transfer created (a directory that was there keeps
+ *   its own); each directory is kept once, at most 32 MiB of them (memory
+ *   per connection is bounded).
  */
 #ifndef KTLSCP_STORE_H
 #define KTLSCP_STORE_H
@@ -122,7 +125,9 @@ int store_close(struct store *s, const struct proto_entry *e, struct store_file 
 bool store_cut(struct store_file *f);
 
 /* Give a pending file its final name (e->path).  On failure it is removed.
- * 0 or -errno (-EEXIST with -n when the name appeared meanwhile). */
+ * 0 or -errno (-EEXIST with -n when the name appeared meanwhile; -ESTALE
+ * when the file at the temporary name is not the one written, which is
+ * left alone). */
 int store_commit(struct store *s, const struct proto_entry *e, struct store_file *f);
 
 /* Remove a pending file (the sender failed it, or --verify did not match). */

@@ -165,3 +165,66 @@ load helpers
 	[ "$(cat "$part")" = impostor ]
 }
 
+# -p and what was there before.
+
+@test "-p leaves the mode and times of directories that were there before alone" {
+	mkdir -p "$SRC/tree/old/deeper" "$SRC/tree/new"
+	head -c 3000 /dev/urandom >"$SRC/tree/old/f"
+	head -c 3000 /dev/urandom >"$SRC/tree/new/g"
+	chmod 777 "$SRC/tree"
+	chmod 755 "$SRC/tree/old"
+	chmod 750 "$SRC/tree/new"
+	touch -d 1999-01-01 "$SRC/tree" "$SRC/tree/old" "$SRC/tree/new" "$SRC/tree/old/deeper"
+	mkdir -p "$DST/tree/old"
+	chmod 700 "$DST/tree"
+	chmod 000 "$DST/tree/old"
+	touch -d 2010-06-01 "$DST/tree" "$DST/tree/old"
+	start_recv
+	run_send 0 -p -r "$SRC/tree"
+	wait_recv 0
+	assert_same_file "$SRC/tree/old/f" "$DST/tree/old/f"
+	assert_same_file "$SRC/tree/new/g" "$DST/tree/new/g"
+	[ "$(stat -c %a "$DST/tree")" = 700 ]
+	[ "$(stat -c %a "$DST/tree/old")" = 0 ]
+	# Not dated from the sender (adding entries dates them now, as ever).
+	[ "$(stat -c %Y "$DST/tree")" != "$(stat -c %Y "$SRC/tree")" ]
+	[ "$(stat -c %Y "$DST/tree/old")" != "$(stat -c %Y "$SRC/tree/old")" ]
+	# The directories this transfer created get the sender's.
+	[ "$(stat -c '%a %Y' "$DST/tree/new")" = "$(stat -c '%a %Y' "$SRC/tree/new")" ]
+	[ "$(stat -c '%a %Y' "$DST/tree/old/deeper")" = "$(stat -c '%a %Y' "$SRC/tree/old/deeper")" ]
+	chmod 755 "$DST/tree/old"
+}
+
+@test "modes: the umask applies without -p, exact bits with -p, never writable by others unless sticky" {
+	mkdir -p "$SRC/m/ww" "$SRC/m/sticky" "$SRC/m/plain"
+	head -c 100 /dev/urandom >"$SRC/m/f666"
+	head -c 100 /dev/urandom >"$SRC/m/f644"
+	chmod 666 "$SRC/m/f666"
+	chmod 644 "$SRC/m/f644"
+	chmod 777 "$SRC/m/ww"
+	chmod 1777 "$SRC/m/sticky"
+	chmod 755 "$SRC/m/plain"
+	# A receiver with umask 027.
+	umask 027
+	start_recv
+	umask 022
+	run_send 0 -r "$SRC/m"
+	wait_recv 0
+	assert_same_tree "$SRC/m" "$DST/m"
+	[ "$(stat -c %a "$DST/m/f666")" = 640 ]
+	[ "$(stat -c %a "$DST/m/f644")" = 640 ]
+	[ "$(stat -c %a "$DST/m/ww")" = 750 ]
+	[ "$(stat -c %a "$DST/m/sticky")" = 750 ]
+	rm -rf "$DST/m"
+	umask 027
+	start_recv
+	umask 022
+	run_send 0 -p -r "$SRC/m"
+	wait_recv 0
+	assert_same_tree "$SRC/m" "$DST/m"
+	[ "$(stat -c %a "$DST/m/f666")" = 664 ]
+	[ "$(stat -c %a "$DST/m/f644")" = 644 ]
+	[ "$(stat -c %a "$DST/m/ww")" = 775 ]
+	[ "$(stat -c %a "$DST/m/sticky")" = 1777 ]
+	[ "$(stat -c %a "$DST/m/plain")" = 755 ]
+}

@@ -300,6 +300,27 @@ int main(void)
 	fchmodat(rfd, "pd", 0755, 0);
 	store_free(s);
 
+	/* -p and what was there: an existing directory keeps its mode and
+	 * times; others' write access only with the sticky bit. */
+	s = store_new(rfd, PROTO_OPT_PRESERVE);
+	ok(mkdirat(rfd, "mine", 0700) == 0 && fchmodat(rfd, "mine", 0700, 0) == 0, "a directory of the operator's");
+	e = entry(PROTO_KIND_DIR, "mine", 0, 0777, 946684800);
+	ok(store_mkdir(s, &e) == 0, "named by the sender");
+	e = entry(PROTO_KIND_DIR, "mine/ww", 0, 0777, 946684800);
+	ok(store_mkdir(s, &e) == 0, "a new world-writable directory");
+	e = entry(PROTO_KIND_DIR, "mine/sticky", 0, 01777, 946684800);
+	ok(store_mkdir(s, &e) == 0, "a new sticky one");
+	e = entry(PROTO_KIND_FILE, "mine/f", 1, 0666, 0);
+	ok(write_body(s, &e, 0, "f", &f) == 0 && store_commit(s, &e, &f) == 0, "a world-writable file");
+	store_dir_times(s);
+	ok(fstatat(rfd, "mine", &sb, 0) == 0 && (sb.st_mode & 07777) == 0700 && sb.st_mtim.tv_sec != 946684800,
+	   "the existing directory keeps its mode and times");
+	ok(fstatat(rfd, "mine/ww", &sb, 0) == 0 && (sb.st_mode & 07777) == 0775 && sb.st_mtim.tv_sec == 946684800,
+	   "a new one gets the sender's, without others' write");
+	ok(fstatat(rfd, "mine/sticky", &sb, 0) == 0 && (sb.st_mode & 07777) == 01777, "a sticky one keeps 1777");
+	ok(fstatat(rfd, "mine/f", &sb, 0) == 0 && (sb.st_mode & 07777) == 0664, "a file never others' write");
+	store_free(s);
+
 	ok(count_entries(outside) == 1 && stat(victim, &sb) == 0 && sb.st_size == 4, "still nothing outside DIR");
 	close(rfd);
 	{
