@@ -386,6 +386,8 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 
 	if ((s->opts & PROTO_OPT_RESUME) && read_plan(s, slot, start, st) < 0)
 		return -1;
+	if (s->store)
+		store_batch_begin(s->store, b);
 	for (i = 0; i < b->count; i++) {
 		const struct proto_entry *e = &b->e[i];
 

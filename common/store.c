@@ -51,7 +51,39 @@ struct store {
 	size_t dirindex_cap;		/* a power of two, at least twice ndirs */
 	size_t dirbytes;		/* what dirs[] holds, against DIRTIMES_MAX_BYTES */
 	bool dirs_full;			/* said that further times are not kept */
+	bool batch_syncfs;		/* this batch's small files are flushed together */
+	unsigned unsynced;		/* files closed without fdatasync in this batch */
+	bool flushed;			/* syncfs ran for them (flush_err: its result) */
+	int flush_err;
 };
+
+/* Durability per batch, not per file.  Every file must be durable under
+ * its final name before DONE, and its data durable before the rename (else
+ * a crash could leave an empty file under the final name).  On ext4 every
+ * fdatasync and every directory fsync is a journal commit; one syncfs
+ * commits them all.  Measured with a script writing 20000 files of 1-8 KiB
+ * in 200 directories, in batches of 256, with the syscalls used here (ext4
+ * on virtio, 2 cores shared with other jobs: three alternating rounds,
+ * seconds; read the ratios):
+ *
+ *   per-file fdatasync + directory fsyncs        9.4  28.6  19.2
+ *   sync_file_range(WRITE) early, fdatasync all  10.0 21.2  32.8
+ *   fdatasync each at the end of the batch       11.4 53.2  121
+ *   syncfs, renames, directory fsyncs             4.4  11.8  29.4
+ *   syncfs, renames, syncfs                       1.8   3.6  19.0
+ *   no flush at all (the floor)                   1.8   2.3   5.4
+ *
+ * End to end, "send -r" of such a tree over loopback, main then this, in
+ * three alternating rounds: 77.6 s / 13.1 s, 58.0 / 29.2, 81.8 / 19.9.
+ *
+ * So: a batch with at least SYNCFS_MIN_FILES files under SYNC_EACH_MIN
+ * bytes closes them without fdatasync, runs one syncfs(2) before its first
+ * rename (store_commit) and one after the last (store_sync) instead of the
+ * directory fsyncs.  syncfs also flushes what other processes wrote to the
+ * same file system, so a batch of few or large files keeps per-file
+ * fdatasync, whose cost is its own data. */
+#define SYNCFS_MIN_FILES	16
+#define SYNC_EACH_MIN		(1u << 20)
 
 /* FNV-1a of p[0..n). */
 static size_t path_hash(const char *p, size_t n)
@@ -86,6 +118,9 @@ void store_batch_done(struct store *s)
 		free(s->dc[i].path);
 	}
 	s->ndc = 0;
+	s->batch_syncfs = s->flushed = false;
+	s->unsynced = 0;
+	s->flush_err = 0;
 }
 
 void store_free(struct store *s)
@@ -467,14 +502,18 @@ static int open_partial(const struct proto_entry *e, uint64_t start, const struc
 	f->fd = fd;
 	f->dev = psb.st_dev;
 	f->ino = psb.st_ino;
+	f->mode = psb.st_mode & 07777;
 	/* Another file put in its place since the offer is not appended to.
 	 * (One changed in place by our own user is what --verify catches.) */
 	if (start > 0 && (m == NULL || psb.st_dev != m->dev || psb.st_ino != m->ino))
 		return -ESTALE;
 	if (fresh)
 		return 0;	/* empty, at offset 0 */
-	if ((psb.st_mode & 077) && fchmod(fd, 0600) < 0)
-		return -errno;
+	if (f->mode != 0600) {
+		if (fchmod(fd, 0600) < 0)
+			return -errno;
+		f->mode = 0600;
+	}
 	if (ftruncate(fd, (off_t)start) < 0 || lseek(fd, (off_t)start, SEEK_SET) < 0)
 		return -errno;
 	/* --verify covers the whole file: the prefix kept from an earlier
@@ -509,6 +548,7 @@ int store_open(struct store *s, const struct proto_entry *e, uint64_t start,
 		return -errno;
 	f->dev = sb.st_dev;
 	f->ino = sb.st_ino;
+	f->mode = sb.st_mode & 07777;
 	return 0;
 }
 
@@ -524,6 +564,15 @@ static mode_t file_mode(const struct store *s, const struct proto_entry *e)
 	return (e->mode & 0777) & ~s->umask;
 }
 
+void store_batch_begin(struct store *s, const struct proto_batch *b)
+{
+	unsigned i, small = 0;
+
+	for (i = 0; i < b->count; i++)
+		small += b->e[i].kind == PROTO_KIND_FILE && b->e[i].size < SYNC_EACH_MIN;
+	s->batch_syncfs = small >= SYNCFS_MIN_FILES;
+}
+
 int store_close(struct store *s, const struct proto_entry *e, struct store_file *f, int werr)
 {
 	if (f->fd < 0)
@@ -532,9 +581,14 @@ int store_close(struct store *s, const struct proto_entry *e, struct store_file 
 		mode_t mode = file_mode(s, e);
 		struct timespec ts[2] = { { e->atime, e->atime_ns }, { e->mtime, e->mtime_ns } };
 
-		if (fchmod(f->fd, mode) < 0 ||
-		    ((s->opts & PROTO_OPT_PRESERVE) && futimens(f->fd, ts) < 0) || fdatasync(f->fd) < 0)
+		/* fchmod even so: the partial is 0600 until it is complete, so
+		 * that nobody reads a body that may yet be discarded. */
+		f->unsynced = s->batch_syncfs && e->kind == PROTO_KIND_FILE && e->size < SYNC_EACH_MIN;
+		if ((f->mode != mode && fchmod(f->fd, mode) < 0) ||
+		    ((s->opts & PROTO_OPT_PRESERVE) && futimens(f->fd, ts) < 0) ||
+		    (!f->unsynced && fdatasync(f->fd) < 0))
 			werr = errno;
+		s->unsynced += f->unsynced && werr == 0;
 	}
 	if (close(f->fd) < 0 && werr == 0)
 		werr = errno;
@@ -561,6 +615,36 @@ bool store_cut(struct store_file *f)
 	return kept;
 }
 
+/* The data of a file closed without fdatasync, flushed by name (when
+ * syncfs is not allowed, as under some seccomp filters).  0 or -errno. */
+static int sync_by_name(const struct store_file *f)
+{
+	int fd = openat(f->dirfd, f->tmp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), rc = 0;
+	struct stat sb;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0 || fdatasync(fd) < 0)
+		rc = -errno;
+	else if (sb.st_dev != f->dev || sb.st_ino != f->ino)
+		rc = -ESTALE;
+	close(fd);
+	return rc;
+}
+
+/* Before the first rename of a batch: its unsynced files' data are made
+ * durable by one syncfs.  0 or -errno for f. */
+static int flush_batch(struct store *s, const struct store_file *f)
+{
+	if (!s->flushed) {
+		s->flushed = true;
+		s->flush_err = syncfs(s->rootfd) < 0 ? -errno : 0;
+	}
+	if (s->flush_err == -ENOSYS || s->flush_err == -EPERM)
+		return sync_by_name(f);
+	return s->flush_err;
+}
+
 int store_commit(struct store *s, const struct proto_entry *e, struct store_file *f)
 {
 	char parent[PROTO_PATH_MAX + 1];
@@ -575,6 +659,14 @@ int store_commit(struct store *s, const struct proto_entry *e, struct store_file
 	if (fstatat(f->dirfd, f->tmp, &sb, AT_SYMLINK_NOFOLLOW) < 0 || sb.st_dev != f->dev ||
 	    sb.st_ino != f->ino)
 		return -ESTALE;
+	if (f->unsynced) {
+		int err = flush_batch(s, f);
+
+		if (err < 0) {
+			unlinkat(f->dirfd, f->tmp, 0);
+			return err;
+		}
+	}
 	if ((s->opts & PROTO_OPT_NOCLOBBER)
 		    ? renameat2(f->dirfd, f->tmp, f->dirfd, name, RENAME_NOREPLACE) < 0
 		    : renameat(f->dirfd, f->tmp, f->dirfd, name) < 0) {
@@ -635,6 +727,11 @@ int store_sync(struct store *s, const struct proto_batch *b)
 	size_t slots = 1, want = 1;
 	unsigned i;
 	int rc = 0;
+
+	/* The batch's data went out with one syncfs: one more makes its
+	 * renames and directories durable (see SYNCFS_MIN_FILES). */
+	if (s->flushed && s->flush_err == 0)
+		return syncfs(s->rootfd) < 0 ? -errno : 0;
 
 	/* Each entry names at most one directory per component, DIR itself
 	 * aside: the set is at most half full. */

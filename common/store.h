@@ -25,8 +25,10 @@
  *   before the rename (ESTALE when someone swapped it).  Names of the
  *   store's own form (store_name_reserved) are refused from the wire, so a
  *   second sender cannot write into another transfer's partial.
- * - Durable when reported: after a batch is committed, every directory it
- *   changed and all their ancestors up to DIR are fsynced (store_sync).
+ * - Durable when reported: a file's data before its rename, and after a
+ *   batch is committed every directory it changed and all their ancestors
+ *   up to DIR (store_sync); a batch of many small files pays this with two
+ *   syncfs(2) instead of an fdatasync per file (store.c says why).
  * - A failed, disowned or mismatched body leaves nothing under its final
  *   name and no temporary file; only a file whose transfer was cut off (the
  *   connection lost, or the transfer aborted after its body was complete)
@@ -61,6 +63,8 @@ struct store_file {
 	char tmp[FSU_TMPNAME_MAX];	/* its name in dirfd */
 	dev_t dev;		/* the file written, checked before the rename */
 	ino_t ino;
+	mode_t mode;		/* its mode now */
+	bool unsynced;		/* closed without fdatasync: the batch's syncfs flushes it */
 };
 
 /* --resume: which partial was offered, so that the body is appended to
@@ -113,10 +117,15 @@ uint64_t store_offer(const struct store *s, const struct proto_entry *e,
 int store_open(struct store *s, const struct proto_entry *e, uint64_t start,
 	       const struct store_mark *m, gnutls_hash_hd_t h, struct store_file *f);
 
+/* The bodies of batch b are about to arrive: decide whether its small
+ * files are flushed one by one or together (see store.c). */
+void store_batch_begin(struct store *s, const struct proto_batch *b);
+
 /* The whole body is in (werr: 0 or the errno that stopped writing it): set
- * the mode (and times with -p), fdatasync, close.  On success the file is
- * pending; on any error it is removed.  Returns 0 or -errno, the first
- * error (werr included). */
+ * the mode (and times with -p), fdatasync (or leave that to the batch's
+ * flush, store_commit), close.  On success the file is pending; on any
+ * error it is removed.  Returns 0 or -errno, the first error (werr
+ * included). */
 int store_close(struct store *s, const struct proto_entry *e, struct store_file *f, int werr);
 
 /* The connection died in the body: close; a stream's temporary file is
@@ -124,10 +133,11 @@ int store_close(struct store *s, const struct proto_entry *e, struct store_file 
  * partial was kept. */
 bool store_cut(struct store_file *f);
 
-/* Give a pending file its final name (e->path).  On failure it is removed.
- * 0 or -errno (-EEXIST with -n when the name appeared meanwhile; -ESTALE
- * when the file at the temporary name is not the one written, which is
- * left alone). */
+/* Give a pending file its final name (e->path), its data made durable
+ * first (the batch's first commit flushes every file left unsynced).  On
+ * failure it is removed.  0 or -errno (-EEXIST with -n when the name
+ * appeared meanwhile; -ESTALE when the file at the temporary name is not
+ * the one written, which is left alone). */
 int store_commit(struct store *s, const struct proto_entry *e, struct store_file *f);
 
 /* Remove a pending file (the sender failed it, or --verify did not match). */
@@ -138,7 +148,8 @@ void store_discard(struct store_file *f);
 void store_abort(struct store_file *f);
 
 /* fsync the directories the batch b changed and all their ancestors (a new
- * directory's own entry lives in its parent).  0 or -errno. */
+ * directory's own entry lives in its parent), or one syncfs when the
+ * batch's data were flushed that way.  0 or -errno. */
 int store_sync(struct store *s, const struct proto_batch *b);
 
 /* The batch is done: close the directories cached for it. */

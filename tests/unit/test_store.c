@@ -19,6 +19,9 @@
 
 static char root[] = "/tmp/ktlscp-store-XXXXXX", outside[] = "/tmp/ktlscp-sout-XXXXXX";
 static int rfd;
+/* Files of a batch that store.c flushes together (its SYNCFS_MIN_FILES). */
+#define SYNCFS_FILES 16
+
 static struct store_mark mark;	/* what store_offer() last offered */
 
 static struct proto_entry entry(uint8_t kind, const char *path, uint64_t size, uint32_t mode,
@@ -319,6 +322,37 @@ int main(void)
 	   "a new one gets the sender's, without others' write");
 	ok(fstatat(rfd, "mine/sticky", &sb, 0) == 0 && (sb.st_mode & 07777) == 01777, "a sticky one keeps 1777");
 	ok(fstatat(rfd, "mine/f", &sb, 0) == 0 && (sb.st_mode & 07777) == 0664, "a file never others' write");
+	store_free(s);
+
+	/* A batch of many small files: closed without fdatasync, their data
+	 * flushed together before the first rename, the names after. */
+	s = store_new(rfd, 0);
+	{
+		static struct proto_batch b;
+		static struct store_file fs[SYNCFS_FILES];
+		static char names[SYNCFS_FILES][16];
+		int i, good = 1;
+
+		b.count = SYNCFS_FILES;
+		for (i = 0; i < SYNCFS_FILES; i++) {
+			snprintf(names[i], sizeof(names[i]), "sb/f%02d", i);
+			b.e[i] = entry(PROTO_KIND_FILE, names[i], 2, 0644, 0);
+		}
+		store_batch_begin(s, &b);
+		for (i = 0; i < SYNCFS_FILES; i++)
+			good &= write_body(s, &b.e[i], 0, "sb", &fs[i]) == 0 && fs[i].unsynced && fs[i].pending;
+		ok(good, "a batch of small files is closed unsynced");
+		for (i = 0; i < SYNCFS_FILES; i++)
+			good &= store_commit(s, &b.e[i], &fs[i]) == 0;
+		ok(good && store_sync(s, &b) == 0, "committed (one syncfs first) and synced");
+		for (i = 0; i < SYNCFS_FILES; i++)
+			good &= slurp(names[i], buf, sizeof(buf)) == 2;
+		ok(good && count_tmp("sb") == 0, "every file under its name, no temporary left");
+		store_batch_done(s);
+		e = entry(PROTO_KIND_FILE, "sb/alone", 2, 0644, 0);
+		ok(write_body(s, &e, 0, "sb", &f) == 0 && !f.unsynced && store_commit(s, &e, &f) == 0,
+		   "the next batch, one file, is flushed by itself");
+	}
 	store_free(s);
 
 	ok(count_entries(outside) == 1 && stat(victim, &sb) == 0 && sb.st_size == 4, "still nothing outside DIR");
