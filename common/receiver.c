@@ -37,6 +37,7 @@ struct rent {
 	uint64_t got;		/* body bytes received */
 	bool summed, verified;	/* --verify: sum is the body's SHA-256; it matched */
 	uint8_t sum[PROTO_HASH_LEN];
+	struct store_mark mark;	/* --resume: the partial offered */
 	struct store_file f;	/* where the body went (not with --stdout) */
 };
 
@@ -127,7 +128,7 @@ static void decide(struct rstate *s, const struct proto_entry *e, struct rent *r
 	s->rep.hashlen[i] = 0;
 	if ((s->opts & PROTO_OPT_RESUME) && !s->to_stdout && e->kind == PROTO_KIND_FILE &&
 	    re->action == PROTO_ACCEPT) {
-		re->offset = store_offer(s->store, e, s->rep.hash[i]);
+		re->offset = store_offer(s->store, e, s->rep.hash[i], &re->mark);
 		s->rep.offset[i] = re->offset;
 		s->rep.hashlen[i] = re->offset ? PROTO_HASH_LEN : 0;
 	}
@@ -205,6 +206,15 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 			snprintf(text, sizeof(text), "unsafe path \"%s\" in the manifest (%s); transfer refused",
 				 diag_escape(e->path, e->path_len, en, 200), why);
 			return xfer_abort(c, PR_BADPATH, st, KC_XFER, text);
+		}
+		/* A second sender must not name another transfer's partial. */
+		if (!s->to_stdout && store_name_reserved(e->path, e->path_len)) {
+			char text[PROTO_ERRTEXT_MAX], en[ESC_MAX];
+
+			snprintf(text, sizeof(text),
+				 "protocol error: the path \"%s\" has the form of the receiver's temporary files (" FSU_TMP_PREFIX "*" FSU_TMP_SUFFIX "); transfer refused",
+				 diag_escape(e->path, e->path_len, en, 200));
+			return xfer_abort(c, PR_PROTOCOL, st, KC_XFER, text);
 		}
 	}
 	/* A path twice in one batch would be created, offered and written
@@ -324,7 +334,7 @@ static int recv_body_store(struct rstate *s, const struct proto_entry *e, struct
 	char en[ESC_MAX];
 	int werr, rc;
 
-	werr = -store_open(s->store, e, start, chan_rx_hash(s->c), &re->f);
+	werr = -store_open(s->store, e, start, &re->mark, chan_rx_hash(s->c), &re->f);
 	if (chan_progress(s->c))
 		progress_file(chan_progress(s->c), e->path, e->size - start);
 	if (e->kind == PROTO_KIND_STREAM)
@@ -351,8 +361,10 @@ static int recv_body_store(struct rstate *s, const struct proto_entry *e, struct
 		progress_file_done(chan_progress(s->c));
 	werr = -store_close(s->store, e, &re->f, werr);
 	if (werr) {
-		re->reason = proto_reason_from_errno(werr);
-		diag_print("%s: %s", esc(e->path, en), strerror(werr));
+		/* Something not ours in the way (EEXIST) is refused, not "already
+		 * there". */
+		re->reason = werr == EEXIST ? PR_PERM : proto_reason_from_errno(werr);
+		diag_print("%s: %s", esc(e->path, en), store_strerror(werr));
 		if (werr == ENOSPC || werr == EDQUOT) {
 			char text[PROTO_ERRTEXT_MAX];
 
@@ -374,6 +386,8 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 
 	if ((s->opts & PROTO_OPT_RESUME) && read_plan(s, slot, start, st) < 0)
 		return -1;
+	if (s->store)
+		store_batch_begin(s->store, b);
 	for (i = 0; i < b->count; i++) {
 		const struct proto_entry *e = &b->e[i];
 
@@ -435,7 +449,7 @@ static int settle(struct rstate *s, const struct proto_entry *e, struct rent *re
 	rc = store_commit(s->store, e, &re->f);
 	if (rc < 0) {
 		re->reason = proto_reason_from_errno(-rc);
-		diag_print("%s: %s", esc(e->path, en), strerror(-rc));
+		diag_print("%s: %s", esc(e->path, en), rc == -ESTALE ? store_strerror(rc) : strerror(-rc));
 		return 0;
 	}
 	re->ok = true;

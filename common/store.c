@@ -28,6 +28,8 @@ struct dcache {
 
 struct dtimes {
 	char *path;
+	dev_t dev;		/* the directory we created, checked at the end */
+	ino_t ino;
 	mode_t mode;
 	struct timespec ts[2];	/* atime, mtime */
 };
@@ -49,7 +51,39 @@ struct store {
 	size_t dirindex_cap;		/* a power of two, at least twice ndirs */
 	size_t dirbytes;		/* what dirs[] holds, against DIRTIMES_MAX_BYTES */
 	bool dirs_full;			/* said that further times are not kept */
+	bool batch_syncfs;		/* this batch's small files are flushed together */
+	unsigned unsynced;		/* files closed without fdatasync in this batch */
+	bool flushed;			/* syncfs ran for them (flush_err: its result) */
+	int flush_err;
 };
+
+/* Durability per batch, not per file.  Every file must be durable under
+ * its final name before DONE, and its data durable before the rename (else
+ * a crash could leave an empty file under the final name).  On ext4 every
+ * fdatasync and every directory fsync is a journal commit; one syncfs
+ * commits them all.  Measured with a script writing 20000 files of 1-8 KiB
+ * in 200 directories, in batches of 256, with the syscalls used here (ext4
+ * on virtio, 2 cores shared with other jobs: three alternating rounds,
+ * seconds; read the ratios):
+ *
+ *   per-file fdatasync + directory fsyncs        9.4  28.6  19.2
+ *   sync_file_range(WRITE) early, fdatasync all  10.0 21.2  32.8
+ *   fdatasync each at the end of the batch       11.4 53.2  121
+ *   syncfs, renames, directory fsyncs             4.4  11.8  29.4
+ *   syncfs, renames, syncfs                       1.8   3.6  19.0
+ *   no flush at all (the floor)                   1.8   2.3   5.4
+ *
+ * End to end, "send -r" of such a tree over loopback, main then this, in
+ * three alternating rounds: 77.6 s / 13.1 s, 58.0 / 29.2, 81.8 / 19.9.
+ *
+ * So: a batch with at least SYNCFS_MIN_FILES files under SYNC_EACH_MIN
+ * bytes closes them without fdatasync, runs one syncfs(2) before its first
+ * rename (store_commit) and one after the last (store_sync) instead of the
+ * directory fsyncs.  syncfs also flushes what other processes wrote to the
+ * same file system, so a batch of few or large files keeps per-file
+ * fdatasync, whose cost is its own data. */
+#define SYNCFS_MIN_FILES	16
+#define SYNC_EACH_MIN		(1u << 20)
 
 /* FNV-1a of p[0..n). */
 static size_t path_hash(const char *p, size_t n)
@@ -84,6 +118,9 @@ void store_batch_done(struct store *s)
 		free(s->dc[i].path);
 	}
 	s->ndc = 0;
+	s->batch_syncfs = s->flushed = false;
+	s->unsynced = 0;
+	s->flush_err = 0;
 }
 
 void store_free(struct store *s)
@@ -171,11 +208,28 @@ static int dirindex_grow(struct store *s)
 	return 0;
 }
 
-/* -p: keep a directory's mode and times for store_dir_times(), once per
- * directory (a repeat updates them), within DIRTIMES_MAX_BYTES.  Best
- * effort: past that, or out of memory, the times of further directories
- * are not kept. */
-static void remember_dir_times(struct store *s, const struct proto_entry *e)
+/* -p: a directory's mode from the peer, without setgid (never from a
+ * peer), and writable by others only with the sticky bit: a world-writable
+ * directory that is not sticky would let every local user replace what
+ * arrives in it. */
+static mode_t dir_mode(uint32_t mode)
+{
+	mode &= 01777;
+	return (mode & 01000) ? mode : mode & ~(mode_t)0002;
+}
+
+/* -p: was this directory created by this transfer (so its mode and times
+ * are ours to set)? */
+static bool dir_known(const struct store *s, const char *path)
+{
+	return s->dirindex_cap > 0 && s->dirindex[dirindex_find(s, path)] != 0;
+}
+
+/* -p: keep the mode and times of a directory this transfer created (fd,
+ * which sb describes) for store_dir_times(), once per directory (a repeat
+ * updates them), within DIRTIMES_MAX_BYTES.  Best effort: past that, or
+ * out of memory, the times of further directories are not kept. */
+static void remember_dir_times(struct store *s, const struct proto_entry *e, const struct stat *sb)
 {
 	size_t cost = sizeof(struct dtimes) + 2 * sizeof(size_t) + e->path_len + 1, k;
 	struct dtimes *d;
@@ -185,6 +239,8 @@ static void remember_dir_times(struct store *s, const struct proto_entry *e)
 	k = dirindex_find(s, e->path);
 	if (s->dirindex[k] != 0) {
 		d = &s->dirs[s->dirindex[k] - 1];
+		if (d->dev != sb->st_dev || d->ino != sb->st_ino)
+			return;	/* not the directory we created */
 	} else {
 		if (s->dirbytes + cost > DIRTIMES_MAX_BYTES) {
 			if (!s->dirs_full)
@@ -208,8 +264,10 @@ static void remember_dir_times(struct store *s, const struct proto_entry *e)
 			return;
 		s->dirindex[k] = ++s->ndirs;
 		s->dirbytes += cost;
+		d->dev = sb->st_dev;
+		d->ino = sb->st_ino;
 	}
-	d->mode = e->mode & 01777;
+	d->mode = dir_mode(e->mode);
 	d->ts[0].tv_sec = e->atime;
 	d->ts[0].tv_nsec = e->atime_ns;
 	d->ts[1].tv_sec = e->mtime;
@@ -218,28 +276,40 @@ static void remember_dir_times(struct store *s, const struct proto_entry *e)
 
 int store_mkdir(struct store *s, const struct proto_entry *e)
 {
-	int fd = fsu_open_dir_beneath(s->rootfd, e->path, true);
+	int fd = fsu_open_dir_beneath(s->rootfd, e->path, false);
+	bool created = false;
+	struct stat sb;
 
+	if (fd == -ENOENT) {
+		fd = fsu_open_dir_beneath(s->rootfd, e->path, true);
+		created = true;
+	}
 	if (fd < 0)
 		return fd;
-	if (s->opts & PROTO_OPT_PRESERVE)
-		remember_dir_times(s, e);
+	/* -p sets the mode and times of directories this transfer created
+	 * (here, or named again), never those of one that was there before. */
+	if ((s->opts & PROTO_OPT_PRESERVE) && (created || dir_known(s, e->path)) && fstat(fd, &sb) == 0)
+		remember_dir_times(s, e, &sb);
 	close(fd);
 	return 0;
 }
 
 void store_dir_times(struct store *s)
 {
+	struct stat sb;
 	size_t i;
 
 	for (i = s->ndirs; i-- > 0;) {
 		int fd = fsu_open_dir_beneath(s->rootfd, s->dirs[i].path, false);
 
-		if (fd >= 0) {
+		/* Only the directory we created, not one put in its place. */
+		if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_dev == s->dirs[i].dev &&
+		    sb.st_ino == s->dirs[i].ino) {
 			fchmod(fd, s->dirs[i].mode);
 			futimens(fd, s->dirs[i].ts);
-			close(fd);
 		}
+		if (fd >= 0)
+			close(fd);
 	}
 }
 
@@ -288,8 +358,75 @@ static void part_name(const char *path, char out[FSU_TMPNAME_MAX])
 	snprintf(out, FSU_TMPNAME_MAX, FSU_TMP_PREFIX "%s" FSU_TMP_SUFFIX, h);
 }
 
+bool store_name_reserved(const char *p, size_t len)
+{
+	const size_t np = strlen(FSU_TMP_PREFIX), ns = strlen(FSU_TMP_SUFFIX);
+	const char *end = p + len;
+
+	while (p < end) {
+		const char *slash = memchr(p, '/', (size_t)(end - p));
+		size_t n = slash ? (size_t)(slash - p) : (size_t)(end - p);
+
+		if (n >= np + ns && memcmp(p, FSU_TMP_PREFIX, np) == 0 &&
+		    memcmp(p + n - ns, FSU_TMP_SUFFIX, ns) == 0)
+			return true;
+		p += n + 1;
+	}
+	return false;
+}
+
+const char *store_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case EEXIST:
+		return "a file that is not this receiver's own partial is in the way at its temporary name";
+	case EMLINK:
+		return "a hard link is in the way at its temporary name";
+	case ELOOP:
+		return "a symbolic link is in the way";
+	case ESTALE:
+		return "its temporary file was replaced or changed by someone else meanwhile";
+	default:
+		return strerror(err);
+	}
+}
+
+/* What is at a partial's name is ours to use when it is a regular file
+ * with one link, owned by our effective user, that group and others cannot
+ * write: nobody else created it or can change it.  0 or -errno. */
+static int part_ours(const struct stat *sb)
+{
+	if (S_ISREG(sb->st_mode) && sb->st_nlink != 1)
+		return -EMLINK;
+	if (!S_ISREG(sb->st_mode) || sb->st_uid != geteuid() || (sb->st_mode & 022))
+		return -EEXIST;
+	return 0;
+}
+
+/* Open what is at a partial's name (flags: O_RDONLY or O_RDWR) without
+ * blocking (a planted FIFO) or following a link, and keep it only when it
+ * is ours (part_ours); its stat in *sb.  The fd or -errno. */
+static int part_open(int dfd, const char *name, int flags, struct stat *sb)
+{
+	int fd = openat(dfd, name, flags | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = fstat(fd, sb) < 0 ? -errno : part_ours(sb);
+	/* A regular file ignores O_NONBLOCK; cleared all the same. */
+	if (rc == 0 && fcntl(fd, F_SETFL, flags) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 uint64_t store_offer(const struct store *s, const struct proto_entry *e,
-		     uint8_t hash[PROTO_HASH_LEN])
+		     uint8_t hash[PROTO_HASH_LEN], struct store_mark *m)
 {
 	char parent[PROTO_PATH_MAX + 1], name[FSU_TMPNAME_MAX];
 	uint64_t len = 0;
@@ -301,36 +438,61 @@ uint64_t store_offer(const struct store *s, const struct proto_entry *e,
 	dfd = fsu_open_dir_beneath(s->rootfd, parent, false);
 	if (dfd < 0)
 		return 0;
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = part_open(dfd, name, O_RDONLY, &sb);
 	close(dfd);
 	if (fd < 0)
 		return 0;
-	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_nlink == 1 && sb.st_size > 0 &&
-	    (uint64_t)sb.st_size <= e->size && fsu_hash_prefix(fd, (uint64_t)sb.st_size, hash) == 0)
+	if (sb.st_size > 0 && (uint64_t)sb.st_size <= e->size &&
+	    fsu_hash_prefix(fd, (uint64_t)sb.st_size, hash) == 0) {
 		len = (uint64_t)sb.st_size;
+		m->dev = sb.st_dev;
+		m->ino = sb.st_ino;
+	}
 	close(fd);
 	return len;
 }
 
+/* The partial of a new body: created exclusively, or else what is there
+ * if it is ours (part_open).  *fresh tells which.  The fd or -errno.
+ *
+ * Not O_TMPFILE: the partial must have its name while it is written, so
+ * that a receiver killed in mid-file leaves it for --resume.  Its name is
+ * predictable, so a local user can plant something there and make that
+ * one file fail; O_EXCL and part_open() see to it that nothing planted is
+ * ever written through, read back or renamed into place. */
+static int part_create(struct store_file *f, struct stat *sb, bool *fresh)
+{
+	int fd = openat(f->dirfd, f->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	*fresh = fd >= 0;
+	if (fd >= 0 && fstat(fd, sb) < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	if (fd >= 0)
+		return fd;
+	if (errno != EEXIST)
+		return -errno;
+	return part_open(f->dirfd, f->tmp, O_RDWR, sb);
+}
+
 /* A file's partial under its fixed name, locked against a second sender
- * of the same path, cut to where the body starts.  0 or -errno; f->fd is
- * left open when the error came after the partial was safely opened. */
-static int open_partial(const struct proto_entry *e, uint64_t start, gnutls_hash_hd_t h,
-			struct store_file *f)
+ * of the same path, cut to where the body starts: for start > 0 the one m
+ * names, unchanged since it was offered.  0 or -errno; f->fd is left open
+ * when the error came after the partial was safely opened. */
+static int open_partial(const struct proto_entry *e, uint64_t start, const struct store_mark *m,
+			gnutls_hash_hd_t h, struct store_file *f)
 {
 	struct stat psb;
+	bool fresh = false;
 	int fd;
 
 	part_name(e->path, f->tmp);
-	fd = openat(f->dirfd, f->tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = start == 0 ? part_create(f, &psb, &fresh) : part_open(f->dirfd, f->tmp, O_RDWR, &psb);
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &psb) < 0 || !S_ISREG(psb.st_mode) || psb.st_nlink != 1) {
-		/* Never write through a hard link someone planted under the
-		 * partial's name. */
-		close(fd);
-		return -EMLINK;
-	}
+		return start > 0 && fd == -ENOENT ? -ESTALE : fd;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int err = errno == EWOULDBLOCK ? EBUSY : errno;
 
@@ -338,6 +500,20 @@ static int open_partial(const struct proto_entry *e, uint64_t start, gnutls_hash
 		return -err;
 	}
 	f->fd = fd;
+	f->dev = psb.st_dev;
+	f->ino = psb.st_ino;
+	f->mode = psb.st_mode & 07777;
+	/* Another file put in its place since the offer is not appended to.
+	 * (One changed in place by our own user is what --verify catches.) */
+	if (start > 0 && (m == NULL || psb.st_dev != m->dev || psb.st_ino != m->ino))
+		return -ESTALE;
+	if (fresh)
+		return 0;	/* empty, at offset 0 */
+	if (f->mode != 0600) {
+		if (fchmod(fd, 0600) < 0)
+			return -errno;
+		f->mode = 0600;
+	}
 	if (ftruncate(fd, (off_t)start) < 0 || lseek(fd, (off_t)start, SEEK_SET) < 0)
 		return -errno;
 	/* --verify covers the whole file: the prefix kept from an earlier
@@ -347,10 +523,11 @@ static int open_partial(const struct proto_entry *e, uint64_t start, gnutls_hash
 	return 0;
 }
 
-int store_open(struct store *s, const struct proto_entry *e, uint64_t start, gnutls_hash_hd_t h,
-	       struct store_file *f)
+int store_open(struct store *s, const struct proto_entry *e, uint64_t start,
+	       const struct store_mark *m, gnutls_hash_hd_t h, struct store_file *f)
 {
 	char parent[PROTO_PATH_MAX + 1];
+	struct stat sb;
 	int fd;
 
 	memset(f, 0, sizeof(*f));
@@ -361,13 +538,39 @@ int store_open(struct store *s, const struct proto_entry *e, uint64_t start, gnu
 		return f->dirfd;
 	if (e->kind == PROTO_KIND_FILE) {
 		f->partial = true;
-		return open_partial(e, start, h, f);
+		return open_partial(e, start, m, h, f);
 	}
 	fd = fsu_tmp_create(f->dirfd, f->tmp);
 	if (fd < 0)
 		return fd;
 	f->fd = fd;
+	if (fstat(fd, &sb) < 0)
+		return -errno;
+	f->dev = sb.st_dev;
+	f->ino = sb.st_ino;
+	f->mode = sb.st_mode & 07777;
 	return 0;
+}
+
+/* A file's final mode.  Without -p, the sender's permission bits less our
+ * umask, as scp does; with -p, exact bits (the umask is for files made
+ * without such a request, as with cp -p and rsync -p), but never setuid or
+ * setgid, and never writable by others: a peer does not open a file to
+ * every local user. */
+static mode_t file_mode(const struct store *s, const struct proto_entry *e)
+{
+	if (s->opts & PROTO_OPT_PRESERVE)
+		return e->mode & 01775;
+	return (e->mode & 0777) & ~s->umask;
+}
+
+void store_batch_begin(struct store *s, const struct proto_batch *b)
+{
+	unsigned i, small = 0;
+
+	for (i = 0; i < b->count; i++)
+		small += b->e[i].kind == PROTO_KIND_FILE && b->e[i].size < SYNC_EACH_MIN;
+	s->batch_syncfs = small >= SYNCFS_MIN_FILES;
 }
 
 int store_close(struct store *s, const struct proto_entry *e, struct store_file *f, int werr)
@@ -375,16 +578,17 @@ int store_close(struct store *s, const struct proto_entry *e, struct store_file 
 	if (f->fd < 0)
 		return -werr;
 	if (werr == 0) {
-		/* Without -p, new files get the sender's permission bits less
-		 * our umask, as scp does; with -p, exact bits and times, but
-		 * never setuid/setgid from a peer. */
-		mode_t mode = s->opts & PROTO_OPT_PRESERVE ? e->mode & 01777
-							   : (e->mode & 0777) & ~s->umask;
+		mode_t mode = file_mode(s, e);
 		struct timespec ts[2] = { { e->atime, e->atime_ns }, { e->mtime, e->mtime_ns } };
 
-		if (fchmod(f->fd, mode) < 0 ||
-		    ((s->opts & PROTO_OPT_PRESERVE) && futimens(f->fd, ts) < 0) || fdatasync(f->fd) < 0)
+		/* fchmod even so: the partial is 0600 until it is complete, so
+		 * that nobody reads a body that may yet be discarded. */
+		f->unsynced = s->batch_syncfs && e->kind == PROTO_KIND_FILE && e->size < SYNC_EACH_MIN;
+		if ((f->mode != mode && fchmod(f->fd, mode) < 0) ||
+		    ((s->opts & PROTO_OPT_PRESERVE) && futimens(f->fd, ts) < 0) ||
+		    (!f->unsynced && fdatasync(f->fd) < 0))
 			werr = errno;
+		s->unsynced += f->unsynced && werr == 0;
 	}
 	if (close(f->fd) < 0 && werr == 0)
 		werr = errno;
@@ -411,12 +615,58 @@ bool store_cut(struct store_file *f)
 	return kept;
 }
 
+/* The data of a file closed without fdatasync, flushed by name (when
+ * syncfs is not allowed, as under some seccomp filters).  0 or -errno. */
+static int sync_by_name(const struct store_file *f)
+{
+	int fd = openat(f->dirfd, f->tmp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), rc = 0;
+	struct stat sb;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0 || fdatasync(fd) < 0)
+		rc = -errno;
+	else if (sb.st_dev != f->dev || sb.st_ino != f->ino)
+		rc = -ESTALE;
+	close(fd);
+	return rc;
+}
+
+/* Before the first rename of a batch: its unsynced files' data are made
+ * durable by one syncfs.  0 or -errno for f. */
+static int flush_batch(struct store *s, const struct store_file *f)
+{
+	if (!s->flushed) {
+		s->flushed = true;
+		s->flush_err = syncfs(s->rootfd) < 0 ? -errno : 0;
+	}
+	if (s->flush_err == -ENOSYS || s->flush_err == -EPERM)
+		return sync_by_name(f);
+	return s->flush_err;
+}
+
 int store_commit(struct store *s, const struct proto_entry *e, struct store_file *f)
 {
 	char parent[PROTO_PATH_MAX + 1];
 	const char *name = fsu_split(e->path, parent);
 
+	struct stat sb;
+
 	f->pending = false;
+	/* What gets the final name is the file we wrote: someone who can
+	 * write in the directory may have put another under the temporary
+	 * name (then it is left alone, not ours to remove). */
+	if (fstatat(f->dirfd, f->tmp, &sb, AT_SYMLINK_NOFOLLOW) < 0 || sb.st_dev != f->dev ||
+	    sb.st_ino != f->ino)
+		return -ESTALE;
+	if (f->unsynced) {
+		int err = flush_batch(s, f);
+
+		if (err < 0) {
+			unlinkat(f->dirfd, f->tmp, 0);
+			return err;
+		}
+	}
 	if ((s->opts & PROTO_OPT_NOCLOBBER)
 		    ? renameat2(f->dirfd, f->tmp, f->dirfd, name, RENAME_NOREPLACE) < 0
 		    : renameat(f->dirfd, f->tmp, f->dirfd, name) < 0) {
@@ -477,6 +727,11 @@ int store_sync(struct store *s, const struct proto_batch *b)
 	size_t slots = 1, want = 1;
 	unsigned i;
 	int rc = 0;
+
+	/* The batch's data went out with one syncfs: one more makes its
+	 * renames and directories durable (see SYNCFS_MIN_FILES). */
+	if (s->flushed && s->flush_err == 0)
+		return syncfs(s->rootfd) < 0 ? -errno : 0;
 
 	/* Each entry names at most one directory per component, DIR itself
 	 * aside: the set is at most half full. */
