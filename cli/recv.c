@@ -1,10 +1,10 @@
 /* recv: listen for senders and receive files into a directory, in steps:
  * check the options, open DIR, set up trust (authorized_senders or a
  * printed token by default), listen (or take the socket systemd passed),
- * then serve.  One-shot recv serves one sender in this process and exits;
- * recv -k hands its listening sockets to the serving loop in
- * common/server.c, which tells the process model, and that serves each
- * sender in a child through serve(). */
+ * then serve.  One-shot recv serves senders in this process until one is
+ * authenticated and served; recv -k serves each in a child; both through
+ * the serving loops of common/server.c, which tell the process model, and
+ * serve(). */
 #include "config.h"
 
 #include <errno.h>
@@ -108,7 +108,17 @@ struct recv_conn {
 	enum ktls_policy pol;
 	int rootfd;
 	const char *dir;
+	bool once;		/* one-shot listening: a refused sender is not the end */
 };
+
+/* One-shot: a sender refused before it was authenticated (the handshake
+ * failed, or it refused the session before sending a byte: chan.c says
+ * KC_TLS then) is told in one line and does not use the receiver up. */
+static bool refused_early(const struct recv_conn *c, const struct xfer_stats *stats,
+			  const struct kc_status *st)
+{
+	return c->once && !kc_interrupted && (!stats->handshake_done || kc_class(st) == KC_TLS);
+}
 
 /* One sender on an accepted connection (the server's callback): handshake
  * (done by the deadline), keys to the kernel, the transfer, the summary.
@@ -159,7 +169,11 @@ static int serve(int fd, double deadline, int authfd, void *arg)
 	stats.seconds = clock_now() - t0;
 out:
 	progress_end(&prog);
-	rc = cli_finish(&stats, &st);
+	if (refused_early(c, &stats, &st)) {
+		diag_print("%s; still waiting for a sender", kc_msg(&st));
+		rc = SERVER_REFUSED;
+	} else
+		rc = cli_finish(&stats, &st);
 	chan_free(&ch);
 	if (sess)
 		gnutls_deinit(sess);
@@ -337,9 +351,13 @@ static void recv_announce(struct recv_job *j)
 }
 
 /* Serve: the connection passed in, or every sender (-k, through the
- * server), or the first sender to come.  Returns the exit status. */
+ * server), or the first sender to authenticate (refused ones do not count).
+ * Returns the exit status. */
 static int recv_serve(struct recv_job *j, struct kc_status *st)
 {
+	unsigned refused = 0;
+	int rc;
+
 	if (j->fd >= 0)
 		return serve(j->fd, server_deadline(&j->sc, clock_now()), -1, &j->conn);
 	if (opt.keep_open) {
@@ -351,24 +369,27 @@ static int recv_serve(struct recv_job *j, struct kc_status *st)
 		return server_run(j->lfds, j->nworkers > 1 ? j->nlfd : 1, &j->sc);
 	}
 	/* One-shot: the extra sockets of --workers do not exist (it needs -k). */
-	j->fd = net_accept(j->lfd, accept_ms(cli_trust.timeout > 0 ? cli_trust.timeout * 1000 : 0), st);
-	if (j->fd < 0) {
-		if (accept_ms(0) < 0) {
-			kc_replace(st, KC_NET, "the one-time token expired after %d s (--token-ttl) and no sender came; run recv again",
-				opt.token_ttl);
-		}
-		return cli_finish(&j->stats, st);
-	}
-	close(j->lfd);
-	j->lfd = -1;
-	return serve(j->fd, server_deadline(&j->sc, clock_now()), -1, &j->conn);
+	j->sc.serve = serve;
+	j->sc.arg = &j->conn;
+	j->sc.stop_at = token_expiry;
+	j->conn.once = true;
+	rc = server_run_once(j->lfd, &j->sc, cli_trust.timeout > 0 ? cli_trust.timeout * 1000 : 0, &refused, st);
+	if (rc >= 0)
+		return rc;
+	if (kc_class(st) == KC_NET && refused > 0)
+		kc_replace(st, KC_TLS, "no sender authenticated%s (%u refused, see above)",
+			   accept_ms(0) < 0 ? " before the one-time token expired (--token-ttl)" : " in time", refused);
+	else if (kc_class(st) == KC_NET && accept_ms(0) < 0)
+		kc_replace(st, KC_NET, "the one-time token expired after %d s (--token-ttl) and no sender came; run recv again",
+			   opt.token_ttl);
+	return cli_finish(&j->stats, st);
 }
 
 static int cmd_recv(const struct cmd_entry *self, int nargs, const char **args)
 {
 	struct kc_status st = { 0 };
 	struct recv_job j = { .dir = nargs > 0 ? args[0] : ".", .stats = { .role = "recv" },
-			      .lfd = -1, .fd = -1, .conn.rootfd = -1 };
+			      .sc.peer_word = "sender", .lfd = -1, .fd = -1, .conn.rootfd = -1 };
 	struct tls_ctx tc;
 	struct rlimit rl;
 	int rc;
