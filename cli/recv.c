@@ -1,10 +1,11 @@
 /* recv: listen for senders and receive files into a directory, in steps:
  * check the options, open DIR, set up trust (authorized_senders or a
  * printed token by default), listen (or take the socket systemd passed),
- * then serve.  One-shot recv serves one sender in this process and exits;
- * recv -k hands its listening sockets to the serving loop in
- * common/server.c, which tells the process model, and that serves each
- * sender in a child through serve(). */
+ * then serve.  One-shot recv serves senders in this process until one is
+ * authenticated and served; recv -k serves each in a child; both through
+ * the serving loops of common/server.c, which tell the process model, and
+ * serve().  recv --connect dials a listening sender instead (send
+ * --listen) and is the TLS client, trusting it as send trusts a receiver. */
 #include "config.h"
 
 #include <errno.h>
@@ -40,11 +41,16 @@ static struct recv_cli {
 	long max_files;
 	int to_stdout, raw;
 	int ipv4, ipv6;
+	char *connect;		/* --connect HOST[:PORT] */
 } opt = { .port = -1, .max_startups = -1, .handshake_timeout = -1, .workers = -1, .token_ttl = 600 };
 
 static struct poptOption recv_table[] = {
 	{ "port", 'P', POPT_ARG_INT, &opt.port, 0, "TCP port to listen on (default 7433; 0: any free port)", "N" },
 	{ "listen", 0, POPT_ARG_STRING, &opt.listen, 0, "address to bind (default: all, IPv6 and IPv4)", "ADDR" },
+	{ "connect", 0, POPT_ARG_STRING, &opt.connect, 0,
+	  "dial a listening sender (send --listen) instead of listening; -P is then its port", "HOST[:PORT]" },
+	{ "accept-new", 0, POPT_ARG_NONE, &cli_trust.accept_new, 0,
+	  "with --connect and no other trust option: record a sender not yet in known_hosts without asking", NULL },
 	{ "keep-open", 'k', POPT_ARG_NONE, &opt.keep_open, 0,
 	  "keep accepting senders, several at once, until SIGINT or SIGTERM", NULL },
 	{ "max-conns", 0, POPT_ARG_INT, &opt.max_conns, 0,
@@ -108,7 +114,17 @@ struct recv_conn {
 	enum ktls_policy pol;
 	int rootfd;
 	const char *dir;
+	bool once;		/* one-shot listening: a refused sender is not the end */
 };
+
+/* One-shot: a sender refused before it was authenticated (the handshake
+ * failed, or it refused the session before sending a byte: chan.c says
+ * KC_TLS then) is told in one line and does not use the receiver up. */
+static bool refused_early(const struct recv_conn *c, const struct xfer_stats *stats,
+			  const struct kc_status *st)
+{
+	return c->once && !kc_interrupted && (!stats->handshake_done || kc_class(st) == KC_TLS);
+}
 
 /* One sender on an accepted connection (the server's callback): handshake
  * (done by the deadline), keys to the kernel, the transfer, the summary.
@@ -159,7 +175,11 @@ static int serve(int fd, double deadline, int authfd, void *arg)
 	stats.seconds = clock_now() - t0;
 out:
 	progress_end(&prog);
-	rc = cli_finish(&stats, &st);
+	if (refused_early(c, &stats, &st)) {
+		diag_print("%s; still waiting for a sender", kc_msg(&st));
+		rc = SERVER_REFUSED;
+	} else
+		rc = cli_finish(&stats, &st);
 	chan_free(&ch);
 	if (sess)
 		gnutls_deinit(sess);
@@ -170,6 +190,8 @@ out:
 struct recv_job {
 	const char *dir;
 	unsigned port;
+	char host[256];		/* --connect: the sender's host */
+	char khname[300];	/* --connect: its name in known_hosts */
 	struct xfer_stats stats;	/* the summary of a run that serves no one */
 	struct server_conf sc;	/* limits and handshake time, also for one-shot */
 	struct recv_conn conn;
@@ -185,6 +207,22 @@ struct recv_job {
 
 /* The keys of authorized_senders (tls_opts borrows them). */
 static char askeys[TLS_MAX_PINS][TRUSTDB_FP_LEN], aspath[4096];
+
+/* --connect HOST[:PORT]: the address, and the options that belong to
+ * listening refused with it (--accept-new only with it).  0 or -1 with st. */
+static int recv_check_connect(struct recv_job *j, struct kc_status *st)
+{
+	if (!opt.connect) {
+		if (cli_trust.accept_new)
+			return kc_fail(st, KC_USAGE, "--accept-new goes with --connect (recv checks senders it dials)");
+		return 0;
+	}
+	if (opt.keep_open || opt.listen)
+		return kc_fail(st, KC_USAGE, "--connect dials one sender: not with -k or --listen");
+	if (net_parse_hostport(opt.connect, j->host, sizeof(j->host), &j->port) < 0 || j->port == 0)
+		return kc_fail(st, KC_USAGE, "--connect %s: expected HOST, HOST:PORT or [IPV6]:PORT", opt.connect);
+	return 0;
+}
 
 /* The option values and the limits of -k (into j->sc); usage errors, and
  * the trust options' own, in st.  0 or -1. */
@@ -226,17 +264,19 @@ static int recv_check(struct recv_job *j, bool has_dir, struct kc_status *st)
 		return kc_fail(st, KC_USAGE, "--max-size takes a size such as 10G, --max-files a count");
 	j->port = NET_DEFAULT_PORT;
 	if (opt.port != -1) {
-		if (opt.port < 0 || opt.port > 65535)
-			return kc_fail(st, KC_USAGE, "--port %d: expected 0 to 65535", opt.port);
+		if (opt.port < (opt.connect ? 1 : 0) || opt.port > 65535)
+			return kc_fail(st, KC_USAGE, "--port %d: expected %d to 65535", opt.port, opt.connect ? 1 : 0);
 		j->port = (unsigned)opt.port;
 	}
-	return cli_tls_opts(&j->to, &j->conn.pol, true, st);
+	if (recv_check_connect(j, st) < 0)
+		return -1;
+	return cli_tls_opts(&j->to, &j->conn.pol, !opt.connect, st);
 }
 
 /* The kTLS precheck, then trust: with no trust option the keys in
  * authorized_senders, if it lists any; else a fresh token is the PSK (one
- * sender, or with -k every sender until it expires).  Then the TLS
- * context.  0 or -1 with st. */
+ * sender, or with -k every sender until it expires); with --connect,
+ * known_hosts instead.  Then the TLS context.  0 or -1 with st. */
 static int recv_trust(struct recv_job *j, struct tls_ctx *tc, struct kc_status *st)
 {
 	struct tls_opts *to = &j->to;
@@ -244,7 +284,13 @@ static int recv_trust(struct recv_job *j, struct tls_ctx *tc, struct kc_status *
 	if (cli_ktls_precheck(j->conn.pol, j->kprio, sizeof(j->kprio), st) < 0)
 		return -1;
 	to->kernel_ciphers = j->kprio[0] ? j->kprio : NULL;
-	if (!to->psk_file && !to->token && to->npins == 0 && !to->ca_file) {
+	if (opt.connect) {
+		/* As send trusts a receiver: the sender's key in known_hosts
+		 * unless another trust option is given (no question asked). */
+		to->hostname = j->host;
+		kh_name(j->host, j->port, NET_DEFAULT_PORT, j->khname, sizeof(j->khname));
+		to->kh_name = j->khname;
+	} else if (!to->psk_file && !to->token && to->npins == 0 && !to->ca_file) {
 		char cdir[4000];
 		int n, k;
 
@@ -259,7 +305,7 @@ static int recv_trust(struct recv_job *j, struct tls_ctx *tc, struct kc_status *
 		if (n > 0)
 			to->pin_source = aspath;
 	}
-	if (!to->psk_file && !to->token && to->npins == 0 && !to->ca_file) {
+	if (!opt.connect && !to->psk_file && !to->token && to->npins == 0 && !to->ca_file) {
 		if (tls_token_generate(j->token) < 0)
 			return kc_fail(st, KC_OTHER, "cannot generate a token");
 		to->token = j->token;
@@ -344,9 +390,13 @@ static void recv_announce(struct recv_job *j)
 }
 
 /* Serve: the connection passed in, or every sender (-k, through the
- * server), or the first sender to come.  Returns the exit status. */
+ * server), or the first sender to authenticate (refused ones do not count).
+ * Returns the exit status. */
 static int recv_serve(struct recv_job *j, struct kc_status *st)
 {
+	unsigned refused = 0;
+	int rc;
+
 	if (j->fd >= 0)
 		return serve(j->fd, server_deadline(&j->sc, clock_now()), -1, &j->conn);
 	if (opt.keep_open) {
@@ -358,24 +408,37 @@ static int recv_serve(struct recv_job *j, struct kc_status *st)
 		return server_run(j->lfds, j->nworkers > 1 ? j->nlfd : 1, &j->sc);
 	}
 	/* One-shot: the extra sockets of --workers do not exist (it needs -k). */
-	j->fd = net_accept(j->lfd, accept_ms(cli_trust.timeout > 0 ? cli_trust.timeout * 1000 : 0), st);
-	if (j->fd < 0) {
-		if (accept_ms(0) < 0) {
-			kc_replace(st, KC_NET, "the one-time token expired after %d s (--token-ttl) and no sender came; run recv again",
-				opt.token_ttl);
-		}
+	j->sc.serve = serve;
+	j->sc.arg = &j->conn;
+	j->sc.stop_at = token_expiry;
+	j->conn.once = true;
+	rc = server_run_once(j->lfd, &j->sc, cli_trust.timeout > 0 ? cli_trust.timeout * 1000 : 0, &refused, st);
+	if (rc >= 0)
+		return rc;
+	if (kc_class(st) == KC_NET && refused > 0)
+		kc_replace(st, KC_TLS, "no sender authenticated%s (%u refused, see above)",
+			   accept_ms(0) < 0 ? " before the one-time token expired (--token-ttl)" : " in time", refused);
+	else if (kc_class(st) == KC_NET && accept_ms(0) < 0)
+		kc_replace(st, KC_NET, "the one-time token expired after %d s (--token-ttl) and no sender came; run recv again",
+			   opt.token_ttl);
+	return cli_finish(&j->stats, st);
+}
+
+/* --connect: dial the sender and receive from it, as the TLS client.
+ * Returns the exit status. */
+static int recv_dial(struct recv_job *j, struct kc_status *st)
+{
+	j->fd = net_connect(j->host, j->port, cli_family(opt.ipv4, opt.ipv6), cli_timeout_ms(), st);
+	if (j->fd < 0)
 		return cli_finish(&j->stats, st);
-	}
-	close(j->lfd);
-	j->lfd = -1;
-	return serve(j->fd, server_deadline(&j->sc, clock_now()), -1, &j->conn);
+	return serve(j->fd, INFINITY, -1, &j->conn);
 }
 
 static int cmd_recv(const struct cmd_entry *self, int nargs, const char **args)
 {
 	struct kc_status st = { 0 };
 	struct recv_job j = { .dir = nargs > 0 ? args[0] : ".", .stats = { .role = "recv" },
-			      .lfd = -1, .fd = -1, .conn.rootfd = -1 };
+			      .sc.peer_word = "sender", .lfd = -1, .fd = -1, .conn.rootfd = -1 };
 	struct tls_ctx tc;
 	struct rlimit rl;
 	int rc;
@@ -403,6 +466,11 @@ static int cmd_recv(const struct cmd_entry *self, int nargs, const char **args)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (opt.connect) {
+		cli_signals();
+		rc = recv_dial(&j, &st);
+		goto done;
+	}
 	if (recv_listen(&j, &st) < 0)
 		goto out;
 	recv_announce(&j);
@@ -428,12 +496,13 @@ static void recv_free_opts(void)
 {
 	free(opt.listen);
 	free(opt.max_size);
+	free(opt.connect);
 }
 
 const struct cmd_entry cmd_recv_entry = {
 	.name = "recv",
-	.args = "[OPTIONS] [DIR]",
-	.summary = "listen for a sender (-k: many) and receive into DIR (default .)",
+	.args = "[OPTIONS] [DIR]   or   ktlscp recv --connect HOST[:PORT] [OPTIONS] [DIR]",
+	.summary = "listen for a sender (-k: many), or dial one (--connect), and receive into DIR (default .)",
 	.table = recv_table,
 	.min_args = 0,
 	.max_args = 1,

@@ -1,9 +1,14 @@
 /* send: connect to a receiver and send files and directories, in steps:
  * check the options and the address, look at the sources, set up trust,
- * connect and secure the connection, run the sender engine (or raw mode). */
+ * connect and secure the connection, run the sender engine (or raw mode).
+ * send --listen waits for receivers (recv --connect) instead: it is then
+ * the TLS server and trusts them as recv trusts senders (a printed token
+ * by default), and serves them through common/server.c, one-shot or -k. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +26,7 @@
 #include "prompt.h"
 #include "proto.h"
 #include "sender.h"
+#include "server.h"
 #include "trustdb.h"
 #include "walk.h"
 #include "xfer.h"
@@ -31,10 +37,24 @@ static struct send_cli {
 	int recursive, preserve, no_clobber, resume, update, verify, raw;
 	char *target, *limit_rate, *name;
 	int ipv4, ipv6;
-} opt = { .port = -1 };
+	int listen, keep_open, token_ttl;	/* --listen, -k, --token-ttl */
+	char *bind;
+} opt = { .port = -1, .token_ttl = 600 };
+
+#define SEND_HANDSHAKE_SECS 10	/* --listen: as recv's --handshake-timeout default */
 
 static struct poptOption send_table[] = {
-	{ "port", 'P', POPT_ARG_INT, &opt.port, 0, "receiver's TCP port (default 7433)", "N" },
+	{ "port", 'P', POPT_ARG_INT, &opt.port, 0,
+	  "receiver's TCP port (default 7433); with --listen the port to listen on (0: any free port)", "N" },
+	{ "listen", 0, POPT_ARG_NONE, &opt.listen, 0,
+	  "no HOST: wait for a receiver to connect (recv --connect) and send it the PATHs", NULL },
+	{ "bind", 0, POPT_ARG_STRING, &opt.bind, 0, "with --listen: address to bind (default: all, IPv6 and IPv4)",
+	  "ADDR" },
+	{ "keep-open", 'k', POPT_ARG_NONE, &opt.keep_open, 0,
+	  "with --listen: keep serving receivers, several at once, each the same PATHs, until SIGINT or SIGTERM",
+	  NULL },
+	{ "token-ttl", 0, POPT_ARG_INT, &opt.token_ttl, 0,
+	  "with --listen: a printed token is good for this many seconds (default 600; 0: until exit)", "SECONDS" },
 	{ "recursive", 'r', POPT_ARG_NONE, &opt.recursive, 0, "send directories and their contents", NULL },
 	{ "preserve", 'p', POPT_ARG_NONE, &opt.preserve, 0,
 	  "keep permission bits, modification and access times", NULL },
@@ -80,6 +100,10 @@ struct send_job {
 	struct tls_opts to;
 	enum ktls_policy pol;
 	char kprio[160], khname[300];
+	char token[TLS_TOKEN_LEN];	/* --listen: a printed token, or "" */
+	double token_expiry;		/* --listen: it is refused after this (clock_now()); 0: never */
+	struct tls_ctx *tc;
+	bool once;			/* one-shot --listen: a refused receiver is not the end */
 };
 
 #define RATE_MIN 1000	/* --limit-rate: below this, TCP pacing stalls past timeouts */
@@ -116,6 +140,54 @@ static int send_dest_hint(const struct send_job *j, struct kc_status *st)
 		       "of the receiver's DIR use -t SUBDIR (ktlscp send -t %s HOST:PORT PATH...)", d, c + 1);
 }
 
+/* Does a --listen operand that is no file here look like the HOST of a
+ * connecting send (HOST:PORT, an address, localhost)? */
+static bool looks_like_host(const char *a)
+{
+	unsigned char b[16];
+	struct stat sb;
+
+	if (strcmp(a, "-") == 0 || lstat(a, &sb) == 0)
+		return false;
+	return strchr(a, ':') || inet_pton(AF_INET, a, b) == 1 || strcmp(a, "localhost") == 0;
+}
+
+/* The operands and the options of the two modes: with --listen every
+ * operand is a PATH; without, the first is HOST[:PORT] and the options of
+ * listening are refused.  0 or -1 with st. */
+static int send_check_mode(struct send_job *j, int nargs, const char **args, struct kc_status *st)
+{
+	if (!opt.listen) {
+		if (opt.keep_open || opt.bind || opt.token_ttl != 600)
+			return kc_fail(st, KC_USAGE, "-k, --bind and --token-ttl go with --listen");
+		if (nargs < 2)
+			return kc_fail(st, KC_USAGE, "missing arguments; usage: ktlscp send %s", cmd_send_entry.args);
+		j->dest = args[0];
+		j->srcs = args + 1;
+		j->nsrcs = nargs - 1;
+		return 0;
+	}
+	if (looks_like_host(args[0]))
+		return kc_fail(st, KC_USAGE,
+			       "%s: --listen takes no HOST, only PATHs (the receiver dials in with 'recv --connect'); "
+			       "without --listen: ktlscp send HOST[:PORT] PATH...", args[0]);
+	if (cli_trust.accept_new)
+		return kc_fail(st, KC_USAGE, "--accept-new: a listening sender checks receivers as recv checks senders "
+			       "(a token, --pin, --psk-file or --ca)");
+	if (opt.token_ttl < 0)
+		return kc_fail(st, KC_USAGE, "--token-ttl takes seconds, 0 for no limit");
+	j->srcs = args;
+	j->nsrcs = nargs;
+	if (opt.keep_open) {
+		int i;
+
+		for (i = 0; i < nargs; i++)
+			if (strcmp(args[i], "-") == 0)
+				return kc_fail(st, KC_USAGE, "-k sends the PATHs to every receiver: not standard input (-)");
+	}
+	return 0;
+}
+
 /* The option values and the address; usage errors (and the trust options'
  * own) in st.  0 or -1. */
 static int send_check(struct send_job *j, struct xfer_stats *stats, struct kc_status *st)
@@ -124,13 +196,13 @@ static int send_check(struct send_job *j, struct xfer_stats *stats, struct kc_st
 
 	j->port = NET_DEFAULT_PORT;
 	if (opt.port != -1) {
-		if (opt.port < 1 || opt.port > 65535)
-			return kc_fail(st, KC_USAGE, "--port %d: expected 1 to 65535", opt.port);
+		if (opt.port < (opt.listen ? 0 : 1) || opt.port > 65535)
+			return kc_fail(st, KC_USAGE, "--port %d: expected %d to 65535", opt.port, opt.listen ? 0 : 1);
 		j->port = (unsigned)opt.port;
 	}
-	if (send_dest_hint(j, st) < 0)
+	if (j->dest && send_dest_hint(j, st) < 0)
 		return -1;
-	if (net_parse_hostport(j->dest, j->host, sizeof(j->host), &j->port) < 0) {
+	if (j->dest && net_parse_hostport(j->dest, j->host, sizeof(j->host), &j->port) < 0) {
 		const char *c = strchr(j->dest, ':');
 
 		if (c && j->dest[0] != '[' && strspn(c + 1, "0123456789") != strlen(c + 1))
@@ -171,7 +243,7 @@ static int send_check(struct send_job *j, struct xfer_stats *stats, struct kc_st
 				       "--limit-rate %s: expected bytes per second, at least 1k: e.g. 1000, 500k, 50M, 1Mi",
 				       opt.limit_rate);
 	}
-	return cli_tls_opts(&j->to, &j->pol, false, st);
+	return cli_tls_opts(&j->to, &j->pol, opt.listen, st);
 }
 
 /* One source and the name it arrives under, for send_unique(). */
@@ -282,6 +354,29 @@ static int send_sources(struct send_job *j, struct kc_status *st)
 	return 0;
 }
 
+/* --listen: the kTLS precheck; with no trust option a fresh token is the
+ * PSK (for one receiver, or with -k for each until it expires); then the
+ * TLS context.  0 or -1 with st. */
+static int send_trust_listen(struct send_job *j, struct tls_ctx *tc, struct xfer_stats *stats,
+			     struct kc_status *st)
+{
+	struct tls_opts *to = &j->to;
+
+	if (cli_ktls_precheck(j->pol, j->kprio, sizeof(j->kprio), st) < 0)
+		return -1;
+	to->kernel_ciphers = j->kprio[0] ? j->kprio : NULL;
+	if (!to->psk_file && !to->token && to->npins == 0 && !to->ca_file) {
+		if (tls_token_generate(j->token) < 0)
+			return kc_fail(st, KC_OTHER, "cannot generate a token");
+		to->token = j->token;
+	}
+	to->pin_source = "--pin";
+	if (tls_ctx_init(tc, to, st) < 0)
+		return -1;
+	stats->auth = tls_auth_name(tc->auth);
+	return 0;
+}
+
 /* The receiver's name for known_hosts, whether to ask about a new one, the
  * kTLS precheck, then the TLS context.  0 or -1 with st. */
 static int send_trust(struct send_job *j, struct tls_ctx *tc, struct xfer_stats *stats,
@@ -289,6 +384,8 @@ static int send_trust(struct send_job *j, struct tls_ctx *tc, struct xfer_stats 
 {
 	int i;
 
+	if (opt.listen)
+		return send_trust_listen(j, tc, stats, st);
 	j->to.hostname = j->host;
 	/* known_hosts trust: ask about a new receiver only when a person can
 	 * answer (standard input and error on a terminal, stdin not a source). */
@@ -309,6 +406,15 @@ static int send_trust(struct send_job *j, struct tls_ctx *tc, struct xfer_stats 
 	return 0;
 }
 
+/* Pace the connection for --limit-rate: the kernel paces TCP to this rate
+ * (fq, or TCP's own pacing).  0 or -1 with st. */
+static int send_pace(const struct send_job *j, int fd, struct kc_status *st)
+{
+	if (j->rate > 0 && setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &j->rate, sizeof(j->rate)) < 0)
+		return kc_fail(st, KC_OTHER, "--limit-rate: %s", strerror(errno));
+	return 0;
+}
+
 /* Connect, tune the socket and pace it for --limit-rate.  Sets *fd (also on
  * a later failure, for the caller to close).  0 or -1 with st. */
 static int send_connect(struct send_job *j, int *fd, struct kc_status *st)
@@ -317,10 +423,117 @@ static int send_connect(struct send_job *j, int *fd, struct kc_status *st)
 	if (*fd < 0)
 		return -1;
 	net_tune(*fd, cli_timeout_ms());
-	/* The kernel paces TCP to this rate (fq, or TCP's own pacing). */
-	if (j->rate > 0 && setsockopt(*fd, SOL_SOCKET, SO_MAX_PACING_RATE, &j->rate, sizeof(j->rate)) < 0)
-		return kc_fail(st, KC_OTHER, "--limit-rate: %s", strerror(errno));
+	return send_pace(j, *fd, st);
+}
+
+/* --listen: one receiver on an accepted connection (the server's
+ * callback): the handshake by the deadline, then the transfer as a
+ * connecting send runs it.  Once the receiver is authenticated, writes one
+ * byte to authfd (unless -1).  One-shot, a receiver refused before that
+ * (or that refused us before a byte came: chan.c says KC_TLS) gets one
+ * line and SERVER_REFUSED; else returns the exit status. */
+static int send_serve(int fd, double deadline, int authfd, void *arg)
+{
+	struct send_job *j = arg;
+	struct kc_status st = { 0 };
+	struct progress prog = { 0 };
+	struct xfer_stats stats = { .role = "send", .auth = tls_auth_name(j->tc->auth) };
+	struct chan ch;
+	gnutls_session_t sess = NULL;
+	double t0 = clock_now();
+	int rc, hs_ms = isinf(deadline) ? cli_timeout_ms() : server_ms_until(deadline);
+
+	memset(&ch, 0, sizeof(ch));	/* chan_free() is safe on it */
+	net_peer_str(fd, stats.peer, sizeof(stats.peer));
+	j->tc->handshake_ms = hs_ms;
+	net_tune(fd, hs_ms);
+	if (cli_secure(fd, j->tc, j->pol, cli_progress() && !opt.raw && !opt.keep_open, &stats, &sess, &ch,
+		       &prog, &st) < 0) {
+		if (kc_class(&st) == KC_NET && !isinf(deadline) && clock_now() >= deadline - 0.25)
+			kc_replace(&st, KC_NET,
+				   "%s: TLS handshake not done within %d s; connection dropped", stats.peer,
+				   SEND_HANDSHAKE_SECS);
+		goto out;
+	}
+	if (authfd >= 0 && write(authfd, "A", 1) != 1)
+		diag_debug("cannot tell the server that %s is authenticated: %s", stats.peer, strerror(errno));
+	net_tune(fd, cli_timeout_ms());
+	if (send_pace(j, fd, &st) < 0)
+		goto out;
+	if (opt.raw)
+		xfer_send_raw(&ch, j->srcs[0], cli_out.json ? -1 : STDOUT_FILENO, &stats, &st);
+	else
+		sender_run(&ch, &j->so, &stats, &st);
+	stats.tx_path = chan_tx_path(&ch);
+	stats.seconds = clock_now() - t0;
+out:
+	progress_end(&prog);
+	if (j->once && !kc_interrupted && (!stats.handshake_done || kc_class(&st) == KC_TLS)) {
+		diag_print("%s; still waiting for a receiver", kc_msg(&st));
+		rc = SERVER_REFUSED;
+	} else
+		rc = cli_finish(&stats, &st);
+	chan_free(&ch);
+	if (sess)
+		gnutls_deinit(sess);
+	return rc;
+}
+
+/* --listen: bind, say where (not with -q) and the token to give the
+ * receiver (even with -q: no receiver can come in without it).  *lfd is
+ * the socket.  0 or -1 with st. */
+static int send_listen(struct send_job *j, int *lfd, struct kc_status *st)
+{
+	*lfd = net_listen(opt.bind, j->port, cli_family(opt.ipv4, opt.ipv6), false, st);
+	if (*lfd < 0)
+		return -1;
+	j->port = net_local_port(*lfd);
+	if (!cli_out.quiet)
+		diag_print("sending %d path%s; listening on %s port %u", j->npaths, j->npaths == 1 ? "" : "s",
+			   opt.bind ? opt.bind : "all addresses", j->port);
+	if (j->to.token == j->token) {
+		if (opt.token_ttl > 0)
+			j->token_expiry = clock_now() + opt.token_ttl;
+		diag_print("%s token: %s (valid for %d s)", opt.keep_open ? "session" : "one-time", j->token,
+			   opt.token_ttl);
+		diag_print("on the receiver: KTLSCP_TOKEN=%s ktlscp recv --connect THIS-HOST:%u [DIR]", j->token,
+			   j->port);
+	}
 	return 0;
+}
+
+/* --listen: serve receivers on lfd (closed here), one-shot until one is
+ * served, or with -k until SIGINT/SIGTERM or the token expires.  Returns
+ * the exit status. */
+static int send_serve_all(struct send_job *j, int lfd, struct xfer_stats *stats, struct kc_status *st)
+{
+	struct server_conf sc = {
+		.lim = { .conns = 64, .startups = 10, .pending = SERVER_PENDING_MAX },
+		.peer_word = "receiver",
+		.handshake_secs = SEND_HANDSHAKE_SECS,
+		.stop_at = j->token_expiry,
+		.stop_msg = "the session token expired (--token-ttl); no longer accepting receivers",
+		.serve = send_serve,
+		.arg = j,
+	};
+	unsigned refused = 0;
+	int rc;
+
+	if (opt.keep_open)
+		return server_run(&lfd, 1, &sc);
+	j->once = true;
+	rc = server_run_once(lfd, &sc, cli_trust.timeout > 0 ? cli_trust.timeout * 1000 : 0, &refused, st);
+	close(lfd);
+	if (rc >= 0)
+		return rc;
+	if (kc_class(st) == KC_NET && refused > 0)
+		kc_replace(st, KC_TLS, "no receiver authenticated%s (%u refused, see above)",
+			   j->token_expiry > 0 && clock_now() >= j->token_expiry
+				   ? " before the one-time token expired (--token-ttl)" : " in time", refused);
+	else if (kc_class(st) == KC_NET && j->token_expiry > 0 && clock_now() >= j->token_expiry)
+		kc_replace(st, KC_NET, "the one-time token expired after %d s (--token-ttl) and no receiver came",
+			   opt.token_ttl);
+	return cli_finish(stats, st);
 }
 
 static int cmd_send(const struct cmd_entry *self, int nargs, const char **args)
@@ -328,7 +541,7 @@ static int cmd_send(const struct cmd_entry *self, int nargs, const char **args)
 	struct kc_status st = { 0 };
 	struct progress prog = { 0 };
 	struct xfer_stats stats = { .role = "send", .auth = NULL };
-	struct send_job j = { .dest = args[0], .srcs = args + 1, .nsrcs = nargs - 1 };
+	struct send_job j = { 0 };
 	struct tls_ctx tc;
 	struct chan ch;
 	gnutls_session_t sess = NULL;
@@ -338,10 +551,21 @@ static int cmd_send(const struct cmd_entry *self, int nargs, const char **args)
 	(void)self;
 	memset(&tc, 0, sizeof(tc));
 	memset(&ch, 0, sizeof(ch));	/* chan_free() is safe on it */
-	if (send_check(&j, &stats, &st) < 0 || send_sources(&j, &st) < 0 ||
-	    send_trust(&j, &tc, &stats, &st) < 0)
+	j.tc = &tc;
+	if (send_check_mode(&j, nargs, args, &st) < 0 || send_check(&j, &stats, &st) < 0)
+		goto out;
+	if (opt.listen)
+		stats.peer[0] = '\0';	/* no peer until one connects */
+	if (send_sources(&j, &st) < 0 || send_trust(&j, &tc, &stats, &st) < 0)
 		goto out;
 	cli_signals();
+	if (opt.listen) {
+		if (send_listen(&j, &fd, &st) < 0)
+			goto out;
+		rc = send_serve_all(&j, fd, &stats, &st);
+		fd = -1;
+		goto done;
+	}
 	t0 = clock_now();
 	if (send_connect(&j, &fd, &st) < 0)
 		goto out;
@@ -356,6 +580,7 @@ static int cmd_send(const struct cmd_entry *self, int nargs, const char **args)
 out:
 	progress_end(&prog);
 	rc = cli_finish(&stats, &st);
+done:
 	chan_free(&ch);
 	if (sess)
 		gnutls_deinit(sess);
@@ -363,6 +588,7 @@ out:
 		close(fd);
 	tls_ctx_free(&tc);
 	free(j.paths);
+	gnutls_memset(j.token, 0, sizeof(j.token));
 	return rc;
 }
 
@@ -372,14 +598,15 @@ static void send_free_opts(void)
 	free(opt.target);
 	free(opt.limit_rate);
 	free(opt.name);
+	free(opt.bind);
 }
 
 const struct cmd_entry cmd_send_entry = {
 	.name = "send",
-	.args = "[OPTIONS] HOST[:PORT] PATH... (PATH - is standard input)",
-	.summary = "connect to a receiver and send files (-r: directories)",
+	.args = "[OPTIONS] HOST[:PORT] PATH...   or   ktlscp send --listen [OPTIONS] PATH...   (PATH - is standard input)",
+	.summary = "connect to a receiver, or wait for one (--listen), and send files (-r: directories)",
 	.table = send_table,
-	.min_args = 2,
+	.min_args = 1,
 	.max_args = -1,
 	.exec = cmd_send,
 	.free_opts = send_free_opts,

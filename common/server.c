@@ -1,16 +1,21 @@
-/* server: the serving loop of a receiver that keeps accepting.
+/* server: the serving loops of the side that listens: a receiver (recv)
+ * or a sender (send --listen), told apart only by the serve callback.
  *
- * Connection and process model.  One-shot recv accepts one connection and
- * serves it in its own process, without this module.  recv -k is a small
- * server:
+ * Connection and process model.  One-shot (no -k), server_run_once
+ * accepts connections one at a time and serves each in this process,
+ * with the same handshake deadline as below; a peer refused before it is
+ * authenticated (a port scan, a wrong token, a peer that declined our key)
+ * costs at most that deadline and does not use the one transfer up: it is
+ * named in one line and the next connection is taken, until one peer is
+ * served or the token expires.  With -k it is a small server:
  *
  *   parent   with --workers N > 1, forks N workers, each with a listening
  *            socket of its own on the same port (SO_REUSEPORT: the kernel
  *            spreads new connections over them), and waits for them;
  *   worker   accepts connections as they come into a pending list, where a
- *            connection costs only its descriptor until the sender's first
+ *            connection costs only its descriptor until the peer's first
  *            bytes (its ClientHello) arrive; then forks one child for it;
- *   child    the handshake, then the transfer (a sender cannot disturb
+ *   child    the handshake, then the transfer (a peer cannot disturb
  *            another's files, memory or descriptors), in the caller's
  *            serve callback.  It writes one byte on a pipe to its worker
  *            once the peer is authenticated; the pipe's end of file tells
@@ -136,7 +141,7 @@ static int spawn(struct worker *sv, size_t i)
 	size_t j;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		diag_print("cannot serve a sender: pipe: %s", strerror(errno));
+		diag_print("cannot serve a %s: pipe: %s", sv->conf->peer_word, strerror(errno));
 		drop_pending(sv, i, NULL);
 		return -1;
 	}
@@ -156,7 +161,7 @@ static int spawn(struct worker *sv, size_t i)
 	}
 	close(pfd[1]);
 	if (pid < 0) {
-		diag_print("cannot serve a sender: fork: %s", strerror(errno));
+		diag_print("cannot serve a %s: fork: %s", sv->conf->peer_word, strerror(errno));
 		close(pfd[0]);
 		drop_pending(sv, i, NULL);
 		return -1;
@@ -233,7 +238,8 @@ static void stop_accepting(struct worker *sv)
 	while (sv->npend > 0)
 		drop_pending(sv, 0, NULL);
 	if (sv->nkids > 0)
-		diag_print("stopping: waiting for %zu sender%s to finish", sv->nkids, sv->nkids == 1 ? "" : "s");
+		diag_print("stopping: waiting for %zu %s%s to finish", sv->nkids, sv->conf->peer_word,
+			   sv->nkids == 1 ? "" : "s");
 }
 
 /* Drop pending connections past their handshake deadline and kill
@@ -274,7 +280,7 @@ static double enforce_deadlines(struct worker *sv, double now)
 	return next;
 }
 
-/* Handshakes for senders whose bytes arrived, oldest first, as far as the
+/* Handshakes for peers whose bytes arrived, oldest first, as far as the
  * connection and startup slots go. */
 static void start_ready(struct worker *sv)
 {
@@ -312,7 +318,7 @@ static void pending_events(struct worker *sv, const struct pollfd *pfd, size_t n
 	}
 }
 
-/* One worker: accept senders until SIGINT/SIGTERM or stop_at, as
+/* One worker: accept peers until SIGINT/SIGTERM or stop_at, as
  * described at the top.  On SIGINT/SIGTERM: stop accepting, close the
  * connections that have no process yet, let the children finish (they
  * ignore the signal), then return 0. */
@@ -482,4 +488,46 @@ int server_run(int *lfds, unsigned n, const struct server_conf *c)
 	if (n > 1)
 		return run_workers(lfds, n, c);
 	return serve_forever(lfds[0], c, &c->lim);
+}
+
+/* Wait for one connection until the earliest of stop_at, until (clock_now()
+ * seconds; 0: none) and a signal.  The socket, or -1 with st. */
+static int once_accept(int lfd, const struct server_conf *c, double until, struct kc_status *st)
+{
+	for (;;) {
+		struct pollfd pfd = { lfd, POLLIN, 0 };
+		double end = c->stop_at > 0 && (until <= 0 || c->stop_at < until) ? c->stop_at : until;
+		int fd, ms = end > 0 ? server_ms_until(end) : -1;
+
+		if (kc_interrupted)
+			return kc_fail(st, KC_OTHER, "interrupted while waiting for a %s", c->peer_word);
+		if (end > 0 && clock_now() >= end)
+			return kc_fail(st, KC_NET, "no %s connected within the time limit", c->peer_word);
+		if (poll(&pfd, 1, ms) < 0 && errno != EINTR)
+			return kc_fail(st, KC_OTHER, "poll: %s", strerror(errno));
+		fd = net_accept_now(lfd);
+		if (fd >= 0)
+			return fd;
+		if (fd != -EAGAIN && fd != -EINTR)
+			return kc_fail(st, KC_NET, "accept: %s", strerror(-fd));
+	}
+}
+
+int server_run_once(int lfd, const struct server_conf *c, int wait_ms, unsigned *refused,
+		    struct kc_status *st)
+{
+	double until = wait_ms > 0 ? clock_now() + wait_ms / 1000.0 : 0;
+
+	*refused = 0;
+	for (;;) {
+		int fd = once_accept(lfd, c, until, st), rc;
+
+		if (fd < 0)
+			return -1;
+		rc = c->serve(fd, server_deadline(c, clock_now()), -1, c->arg);
+		close(fd);
+		if (rc != SERVER_REFUSED)
+			return rc;
+		(*refused)++;
+	}
 }

@@ -46,10 +46,11 @@ load helpers
 
 @test "exit 4: a wrong token" {
 	echo x >"$SRC/f"
-	start_recv
+	start_recv --timeout 2
 	run_send 4 --token 2222-2222-2222-2222-2222-2222-2222-2222 "$SRC/f"
+	# One-shot recv keeps waiting after a refused sender: exit 4 at --timeout.
 	wait_recv 4
-	[ "$(wc -l <"$BATS_TEST_TMPDIR/recv.err")" -ge 2 ]
+	grep -q "no sender authenticated in time (1 refused, see above)" "$BATS_TEST_TMPDIR/recv.err"
 }
 
 @test "exit 5: the receiver rejects a directory where it has a file" {
@@ -78,7 +79,8 @@ load helpers
 	big_sparse "$SRC/big"
 	start_recv
 	timeout -s KILL "$(settle)" "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$SRC/big" || true
-	wait_recv
+	wait_recv_or_refused
+	[ "$RECV_RC" != refused ] || skip "the sender was killed before its handshake was done (a loaded machine)"
 	[ "$RECV_RC" -eq 5 ] || [ "$RECV_RC" -eq 3 ]
 	! grep -q "refused" "$BATS_TEST_TMPDIR/recv.err"
 	# Said in words (cut short), not as a record decoding error.

@@ -299,3 +299,42 @@ big_sparse() {
 settle() {
 	if [ -n "${KTLSCP_IN_VM:-}" ]; then echo 2; else echo 0.5; fi
 }
+
+# wait_refused [N]: wait until the test's one-shot receiver has refused N
+# connections (default 1; each "...; still waiting for a sender" in
+# recv.err), check that it is still waiting, then stop it.  Fails the test,
+# showing its stderr, otherwise.
+wait_refused() {
+	local n=${1:-1} i got=0
+	for i in $(seq 1 300); do
+		got=$(grep -c 'still waiting for a sender$' "$BATS_TEST_TMPDIR/recv.err" || true)
+		[ "$got" -ge "$n" ] && break
+		sleep 0.05
+	done
+	if [ "$got" -lt "$n" ] || ! kill -0 "$RECV_PID" 2>/dev/null; then
+		echo "the receiver did not refuse $n connection(s) and keep waiting; its stderr:" >&2
+		cat "$BATS_TEST_TMPDIR/recv.err" >&2
+		return 1
+	fi
+	common_teardown
+	RECV_PID=
+}
+
+# wait_recv_or_refused: wait for the test's receiver to exit (sets RECV_RC,
+# as wait_recv does) or, when its sender was killed before the handshake
+# was done, for it to say it still waits for a sender (a one-shot receiver
+# is not used up by that): then stop it and set RECV_RC=refused.
+wait_recv_or_refused() {
+	local i
+	for i in $(seq 1 600); do
+		kill -0 "$RECV_PID" 2>/dev/null || break
+		if grep -q 'still waiting for a sender$' "$BATS_TEST_TMPDIR/recv.err"; then
+			common_teardown
+			RECV_PID=
+			RECV_RC=refused
+			return 0
+		fi
+		sleep 0.1
+	done
+	wait_recv
+}

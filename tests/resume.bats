@@ -12,7 +12,7 @@ load helpers
 	for t in $cuts; do
 		start_recv
 		timeout -s KILL "$t" "$KTLSCP" send "127.0.0.1:$RECV_PORT" "$SRC/big" 2>/dev/null || true
-		wait_recv
+		wait_recv_or_refused
 		[ ! -e "$DST/big" ] || { rm -f "$DST/big"; continue; }
 		[ -f "$part" ] || continue
 		have=$(stat -c %s "$part")

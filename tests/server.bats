@@ -143,11 +143,19 @@ sigterm_in_flight() {
 	assert_same_file "$SRC/f" "$DST/f"
 }
 
-@test "one-shot recv: an idle connection fails at --handshake-timeout with exit 3" {
+@test "one-shot recv: an idle connection is dropped at --handshake-timeout, then a sender is served" {
+	echo ok >"$SRC/f"
 	start_recv --handshake-timeout 2
 	start_hold idle 1
-	wait_recv 3
+	for i in $(seq 1 100); do
+		grep -q "connection dropped; still waiting for a sender" "$BATS_TEST_TMPDIR/recv.err" && break
+		sleep 0.1
+	done
 	grep -q "TLS handshake not done within 2 s (--handshake-timeout); connection dropped" "$BATS_TEST_TMPDIR/recv.err"
+	stop_hold
+	run_send 0 "$SRC/f"
+	wait_recv 0
+	assert_same_file "$SRC/f" "$DST/f"
 }
 
 @test "recv -k --workers 4: four workers listen on one port, 32 senders arrive byte-exact, SIGTERM stops all" {
@@ -176,4 +184,47 @@ sigterm_in_flight() {
 
 @test "recv -k --workers 2: SIGTERM lets a transfer in flight finish" {
 	sigterm_in_flight --workers 2
+}
+
+# One-shot recv: connections refused before authentication do not use it up.
+
+@test "one-shot recv survives a connect-and-close, an HTTP request and a wrong token, then receives" {
+	unset KTLSCP_TOKEN
+	head -c 100000 /dev/urandom >"$SRC/f"
+	start_recv
+	python3 - "$RECV_PORT" <<-'PY'
+		import socket, sys
+		port = int(sys.argv[1])
+		socket.create_connection(("127.0.0.1", port)).close()
+		s = socket.create_connection(("127.0.0.1", port))
+		s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		s.settimeout(20)
+		try:
+		    s.recv(100)
+		except OSError:
+		    pass
+		s.close()
+	PY
+	run_send 4 --token abcd-abcd-abcd-abcd-abcd-abcd-abcd-abcd "$SRC/f"
+	for i in $(seq 1 100); do
+		[ "$(grep -c 'still waiting for a sender$' "$BATS_TEST_TMPDIR/recv.err")" -ge 3 ] && break
+		sleep 0.05
+	done
+	cat "$BATS_TEST_TMPDIR/recv.err"
+	# One line each, naming the peer.
+	[ "$(grep -c '^ktlscp: 127\.0\.0\.1:[0-9]*: .*; still waiting for a sender$' "$BATS_TEST_TMPDIR/recv.err")" -eq 3 ]
+	KTLSCP_TOKEN=$RECV_TOKEN run_send 0 "$SRC/f"
+	wait_recv 0
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
+@test "one-shot recv whose token expires after refusals exits 4 and says so" {
+	unset KTLSCP_TOKEN
+	echo x >"$SRC/f"
+	start_recv --token-ttl 2
+	run_send 4 --token abcd-abcd-abcd-abcd-abcd-abcd-abcd-abcd "$SRC/f"
+	wait_recv 4
+	grep -q "no sender authenticated before the one-time token expired (--token-ttl) (1 refused, see above)" \
+		"$BATS_TEST_TMPDIR/recv.err"
+	[ ! -e "$DST/f" ]
 }

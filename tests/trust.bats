@@ -30,7 +30,7 @@ load helpers
 	start_recv
 	run_send 4 --token abcd-abcd-abcd-abcd-abcd-abcd-abcd-abcd "$SRC/f"
 	[[ "$output" == *"127.0.0.1:$RECV_PORT"* ]]
-	wait_recv 4
+	wait_refused
 	[ -z "$(ls -A "$DST")" ]
 }
 
@@ -91,7 +91,7 @@ keys_setup() {
 	[[ "$output" == *"unknown receiver: its key $rfp is not in $kh"* ]]
 	[[ "$output" == *"--accept-new"* ]]
 	[ ! -e "$kh" ]
-	wait_recv 4
+	wait_refused
 	[ -z "$(ls -A "$DST")" ]
 }
 
@@ -124,7 +124,7 @@ keys_setup() {
 	[[ "$output" == *"THE RECEIVER'S KEY HAS CHANGED: it presented $rfp, but $kh line 2 has $ofp"* ]]
 	[ "$(echo "$output" | grep -c .)" -eq 1 ]
 	[ "$(sha256sum "$kh")" = "$before" ]
-	wait_recv
+	wait_refused
 	[ -z "$(ls -A "$DST")" ]
 }
 
@@ -142,7 +142,7 @@ keys_setup() {
 	grep -q "not accepted" "$BATS_TEST_TMPDIR/pty.out"
 	grep -q "rc=4" "$BATS_TEST_TMPDIR/pty.out"
 	[ ! -e "$kh" ]
-	wait_recv
+	wait_refused
 	[ -z "$(ls -A "$DST")" ]
 	# Anything but yes or no asks again; "yes" records the key and sends.
 	XDG_CONFIG_HOME=$rhome start_recv --port "$RECV_PORT"
@@ -162,7 +162,7 @@ keys_setup() {
 	XDG_CONFIG_HOME=$ohome "$KTLSCP" id >/dev/null
 	XDG_CONFIG_HOME=$rhome start_recv
 	XDG_CONFIG_HOME=$ohome run_send 4 --pin "$rfp" "$SRC/f"
-	wait_recv 4
+	wait_refused
 	grep -q "is not allowed by $rhome/ktlscp/authorized_senders" "$BATS_TEST_TMPDIR/recv.err"
 	[ -z "$(ls -A "$DST")" ]
 }
@@ -172,7 +172,7 @@ keys_setup() {
 	ofp=$(XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/other "$KTLSCP" id)
 	XDG_CONFIG_HOME=$rhome start_recv --allow "$ofp"
 	XDG_CONFIG_HOME=$shome run_send 4 --pin "$rfp" "$SRC/f"
-	wait_recv
+	wait_refused
 	grep -q "sender key $sfp is not allowed by --allow" "$BATS_TEST_TMPDIR/recv.err"
 	XDG_CONFIG_HOME=$rhome start_recv --allow "$ofp" --allow "$sfp"
 	XDG_CONFIG_HOME=$shome run_send 0 --pin "$rfp" "$SRC/f"
@@ -228,7 +228,7 @@ keys_setup() {
 	echo data >"$SRC/f"
 	start_recv --psk-file "$BATS_TEST_TMPDIR/psk1"
 	run_send 4 --psk-file "$BATS_TEST_TMPDIR/psk2" "$SRC/f"
-	wait_recv 4
+	wait_refused
 	[ ! -e "$DST/f" ]
 	start_recv --psk-file "$BATS_TEST_TMPDIR/psk1"
 	run_send 0 --psk-file "$BATS_TEST_TMPDIR/psk1" "$SRC/f"
@@ -278,7 +278,7 @@ keys_setup() {
 	XDG_CONFIG_HOME=$rhome start_recv --pin "$sfp"
 	XDG_CONFIG_HOME=$shome run_send 4 --pin "$ofp" "$SRC/f"
 	[[ "$output" == *"does not match --pin"* ]]
-	wait_recv
+	wait_refused
 	[ ! -e "$DST/f" ]
 }
 
@@ -293,7 +293,7 @@ keys_setup() {
 	echo data >"$SRC/f"
 	XDG_CONFIG_HOME=$rhome start_recv --pin "$ofp"
 	XDG_CONFIG_HOME=$shome run_send 4 --pin "$rfp" "$SRC/f"
-	wait_recv 4
+	wait_refused
 	grep -q "sender key .* is not allowed by --pin" "$BATS_TEST_TMPDIR/recv.err"
 	[ ! -e "$DST/f" ]
 }
@@ -321,7 +321,7 @@ make_pki() {
 	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt"
 	run_send 4 --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/other-ca.crt" "$SRC/f"
 	[[ "$output" == *"NOT trusted"*"issuer is unknown"* ]]
-	wait_recv
+	wait_refused
 	[ ! -e "$DST/f" ]
 }
 
