@@ -436,7 +436,7 @@ purpose_cert() {
 	start_recv --token "$TEST_TOKEN"
 	run_send 4 --accept-new "$SRC/f"
 	[[ "$output" == *"the receiver wants a token or PSK: pass --token, KTLSCP_TOKEN or --psk-file"* ]]
-	wait_recv 4
+	wait_refused
 	grep -q "the sender offered no token or PSK" "$BATS_TEST_TMPDIR/recv.err"
 	[ "$(grep -c "Insufficient credentials\|(-[0-9]*)" "$BATS_TEST_TMPDIR/recv.err")" -eq 0 ]
 	# A sender whose key the receiver does not list: told which key to add.
@@ -447,14 +447,14 @@ purpose_cert() {
 		run_send 4 --tls "$v" --accept-new "$SRC/f"
 		[[ "$output" == *"the receiver does not accept this host's key $fp: on the receiver, add it to authorized_senders or --allow"* ]] ||
 			{ echo "TLS $v: $output"; false; }
-		wait_recv 4
+		wait_refused
 		grep -q "sender key $fp is not allowed by --allow" "$BATS_TEST_TMPDIR/recv.err"
 	done
 	# A wrong token: no raw GnuTLS text on either end.
 	start_recv --token "$TEST_TOKEN"
 	run_send 4 --token 2222-2222-2222-2222-2222-2222-2222-2222 "$SRC/f"
 	[[ "$output" == *"the receiver refused the token or PSK"* ]]
-	wait_recv 4
+	wait_refused
 	grep -q "the sender's token or PSK is wrong" "$BATS_TEST_TMPDIR/recv.err"
 	[ "$(grep -c "(-[0-9]*)" "$BATS_TEST_TMPDIR/recv.err")" -eq 0 ]
 	[ ! -e "$DST/f" ]
@@ -469,10 +469,10 @@ purpose_cert() {
 	start_recv --cert "$pki/cltonly.crt" --key "$pki/cltonly.key" --ca "$pki/ca.crt"
 	run_send 4 --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" "$SRC/f"
 	[[ "$output" == *"the receiver's certificate (for localhost, 127.0.0.1) is not meant for a TLS server"* ]]
-	wait_recv 4
+	wait_refused
 	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt"
 	run_send 4 --cert "$pki/srvonly.crt" --key "$pki/srvonly.key" --ca "$pki/ca.crt" "$SRC/f"
-	wait_recv 4
+	wait_refused
 	grep -q "the sender's certificate (for localhost, 127.0.0.1) is not meant for a TLS client" \
 		"$BATS_TEST_TMPDIR/recv.err"
 	[ ! -e "$DST/f" ]
@@ -489,7 +489,7 @@ purpose_cert() {
 	echo data >"$SRC/f"
 	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt" --allow-subject CN=somebody-else
 	run_send 4 --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" "$SRC/f"
-	wait_recv 4
+	wait_refused
 	grep -q 'subject "CN=client" (for localhost, 127.0.0.1) is not allowed by --allow-subject' \
 		"$BATS_TEST_TMPDIR/recv.err"
 	[ ! -e "$DST/f" ]
@@ -513,6 +513,6 @@ purpose_cert() {
 	start_recv --cert "$pki/elsewhere.crt" --key "$pki/elsewhere.key" --ca "$pki/ca.crt"
 	run_send 4 --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" "$SRC/f"
 	[[ "$output" == *"the receiver's certificate is for elsewhere.invalid, not for 127.0.0.1"* ]]
-	wait_recv 4
+	wait_refused
 	[ ! -e "$DST/f" ]
 }
