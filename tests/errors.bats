@@ -46,7 +46,7 @@ load helpers
 
 @test "exit 4: a wrong token" {
 	echo x >"$SRC/f"
-	start_recv --timeout 2
+	start_recv --timeout 8
 	run_send 4 --token 2222-2222-2222-2222-2222-2222-2222-2222 "$SRC/f"
 	# One-shot recv keeps waiting after a refused sender: exit 4 at --timeout.
 	wait_recv 4
