@@ -116,6 +116,13 @@ struct ktls_probe_result {
 #define KTLS_PROBE_MAX (2 * KTLS_NCIPHERS)	/* each cipher with TLS 1.3 and 1.2 */
 int ktls_probe(struct ktls_probe_result res[KTLS_PROBE_MAX], char *prio, size_t priosz);
 
+/* Can this kernel take new keys on a kTLS socket (TLS 1.3 KeyUpdate, Linux
+ * 6.14 and backports)?  Asked, never inferred from a version number: a
+ * second TLS_TX (TLS 1.3 AES-GCM-128) on a loopback kTLS socket.  Returns 1
+ * when it succeeds, 0 when the kernel refuses with EBUSY (keys are set once),
+ * or a negative errno when there is no kTLS to ask (-ENOENT: no tls module). */
+int ktls_rekey_probe(void);
+
 /* /proc/net/tls_stat: the kernel's kTLS counters, "NAME VALUE" lines whose
  * set and order change between kernels, so they are read by name. */
 struct ktls_stat {

@@ -7,6 +7,8 @@
 #   tests/vm/check-vm.sh [--suite SUITE --list FILE] BUILDDIR SRCDIR [BATS-FILES...]
 #
 # --suite boots that Debian suite's kernel (KTLSCP_VM_SUITE, see setup.sh);
+# KTLSCP_EXPECT_REKEY (yes|no, default no) tells the tests whether that
+# kernel can rekey a kTLS socket;
 # --list names a file of bats files (one per line, relative to tests/, "#"
 # starts a comment) to run instead of the whole suite.
 set -euo pipefail
@@ -45,7 +47,7 @@ log=$out/tap.log
 cd "$builddir"
 set +e
 KTLSCP="$builddir/ktlscp" KTLSCP_FORGE="$builddir/tests/forge" KTLSCP_SRCDIR="$srcdir" \
-KTLSCP_EXPECT_KTLS=sw \
+KTLSCP_EXPECT_KTLS=sw KTLSCP_EXPECT_REKEY="${KTLSCP_EXPECT_REKEY:-no}" \
 	"$srcdir"/tests/vm/run.sh --timeout "${KTLSCP_VM_TIMEOUT:-3600}" --out "$out" -- \
 	bats --tap --timing "${files[@]}" | tee "$log"
 rc=${PIPESTATUS[0]}
