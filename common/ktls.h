@@ -174,4 +174,29 @@ ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type);
  * Poly1305's sequence number wraps first. */
 uint64_t ktls_key_record_limit(gnutls_cipher_algorithm_t cipher, uint64_t lower);
 
+/* TLS 1.3 key updates on a kTLS socket (RFC 8446 7.1, 7.2).  GnuTLS 3.7.9
+ * has no kTLS code, and the receive side of its own key update refuses
+ * more than a few KeyUpdates within a second (GNUTLS_E_TOO_MANY_HANDSHAKE_
+ * PACKETS; tests/unit/test_rekey.c), below the rate a lowered budget
+ * forces on a fast link: so ktlscp derives the next
+ * keys itself from the traffic secrets GnuTLS hands out at the handshake
+ * (tls.h tls_traffic_secrets). */
+#define KTLS_SECRET_MAX 64	/* a traffic secret: the suite's hash length */
+/* HKDF-Expand-Label(secret, label, "", outlen) with HMAC-mac.  0 or -EINVAL. */
+int ktls_hkdf_label(gnutls_mac_algorithm_t mac, const uint8_t *secret, size_t slen,
+		    const char *label, uint8_t *out, size_t outlen);
+/* secret = HKDF-Expand-Label(secret, "traffic upd", "", len), in place.
+ * 0 or -EINVAL. */
+int ktls_secret_next(gnutls_mac_algorithm_t mac, uint8_t *secret, size_t len);
+/* The kernel's struct for a TLS 1.3 traffic secret: its "key" and "iv"
+ * (12 bytes: salt then iv for the salted ciphers), record sequence 0.
+ * Returns c->info_size or -EINVAL; the caller wipes out. */
+int ktls_crypto_from_secret(const struct ktls_cipher *c, gnutls_mac_algorithm_t mac,
+			    const uint8_t *secret, size_t len, void *out, size_t outsz);
+/* Install the keys of secret as the socket's new TLS_TX or TLS_RX key (a
+ * second setsockopt, which kernels that cannot rekey refuse with EBUSY).
+ * 0 or -errno. */
+int ktls_rekey_install(int fd, bool rx, const struct ktls_cipher *c, gnutls_mac_algorithm_t mac,
+		       const uint8_t *secret, size_t len);
+
 #endif
