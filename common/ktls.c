@@ -651,7 +651,7 @@ int ktls_send_record(int fd, uint8_t type, const void *data, size_t len)
 	return (size_t)n == len ? 0 : -EIO;
 }
 
-ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type)
+static ssize_t recv_record(int fd, void *buf, size_t len, uint8_t *type, int flags)
 {
 	char cbuf[CMSG_SPACE(sizeof(uint8_t))];
 	struct iovec iov = { buf, len };
@@ -663,7 +663,7 @@ ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type)
 	msg.msg_iovlen = 1;
 	msg.msg_control = cbuf;
 	msg.msg_controllen = sizeof(cbuf);
-	n = recvmsg(fd, &msg, 0);
+	n = recvmsg(fd, &msg, flags);
 	if (n < 0)
 		return -errno;
 	*type = TLS_CT_APPLICATION_DATA;
@@ -671,6 +671,18 @@ ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type)
 		if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
 			*type = *(uint8_t *)CMSG_DATA(cm);
 	return n;
+}
+
+ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type)
+{
+	return recv_record(fd, buf, len, type, 0);
+}
+
+ssize_t ktls_peek_record_type(int fd, uint8_t *type)
+{
+	uint8_t b;
+
+	return recv_record(fd, &b, 1, type, MSG_PEEK);
 }
 
 /* ---- NIC features ------------------------------------------------------ */

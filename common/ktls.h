@@ -162,6 +162,10 @@ int ktls_send_record(int fd, uint8_t type, const void *data, size_t len);
 /* recvmsg() that also reports the record type (TLS_CT_APPLICATION_DATA for data).
  * Returns bytes, 0 at TCP EOF, or -errno. */
 ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type);
+/* The type of the next record, which stays unread (MSG_PEEK): 1, 0 at TCP
+ * EOF, or -errno.  A control record must be read whole: a short read leaves
+ * its rest to come as if it were a record of its own. */
+ssize_t ktls_peek_record_type(int fd, uint8_t *type);
 
 /* The key-use budget.  RFC 8446 5.5: an AES-GCM (or AES-CCM) key protects
  * about 2^24.5 full records safely; the kernels this targets cannot re-key,
