@@ -8,7 +8,8 @@
 #
 # --suite boots that Debian suite's kernel (KTLSCP_VM_SUITE, see setup.sh);
 # KTLSCP_EXPECT_REKEY (yes|no, default no) tells the tests whether that
-# kernel can rekey a kTLS socket;
+# kernel can rekey a kTLS socket, KTLSCP_EXPECT_UNPRIV_DIAG (yes|no,
+# default no) whether it shares kTLS sock_diag info without CAP_NET_ADMIN;
 # --list names a file of bats files (one per line, relative to tests/, "#"
 # starts a comment) to run instead of the whole suite.
 set -euo pipefail
@@ -48,6 +49,7 @@ cd "$builddir"
 set +e
 KTLSCP="$builddir/ktlscp" KTLSCP_FORGE="$builddir/tests/forge" KTLSCP_SRCDIR="$srcdir" \
 KTLSCP_EXPECT_KTLS=sw KTLSCP_EXPECT_REKEY="${KTLSCP_EXPECT_REKEY:-no}" \
+KTLSCP_EXPECT_UNPRIV_DIAG="${KTLSCP_EXPECT_UNPRIV_DIAG:-no}" \
 	"$srcdir"/tests/vm/run.sh --timeout "${KTLSCP_VM_TIMEOUT:-3600}" --out "$out" -- \
 	bats --tap --timing "${files[@]}" | tee "$log"
 rc=${PIPESTATUS[0]}
