@@ -10,18 +10,26 @@
 #                   a bounded time (KTLSCP_FUZZ_SECONDS, default 30 each);
 #   4. kTLS VM      make check-vm: the bats suite inside a VM booting
 #                   Debian's kernel, which has kTLS; run when this kernel
-#                   has none (it would be lane 1 again otherwise).
+#                   has none (it would be lane 1 again otherwise);
+#   5. kTLS VM lane (7.3)  make check-vm-next: the bats files listed in
+#                   tests/vm/lane-next.list inside a VM booting the newest
+#                   Debian kernel (trixie-backports), which can rekey.
+#                   Budget: the two VM lanes take most of .ci/run's 60
+#                   minutes; the 6.1 lane runs the whole suite, this one the
+#                   kernel-path files that fit in about 10 minutes.
 #
 # Every lane is judged by the same rules (scripts/lib.sh, lane_run): it
 # fails when its command exits non-zero, when its report counts a failure,
 # or when it reports no test at all.  Any failed lane fails check.sh; the
 # last line is "N passed, M failed", with M above 0 exactly then.  Each
 # lane's output is also kept in a log (native-lane.log, asan-lane.log,
-# fuzz.log, vm-lane.log) in KTLSCP_CHECK_LOGS, default this folder.
+# fuzz.log, vm-lane.log, vm-next-lane.log) in KTLSCP_CHECK_LOGS, default
+# this folder.
 #
 # Idempotent; installs missing Debian packages (as root, or through sudo).
-# KTLSCP_SKIP_VM=1, KTLSCP_SKIP_ASAN=1, KTLSCP_SKIP_FUZZ=1 skip a lane for
-# quick local runs; CI sets none of them.
+# KTLSCP_SKIP_VM=1 (both VM lanes), KTLSCP_SKIP_VM_NEXT=1 (lane 5 only),
+# KTLSCP_SKIP_ASAN=1, KTLSCP_SKIP_FUZZ=1 skip lanes for quick local runs;
+# CI sets none of them.
 #
 # Stand-in lanes, for tests/checksh.bats only: with KTLSCP_CHECK_STANDIN=1,
 # check.sh installs nothing, runs no autoreconf, builds nothing and does not
@@ -32,6 +40,7 @@
 # here.  The seam cannot be met by accident: without KTLSCP_CHECK_STANDIN=1
 # the lane variables are an error, under CI (CI set, and not false or 0)
 # KTLSCP_CHECK_STANDIN=1 is refused, and .ci/run clears them all.
+# Lane 5's stand-in is KTLSCP_CHECK_VM_NEXT, required like the others.
 set -euo pipefail
 cd "$(dirname "$0")"
 top=$(pwd -P)
@@ -49,7 +58,8 @@ packages=(build-essential autoconf automake pkg-config libgnutls28-dev libpopt-d
 	clang libclang-rt-14-dev)
 
 standin=${KTLSCP_CHECK_STANDIN:-0}
-standin_vars=(KTLSCP_CHECK_NATIVE KTLSCP_CHECK_ASAN KTLSCP_CHECK_FUZZ KTLSCP_CHECK_VM)
+standin_vars=(KTLSCP_CHECK_NATIVE KTLSCP_CHECK_ASAN KTLSCP_CHECK_FUZZ KTLSCP_CHECK_VM
+	KTLSCP_CHECK_VM_NEXT)
 case $standin in
 0) for v in "${standin_vars[@]}"; do
 	[ -z "${!v:-}" ] || die "$v is only read with KTLSCP_CHECK_STANDIN=1 (tests/checksh.bats)"
@@ -92,6 +102,7 @@ if [ "$standin" = 1 ]; then
 		*ASAN) skip=${KTLSCP_SKIP_ASAN:-0} ;;
 		*FUZZ) skip=${KTLSCP_SKIP_FUZZ:-0} ;;
 		*VM) skip=${KTLSCP_SKIP_VM:-0} ;;
+		*VM_NEXT) skip=${KTLSCP_SKIP_VM:-0}; [ "${KTLSCP_SKIP_VM_NEXT:-0}" != 1 ] || skip=1 ;;
 		*) skip=0 ;;
 		esac
 		[ "$skip" = 1 ] || [ -n "${!v:-}" ] || die "stand-in lanes need $v"
@@ -100,6 +111,7 @@ if [ "$standin" = 1 ]; then
 	asan=(bash -c "${KTLSCP_CHECK_ASAN:-}")
 	fuzz=(bash -c "${KTLSCP_CHECK_FUZZ:-}")
 	vm=(bash -c "${KTLSCP_CHECK_VM:-}")
+	vm_next=(bash -c "${KTLSCP_CHECK_VM_NEXT:-}")
 else
 	install_missing "${packages[@]}"
 	autoreconf_if_stale
@@ -111,6 +123,7 @@ else
 	asan=(check_asan)
 	fuzz=(tests/fuzz/run.sh "${KTLSCP_FUZZ_SECONDS:-30}")
 	vm=(make -C build check-vm)
+	vm_next=(make -C build check-vm-next)
 fi
 
 # Lane 1: native.
@@ -138,6 +151,15 @@ elif [ "${KTLSCP_SKIP_VM:-0}" = 1 ]; then
 	lane_skip "kTLS VM lane" "KTLSCP_SKIP_VM=1"
 else
 	lane_run "kTLS VM lane" "$logs/vm-lane.log" summary -- "${vm[@]}"
+fi
+
+# Lane 5: kTLS in a VM on the newest Debian kernel, whatever this one is.
+if [ "${KTLSCP_SKIP_VM:-0}" = 1 ]; then
+	lane_skip "kTLS VM lane (7.3)" "KTLSCP_SKIP_VM=1"
+elif [ "${KTLSCP_SKIP_VM_NEXT:-0}" = 1 ]; then
+	lane_skip "kTLS VM lane (7.3)" "KTLSCP_SKIP_VM_NEXT=1"
+else
+	lane_run "kTLS VM lane (7.3)" "$logs/vm-next-lane.log" summary -- "${vm_next[@]}"
 fi
 
 lane_verdict

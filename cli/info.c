@@ -99,15 +99,17 @@ static int cmd_info(const struct cmd_entry *self, int nargs, const char **args)
 {
 	struct ktls_probe_result res[KTLS_PROBE_MAX];
 	char why[200], prio[160];
-	int avail, n = 0, i;
+	int avail, n = 0, i, rekey = -ENOENT;
 	bool json = opt.json;
 
 	(void)self;
 	(void)nargs;
 	(void)args;
 	avail = ktls_available(why, sizeof(why));
-	if (avail == 0)
+	if (avail == 0) {
 		n = ktls_probe(res, prio, sizeof(prio));
+		rekey = ktls_rekey_probe();
+	}
 	if (json) {
 		printf("{\"gnutls\":");
 		report_json_str(stdout, gnutls_check_version(NULL));
@@ -119,7 +121,7 @@ static int cmd_info(const struct cmd_entry *self, int nargs, const char **args)
 			       res[i].cipher, res[i].version - 10, res[i].tx_err ? "false" : "true",
 			       res[i].rx_err ? "false" : "true");
 		}
-		printf("]");
+		printf("],\"ktls_rekey\":%s", rekey == 1 ? "true" : "false");
 		print_nics(stdout, true);
 		print_tls_stat(stdout, true);
 		printf("}\n");
@@ -133,6 +135,11 @@ static int cmd_info(const struct cmd_entry *self, int nargs, const char **args)
 				printf("  TLS1.%d %-18s tx %-3s rx %s\n", res[i].version - 10, res[i].cipher,
 				       res[i].tx_err ? "no" : "yes", res[i].rx_err ? "no" : "yes");
 		}
+		if (avail == 0)
+			printf("key update (TLS 1.3 rekey on a kTLS socket): %s\n",
+			       rekey == 1   ? "yes" :
+			       rekey == 0   ? "no (the kernel takes keys once: EBUSY)" :
+					      strerror(-rekey));
 		print_nics(stdout, false);
 		print_tls_stat(stdout, false);
 	}

@@ -32,22 +32,6 @@ static int send_zeros(struct chan_state *c, uint64_t n, struct kc_status *st)
 	return 0;
 }
 
-/* Kernel TX with AES-GCM/CCM: refuse to pass the key-use budget
- * (ktls_key_record_limit), since these kernels cannot re-key
- * (tx_record_limit is 0 where none applies).  A send of len bytes is
- * counted as len / TLS_RECORD_PAYLOAD_MAX + 1 records. */
-static int key_limit_check(struct chan_state *c, uint64_t len, struct kc_status *st)
-{
-	if (c->ktx && c->tx_record_limit &&
-	    c->tx_records_est + len / TLS_RECORD_PAYLOAD_MAX + 2 >= c->tx_record_limit)
-		return kc_fail(st, KC_XFER,
-			       "%s: this connection would pass the AES key-use limit "
-			       "(%llu records, RFC 8446 5.5) and this kernel cannot re-key; "
-			       "send the rest in another run", c->peer,
-			       (unsigned long long)c->tx_record_limit);
-	return 0;
-}
-
 /* Standard input may be non-blocking (inherited from a shell or a
  * parent): wait for it instead of failing with EAGAIN. */
 static void wait_readable(int fd)
@@ -68,20 +52,20 @@ int body_send_file(struct chan *ch, int fd, uint64_t off, uint64_t len, bool *sh
 	if (c->ktx) {
 		off_t o = (off_t)off;
 
-		if (key_limit_check(c, len, st) < 0)
-			return -1;
-		c->tx_records_est += len / TLS_RECORD_PAYLOAD_MAX + 1;
 		/* One sendfile() for the whole body; 8 MiB steps when a meter
-		 * needs to be fed. */
+		 * needs to be fed; cut where the key's record budget ends
+		 * (chan_tx_reserve updates the key there, or stops). */
 		size_t step = c->prog && c->prog->on ? (8u << 20) : (1u << 30);
 
 		while (sent < len) {
-			size_t want = len - sent > step ? step : (size_t)(len - sent);
+			uint64_t want = len - sent > step ? step : len - sent;
 			ssize_t n;
 
 			if (kc_interrupted)
 				return chan_net_err(c, EINTR, "sending", st);
-			n = sendfile(c->fd, fd, &o, want);
+			if (chan_tx_reserve(c, &want, st) < 0)
+				return -1;
+			n = sendfile(c->fd, fd, &o, (size_t)want);
 
 			if (n < 0 && errno == EINTR && !kc_interrupted)
 				continue;
@@ -323,8 +307,12 @@ int body_send_stream(struct chan *ch, int fd, uint64_t *bytes, struct kc_status 
 	 * through this process.  Anything else (a terminal, EINVAL) goes
 	 * through the buffer below. */
 	while (c->ktx) {
-		ssize_t n = splice(fd, NULL, c->fd, NULL, 1u << 20, SPLICE_F_MOVE | SPLICE_F_MORE);
+		uint64_t want = 1u << 20;
+		ssize_t n;
 
+		if (chan_tx_reserve(c, &want, st) < 0)
+			return -1;
+		n = splice(fd, NULL, c->fd, NULL, (size_t)want, SPLICE_F_MOVE | SPLICE_F_MORE);
 		if (n < 0 && errno == EINTR && !kc_interrupted)
 			continue;
 		if (n < 0 && errno == EINVAL && *bytes == 0)
@@ -360,8 +348,6 @@ static int send_chunk_hdr(struct chan_state *c, uint32_t n, struct kc_status *st
 
 	if (proto_chunk_hdr_encode(hdr, n) < 0)
 		return kc_fail(st, KC_OTHER, "internal error: a stream chunk of %u bytes", n);
-	if (key_limit_check(c, n, st) < 0)
-		return -1;
 	return chan_send_raw(c, hdr, sizeof(hdr), true, st);
 }
 
@@ -403,11 +389,16 @@ static int splice_chunks(struct chan_state *c, int fd, uint64_t *bytes, struct k
 			return 0;
 		if (send_chunk_hdr(c, (uint32_t)n, st) < 0)
 			return -1;
-		c->tx_records_est += (uint64_t)n / TLS_RECORD_PAYLOAD_MAX + 1;
 		more = (size_t)n >= PROTO_CHUNK_MAX;
 		for (left = n; left > 0;) {
-			ssize_t w = splice(c->pipe[0], NULL, c->fd, NULL, (size_t)left,
-					   SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0));
+			uint64_t k = (uint64_t)left;
+			ssize_t w;
+
+			/* A chunk may straddle a key update. */
+			if (chan_tx_reserve(c, &k, st) < 0)
+				return -1;
+			w = splice(c->pipe[0], NULL, c->fd, NULL, (size_t)k,
+				   SPLICE_F_MOVE | (more || (ssize_t)k < left ? SPLICE_F_MORE : 0));
 
 			if (w < 0 && errno == EINTR && !kc_interrupted)
 				continue;

@@ -1,9 +1,13 @@
 /* chan: reads and writes over the session, on whichever path each direction
  * took (GnuTLS records or kernel TLS), including the kernel's control
  * records: alerts end or abort the stream, TLS 1.3 NewSessionTicket is
- * ignored, a KeyUpdate is refused with a clear message (the kernels we
- * target before 6.14 cannot install a new receive key).  File bodies in
- * bulk are body.c's, on top of chan_send_raw() and chan_recv_some(). */
+ * ignored, and a KeyUpdate is followed by installing the peer's next key
+ * (TLS_RX) where the kernel can take new keys (Linux 6.14, probed), else
+ * refused with a clear message.  Kernel TX counts its records against the
+ * key's budget and, at its end, sends a KeyUpdate and installs the next
+ * key itself (or stops before the limit where the kernel cannot).  File
+ * bodies in bulk are body.c's, on top of chan_send_raw() and
+ * chan_recv_some(). */
 #include "config.h"
 
 #include <errno.h>
@@ -17,6 +21,7 @@
 #include "chan.h"
 #include "chan_priv.h"
 #include "proto.h"
+#include "tls.h"
 #include "tlsrec.h"
 
 /* GnuTLS RX: GnuTLS reads a record's 5-byte header and then its body, two
@@ -52,6 +57,40 @@ static ssize_t chan_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
 	return (ssize_t)k;
 }
 
+/* Take the session's TLS 1.3 traffic secrets where the kernel owns a
+ * direction, for key updates (secret_len stays 0 otherwise). */
+static void chan_keys_init(struct chan_state *c)
+{
+	uint8_t rd[KTLS_SECRET_MAX], wr[KTLS_SECRET_MAX];
+	size_t len = 0;
+
+	if (tls_traffic_secrets(c->s, rd, wr, &len) == 0 && (c->ktx || c->krx) &&
+	    gnutls_protocol_get_version(c->s) == GNUTLS_TLS1_3) {
+		c->kc = ktls_cipher_by_id(gnutls_cipher_get(c->s));
+		c->kmac = (gnutls_mac_algorithm_t)gnutls_prf_hash_get(c->s);
+		if (c->kc) {
+			memcpy(c->rx_secret, rd, len);
+			memcpy(c->tx_secret, wr, len);
+			c->secret_len = len;
+		}
+	}
+	gnutls_memset(rd, 0, sizeof(rd));
+	gnutls_memset(wr, 0, sizeof(wr));
+}
+
+/* Can this channel update its kernel keys: TLS 1.3 secrets at hand, and a
+ * kernel that takes a second key (asked once per process)? */
+static bool chan_can_rekey(struct chan_state *c)
+{
+	static int kernel_can = -1;
+
+	if (c->secret_len == 0)
+		return false;
+	if (kernel_can < 0)
+		kernel_can = ktls_rekey_probe() == 1;
+	return kernel_can == 1;
+}
+
 int chan_init(struct chan *ch, int fd, gnutls_session_t s, const struct ktls_info *ki,
 	      const char *peer, const struct chan_conf *conf)
 {
@@ -83,6 +122,10 @@ int chan_init(struct chan *ch, int fd, gnutls_session_t s, const struct ktls_inf
 	 * by cli/) selects the other. */
 	c->rx_path = c->krx && conf->rx_path == CHAN_RX_SPLICE ? CHAN_RX_SPLICE : CHAN_RX_READ;
 	c->tx_record_limit = ktls_key_record_limit(gnutls_cipher_get(s), conf->key_record_limit);
+	/* A key carries at least a record of data besides the one that ends it. */
+	if (c->tx_record_limit > 0 && c->tx_record_limit < 3)
+		c->tx_record_limit = 3;
+	chan_keys_init(c);
 	c->rbuf = malloc(CHAN_RBUF);
 	c->iobuf = malloc(CHAN_IOBUF);
 	if (c->rbuf == NULL || c->iobuf == NULL)
@@ -107,6 +150,8 @@ void chan_free(struct chan *ch)
 	if (c == NULL)
 		return;
 	chan_rx_hash_end(ch, NULL);
+	gnutls_memset(c->tx_secret, 0, sizeof(c->tx_secret));
+	gnutls_memset(c->rx_secret, 0, sizeof(c->rx_secret));
 	free(c->rbuf);
 	free(c->iobuf);
 	free(c->msg);
@@ -190,6 +235,9 @@ int chan_net_err(struct chan_state *c, int err, const char *doing, struct kc_sta
 			       c->peer, doing);
 	if (err == EINTR)
 		return kc_fail(st, KC_OTHER, "%s: interrupted while %s", c->peer, doing);
+	if (err == EKEYEXPIRED)
+		return kc_fail(st, KC_XFER, "%s: the kernel waits for a TLS key this process did not "
+			       "install while %s", c->peer, doing);
 	if (err == EBADMSG)
 		return kc_fail(st, KC_XFER, "%s: a TLS record failed authentication while %s "
 			       "(corrupted, forged, or re-keyed by the peer)", c->peer, doing);
@@ -214,16 +262,107 @@ int chan_uncork(struct chan_state *c, struct kc_status *st)
 	return 0;
 }
 
+/* Kernel TX: our KeyUpdate (update_not_requested) under the old key, then
+ * the next key.  0 or -1 with st. */
+static int tx_key_update(struct chan_state *c, struct kc_status *st)
+{
+	static const uint8_t ku[5] = { TLS_HS_KEY_UPDATE, 0, 0, 1, 0 };
+	int rc = ktls_send_record(c->fd, TLS_CT_HANDSHAKE, ku, sizeof(ku));
+
+	if (rc < 0)
+		return chan_net_err(c, -rc, "sending a TLS key update", st);
+	rc = ktls_secret_next(c->kmac, c->tx_secret, c->secret_len);
+	if (rc == 0)
+		rc = ktls_rekey_install(c->fd, false, c->kc, c->kmac, c->tx_secret, c->secret_len);
+	if (rc < 0)
+		return kc_fail(st, KC_XFER, "%s: the kernel did not take the next TLS send key: %s",
+			       c->peer, strerror(-rc));
+	c->tx_records_est = 0;
+	c->tx_key_updates++;
+	diag_debug("%s: TLS key update sent (%llu so far)", c->peer,
+		   (unsigned long long)c->tx_key_updates);
+	return 0;
+}
+
+int chan_tx_reserve(struct chan_state *c, uint64_t *len, struct kc_status *st)
+{
+	const uint64_t rec = TLS_RECORD_PAYLOAD_MAX, lim = c->tx_record_limit;
+	uint64_t avail;
+
+	if (!c->ktx || lim == 0)
+		return 0;
+	for (;;) {
+		/* One record stays for what ends the key: KeyUpdate or alert. */
+		avail = lim > c->tx_records_est + 1 ? lim - c->tx_records_est - 1 : 0;
+		if (*len / rec + 1 <= avail)
+			break;
+		if (!chan_can_rekey(c))
+			return kc_fail(st, KC_XFER,
+				       "%s: this connection would pass the AES key-use limit "
+				       "(%llu records, RFC 8446 5.5) and this kernel cannot re-key; "
+				       "send the rest in another run", c->peer,
+				       (unsigned long long)lim);
+		if (avail >= 2) {
+			*len = avail * rec - 1;	/* the most that fits in avail records */
+			break;
+		}
+		if (tx_key_update(c, st) < 0)
+			return -1;
+	}
+	c->tx_records_est += *len / rec + 1;
+	return 0;
+}
+
+/* User-space TX: GnuTLS numbers its records (the write sequence number).
+ * Before a write of len more bytes could reach the key's budget, a TLS 1.3
+ * session updates its key through GnuTLS and a TLS 1.2 one, which has no
+ * key update, stops.  The budget is at least USER_MIN_RECORDS here: one
+ * write and what is corked take up to 2 * CHAN_IOBUF bytes.  0 or -1. */
+#define USER_MIN_RECORDS (2 * CHAN_IOBUF / TLS_RECORD_PAYLOAD_MAX + 4)
+static int user_tx_budget(struct chan_state *c, size_t len, struct kc_status *st)
+{
+	uint64_t lim = c->tx_record_limit, seq = 0;
+	unsigned char b[8];
+	int i, rc;
+
+	if (lim == 0 || gnutls_record_get_state(c->s, 0, NULL, NULL, NULL, b) < 0)
+		return 0;
+	if (lim < USER_MIN_RECORDS)
+		lim = USER_MIN_RECORDS;
+	for (i = 0; i < 8; i++)
+		seq = seq << 8 | b[i];
+	if (seq + (len + c->corked_bytes) / TLS_RECORD_PAYLOAD_MAX + 3 < lim)
+		return 0;
+	if (gnutls_protocol_get_version(c->s) != GNUTLS_TLS1_3)
+		return kc_fail(st, KC_XFER,
+			       "%s: this connection would pass the AES key-use limit "
+			       "(%llu records, RFC 8446 5.5) and TLS 1.2 cannot re-key; "
+			       "send the rest in another run", c->peer, (unsigned long long)lim);
+	do {
+		rc = gnutls_session_key_update(c->s, 0);
+	} while ((rc == GNUTLS_E_INTERRUPTED && !kc_interrupted) || rc == GNUTLS_E_AGAIN);
+	if (rc < 0)
+		return chan_net_err(c, EPIPE, "sending a TLS key update", st);
+	c->tx_key_updates++;
+	diag_debug("%s: TLS key update sent (%llu so far)", c->peer,
+		   (unsigned long long)c->tx_key_updates);
+	return 0;
+}
+
 int chan_send_raw(struct chan_state *c, const uint8_t *p, size_t len, bool more,
 		  struct kc_status *st)
 {
 	size_t done = 0;
 
-	if (c->ktx) {
-		c->tx_records_est += len / TLS_RECORD_PAYLOAD_MAX + 1;
-		while (done < len) {
-			ssize_t n = send(c->fd, p + done, len - done,
-					 MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+	while (c->ktx && done < len) {
+		uint64_t k = len - done;
+		size_t end;
+
+		if (chan_tx_reserve(c, &k, st) < 0)
+			return -1;
+		for (end = done + (size_t)k; done < end;) {
+			ssize_t n = send(c->fd, p + done, end - done,
+					 MSG_NOSIGNAL | (more || end < len ? MSG_MORE : 0));
 
 			if (n < 0 && errno == EINTR && !kc_interrupted)
 				continue;
@@ -231,8 +370,11 @@ int chan_send_raw(struct chan_state *c, const uint8_t *p, size_t len, bool more,
 				return chan_net_err(c, errno, "sending", st);
 			done += (size_t)n;
 		}
-		return 0;
 	}
+	if (c->ktx)
+		return 0;
+	if (user_tx_budget(c, len, st) < 0)
+		return -1;
 	if (more && !c->corked) {
 		gnutls_record_cork(c->s);
 		c->corked = true;
@@ -286,6 +428,42 @@ void chan_close_notify(struct chan *ch)
 
 /* ---- receiving --------------------------------------------------------- */
 
+/* The peer's KeyUpdate, read from the kernel (which now waits, EKEYEXPIRED,
+ * for the next receive key): install that key, and answer update_requested
+ * with our own KeyUpdate before any more data.  1, or -1 with st. */
+static int rx_key_update(struct chan_state *c, const uint8_t *p, size_t n, struct kc_status *st)
+{
+	int rc;
+
+	if (n != 5 || p[1] != 0 || p[2] != 0 || p[3] != 1 || p[4] > 1)
+		return kc_fail(st, KC_XFER, "%s: a malformed TLS key update", c->peer);
+	if (!chan_can_rekey(c))
+		return kc_fail(st, KC_XFER,
+			       "%s: peer started a TLS 1.3 key update; this kernel's TLS cannot "
+			       "install the new key (Linux 6.14 can)", c->peer);
+	rc = ktls_secret_next(c->kmac, c->rx_secret, c->secret_len);
+	if (rc == 0)
+		rc = ktls_rekey_install(c->fd, true, c->kc, c->kmac, c->rx_secret, c->secret_len);
+	if (rc < 0)
+		return kc_fail(st, KC_XFER, "%s: the kernel did not take the peer's next TLS key: %s",
+			       c->peer, strerror(-rc));
+	c->rx_key_updates++;
+	diag_debug("%s: TLS key update received (%llu so far%s)", c->peer,
+		   (unsigned long long)c->rx_key_updates, p[4] ? ", update requested" : "");
+	if (p[4] == 0)
+		return 1;
+	if (c->ktx)
+		return tx_key_update(c, st) < 0 ? -1 : 1;
+	if (chan_uncork(c, st) < 0)
+		return -1;
+	do {
+		rc = gnutls_session_key_update(c->s, 0);
+	} while (rc == GNUTLS_E_INTERRUPTED || rc == GNUTLS_E_AGAIN);
+	if (rc < 0)
+		return chan_net_err(c, EPIPE, "sending a TLS key update", st);
+	return 1;
+}
+
 /* Handle a non-data record from the kernel.  Returns 1 to keep reading, 0 for
  * close_notify, -1 with st for anything fatal. */
 static int kernel_control(struct chan_state *c, uint8_t type, const uint8_t *p, size_t n,
@@ -305,14 +483,16 @@ static int kernel_control(struct chan_state *c, uint8_t type, const uint8_t *p, 
 	}
 	if (type != TLS_CT_HANDSHAKE)
 		return kc_fail(st, KC_XFER, "%s: unexpected TLS record type %u", c->peer, type);
-	/* Post-handshake messages: 1-byte type, 3-byte length, body. */
+	/* Post-handshake messages: 1-byte type, 3-byte length, body.  The
+	 * kernel sees a KeyUpdate only as a record's first message. */
+	if (n >= 1 && p[0] == TLS_HS_KEY_UPDATE)
+		return rx_key_update(c, p, n, st);
 	while (i + 4 <= n) {
 		size_t mlen = ((size_t)p[i + 1] << 16) | ((size_t)p[i + 2] << 8) | p[i + 3];
 
 		if (p[i] == TLS_HS_KEY_UPDATE)
-			return kc_fail(st, KC_XFER,
-				       "%s: peer started a TLS 1.3 key update; this kernel's TLS cannot "
-				       "install the new key (Linux 6.14 can)", c->peer);
+			return kc_fail(st, KC_XFER, "%s: a TLS key update not in a record of its own",
+				       c->peer);
 		if (p[i] != TLS_HS_NEW_SESSION_TICKET)	/* nothing to resume: ignore */
 			return kc_fail(st, KC_XFER, "%s: unexpected post-handshake message %u",
 				       c->peer, p[i]);
@@ -333,10 +513,18 @@ ssize_t chan_recv_some(struct chan_state *c, uint8_t *buf, size_t len, struct kc
 			return chan_net_err(c, EINTR, "receiving", st);
 
 		if (c->krx) {
-			uint8_t type;
+			uint8_t type, ctl[CHAN_CTRL_MAX], *dst = buf;
+			size_t cap = len;
 			int r;
 
-			n = ktls_recv_record(c->fd, buf, len, &type);
+			/* A control record goes whole into ctl when buf is small
+			 * (a KeyUpdate can come at any byte of a body). */
+			if (len < sizeof(ctl) && ktls_peek_record_type(c->fd, &type) > 0 &&
+			    type != TLS_CT_APPLICATION_DATA) {
+				dst = ctl;
+				cap = sizeof(ctl);
+			}
+			n = ktls_recv_record(c->fd, dst, cap, &type);
 			if (n == -EINTR && !kc_interrupted)
 				continue;
 			if (n < 0)
@@ -345,11 +533,13 @@ ssize_t chan_recv_some(struct chan_state *c, uint8_t *buf, size_t len, struct kc
 				return kc_fail(st, KC_XFER,
 					       "%s: connection closed without TLS close_notify (transfer cut short)",
 					       c->peer);
+			if (type == TLS_CT_APPLICATION_DATA && dst != buf)
+				return kc_fail(st, KC_OTHER, "internal error: a record changed its type");
 			if (type == TLS_CT_APPLICATION_DATA) {
 				c->rx_seen = true;
 				return n;
 			}
-			r = kernel_control(c, type, buf, (size_t)n, st);
+			r = kernel_control(c, type, dst, (size_t)n, st);
 			if (r <= 0)
 				return r;
 			continue;

@@ -17,6 +17,7 @@
 
 #define CHAN_IOBUF (256 * 1024)
 #define CHAN_RBUF (32 * 1024)
+#define CHAN_CTRL_MAX 2048		/* the largest control record read whole */
 
 struct chan_state {
 	int fd;
@@ -43,6 +44,14 @@ struct chan_state {
 	struct progress *prog;		/* conf->prog */
 	uint64_t tx_records_est;	/* kernel TX: records sent, for the key-use limit */
 	uint64_t tx_record_limit;	/* 0: none (ChaCha20) */
+	/* TLS 1.3 key updates where the kernel owns a direction (chan.c):
+	 * this side's traffic secrets, secret_len 0 when there are none
+	 * (TLS 1.2, or both directions in GnuTLS) */
+	const struct ktls_cipher *kc;
+	gnutls_mac_algorithm_t kmac;	/* the suite's hash, for HKDF */
+	uint8_t tx_secret[KTLS_SECRET_MAX], rx_secret[KTLS_SECRET_MAX];
+	size_t secret_len;
+	uint64_t tx_key_updates, rx_key_updates;
 	/* --verify: see chan_tx_hash_set() and chan_rx_hash_start(); tx_hash
 	 * is the caller's, rx_hash the channel's. */
 	gnutls_hash_hd_t tx_hash, rx_hash;
@@ -54,6 +63,13 @@ struct chan_state {
 int chan_net_err(struct chan_state *c, int err, const char *doing, struct kc_status *st);
 /* Send what GnuTLS holds corked.  0 or -1 with st. */
 int chan_uncork(struct chan_state *c, struct kc_status *st);
+/* Kernel TX: make room in the key's record budget (tx_record_limit) for a
+ * send of up to *len bytes, counted as *len / TLS_RECORD_PAYLOAD_MAX + 1
+ * records, lowering *len (never to 0) to what the key has left; when it has
+ * none, the key is updated first (KeyUpdate, then the next key as TLS_TX)
+ * where the kernel can, and st fails (KC_XFER) where it cannot.  Nothing to
+ * do for user-space TX or a cipher without a limit.  0 or -1 with st. */
+int chan_tx_reserve(struct chan_state *c, uint64_t *len, struct kc_status *st);
 /* chan_write(), counting records for the key-use budget on kernel TX. */
 int chan_send_raw(struct chan_state *c, const uint8_t *p, size_t len, bool more,
 		  struct kc_status *st);

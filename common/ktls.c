@@ -37,6 +37,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <gnutls/crypto.h>
 
 #include "ktls.h"
 #include "tlsrec.h"
@@ -562,6 +563,30 @@ static int probe_one(const struct ktls_cipher *c, int version, int dir)
 	return rc;
 }
 
+int ktls_rekey_probe(void)
+{
+	union ktls_crypto ci;
+	const struct ktls_cipher *c = &ciphers[0];
+	int fds[2], rc;
+
+	memset(&ci, 0, sizeof(ci));
+	ci.info.version = TLS_1_3_VERSION;
+	ci.info.cipher_type = c->kernel;
+	rc = loop_pair(fds);
+	if (rc < 0)
+		return rc;
+	if (setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0 ||
+	    setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, (socklen_t)c->info_size) < 0)
+		rc = -errno;
+	else if (setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, (socklen_t)c->info_size) == 0)
+		rc = 1;
+	else
+		rc = errno == EBUSY ? 0 : -errno;
+	close(fds[0]);
+	close(fds[1]);
+	return rc;
+}
+
 int ktls_probe(struct ktls_probe_result res[KTLS_PROBE_MAX], char *prio, size_t priosz)
 {
 	unsigned i, v, n = 0;
@@ -626,7 +651,7 @@ int ktls_send_record(int fd, uint8_t type, const void *data, size_t len)
 	return (size_t)n == len ? 0 : -EIO;
 }
 
-ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type)
+static ssize_t recv_record(int fd, void *buf, size_t len, uint8_t *type, int flags)
 {
 	char cbuf[CMSG_SPACE(sizeof(uint8_t))];
 	struct iovec iov = { buf, len };
@@ -638,7 +663,7 @@ ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type)
 	msg.msg_iovlen = 1;
 	msg.msg_control = cbuf;
 	msg.msg_controllen = sizeof(cbuf);
-	n = recvmsg(fd, &msg, 0);
+	n = recvmsg(fd, &msg, flags);
 	if (n < 0)
 		return -errno;
 	*type = TLS_CT_APPLICATION_DATA;
@@ -646,6 +671,18 @@ ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type)
 		if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
 			*type = *(uint8_t *)CMSG_DATA(cm);
 	return n;
+}
+
+ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type)
+{
+	return recv_record(fd, buf, len, type, 0);
+}
+
+ssize_t ktls_peek_record_type(int fd, uint8_t *type)
+{
+	uint8_t b;
+
+	return recv_record(fd, &b, 1, type, MSG_PEEK);
 }
 
 /* ---- NIC features ------------------------------------------------------ */
@@ -736,4 +773,79 @@ uint64_t ktls_key_record_limit(gnutls_cipher_algorithm_t cipher, uint64_t lower)
 	if (cipher == GNUTLS_CIPHER_CHACHA20_POLY1305)
 		return 0;
 	return lower > 0 && lower < KTLS_KEY_RECORD_LIMIT ? lower : KTLS_KEY_RECORD_LIMIT;
+}
+
+/* ---- TLS 1.3 key updates (RFC 8446 7.1, 7.2) ----------------------------- */
+
+int ktls_hkdf_label(gnutls_mac_algorithm_t mac, const uint8_t *secret, size_t slen,
+		    const char *label, uint8_t *out, size_t outlen)
+{
+	/* HkdfLabel: uint16 length, opaque label<7..255> = "tls13 " + label,
+	 * opaque context<0..255> (empty here). */
+	uint8_t info[2 + 1 + 255 + 1];
+	size_t ll = strlen(label), n = 0;
+	gnutls_datum_t k = { (unsigned char *)secret, (unsigned)slen }, i;
+	int rc;
+
+	if (ll > 255 - 6 || outlen > 0xffff)
+		return -EINVAL;
+	info[n++] = (uint8_t)(outlen >> 8);
+	info[n++] = (uint8_t)outlen;
+	info[n++] = (uint8_t)(6 + ll);
+	memcpy(info + n, "tls13 ", 6);
+	memcpy(info + n + 6, label, ll);
+	n += 6 + ll;
+	info[n++] = 0;
+	i.data = info;
+	i.size = (unsigned)n;
+	rc = gnutls_hkdf_expand(mac, &k, &i, out, outlen);
+	return rc < 0 ? -EINVAL : 0;
+}
+
+int ktls_secret_next(gnutls_mac_algorithm_t mac, uint8_t *secret, size_t len)
+{
+	uint8_t next[KTLS_SECRET_MAX];
+	int rc;
+
+	if (len > sizeof(next))
+		return -EINVAL;
+	rc = ktls_hkdf_label(mac, secret, len, "traffic upd", next, len);
+	if (rc == 0)
+		memcpy(secret, next, len);
+	gnutls_memset(next, 0, sizeof(next));
+	return rc;
+}
+
+int ktls_crypto_from_secret(const struct ktls_cipher *c, gnutls_mac_algorithm_t mac,
+			    const uint8_t *secret, size_t len, void *out, size_t outsz)
+{
+	static const uint8_t seq0[8];
+	uint8_t key[32], iv[12];
+	size_t ivlen = c->salt_size + c->iv_size;
+	int rc;
+
+	if (c->key_size > sizeof(key) || ivlen != sizeof(iv))
+		return -EINVAL;
+	rc = ktls_hkdf_label(mac, secret, len, "key", key, c->key_size);
+	if (rc == 0)
+		rc = ktls_hkdf_label(mac, secret, len, "iv", iv, ivlen);
+	if (rc == 0)
+		rc = ktls_crypto_fill(c, true, key, c->key_size, iv, ivlen, seq0, out, outsz);
+	gnutls_memset(key, 0, sizeof(key));
+	gnutls_memset(iv, 0, sizeof(iv));
+	return rc;
+}
+
+int ktls_rekey_install(int fd, bool rx, const struct ktls_cipher *c, gnutls_mac_algorithm_t mac,
+		       const uint8_t *secret, size_t len)
+{
+	union ktls_crypto ci;
+	int n = ktls_crypto_from_secret(c, mac, secret, len, &ci, sizeof(ci)), rc = 0;
+
+	if (n < 0)
+		rc = n;
+	else if (setsockopt(fd, SOL_TLS, rx ? TLS_RX : TLS_TX, &ci, (socklen_t)n) < 0)
+		rc = -errno;
+	gnutls_memset(&ci, 0, sizeof(ci));
+	return rc;
 }

@@ -116,6 +116,13 @@ struct ktls_probe_result {
 #define KTLS_PROBE_MAX (2 * KTLS_NCIPHERS)	/* each cipher with TLS 1.3 and 1.2 */
 int ktls_probe(struct ktls_probe_result res[KTLS_PROBE_MAX], char *prio, size_t priosz);
 
+/* Can this kernel take new keys on a kTLS socket (TLS 1.3 KeyUpdate, Linux
+ * 6.14 and backports)?  Asked, never inferred from a version number: a
+ * second TLS_TX (TLS 1.3 AES-GCM-128) on a loopback kTLS socket.  Returns 1
+ * when it succeeds, 0 when the kernel refuses with EBUSY (keys are set once),
+ * or a negative errno when there is no kTLS to ask (-ENOENT: no tls module). */
+int ktls_rekey_probe(void);
+
 /* /proc/net/tls_stat: the kernel's kTLS counters, "NAME VALUE" lines whose
  * set and order change between kernels, so they are read by name. */
 struct ktls_stat {
@@ -155,6 +162,10 @@ int ktls_send_record(int fd, uint8_t type, const void *data, size_t len);
 /* recvmsg() that also reports the record type (TLS_CT_APPLICATION_DATA for data).
  * Returns bytes, 0 at TCP EOF, or -errno. */
 ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type);
+/* The type of the next record, which stays unread (MSG_PEEK): 1, 0 at TCP
+ * EOF, or -errno.  A control record must be read whole: a short read leaves
+ * its rest to come as if it were a record of its own. */
+ssize_t ktls_peek_record_type(int fd, uint8_t *type);
 
 /* The key-use budget.  RFC 8446 5.5: an AES-GCM (or AES-CCM) key protects
  * about 2^24.5 full records safely; the kernels this targets cannot re-key,
@@ -166,5 +177,30 @@ ssize_t ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type);
  * for, as tests do; a higher one cannot), or 0 for no limit: ChaCha20-
  * Poly1305's sequence number wraps first. */
 uint64_t ktls_key_record_limit(gnutls_cipher_algorithm_t cipher, uint64_t lower);
+
+/* TLS 1.3 key updates on a kTLS socket (RFC 8446 7.1, 7.2).  GnuTLS 3.7.9
+ * has no kTLS code, and the receive side of its own key update refuses
+ * more than a few KeyUpdates within a second (GNUTLS_E_TOO_MANY_HANDSHAKE_
+ * PACKETS; tests/unit/test_rekey.c), below the rate a lowered budget
+ * forces on a fast link: so ktlscp derives the next
+ * keys itself from the traffic secrets GnuTLS hands out at the handshake
+ * (tls.h tls_traffic_secrets). */
+#define KTLS_SECRET_MAX 64	/* a traffic secret: the suite's hash length */
+/* HKDF-Expand-Label(secret, label, "", outlen) with HMAC-mac.  0 or -EINVAL. */
+int ktls_hkdf_label(gnutls_mac_algorithm_t mac, const uint8_t *secret, size_t slen,
+		    const char *label, uint8_t *out, size_t outlen);
+/* secret = HKDF-Expand-Label(secret, "traffic upd", "", len), in place.
+ * 0 or -EINVAL. */
+int ktls_secret_next(gnutls_mac_algorithm_t mac, uint8_t *secret, size_t len);
+/* The kernel's struct for a TLS 1.3 traffic secret: its "key" and "iv"
+ * (12 bytes: salt then iv for the salted ciphers), record sequence 0.
+ * Returns c->info_size or -EINVAL; the caller wipes out. */
+int ktls_crypto_from_secret(const struct ktls_cipher *c, gnutls_mac_algorithm_t mac,
+			    const uint8_t *secret, size_t len, void *out, size_t outsz);
+/* Install the keys of secret as the socket's new TLS_TX or TLS_RX key (a
+ * second setsockopt, which kernels that cannot rekey refuse with EBUSY).
+ * 0 or -errno. */
+int ktls_rekey_install(int fd, bool rx, const struct ktls_cipher *c, gnutls_mac_algorithm_t mac,
+		       const uint8_t *secret, size_t len);
 
 #endif

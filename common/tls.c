@@ -501,6 +501,80 @@ void tls_ctx_free(struct tls_ctx *c)
 /* After a failed handshake: half-close and drain what the peer still sends
  * for a moment, so that our alert is not destroyed by a TCP reset (a peer
  * that finished its side of a TLS 1.3 handshake may already be writing). */
+/* ---- traffic secrets, for key updates on a kTLS socket -------------------- */
+
+/* GnuTLS gives each TLS 1.3 traffic secret to a secret function as it is
+ * set; the application ones are kept here until the channel takes them
+ * (tls_traffic_secrets).  A few slots keyed by session, no heap: the
+ * session's own pointer is the tls_ctx, and nothing would free a
+ * per-session allocation when the caller deinits the session. */
+#define TLS_SECRET_SLOTS 8
+static struct tls_secret_slot {
+	gnutls_session_t s;
+	uint8_t rd[KTLS_SECRET_MAX], wr[KTLS_SECRET_MAX];
+	size_t len;
+	bool have_rd, have_wr;
+} secret_slots[TLS_SECRET_SLOTS];
+static unsigned secret_slot_next;
+
+static struct tls_secret_slot *secret_slot(gnutls_session_t s, bool create)
+{
+	struct tls_secret_slot *t;
+	unsigned i;
+
+	for (i = 0; i < TLS_SECRET_SLOTS; i++)
+		if (secret_slots[i].s == s)
+			return &secret_slots[i];
+	if (!create)
+		return NULL;
+	t = &secret_slots[secret_slot_next++ % TLS_SECRET_SLOTS];
+	gnutls_memset(t, 0, sizeof(*t));
+	t->s = s;
+	return t;
+}
+
+static int secret_keep(gnutls_session_t s, gnutls_record_encryption_level_t level,
+		       const void *rd, const void *wr, size_t len)
+{
+	struct tls_secret_slot *t;
+
+	if (level != GNUTLS_ENCRYPTION_LEVEL_APPLICATION || len > KTLS_SECRET_MAX)
+		return 0;
+	t = secret_slot(s, true);
+	t->len = len;
+	if (rd) {
+		memcpy(t->rd, rd, len);
+		t->have_rd = true;
+	}
+	if (wr) {
+		memcpy(t->wr, wr, len);
+		t->have_wr = true;
+	}
+	return 0;
+}
+
+void tls_keep_secrets(gnutls_session_t s)
+{
+	gnutls_handshake_set_secret_function(s, secret_keep);
+}
+
+int tls_traffic_secrets(gnutls_session_t s, uint8_t rd[KTLS_SECRET_MAX],
+			uint8_t wr[KTLS_SECRET_MAX], size_t *len)
+{
+	struct tls_secret_slot *t = secret_slot(s, false);
+	int rc = -ENOENT;
+
+	if (t && t->have_rd && t->have_wr) {
+		memcpy(rd, t->rd, t->len);
+		memcpy(wr, t->wr, t->len);
+		*len = t->len;
+		rc = 0;
+	}
+	if (t)
+		gnutls_memset(t, 0, sizeof(*t));
+	return rc;
+}
+
 static void linger_close(int fd)
 {
 	struct pollfd pfd = { fd, POLLIN, 0 };
@@ -595,6 +669,7 @@ int tls_handshake(struct tls_ctx *c, int fd, const char *peer, gnutls_session_t 
 	if (rc < 0)
 		return kc_fail(st, KC_OTHER, "GnuTLS: %s", gnutls_strerror(rc));
 	gnutls_session_set_ptr(s, c);
+	tls_keep_secrets(s);
 	rc = gnutls_priority_set(s, c->prio);
 	if (rc == 0 && c->auth == TLS_AUTH_PSK)
 		rc = gnutls_credentials_set(s, GNUTLS_CRD_PSK, c->server ? (void *)c->psks : (void *)c->pskc);

@@ -27,6 +27,7 @@
 
 #include "diag.h"
 #include "identity.h"
+#include "ktls.h"
 #include "secrets.h"
 
 #define TLS_MAX_PINS 256	/* --pin/--allow keys, or authorized_senders lines */
@@ -109,6 +110,16 @@ const char *tls_auth_name(enum tls_auth a);
  * what that means, in the words of the trust mode (into buf), or NULL
  * where it means nothing more (PSK). */
 const char *tls_refused_after(const struct tls_ctx *c, char *buf, size_t n);
+
+/* TLS 1.3 application traffic secrets, for key updates where the kernel
+ * owns a direction (ktls.h ktls_secret_next).  tls_handshake() asks GnuTLS
+ * for them (tls_keep_secrets, also for sessions made elsewhere, as tests
+ * do); tls_traffic_secrets() hands out this side's read and write secret
+ * once (len: the hash length) and wipes the copy.  0, or -ENOENT when the
+ * session has none (TLS 1.2, or taken already). */
+void tls_keep_secrets(gnutls_session_t s);
+int tls_traffic_secrets(gnutls_session_t s, uint8_t rd[KTLS_SECRET_MAX],
+			uint8_t wr[KTLS_SECRET_MAX], size_t *len);
 
 /* Has the peer's first TLS record (a ClientHello, whole) arrived on fd?
  * recv -k gives a process and a startup slot only to connections whose

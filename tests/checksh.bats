@@ -24,17 +24,18 @@ lane_name() {
 	ASAN) echo "sanitizers (ASan+UBSan)" ;;
 	FUZZ) echo fuzzing ;;
 	VM) echo "kTLS VM lane" ;;
+	VM_NEXT) echo "kTLS VM lane (7.3)" ;;
 	esac
 }
 
 # standin LANE OUTCOME [MARKER]: the command line of a stand-in for LANE
-# (NATIVE, ASAN, FUZZ or VM) that reports in that lane's format.
+# (NATIVE, ASAN, FUZZ, VM or VM_NEXT) that reports in that lane's format.
 standin() {
 	local format
 	case $1 in
 	NATIVE | ASAN) format=automake ;;
 	FUZZ) format=fuzz ;;
-	VM) format=summary ;;
+	VM | VM_NEXT) format=summary ;;
 	esac
 	printf 'bash %q %s %s' "$LANE" "$format" "$2"
 	if [ -n "${3:-}" ]; then printf ' %q' "$3"; fi
@@ -46,12 +47,13 @@ standin() {
 # as lines) and stderr.
 checksh() {
 	run --separate-stderr env -u CI -u KTLSCP_FUZZ_SECONDS \
-		-u KTLSCP_SKIP_VM -u KTLSCP_SKIP_ASAN -u KTLSCP_SKIP_FUZZ \
+		-u KTLSCP_SKIP_VM -u KTLSCP_SKIP_VM_NEXT -u KTLSCP_SKIP_ASAN -u KTLSCP_SKIP_FUZZ \
 		KTLSCP_CHECK_STANDIN=1 KTLSCP_CHECK_LOGS="$LOGS" \
 		KTLSCP_CHECK_NATIVE="$(standin NATIVE pass)" \
 		KTLSCP_CHECK_ASAN="$(standin ASAN pass)" \
 		KTLSCP_CHECK_FUZZ="$(standin FUZZ pass)" \
 		KTLSCP_CHECK_VM="$(standin VM pass)" \
+		KTLSCP_CHECK_VM_NEXT="$(standin VM_NEXT pass)" \
 		"$@" timeout 60 bash "$CHECKSH"
 }
 
@@ -68,7 +70,7 @@ show() {
 # failures, the lane marked FAILED and named on stderr.
 fails_with() {
 	local lane name
-	for lane in NATIVE ASAN FUZZ VM; do
+	for lane in NATIVE ASAN FUZZ VM VM_NEXT; do
 		name=$(lane_name "$lane")
 		checksh "KTLSCP_CHECK_$lane=$(standin "$lane" "$1")"
 		if [ "$status" -eq 0 ]; then
@@ -94,14 +96,15 @@ fails_with() {
 @test "check.sh passes when every lane passes, and counts every lane's tests" {
 	checksh
 	[ "$status" -eq 0 ] || { show; false; }
-	[ "${lines[-1]}" = "11 passed, 0 failed" ] || { show; false; }
+	[ "${lines[-1]}" = "14 passed, 0 failed" ] || { show; false; }
 	printf '%s\n' "${lines[@]}" | grep -qx "native: 3 passed, 0 failed, 1 skipped"
 	printf '%s\n' "${lines[@]}" | grep -qx "sanitizers (ASan+UBSan): 3 passed, 0 failed, 1 skipped"
 	printf '%s\n' "${lines[@]}" | grep -qx "fuzzing: 2 passed, 0 failed, 0 skipped (3000 executions)"
 	printf '%s\n' "${lines[@]}" | grep -qx "kTLS VM lane: 3 passed, 0 failed, 1 skipped"
+	printf '%s\n' "${lines[@]}" | grep -qx "kTLS VM lane (7.3): 3 passed, 0 failed, 1 skipped"
 	[[ "$stderr" != *"failed lanes"* ]]
 	# Each lane's output is kept where KTLSCP_CHECK_LOGS says.
-	for log in native-lane asan-lane fuzz vm-lane; do
+	for log in native-lane asan-lane fuzz vm-lane vm-next-lane; do
 		grep -q "stand-in lane" "$LOGS/$log.log"
 	done
 }
@@ -125,17 +128,33 @@ fails_with() {
 @test "check.sh counts automake's ERROR results as failures" {
 	checksh KTLSCP_CHECK_NATIVE="$(standin NATIVE error)"
 	[ "$status" -ne 0 ] || { show; false; }
-	[ "${lines[-1]}" = "11 passed, 1 failed" ] || { show; false; }
+	[ "${lines[-1]}" = "14 passed, 1 failed" ] || { show; false; }
 }
 
 @test "check.sh reports a skipped lane as skipped, not passed or failed" {
 	checksh KTLSCP_SKIP_ASAN=1 KTLSCP_SKIP_FUZZ=1 KTLSCP_SKIP_VM=1 \
-		KTLSCP_CHECK_ASAN= KTLSCP_CHECK_FUZZ= KTLSCP_CHECK_VM=
+		KTLSCP_CHECK_ASAN= KTLSCP_CHECK_FUZZ= KTLSCP_CHECK_VM= KTLSCP_CHECK_VM_NEXT=
 	[ "$status" -eq 0 ] || { show; false; }
 	[ "${lines[-1]}" = "3 passed, 0 failed" ] || { show; false; }
 	printf '%s\n' "${lines[@]}" | grep -qx "sanitizers: skipped (KTLSCP_SKIP_ASAN=1)"
 	printf '%s\n' "${lines[@]}" | grep -qx "fuzzing: skipped (KTLSCP_SKIP_FUZZ=1)"
 	printf '%s\n' "${lines[@]}" | grep -qx "kTLS VM lane: skipped (KTLSCP_SKIP_VM=1)"
+	printf '%s\n' "${lines[@]}" | grep -qx "kTLS VM lane (7.3): skipped (KTLSCP_SKIP_VM=1)"
+}
+
+@test "check.sh skips only the 7.3 VM lane with KTLSCP_SKIP_VM_NEXT=1" {
+	checksh KTLSCP_SKIP_VM_NEXT=1 KTLSCP_CHECK_VM_NEXT=
+	[ "$status" -eq 0 ] || { show; false; }
+	[ "${lines[-1]}" = "11 passed, 0 failed" ] || { show; false; }
+	printf '%s\n' "${lines[@]}" | grep -qx "kTLS VM lane: 3 passed, 0 failed, 1 skipped"
+	printf '%s\n' "${lines[@]}" | grep -qx "kTLS VM lane (7.3): skipped (KTLSCP_SKIP_VM_NEXT=1)"
+}
+
+@test "check.sh refuses stand-in lanes when the 7.3 VM lane's command is missing" {
+	checksh KTLSCP_CHECK_VM_NEXT= KTLSCP_CHECK_NATIVE="$(standin NATIVE pass "$BATS_TEST_TMPDIR/ran")"
+	[ "$status" -eq 2 ] || { show; false; }
+	[[ "$stderr" == *"need KTLSCP_CHECK_VM_NEXT"* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/ran" ]
 }
 
 @test "check.sh refuses stand-in lanes when one lane's command is missing" {

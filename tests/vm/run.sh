@@ -21,7 +21,8 @@
 # hit, interrupted) print one "vm run: error: ..." line on stderr and exit 125
 # (124 for the time limit, 130 when interrupted).
 #
-# Environment: KTLSCP_VM_CACHE (cache folder, see setup.sh), KTLSCP_VM_DEBUG=1
+# Environment: KTLSCP_VM_CACHE (cache folder, see setup.sh), KTLSCP_VM_SUITE
+# (boot that Debian suite's kernel instead, e.g. trixie-backports), KTLSCP_VM_DEBUG=1
 # (kernel messages and `set -x` of the guest init on the console),
 # KTLSCP_VM_VERBOSE=1 (timings on stderr), KTLSCP_VM_SKIP_SETUP=1 (do not run
 # setup.sh; use the cache as it is).
@@ -29,6 +30,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 CACHE=${KTLSCP_VM_CACHE:-/var/cache/ktlscp-vm}
+ENV_FILE=$CACHE/current.env
+[[ -z ${KTLSCP_VM_SUITE:-} ]] || ENV_FILE=$CACHE/suite-$KTLSCP_VM_SUITE.env
 
 usage() { echo "usage: ${0##*/} [--timeout SECS] [--out DIR] -- COMMAND [ARGS...]" >&2; exit 2; }
 die() { echo "vm run: error: $1" >&2; exit "${2:-125}"; }
@@ -57,9 +60,9 @@ T0=$SECONDS
 if [[ ${KTLSCP_VM_SKIP_SETUP:-0} != 1 ]]; then
 	"$HERE/setup.sh" >&2 || die "setup.sh failed"
 fi
-[[ -r $CACHE/current.env ]] || die "no $CACHE/current.env: run tests/vm/setup.sh"
+[[ -r $ENV_FILE ]] || die "no $ENV_FILE: run tests/vm/setup.sh"
 # shellcheck source=/dev/null
-. "$CACHE/current.env"
+. "$ENV_FILE"
 [[ -f $KTLSCP_VM_KERNEL && -f $KTLSCP_VM_INITRD ]] || die "kernel or initramfs missing in $CACHE: run tests/vm/setup.sh"
 
 # --- the shared folders --------------------------------------------------------------

@@ -6,18 +6,27 @@
 #   2. fetches Debian's distribution kernel (the linux-image-6.1.*-amd64 package
 #      that `linux-image-amd64` depends on) with `apt-get download` and unpacks it
 #      with `dpkg-deb -x` into the cache — nothing is installed on the host;
+#      with KTLSCP_VM_SUITE=SUITE (e.g. trixie-backports) the kernel comes from
+#      that suite instead, looked up through a private apt configuration in the
+#      cache that names the host's own Debian mirror (the host's apt sources and
+#      state are not touched), together with the same-version linux-binary-*,
+#      linux-modules-* and linux-base-* packages newer kernels are split into;
 #   3. builds a busybox initramfs holding tests/vm/init.sh as /init plus the
 #      kernel modules the guest needs (virtio + 9p for the shared folders, tls and
 #      the AEAD ciphers for kTLS), rebuilt only when one of its inputs changes.
 #
 # Cache folder: ${KTLSCP_VM_CACHE:-/var/cache/ktlscp-vm}. Must run as root (apt,
-# mknod). Progress goes to stderr; on success it writes $CACHE/current.env, which
-# run.sh sources (KTLSCP_VM_KERNEL, KTLSCP_VM_INITRD, KTLSCP_VM_KVER, ...).
+# mknod). Progress goes to stderr; on success it writes $CACHE/current.env
+# ($CACHE/suite-SUITE.env with KTLSCP_VM_SUITE), which run.sh sources
+# (KTLSCP_VM_KERNEL, KTLSCP_VM_INITRD, KTLSCP_VM_KVER, ...).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 CACHE=${KTLSCP_VM_CACHE:-/var/cache/ktlscp-vm}
 INIT_SRC=$HERE/init.sh
+SUITE=${KTLSCP_VM_SUITE:-}
+ENV_FILE=$CACHE/current.env
+[[ -z $SUITE ]] || ENV_FILE=$CACHE/suite-$SUITE.env
 
 # Modules wanted in the guest, in load order. Their modules.dep dependencies are
 # added in front of them automatically; any of them may be built into the kernel.
@@ -29,11 +38,16 @@ REQUIRED_MODULES=(
 	# sock_diag for TCP sockets: how ktlscp reads each socket's kTLS mode
 	inet_diag tcp_diag
 )
+# Required modules that newer kernels merged into others or dropped (fscache
+# lives in netfs, AES-NI needs no cryptd/crypto_simd on 7.x): absent is fine.
+MERGED_AWAY=(fscache cryptd crypto_simd)
 # Algorithms the crypto templates above ask for at run time (by name, not by
 # symbol, so modules.dep does not list them); skipped if the kernel lacks them.
 OPTIONAL_MODULES=(
 	ctr ghash-generic ghash-clmulni-intel
 	chacha_generic chacha-x86_64 poly1305_generic poly1305-x86_64
+	# 7.x: the chacha20 skcipher over lib/crypto (poly1305 is a library there)
+	chacha
 )
 
 die() { echo "vm setup: error: $*" >&2; exit 1; }
@@ -78,49 +92,134 @@ BUSYBOX=/bin/busybox
 [[ -x $BUSYBOX ]] || die "$BUSYBOX (busybox-static) not found"
 
 # --- 2. the kernel -------------------------------------------------------------
+# With a suite, apt runs on a private configuration: its own sources.list (the
+# suite on the host's Debian mirror), state and cache under $CACHE/apt/SUITE.
+APT=(apt-get) APTC=(apt-cache) KAPT_UPDATED=0
+# host_mirror: "URI KEYRING" of the host's first deb source for its own Debian
+# codename (deb822 .sources files and one-line sources.list both count).
+host_mirror() {
+	local codename
+	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	[[ -n $codename ]] || return 1
+	cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk -v c="$codename" '
+		function flush() { if (t ~ /(^| )deb( |$)/ && (" " s " ") ~ (" " c " ") && u != "" && !done) {
+			print u, (k == "" ? "-" : k); done = 1 } t = s = u = k = "" }
+		/^[ \t]*$/ { flush(); next }
+		/^Types:/ { sub(/^Types:[ \t]*/, ""); t = $0 }
+		/^Suites:/ { sub(/^Suites:[ \t]*/, ""); s = $0 }
+		/^URIs:/ { u = $2 }
+		/^Signed-By:/ { k = $2 }
+		END { flush() }'
+	# One-line form: deb [opt=val ...] URI SUITE COMPONENTS...
+	sed -n 's/^deb[ \t]\+//p' /etc/apt/sources.list 2>/dev/null | awk -v c="$codename" '{
+		k = "-"; o = 0
+		while ($1 ~ /^\[/ || o) { o = ($1 !~ /\]$/); if ($1 ~ /signed-by=/) { k = $1; sub(/.*signed-by=/, "", k); sub(/\]$/, "", k) }
+			$1 = ""; $0 = $0 }
+		if ($2 == c) { print $1, k; exit } }'
+}
+if [[ -n $SUITE ]]; then
+	[[ $SUITE =~ ^[a-z0-9-]+$ ]] || die "KTLSCP_VM_SUITE must be a Debian suite name, got '$SUITE'"
+	read -r MIRROR KEYRING < <(host_mirror | head -n1) || true
+	[[ -n ${MIRROR:-} ]] || die "cannot find the host's Debian mirror in /etc/apt/sources*"
+	[[ $KEYRING != - ]] || KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+	PAPT=$CACHE/apt/$SUITE
+	mkdir -p "$PAPT"/etc/sources.list.d "$PAPT"/etc/preferences.d "$PAPT"/etc/apt.conf.d \
+		"$PAPT"/state/lists/partial "$PAPT"/cache/archives/partial
+	echo "deb [signed-by=$KEYRING] $MIRROR $SUITE main" >"$PAPT/etc/sources.list"
+	[[ -e $PAPT/state/status ]] || : >"$PAPT/state/status"
+	PRIV=(-o "Dir::Etc=$PAPT/etc" -o "Dir::Etc::sourcelist=$PAPT/etc/sources.list"
+		-o "Dir::Etc::sourceparts=$PAPT/etc/sources.list.d"
+		-o "Dir::Etc::preferencesparts=$PAPT/etc/preferences.d"
+		-o "Dir::Etc::parts=$PAPT/etc/apt.conf.d"
+		-o "Dir::State=$PAPT/state" -o "Dir::State::status=$PAPT/state/status"
+		-o "Dir::Cache=$PAPT/cache" -o "APT::Architecture=amd64" -o "APT::Sandbox::User=root")
+	APT=(apt-get "${PRIV[@]}") APTC=(apt-cache "${PRIV[@]}")
+	# The private lists are refreshed once a day (and when a download fails).
+	if [[ -z $(find "$PAPT/state/lists" -maxdepth 1 -name '*_Packages*' -mtime -1 2>/dev/null) ]]; then
+		say "apt-get update ($SUITE on $MIRROR, private configuration)"
+		"${APT[@]}" update -qq >&2 || say "warning: apt-get update of $SUITE failed"
+		KAPT_UPDATED=1
+	fi
+fi
+
 # The concrete image package, e.g. linux-image-6.1.0-56-amd64.
 resolve_kernel_pkg() {
-	apt-cache depends linux-image-amd64 2>/dev/null |
+	"${APTC[@]}" depends linux-image-amd64 2>/dev/null |
 		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }'
+}
+# The image package's same-version parts (linux-binary-*, linux-modules-*, ...).
+kernel_parts() {
+	local abi=${1#linux-image-}
+	echo "$1"
+	"${APTC[@]}" depends "$1" 2>/dev/null |
+		awk -v abi="$abi" '$1 == "Depends:" && substr($2, length($2) - length(abi) + 1) == abi &&
+			$2 ~ /^linux-(binary|modules|base)-/ { print $2 }'
+}
+# kernel_apt_update_once: apt_update_once for the apt that fetches the kernel.
+kernel_apt_update_once() {
+	if [[ -z $SUITE ]]; then apt_update_once; return; fi
+	if [[ $KAPT_UPDATED -eq 0 ]]; then
+		say "apt-get update ($SUITE, private configuration)"
+		"${APT[@]}" update -qq >&2 || die "apt-get update of $SUITE failed"
+		KAPT_UPDATED=1
+	fi
 }
 
 KPKG=$(resolve_kernel_pkg || true)
 if [[ -z $KPKG ]]; then
-	apt_update_once
+	kernel_apt_update_once
 	KPKG=$(resolve_kernel_pkg || true)
 fi
 if [[ -z $KPKG ]]; then
 	# Offline and no apt lists: fall back to the kernel we used last time.
-	if [[ -r $CACHE/current.env ]]; then
+	if [[ -r $ENV_FILE ]]; then
 		# shellcheck source=/dev/null
-		KPKG=$(. "$CACHE/current.env" && echo "$KTLSCP_VM_KPKG")
+		KPKG=$(. "$ENV_FILE" && echo "$KTLSCP_VM_KPKG")
 		say "warning: cannot resolve linux-image-amd64 with apt-cache; reusing cached $KPKG"
 	fi
 	[[ -n $KPKG ]] || die "cannot resolve the package linux-image-amd64 depends on (apt-cache depends)"
 fi
 
+# kernel_paths ROOT KVER: set KERNEL and MODDIR for an unpacked kernel, in the
+# old layout (/boot/vmlinuz-KVER, /lib/modules) or the new (/usr/lib/modules/KVER/vmlinuz).
+kernel_paths() {
+	if [[ -d $1/lib/modules/$2 ]]; then
+		MODDIR=$1/lib/modules/$2 KERNEL=$1/boot/vmlinuz-$2
+	else
+		MODDIR=$1/usr/lib/modules/$2 KERNEL=$1/usr/lib/modules/$2/vmlinuz
+	fi
+}
+
 KROOT=$CACHE/kernel/$KPKG
 if [[ ! -e $KROOT/.complete ]]; then
 	dl=$(mktemp -d "$CACHE/.download.XXXXXX")
 	trap 'rm -rf "$dl"' EXIT
-	say "downloading $KPKG"
-	if ! (cd "$dl" && apt-get download "$KPKG" >&2 2>/dev/null); then
+	mapfile -t parts < <(kernel_parts "$KPKG")
+	say "downloading ${parts[*]}"
+	if ! (cd "$dl" && "${APT[@]}" download "${parts[@]}" >&2 2>/dev/null); then
 		# Stale apt lists name a version the mirror no longer has: refresh once.
-		apt_update_once
-		(cd "$dl" && apt-get download "$KPKG" >&2) || die "apt-get download $KPKG failed"
+		kernel_apt_update_once
+		(cd "$dl" && "${APT[@]}" download "${parts[@]}" >&2) || die "apt-get download $KPKG failed"
 	fi
 	debs=("$dl"/*.deb)
 	[[ -f ${debs[0]} ]] || die "apt-get download $KPKG produced no .deb"
-	say "unpacking ${debs[0]##*/}"
-	dpkg-deb -x "${debs[0]}" "$dl/root" || die "dpkg-deb -x ${debs[0]} failed"
+	for deb in "${debs[@]}"; do
+		say "unpacking ${deb##*/}"
+		dpkg-deb -x "$deb" "$dl/root" || die "dpkg-deb -x $deb failed"
+	done
 	rm -f "${debs[@]}"
-	vmlinuz=("$dl"/root/boot/vmlinuz-*)
-	[[ -f ${vmlinuz[0]} ]] || die "$KPKG has no /boot/vmlinuz-*"
-	kver=${vmlinuz[0]##*/vmlinuz-}
-	[[ -d $dl/root/lib/modules/$kver ]] || die "$KPKG has no /lib/modules/$kver"
+	vmlinuz=("$dl"/root/boot/vmlinuz-* "$dl"/root/usr/lib/modules/*/vmlinuz)
+	for kver in "${vmlinuz[@]}"; do [[ -f $kver ]] && break; done
+	[[ -f $kver ]] || die "$KPKG has no /boot/vmlinuz-* nor /usr/lib/modules/*/vmlinuz"
+	case $kver in
+	*/boot/vmlinuz-*) kver=${kver##*/vmlinuz-} ;;
+	*) kver=${kver%/vmlinuz}; kver=${kver##*/} ;;
+	esac
+	kernel_paths "$dl/root" "$kver"
+	[[ -d $MODDIR/kernel ]] || die "$KPKG has no modules in ${MODDIR#"$dl/root"}"
 	# Debian generates modules.dep in postinst; build it here without kmod.
-	"$BUSYBOX" depmod -b "$dl/root" "$kver" || die "depmod for $kver failed"
-	[[ -s $dl/root/lib/modules/$kver/modules.dep ]] || die "depmod wrote no modules.dep for $kver"
+	"$BUSYBOX" depmod -b "${MODDIR%/lib/modules/*}" "$kver" || die "depmod for $kver failed"
+	[[ -s $MODDIR/modules.dep ]] || die "depmod wrote no modules.dep for $kver"
 	echo "$kver" >"$dl/root/.kver"
 	rm -rf "$KROOT"
 	mkdir -p "$CACHE/kernel"
@@ -130,8 +229,7 @@ if [[ ! -e $KROOT/.complete ]]; then
 	trap - EXIT
 fi
 KVER=$(cat "$KROOT/.kver")
-KERNEL=$KROOT/boot/vmlinuz-$KVER
-MODDIR=$KROOT/lib/modules/$KVER
+kernel_paths "$KROOT" "$KVER"
 [[ -f $KERNEL ]] || die "cached kernel $KERNEL is missing; delete $KROOT and retry"
 
 # --- 3. module list --------------------------------------------------------------
@@ -170,7 +268,7 @@ want() {  # want NAME required|optional
 	elif [[ -n ${BUILTIN[$name]:-} ]]; then
 		[[ -n ${SEEN[$name]:-} ]] || BUILTINS+=("$1")
 		SEEN[$name]=1
-	elif [[ $2 == required ]]; then
+	elif [[ $2 == required && " ${MERGED_AWAY[*]} " != *" $name "* ]]; then
 		die "kernel $KVER has module $1 neither built in nor as a .ko"
 	fi
 }
@@ -240,4 +338,4 @@ KTLSCP_VM_KERNEL=$KERNEL
 KTLSCP_VM_INITRD=$INITRD
 KTLSCP_VM_MODULES=$CACHE/modules-$KVER.txt
 EOF
-mv "$tmp" "$CACHE/current.env"
+mv "$tmp" "$ENV_FILE"
