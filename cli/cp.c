@@ -37,7 +37,7 @@
 static struct cp_cli {
 	int recursive, preserve, no_clobber, resume, update, verify;
 	char *limit_rate, *rsh, *remote, *data_port;
-	int far, ipv4, ipv6;
+	int far, reverse, ipv4, ipv6;
 } opt;
 
 static struct poptOption cp_tls_table[] = {
@@ -72,6 +72,8 @@ static struct poptOption cp_table[] = {
 	  "the far end's ktlscp (default ktlscp; also KTLSCP_REMOTE)", "PATH" },
 	{ "data-port", 0, POPT_ARG_STRING, &opt.data_port, 0,
 	  "the far end listens on this port, or the first free one of the range (default: any)", "N|LOW-HIGH" },
+	{ "reverse", 0, POPT_ARG_NONE, &opt.reverse, 0,
+	  "the far end connects back to us (then --data-port is our port), for a firewalled far host", NULL },
 	{ "far", 0, POPT_ARG_NONE | POPT_ARGFLAG_DOC_HIDDEN, &opt.far, 0, NULL, NULL },
 	{ NULL, '4', POPT_ARG_NONE, &opt.ipv4, 0, "IPv4 only (the data connection)", NULL },
 	{ NULL, '6', POPT_ARG_NONE, &opt.ipv6, 0, "IPv6 only (the data connection)", NULL },
@@ -114,6 +116,28 @@ static const char *far_mode(uint8_t m)
 	return ktls_mode_name((enum ktls_mode)m);
 }
 
+/* Listen on addr (NULL: all) at --data-port's first free port (or any).
+ * The socket, or -1 with st. */
+static int cp_listen_range(const char *addr, struct kc_status *st)
+{
+	unsigned lo, hi, p;
+	int lfd = -1;
+
+	if (cp_ports(&lo, &hi) < 0)
+		return kc_fail(st, KC_USAGE, "--data-port %s: expected N or LOW-HIGH (1 to 65535)", opt.data_port);
+	for (p = lo; p <= hi; p++) {
+		struct kc_status tmp = { 0 };
+
+		lfd = net_listen(addr, p, AF_UNSPEC, false, &tmp);
+		if (lfd >= 0)
+			break;
+		if (p == hi)
+			return kc_fail(st, KC_NET, "cannot listen on --data-port %s: %s",
+				       opt.data_port ? opt.data_port : "0", kc_msg(&tmp));
+	}
+	return lfd;
+}
+
 /* ---- the far end ---------------------------------------------------------- */
 
 /* The key line from stdin, within 30 s; wiped after parsing.  0 or -1. */
@@ -149,40 +173,57 @@ static int far_key(uint8_t key[BOOT_KEY_LEN], struct kc_status *st)
 	return 0;
 }
 
-/* Listen where the ssh client reached us (SSH_CONNECTION's third field),
- * on --data-port's first free port; print the banner, then point stdout
- * at /dev/null so that nothing else can reach the local side's parser.
- * Returns the listening socket or -1. */
-static int far_listen(struct kc_status *st)
+/* The banner on stdout, then stdout to /dev/null, so that nothing else can
+ * reach the local side's parser. */
+static void far_banner(unsigned port, const char *addr)
 {
-	const char *sc = getenv("SSH_CONNECTION");
-	char addr[INET6_ADDRSTRLEN + 8] = "-";
-	unsigned lo, hi, p;
-	int lfd = -1, nul;
+	int nul;
 
-	if (cp_ports(&lo, &hi) < 0)
-		return kc_fail(st, KC_USAGE, "--data-port %s: expected N or LOW-HIGH", opt.data_port);
-	if (sc && sscanf(sc, "%*s %*s %45s", addr) != 1)
-		snprintf(addr, sizeof(addr), "-");
-	for (p = lo; p <= hi; p++) {
-		struct kc_status tmp = { 0 };
-
-		lfd = net_listen(addr[0] == '-' ? NULL : addr, p, AF_UNSPEC, false, &tmp);
-		if (lfd >= 0 || p == hi) {
-			if (lfd < 0)
-				return kc_fail(st, KC_NET, "cannot listen on --data-port %s: %s", opt.data_port ? opt.data_port : "0",
-					       kc_msg(&tmp));
-			break;
-		}
-	}
-	printf("KTLSCP-FAR %d %u %s\n", BOOT_VERSION, net_local_port(lfd), addr);
+	printf("KTLSCP-FAR %d %u %s\n", BOOT_VERSION, port, addr);
 	fflush(stdout);
 	nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if (nul >= 0) {
 		dup2(nul, STDOUT_FILENO);
 		close(nul);
 	}
+}
+
+/* Listen where the ssh client reached us (SSH_CONNECTION's third field),
+ * on --data-port's first free port, and print the banner.  Returns the
+ * listening socket or -1. */
+static int far_listen(struct kc_status *st)
+{
+	const char *sc = getenv("SSH_CONNECTION");
+	char addr[INET6_ADDRSTRLEN + 8] = "-";
+	int lfd;
+
+	if (sc && sscanf(sc, "%*s %*s %45s", addr) != 1)
+		snprintf(addr, sizeof(addr), "-");
+	lfd = cp_listen_range(addr[0] == '-' ? NULL : addr, st);
+	if (lfd >= 0)
+		far_banner(net_local_port(lfd), addr);
 	return lfd;
+}
+
+/* --reverse: dial the local side, at SSH_CONNECTION's client address and
+ * the port --data-port names.  The connection, or -1 with st. */
+static int far_dial(struct kc_status *st)
+{
+	const char *sc = getenv("SSH_CONNECTION");
+	char addr[INET6_ADDRSTRLEN + 8];
+	struct kc_status tmp = { 0 };
+	unsigned lo, hi;
+	int fd;
+
+	if (cp_ports(&lo, &hi) < 0 || lo == 0 || lo != hi)
+		return kc_fail(st, KC_USAGE, "--far --reverse takes the local side's port as --data-port N");
+	if (sc == NULL || sscanf(sc, "%45s", addr) != 1)
+		return kc_fail(st, KC_USAGE, "--reverse: no SSH_CONNECTION, so no address to connect back to");
+	far_banner(lo, addr);
+	fd = net_connect(addr, lo, AF_UNSPEC, cli_timeout_ms(), &tmp);
+	if (fd < 0)
+		return kc_fail(st, KC_NET, "cannot connect back to %s port %u (--reverse): %s", addr, lo, kc_msg(&tmp));
+	return fd;
 }
 
 /* Pull: the paths asked for, relative to the home (cwd), checked as send
@@ -278,7 +319,7 @@ out:
 	return rc;
 }
 
-/* cp --far: read the key, listen, say where, take one connection that
+/* cp --far: read the key, listen and say where (--reverse: dial back), take one connection that
  * knows the key, serve it.  Errors before the handshake go to stderr
  * (relayed by the local side); later ones went to the peer as ERROR, and
  * print only with -v.  Returns the exit status. */
@@ -304,12 +345,16 @@ static int cp_far(void)
 		goto out;
 	to.kernel_ciphers = kprio[0] ? kprio : NULL;
 	to.handshake_ms = FAR_HANDSHAKE_MS;
-	if (boot_tls_ctx(&tc, &to, key, &st) < 0 || boot_watch_stdin() < 0 || (lfd = far_listen(&st)) < 0)
+	if (boot_tls_ctx(&tc, &to, key, &st) < 0 || boot_watch_stdin() < 0)
 		goto out;
-	fd = net_accept(lfd, cli_timeout_ms(), &st);
+	if (opt.reverse)
+		fd = far_dial(&st);
+	else if ((lfd = far_listen(&st)) >= 0)
+		fd = net_accept(lfd, cli_timeout_ms(), &st);
 	if (fd < 0)
 		goto out;
-	close(lfd);
+	if (lfd >= 0)
+		close(lfd);
 	lfd = -1;
 	net_peer_str(fd, stats.peer, sizeof(stats.peer));
 	net_tune(fd, FAR_HANDSHAKE_MS);
@@ -354,6 +399,8 @@ struct cp_job {
 	unsigned far_port;
 	char far_addr[300];
 	int rootfd;		/* pull: DEST */
+	int lfd;		/* --reverse: where the far end connects to */
+	char rport[8];		/* --reverse: its port, for the far end's --data-port */
 	uint8_t far_tx, far_rx;
 	bool have_far;
 	/* pull: the top-level names that may arrive (as walk.c names them),
@@ -584,7 +631,11 @@ static int cp_start(struct cp_job *j, struct kc_status *st)
 	cmd[n++] = far;
 	cmd[n++] = "cp";
 	cmd[n++] = "--far";
-	if (opt.data_port) {
+	if (opt.reverse) {
+		cmd[n++] = "--reverse";
+		cmd[n++] = "--data-port";
+		cmd[n++] = j->rport;
+	} else if (opt.data_port) {
 		cmd[n++] = "--data-port";
 		cmd[n++] = opt.data_port;
 	}
@@ -614,6 +665,16 @@ static int cp_start(struct cp_job *j, struct kc_status *st)
 	return cp_banner(j, st);
 }
 
+/* The socket's limits, and --limit-rate's pacing.  0 or -1. */
+static int cp_pace(struct cp_job *j, int fd, struct kc_status *st)
+{
+	net_tune(fd, cli_timeout_ms());
+	/* The kernel paces TCP to this rate (fq, or TCP's own pacing). */
+	if (j->rate > 0 && setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &j->rate, sizeof(j->rate)) < 0)
+		return kc_fail(st, KC_OTHER, "--limit-rate: %s", strerror(errno));
+	return 0;
+}
+
 /* Dial the data port the banner named.  Sets *fd.  0 or -1. */
 static int cp_connect(struct cp_job *j, int *fd, struct kc_status *st)
 {
@@ -624,10 +685,30 @@ static int cp_connect(struct cp_job *j, int *fd, struct kc_status *st)
 		return kc_fail(st, KC_NET, "%s: cannot reach the far end's data port %s%s%s:%u (%s); a firewall? choose an open range with --data-port LOW-HIGH",
 			       j->label, strchr(j->far_addr, ':') ? "[" : "", j->far_addr,
 			       strchr(j->far_addr, ':') ? "]" : "", j->far_port, kc_msg(&tmp));
-	net_tune(*fd, cli_timeout_ms());
-	if (j->rate > 0 && setsockopt(*fd, SOL_SOCKET, SO_MAX_PACING_RATE, &j->rate, sizeof(j->rate)) < 0)
-		return kc_fail(st, KC_OTHER, "--limit-rate: %s", strerror(errno));
-	return 0;
+	return cp_pace(j, *fd, st);
+}
+
+/* --reverse: take the far end's connection on j->lfd, or learn that it
+ * gave up (the remote shell ends: its message came through the relay).
+ * Sets *fd.  0 or -1. */
+static int cp_accept(struct cp_job *j, int *fd, struct kc_status *st)
+{
+	struct pollfd pfd[2] = { { j->lfd, POLLIN, 0 }, { j->child.out, POLLIN, 0 } };
+	int ms = cli_timeout_ms(), rc;
+
+	rc = poll(pfd, 2, ms > 0 ? ms : -1);
+	if (rc < 0)
+		return kc_fail(st, KC_OTHER, "interrupted");
+	if (rc == 0)
+		return kc_fail(st, KC_NET, "%s: the far end did not connect back within %d s (--reverse)", j->label,
+			       ms / 1000);
+	if (!(pfd[0].revents & POLLIN)) {
+		rc = boot_reap(&j->child, 10000);
+		return kc_fail(st, KC_NET, "%s: the far end could not connect back to port %s here (--reverse; exit %d, its message is above); a firewall on this side? open a range with --data-port LOW-HIGH",
+			       j->label, j->rport, rc);
+	}
+	*fd = net_accept(j->lfd, ms, st);
+	return *fd < 0 ? -1 : cp_pace(j, *fd, st);
 }
 
 /* CP_REQ, then the far end's CP_INFO (or its ERROR).  0 or -1. */
@@ -663,7 +744,7 @@ static int cp_transfer(struct cp_job *j, struct tls_ctx *tc, struct xfer_stats *
 	int fd = -1, rc = -1;
 
 	memset(&ch, 0, sizeof(ch));
-	if (cp_connect(j, &fd, st) < 0 ||
+	if ((opt.reverse ? cp_accept(j, &fd, st) : cp_connect(j, &fd, st)) < 0 ||
 	    cli_secure(fd, tc, j->pol, cli_progress(), stats, &sess, &ch, prog, st) < 0 ||
 	    cp_request(j, &ch, st) < 0)
 		goto out;
@@ -752,7 +833,7 @@ static int cp_local(int nargs, const char **args)
 	struct kc_status st = { 0 };
 	struct progress prog = { 0 };
 	struct xfer_stats stats = { .role = "send", .auth = "ssh" };
-	struct cp_job j = { .rootfd = -1, .child = { .pid = -1, .in = -1, .out = -1, .err = -1 } };
+	struct cp_job j = { .rootfd = -1, .lfd = -1, .child = { .pid = -1, .in = -1, .out = -1, .err = -1 } };
 	struct tls_ctx tc;
 	double t0;
 	int rc;
@@ -773,6 +854,11 @@ static int cp_local(int nargs, const char **args)
 	}
 	if (boot_tls_ctx(&tc, &j.to, j.key, &st) < 0)
 		goto out;
+	if (opt.reverse) {
+		if ((j.lfd = cp_listen_range(NULL, &st)) < 0)
+			goto out;
+		snprintf(j.rport, sizeof(j.rport), "%u", net_local_port(j.lfd));
+	}
 	cli_signals();
 	t0 = clock_now();
 	rc = cp_start(&j, &st);
@@ -791,6 +877,8 @@ out:
 	tls_ctx_free(&tc);
 	if (j.rootfd >= 0)
 		close(j.rootfd);
+	if (j.lfd >= 0)
+		close(j.lfd);
 	free(j.paths);
 	free(j.names);
 	return rc;

@@ -305,3 +305,27 @@ far_script() {
 	echo "$output" | jq -e '.resumed > 0' >/dev/null
 	no_temp_files "$DST"
 }
+
+@test "cp --reverse: the far end connects back, push and pull" {
+	head -c 500000 /dev/urandom >"$SRC/f"
+	far_script "\"\$KTLSCP\" \"\$@\" | tee '$BATS_TEST_TMPDIR/banner'"
+	run_cp --separate-stderr 0 --reverse --json "$SRC/f" "$H:$DST"
+	assert_same_file "$SRC/f" "$DST/f"
+	echo "$output" | jq -e --arg m "$(expected_mode)" '.auth == "ssh" and .far_ktls_rx == $m' >/dev/null
+	grep -q '^KTLSCP-FAR 1 [0-9]* 127.0.0.1$' "$BATS_TEST_TMPDIR/banner"
+	mkdir "$BATS_TEST_TMPDIR/back"
+	run_cp 0 --reverse "$H:$DST/f" "$BATS_TEST_TMPDIR/back"
+	assert_same_file "$SRC/f" "$BATS_TEST_TMPDIR/back/f"
+}
+
+@test "cp --reverse: a far end that cannot connect back names our port and suggests --data-port" {
+	local port
+	port=$(unused_port)
+	echo x >"$SRC/f"
+	# The real far end, told a port where nothing listens.
+	far_script "exec \"\$KTLSCP\" cp --far --reverse --data-port $port"
+	run_cp 3 --reverse "$SRC/f" "$H:$DST"
+	[[ "$output" == *"ktlscp: 127.0.0.1: cannot connect back to 127.0.0.1 port $port (--reverse): "*"Connection refused"* ]]
+	[[ "$output" == *"127.0.0.1: the far end could not connect back to port "*" here (--reverse; exit 3, its message is above); a firewall on this side? open a range with --data-port LOW-HIGH"* ]]
+	[ ! -e "$DST/f" ]
+}
