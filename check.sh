@@ -56,6 +56,7 @@ die() {
 packages=(build-essential autoconf automake pkg-config libgnutls28-dev libpopt-dev
 	bats jq gnutls-bin socat openssl groff-base python3 util-linux iproute2
 	clang libclang-rt-14-dev)
+packages+=(openssh-server openssh-client rsync)
 
 standin=${KTLSCP_CHECK_STANDIN:-0}
 standin_vars=(KTLSCP_CHECK_NATIVE KTLSCP_CHECK_ASAN KTLSCP_CHECK_FUZZ KTLSCP_CHECK_VM

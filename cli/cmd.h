@@ -22,5 +22,6 @@ extern const struct cmd_entry cmd_send_entry;
 extern const struct cmd_entry cmd_recv_entry;
 extern const struct cmd_entry cmd_info_entry;
 extern const struct cmd_entry cmd_id_entry;
+extern const struct cmd_entry cmd_cp_entry;
 
 #endif

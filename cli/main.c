@@ -26,6 +26,7 @@
 static const struct cmd_entry *const commands[] = {
 	&cmd_send_entry,
 	&cmd_recv_entry,
+	&cmd_cp_entry,
 	&cmd_info_entry,
 	&cmd_id_entry,
 };

@@ -123,6 +123,10 @@ static uint32_t type_bound(unsigned type)
 		return 8 + PROTO_BATCH_MAX * 2;
 	case PROTO_ERROR:
 		return 3 + PROTO_ERRTEXT_MAX;
+	case PROTO_CP_REQ:
+		return PROTO_MAX_MSG;
+	case PROTO_CP_INFO:
+		return 64;
 	default:
 		return 0;
 	}
@@ -532,6 +536,85 @@ const char *proto_type_str(unsigned type)
 	case PROTO_ERROR: return "ERROR";
 	case PROTO_PLAN: return "PLAN";
 	case PROTO_SUMS: return "SUMS";
+	case PROTO_CP_REQ: return "CP_REQ";
+	case PROTO_CP_INFO: return "CP_INFO";
 	default: return "unknown";
 	}
+}
+
+/* ---- cp's bootstrap messages -------------------------------------------- */
+
+int proto_cp_req_encode(struct pbuf *b, uint8_t dir, uint8_t flags, uint32_t opts,
+			const char *const *paths, unsigned count)
+{
+	size_t mark;
+	unsigned i;
+	int rc;
+
+	if (count > PROTO_CP_PATHS_MAX)
+		return -EMSGSIZE;
+	rc = proto_msg_begin(b, PROTO_CP_REQ, &mark);
+	rc = rc ?: put_be(b, dir, 1);
+	rc = rc ?: put_be(b, flags, 1);
+	rc = rc ?: put_be(b, opts, 4);
+	rc = rc ?: put_be(b, count, 2);
+	for (i = 0; i < count && rc == 0; i++) {
+		size_t n = strlen(paths[i]);
+
+		if (n > PROTO_PATH_MAX)
+			return -ENAMETOOLONG;
+		rc = put_be(b, n, 2) ?: put_bytes(b, paths[i], n);
+	}
+	return rc ?: proto_msg_end(b, mark);
+}
+
+int proto_cp_req_decode(const uint8_t *p, size_t len, struct proto_cp_req *r)
+{
+	struct rd rd = { p, len, false };
+	size_t used = 0;
+	unsigned i;
+
+	r->dir = (uint8_t)get_be(&rd, 1);
+	r->flags = (uint8_t)get_be(&rd, 1);
+	r->opts = (uint32_t)get_be(&rd, 4);
+	r->count = (unsigned)get_be(&rd, 2);
+	if (rd.bad || (r->dir != PROTO_CP_PUSH && r->dir != PROTO_CP_PULL) || r->count > PROTO_CP_PATHS_MAX ||
+	    (r->dir == PROTO_CP_PUSH && r->count != 1))
+		goto bad;
+	for (i = 0; i < r->count; i++) {
+		size_t n = (size_t)get_be(&rd, 2);
+		const uint8_t *s = get_bytes(&rd, n);
+
+		if (s == NULL || n > PROTO_PATH_MAX || memchr(s, 0, n) != NULL)
+			goto bad;
+		memcpy(r->arena + used, s, n);
+		r->arena[used + n] = '\0';
+		r->path[i] = r->arena + used;
+		used += n + 1;
+	}
+	if (rd.left == 0)
+		return 0;
+bad:
+	r->count = 0;
+	return -EPROTO;
+}
+
+int proto_cp_info_encode(struct pbuf *b, uint8_t tx, uint8_t rx)
+{
+	size_t mark;
+	int rc;
+
+	rc = proto_msg_begin(b, PROTO_CP_INFO, &mark);
+	rc = rc ?: put_be(b, tx, 1);
+	rc = rc ?: put_be(b, rx, 1);
+	return rc ?: proto_msg_end(b, mark);
+}
+
+int proto_cp_info_decode(const uint8_t *p, size_t len, uint8_t *tx, uint8_t *rx)
+{
+	if (len < 2 || p[0] > 4 || p[1] > 4)
+		return -EPROTO;
+	*tx = p[0];
+	*rx = p[1];
+	return 0;
 }

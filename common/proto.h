@@ -35,6 +35,8 @@ enum proto_type {
 	PROTO_ERROR = 6,	/* either way: fatal, then close */
 	PROTO_PLAN = 7,		/* sender, with --resume: where each body starts */
 	PROTO_SUMS = 8,		/* sender, with --verify: SHA-256 of each body's file */
+	PROTO_CP_REQ = 9,	/* cp, TLS client to the far end, first: push or pull what */
+	PROTO_CP_INFO = 10,	/* cp, the far end's answer: its kTLS modes */
 };
 
 /* A STREAM (standard input) has no size up front: its body is chunked,
@@ -163,6 +165,32 @@ int proto_path_check(const char *path, size_t len, const char **why);
 
 enum proto_reason proto_reason_from_errno(int err);
 const char *proto_reason_str(unsigned reason);
+
+/* cp's bootstrap messages, before HELLO (man page, COPYING OVER SSH).
+ * CP_REQ: u8 direction, u8 flags, u32 PROTO_OPT_* for the far sender,
+ * u16 count, then count paths of u16 length + bytes (push: one, the
+ * far DIR, "" for its home; pull: the names to fetch, as typed).
+ * CP_INFO: u8 kTLS TX mode, u8 RX mode (enum ktls_mode values: 0
+ * userspace, 1 sw, 2 hw, 3 hw_record, 4 kernel); later versions may add
+ * bytes, which are ignored. */
+#define PROTO_CP_PUSH		1
+#define PROTO_CP_PULL		2
+#define PROTO_CP_RECURSIVE	(1u << 0)
+#define PROTO_CP_PATHS_MAX	256
+struct proto_cp_req {
+	uint8_t dir, flags;
+	uint32_t opts;
+	unsigned count;
+	const char *path[PROTO_CP_PATHS_MAX];	/* NUL-terminated, in arena */
+	char arena[PROTO_MAX_MSG + PROTO_CP_PATHS_MAX];
+};
+int proto_cp_req_encode(struct pbuf *b, uint8_t dir, uint8_t flags, uint32_t opts,
+			const char *const *paths, unsigned count);
+/* 0, or -EPROTO for a malformed request (a path with a NUL, over
+ * PROTO_PATH_MAX bytes, too many, an unknown direction). */
+int proto_cp_req_decode(const uint8_t *p, size_t len, struct proto_cp_req *r);
+int proto_cp_info_encode(struct pbuf *b, uint8_t tx, uint8_t rx);
+int proto_cp_info_decode(const uint8_t *p, size_t len, uint8_t *tx, uint8_t *rx);
 const char *proto_type_str(unsigned type);
 
 #endif

@@ -56,6 +56,8 @@ struct rstate {
 	struct proto_reply rep;
 	struct proto_reply sums;	/* --verify: the sender's SUMS */
 	struct xfer_stats *stats;
+	int (*path_ok)(void *arg, const char *path);	/* receiver_run_only(): cp pull names */
+	void *path_arg;
 };
 
 static void cleanup_pending(struct rstate *s, int which)
@@ -215,6 +217,13 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 				 "protocol error: the path \"%s\" has the form of the receiver's temporary files (" FSU_TMP_PREFIX "*" FSU_TMP_SUFFIX "); transfer refused",
 				 diag_escape(e->path, e->path_len, en, 200));
 			return xfer_abort(c, PR_PROTOCOL, st, KC_XFER, text);
+		}
+		if (s->path_ok && s->path_ok(s->path_arg, e->path) != 0) {
+			char text[PROTO_ERRTEXT_MAX], en[ESC_MAX];
+
+			snprintf(text, sizeof(text), "sent \"%s\", which was not asked for; transfer refused",
+				 diag_escape(e->path, e->path_len, en, 200));
+			return xfer_abort(c, PR_BADPATH, st, KC_XFER, text);
 		}
 	}
 	/* A path twice in one batch would be created, offered and written
@@ -537,6 +546,12 @@ static int finish_batch(struct rstate *s, int slot, struct kc_status *st)
 int receiver_run(struct chan *c, const struct recv_opts *o, struct xfer_stats *stats,
 		 struct kc_status *st)
 {
+	return receiver_run_only(c, o, NULL, NULL, stats, st);
+}
+
+int receiver_run_only(struct chan *c, const struct recv_opts *o, int (*path_ok)(void *arg, const char *path),
+		      void *path_arg, struct xfer_stats *stats, struct kc_status *st)
+{
 	struct rstate *s = calloc(1, sizeof(*s));
 	const uint8_t *p;
 	uint32_t len, seq = 1;
@@ -548,6 +563,8 @@ int receiver_run(struct chan *c, const struct recv_opts *o, struct xfer_stats *s
 	s->to_stdout = o->to_stdout;
 	s->max_bytes = o->max_bytes;
 	s->max_entries = o->max_entries;
+	s->path_ok = path_ok;
+	s->path_arg = path_arg;
 	s->stats = stats;
 	s->b[0] = malloc(sizeof(struct proto_batch));
 	s->b[1] = malloc(sizeof(struct proto_batch));

@@ -32,4 +32,10 @@ struct recv_opts {
 int receiver_run(struct chan *c, const struct recv_opts *o, struct xfer_stats *stats,
 		 struct kc_status *st);
 
+/* cp's pull: receiver_run(), where every manifest path must also pass
+ * path_ok (it lies under a name that was asked for): 0 passes, anything
+ * else refuses the whole transfer before that batch is answered. */
+int receiver_run_only(struct chan *c, const struct recv_opts *o, int (*path_ok)(void *arg, const char *path),
+		      void *path_arg, struct xfer_stats *stats, struct kc_status *st);
+
 #endif
