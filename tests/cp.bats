@@ -72,6 +72,7 @@ far_script() {
 }
 
 @test "cp -r: a trailing slash or /. copies the directory itself, as scp does" {
+	cp_host_only
 	mkdir -p "$SRC/d"
 	echo one >"$SRC/d/x"
 	run_cp 0 -r "$H:$SRC/d/" "$DST"
@@ -107,6 +108,7 @@ far_script() {
 }
 
 @test "cp: spaces, quotes, \$, * and newlines in remote names reach no shell" {
+	cp_host_only
 	local n1="sp ace 'q' \"dq\" \$HOME *" n2=$'new\nline'
 	mkdir -p "$SRC/$n1"
 	echo a >"$SRC/$n1/$n2"
@@ -124,6 +126,7 @@ far_script() {
 }
 
 @test "cp: relative remote paths are the far home's; HOST: alone is the home" {
+	cp_host_only
 	echo rel >"$REMOTE_HOME/r.txt"
 	run_cp 0 "$H:r.txt" "$DST"
 	assert_same_file "$REMOTE_HOME/r.txt" "$DST/r.txt"
@@ -133,6 +136,7 @@ far_script() {
 }
 
 @test "cp: a local name with a colon is written ./a:b; two local names are a usage error" {
+	cp_host_only
 	echo c >"$SRC/a:b"
 	cd "$SRC"
 	run_cp 0 ./a:b "$H:$DST"
@@ -155,6 +159,7 @@ far_script() {
 }
 
 @test "cp: text from a noisy shell startup file before the banner is reported, not parsed" {
+	cp_host_only
 	echo x >"$SRC/f"
 	far_script 'echo "Welcome to the far host!"; exec "$KTLSCP" "$@"'
 	run_cp 1 "$SRC/f" "$H:$DST"
@@ -163,6 +168,7 @@ far_script() {
 }
 
 @test "cp: ktlscp missing on the far host names --remote-ktlscp (exit 127 there)" {
+	cp_host_only
 	echo x >"$SRC/f"
 	FAR=$BATS_TEST_TMPDIR/no-such-ktlscp
 	run_cp 1 "$SRC/f" "$H:$DST"
@@ -171,6 +177,7 @@ far_script() {
 }
 
 @test "cp: an incompatible far-end version is named" {
+	cp_host_only
 	echo x >"$SRC/f"
 	far_script 'echo "KTLSCP-FAR 99 1234 -"; cat >/dev/null'
 	run_cp 1 "$SRC/f" "$H:$DST"
@@ -178,6 +185,7 @@ far_script() {
 }
 
 @test "cp: ssh that cannot connect gives ssh's message and the network exit code" {
+	cp_host_only
 	echo x >"$SRC/f"
 	run_ktlscp 3 cp -e "${RSH/-p $SSHD_PORT/-p $(unused_port)}" --remote-ktlscp "$FAR" "$SRC/f" "$H:$DST"
 	[[ "$output" == *"127.0.0.1: ssh could not connect or log in (ssh exit 255; its message is above)"* ]]
@@ -185,6 +193,7 @@ far_script() {
 }
 
 @test "cp: an unreachable data port names host and port and suggests --data-port" {
+	cp_host_only
 	local port
 	port=$(unused_port)
 	echo x >"$SRC/f"
@@ -194,6 +203,7 @@ far_script() {
 }
 
 @test "cp --data-port puts the far end on that port; a malformed range is a usage error" {
+	cp_host_only
 	local port
 	port=$(unused_port)
 	echo x >"$SRC/f"
@@ -206,6 +216,7 @@ far_script() {
 }
 
 @test "cp: a missing remote path is reported with the host, exit 6, nothing written" {
+	cp_host_only
 	run_cp 6 "$H:$SRC/absent" "$DST"
 	[[ "$output" == *"127.0.0.1: "*"absent: No such file or directory"* ]]
 	[ -z "$(ls -A "$DST")" ]
@@ -248,6 +259,7 @@ far_script() {
 }
 
 @test "cp: the far end does not outlive the ssh session" {
+	cp_host_only
 	head -c 8000000 /dev/urandom >"$SRC/f"
 	far_script "echo \$\$ >'$BATS_TEST_TMPDIR/far.pid'; exec \"\$KTLSCP\" \"\$@\""
 	"$KTLSCP" cp -q -e "$RSH" --remote-ktlscp "$FAR" --limit-rate 1M "$SRC/f" "$H:$DST" 3>&- &
@@ -267,6 +279,7 @@ far_script() {
 }
 
 @test "cp --help: every long option is in the man page and in an example" {
+	cp_host_only
 	local man=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1 examples opt esc missing=
 	run_ktlscp 0 cp --help
 	[[ "$output" == *"[USER@]HOST:[DIR]"* && "$output" == *"--rsh"* && "$output" != *"--far"* ]]
@@ -283,6 +296,7 @@ far_script() {
 }
 
 @test "cp needs no ktlscp identity: HOME naming no directory is fine" {
+	cp_host_only
 	echo x >"$SRC/f"
 	HOME=$BATS_TEST_TMPDIR/nowhere XDG_CONFIG_HOME= run_cp 0 "$SRC/f" "$H:$DST"
 	assert_same_file "$SRC/f" "$DST/f"
@@ -319,6 +333,7 @@ far_script() {
 }
 
 @test "cp --reverse: a far end that cannot connect back names our port and suggests --data-port" {
+	cp_host_only
 	local port
 	port=$(unused_port)
 	echo x >"$SRC/f"

@@ -20,6 +20,15 @@
 
 SSHD_BIN=${SSHD_BIN:-/usr/sbin/sshd}
 
+# cp_host_only: the kTLS VM lanes run only the cp tests whose bytes take
+# the data path (push, pull, trees, -p, --verify, --resume, --reverse, IPv6,
+# a hostile far end, the key's secrecy); the bootstrap's parsing and error
+# messages are the same on any kernel and run in the native lanes, which
+# keeps the VM lane within its time budget (ssh is slow under TCG).
+cp_host_only() {
+	[ -z "${KTLSCP_IN_VM:-}" ] || skip "the same on any kernel; the native lanes run it"
+}
+
 skip_unless_sshd() {
 	[ -x "$SSHD_BIN" ] || skip "no $SSHD_BIN (openssh-server)"
 	command -v ssh >/dev/null || skip "no ssh (openssh-client)"
