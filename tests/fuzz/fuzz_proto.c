@@ -1,7 +1,8 @@
 /* libFuzzer target: the wire decoder.  The input's first bytes go to the
  * frame header parser and the STREAM chunk header decoder; then one message
  * type's decoder gets the rest (the first byte picks the type: 7 PLAN and
- * 8 SUMS as such, the rest modulo 6, as in a frame header).  Whatever a
+ * 8 SUMS, 9 CP_REQ and 10 CP_INFO as such, the rest modulo 6, as in a
+ * frame header).  Whatever a
  * decoder accepts must re-encode to the same bytes, and decoded paths must
  * be NUL-terminated within the arena. */
 #include <stdint.h>
@@ -12,6 +13,7 @@
 
 static struct proto_batch batch;
 static struct proto_reply reply;
+static struct proto_cp_req cpreq;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,6 +46,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		}
 		pbuf_free(&b);
+		return 0;
+	}
+	if (type == PROTO_CP_REQ) {
+		if (proto_cp_req_decode(data, size, &cpreq) == 0) {
+			for (i = 0; i < cpreq.count; i++)
+				if (strlen(cpreq.path[i]) > PROTO_PATH_MAX)
+					abort();
+			if (proto_cp_req_encode(&b, cpreq.dir, cpreq.flags, cpreq.opts, cpreq.path,
+						cpreq.count) != 0 ||
+			    b.len - PROTO_HDR_LEN != size || memcmp(b.p + PROTO_HDR_LEN, data, size) != 0)
+				abort();
+		}
+		pbuf_free(&b);
+		return 0;
+	}
+	if (type == PROTO_CP_INFO) {
+		uint8_t tx, rx;
+
+		if (proto_cp_info_decode(data, size, &tx, &rx) == 0 && (tx > 4 || rx > 4))
+			abort();
 		return 0;
 	}
 	switch (type % 6) {
