@@ -118,7 +118,7 @@ static const char *far_mode(uint8_t m)
 
 /* Listen on addr (NULL: all) at --data-port's first free port (or any).
  * The socket, or -1 with st. */
-static int cp_listen_range(const char *addr, struct kc_status *st)
+static int cp_listen_range(const char *addr, int family, struct kc_status *st)
 {
 	unsigned lo, hi, p;
 	int lfd = -1;
@@ -128,7 +128,7 @@ static int cp_listen_range(const char *addr, struct kc_status *st)
 	for (p = lo; p <= hi; p++) {
 		struct kc_status tmp = { 0 };
 
-		lfd = net_listen(addr, p, AF_UNSPEC, false, &tmp);
+		lfd = net_listen(addr, p, family, false, &tmp);
 		if (lfd >= 0)
 			break;
 		if (p == hi)
@@ -199,7 +199,7 @@ static int far_listen(struct kc_status *st)
 
 	if (sc && sscanf(sc, "%*s %*s %45s", addr) != 1)
 		snprintf(addr, sizeof(addr), "-");
-	lfd = cp_listen_range(addr[0] == '-' ? NULL : addr, st);
+	lfd = cp_listen_range(addr[0] == '-' ? NULL : addr, AF_UNSPEC, st);
 	if (lfd >= 0)
 		far_banner(net_local_port(lfd), addr);
 	return lfd;
@@ -858,7 +858,7 @@ static int cp_local(int nargs, const char **args)
 	if (boot_tls_ctx(&tc, &j.to, j.key, &st) < 0)
 		goto out;
 	if (opt.reverse) {
-		if ((j.lfd = cp_listen_range(NULL, &st)) < 0)
+		if ((j.lfd = cp_listen_range(NULL, cli_family(opt.ipv4, opt.ipv6), &st)) < 0)
 			goto out;
 		snprintf(j.rport, sizeof(j.rport), "%u", net_local_port(j.lfd));
 	}

@@ -337,6 +337,16 @@ far_script() {
 	assert_same_file "$SRC/f" "$BATS_TEST_TMPDIR/back/f"
 }
 
+@test "cp --reverse -6: this side listens on IPv6 only, so a far end reached over IPv4 cannot connect back" {
+	cp_host_only
+	echo x >"$SRC/f"
+	run_cp 3 --reverse -6 "$SRC/f" "$H:$DST"
+	[[ "$output" == *"cannot connect back to 127.0.0.1 port "*"(--reverse)"* ]]
+	[ ! -e "$DST/f" ]
+	run_cp 0 --reverse -4 "$SRC/f" "$H:$DST"
+	assert_same_file "$SRC/f" "$DST/f"
+}
+
 @test "cp --reverse: a far end that cannot connect back names our port and suggests --data-port" {
 	cp_host_only
 	local port
