@@ -399,13 +399,27 @@ purpose_cert() {
 	export KTLSCP_TOKEN=$TEST_TOKEN
 	start_recv
 	[ "$(tr '\0' '\n' <"/proc/$RECV_PID/environ" | grep -c "$TEST_TOKEN")" -eq 0 ]
-	big_sparse "$SRC/big"
-	"$KTLSCP" send --limit-rate 1M "127.0.0.1:$RECV_PORT" "$SRC/big" 2>/dev/null &
+	kill "$RECV_PID"
+	wait "$RECV_PID" || true
+	RECV_PID=
+	# The sender, held mid-handshake by a peer that accepts and says
+	# nothing, so it is surely alive, past reading its environment.
+	python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1])); __import__("os").rename(sys.argv[1] + ".tmp", sys.argv[1])
+c, _ = s.accept(); open(sys.argv[2], "w").close(); time.sleep(60)' "$BATS_TEST_TMPDIR/port" "$BATS_TEST_TMPDIR/accepted" &
+	local hold=$! i
+	for i in $(seq 1 100); do [ -s "$BATS_TEST_TMPDIR/port" ] && break; sleep 0.1; done
+	echo x >"$SRC/f"
+	"$KTLSCP" send --timeout 60 "127.0.0.1:$(cat "$BATS_TEST_TMPDIR/port")" "$SRC/f" 2>"$BATS_TEST_TMPDIR/send.err" &
 	send=$!
-	sleep "$(settle)"
+	for i in $(seq 1 200); do [ -e "$BATS_TEST_TMPDIR/accepted" ] && break; sleep 0.1; done
+	[ -e "$BATS_TEST_TMPDIR/accepted" ] || { cat "$BATS_TEST_TMPDIR/send.err"; false; }
 	[ "$(tr '\0' '\n' <"/proc/$send/environ" | grep -c "$TEST_TOKEN")" -eq 0 ]
-	kill "$send"
+	kill "$send" "$hold"
 	wait "$send" || true
+	wait "$hold" || true
 }
 
 @test "a wrong PSK with a known and with an unknown identity look the same to the sender" {
