@@ -300,7 +300,7 @@ int main(void)
 	store_dir_times(s);
 	ok(fstatat(rfd, "pd", &sb, 0) == 0 && (sb.st_mode & 07777) == 0500 && sb.st_mtim.tv_sec == 1111111111,
 	   "its mode and mtime are set at the end");
-	fchmodat(rfd, "pd", 0755, 0);
+	ok(fchmodat(rfd, "pd", 0755, 0) == 0, "made writable again for cleanup");
 	store_free(s);
 
 	/* -p and what was there: an existing directory keeps its mode and
