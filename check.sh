@@ -17,18 +17,24 @@
 #                   Budget: the two VM lanes take most of .ci/run's 60
 #                   minutes; the 6.1 lane runs the whole suite, this one the
 #                   kernel-path files that fit in about 10 minutes.
+#   6. package      tests/package/run.sh: the Debian package built with
+#                   dpkg-buildpackage from a copy of this tree, lintian
+#                   clean, unpacked into a throwaway root and its binary,
+#                   man page, units and one transfer tested (under a minute).
 #
 # Every lane is judged by the same rules (scripts/lib.sh, lane_run): it
 # fails when its command exits non-zero, when its report counts a failure,
 # or when it reports no test at all.  Any failed lane fails check.sh; the
 # last line is "N passed, M failed", with M above 0 exactly then.  Each
 # lane's output is also kept in a log (native-lane.log, asan-lane.log,
-# fuzz.log, vm-lane.log, vm-next-lane.log) in KTLSCP_CHECK_LOGS, default
+# fuzz.log, vm-lane.log, vm-next-lane.log, package-lane.log) in
+# KTLSCP_CHECK_LOGS, default
 # this folder.
 #
 # Idempotent; installs missing Debian packages (as root, or through sudo).
 # KTLSCP_SKIP_VM=1 (both VM lanes), KTLSCP_SKIP_VM_NEXT=1 (lane 5 only),
-# KTLSCP_SKIP_ASAN=1, KTLSCP_SKIP_FUZZ=1 skip lanes for quick local runs;
+# KTLSCP_SKIP_ASAN=1, KTLSCP_SKIP_FUZZ=1, KTLSCP_SKIP_PKG=1 skip lanes for
+# quick local runs;
 # CI sets none of them.
 #
 # Stand-in lanes, for tests/checksh.bats only: with KTLSCP_CHECK_STANDIN=1,
@@ -40,7 +46,8 @@
 # here.  The seam cannot be met by accident: without KTLSCP_CHECK_STANDIN=1
 # the lane variables are an error, under CI (CI set, and not false or 0)
 # KTLSCP_CHECK_STANDIN=1 is refused, and .ci/run clears them all.
-# Lane 5's stand-in is KTLSCP_CHECK_VM_NEXT, required like the others.
+# Lane 5's stand-in is KTLSCP_CHECK_VM_NEXT, lane 6's KTLSCP_CHECK_PKG,
+# required like the others.
 set -euo pipefail
 cd "$(dirname "$0")"
 top=$(pwd -P)
@@ -57,10 +64,11 @@ packages=(build-essential autoconf automake pkg-config libgnutls28-dev libpopt-d
 	bats jq gnutls-bin socat openssl groff-base python3 util-linux iproute2
 	clang libclang-rt-14-dev)
 packages+=(openssh-server openssh-client rsync)
+packages+=(debhelper lintian man-db)
 
 standin=${KTLSCP_CHECK_STANDIN:-0}
 standin_vars=(KTLSCP_CHECK_NATIVE KTLSCP_CHECK_ASAN KTLSCP_CHECK_FUZZ KTLSCP_CHECK_VM
-	KTLSCP_CHECK_VM_NEXT)
+	KTLSCP_CHECK_VM_NEXT KTLSCP_CHECK_PKG)
 case $standin in
 0) for v in "${standin_vars[@]}"; do
 	[ -z "${!v:-}" ] || die "$v is only read with KTLSCP_CHECK_STANDIN=1 (tests/checksh.bats)"
@@ -104,6 +112,7 @@ if [ "$standin" = 1 ]; then
 		*FUZZ) skip=${KTLSCP_SKIP_FUZZ:-0} ;;
 		*VM) skip=${KTLSCP_SKIP_VM:-0} ;;
 		*VM_NEXT) skip=${KTLSCP_SKIP_VM:-0}; [ "${KTLSCP_SKIP_VM_NEXT:-0}" != 1 ] || skip=1 ;;
+		*PKG) skip=${KTLSCP_SKIP_PKG:-0} ;;
 		*) skip=0 ;;
 		esac
 		[ "$skip" = 1 ] || [ -n "${!v:-}" ] || die "stand-in lanes need $v"
@@ -113,6 +122,7 @@ if [ "$standin" = 1 ]; then
 	fuzz=(bash -c "${KTLSCP_CHECK_FUZZ:-}")
 	vm=(bash -c "${KTLSCP_CHECK_VM:-}")
 	vm_next=(bash -c "${KTLSCP_CHECK_VM_NEXT:-}")
+	pkg=(bash -c "${KTLSCP_CHECK_PKG:-}")
 else
 	install_missing "${packages[@]}"
 	autoreconf_if_stale
@@ -125,6 +135,7 @@ else
 	fuzz=(tests/fuzz/run.sh "${KTLSCP_FUZZ_SECONDS:-30}")
 	vm=(make -C build check-vm)
 	vm_next=(make -C build check-vm-next)
+	pkg=(tests/package/run.sh)
 fi
 
 # Lane 1: native.
@@ -161,6 +172,13 @@ elif [ "${KTLSCP_SKIP_VM_NEXT:-0}" = 1 ]; then
 	lane_skip "kTLS VM lane (7.3)" "KTLSCP_SKIP_VM_NEXT=1"
 else
 	lane_run "kTLS VM lane (7.3)" "$logs/vm-next-lane.log" summary -- "${vm_next[@]}"
+fi
+
+# Lane 6: the Debian package.
+if [ "${KTLSCP_SKIP_PKG:-0}" = 1 ]; then
+	lane_skip "Debian package" "KTLSCP_SKIP_PKG=1"
+else
+	lane_run "Debian package" "$logs/package-lane.log" summary -- "${pkg[@]}"
 fi
 
 lane_verdict

@@ -25,17 +25,18 @@ lane_name() {
 	FUZZ) echo fuzzing ;;
 	VM) echo "kTLS VM lane" ;;
 	VM_NEXT) echo "kTLS VM lane (7.3)" ;;
+	PKG) echo "Debian package" ;;
 	esac
 }
 
 # standin LANE OUTCOME [MARKER]: the command line of a stand-in for LANE
-# (NATIVE, ASAN, FUZZ, VM or VM_NEXT) that reports in that lane's format.
+# (NATIVE, ASAN, FUZZ, VM, VM_NEXT or PKG) that reports in that lane's format.
 standin() {
 	local format
 	case $1 in
 	NATIVE | ASAN) format=automake ;;
 	FUZZ) format=fuzz ;;
-	VM | VM_NEXT) format=summary ;;
+	VM | VM_NEXT | PKG) format=summary ;;
 	esac
 	printf 'bash %q %s %s' "$LANE" "$format" "$2"
 	if [ -n "${3:-}" ]; then printf ' %q' "$3"; fi
@@ -48,12 +49,14 @@ standin() {
 checksh() {
 	run --separate-stderr env -u CI -u KTLSCP_FUZZ_SECONDS \
 		-u KTLSCP_SKIP_VM -u KTLSCP_SKIP_VM_NEXT -u KTLSCP_SKIP_ASAN -u KTLSCP_SKIP_FUZZ \
+		-u KTLSCP_SKIP_PKG \
 		KTLSCP_CHECK_STANDIN=1 KTLSCP_CHECK_LOGS="$LOGS" \
 		KTLSCP_CHECK_NATIVE="$(standin NATIVE pass)" \
 		KTLSCP_CHECK_ASAN="$(standin ASAN pass)" \
 		KTLSCP_CHECK_FUZZ="$(standin FUZZ pass)" \
 		KTLSCP_CHECK_VM="$(standin VM pass)" \
 		KTLSCP_CHECK_VM_NEXT="$(standin VM_NEXT pass)" \
+		KTLSCP_CHECK_PKG="$(standin PKG pass)" \
 		"$@" timeout 60 bash "$CHECKSH"
 }
 
@@ -70,7 +73,7 @@ show() {
 # failures, the lane marked FAILED and named on stderr.
 fails_with() {
 	local lane name
-	for lane in NATIVE ASAN FUZZ VM VM_NEXT; do
+	for lane in NATIVE ASAN FUZZ VM VM_NEXT PKG; do
 		name=$(lane_name "$lane")
 		checksh "KTLSCP_CHECK_$lane=$(standin "$lane" "$1")"
 		if [ "$status" -eq 0 ]; then
@@ -96,15 +99,16 @@ fails_with() {
 @test "check.sh passes when every lane passes, and counts every lane's tests" {
 	checksh
 	[ "$status" -eq 0 ] || { show; false; }
-	[ "${lines[-1]}" = "14 passed, 0 failed" ] || { show; false; }
+	[ "${lines[-1]}" = "17 passed, 0 failed" ] || { show; false; }
 	printf '%s\n' "${lines[@]}" | grep -qx "native: 3 passed, 0 failed, 1 skipped"
 	printf '%s\n' "${lines[@]}" | grep -qx "sanitizers (ASan+UBSan): 3 passed, 0 failed, 1 skipped"
 	printf '%s\n' "${lines[@]}" | grep -qx "fuzzing: 2 passed, 0 failed, 0 skipped (3000 executions)"
 	printf '%s\n' "${lines[@]}" | grep -qx "kTLS VM lane: 3 passed, 0 failed, 1 skipped"
 	printf '%s\n' "${lines[@]}" | grep -qx "kTLS VM lane (7.3): 3 passed, 0 failed, 1 skipped"
+	printf '%s\n' "${lines[@]}" | grep -qx "Debian package: 3 passed, 0 failed, 1 skipped"
 	[[ "$stderr" != *"failed lanes"* ]]
 	# Each lane's output is kept where KTLSCP_CHECK_LOGS says.
-	for log in native-lane asan-lane fuzz vm-lane vm-next-lane; do
+	for log in native-lane asan-lane fuzz vm-lane vm-next-lane package-lane; do
 		grep -q "stand-in lane" "$LOGS/$log.log"
 	done
 }
@@ -128,24 +132,25 @@ fails_with() {
 @test "check.sh counts automake's ERROR results as failures" {
 	checksh KTLSCP_CHECK_NATIVE="$(standin NATIVE error)"
 	[ "$status" -ne 0 ] || { show; false; }
-	[ "${lines[-1]}" = "14 passed, 1 failed" ] || { show; false; }
+	[ "${lines[-1]}" = "17 passed, 1 failed" ] || { show; false; }
 }
 
 @test "check.sh reports a skipped lane as skipped, not passed or failed" {
-	checksh KTLSCP_SKIP_ASAN=1 KTLSCP_SKIP_FUZZ=1 KTLSCP_SKIP_VM=1 \
-		KTLSCP_CHECK_ASAN= KTLSCP_CHECK_FUZZ= KTLSCP_CHECK_VM= KTLSCP_CHECK_VM_NEXT=
+	checksh KTLSCP_SKIP_ASAN=1 KTLSCP_SKIP_FUZZ=1 KTLSCP_SKIP_VM=1 KTLSCP_SKIP_PKG=1 \
+		KTLSCP_CHECK_ASAN= KTLSCP_CHECK_FUZZ= KTLSCP_CHECK_VM= KTLSCP_CHECK_VM_NEXT= KTLSCP_CHECK_PKG=
 	[ "$status" -eq 0 ] || { show; false; }
 	[ "${lines[-1]}" = "3 passed, 0 failed" ] || { show; false; }
 	printf '%s\n' "${lines[@]}" | grep -qx "sanitizers: skipped (KTLSCP_SKIP_ASAN=1)"
 	printf '%s\n' "${lines[@]}" | grep -qx "fuzzing: skipped (KTLSCP_SKIP_FUZZ=1)"
 	printf '%s\n' "${lines[@]}" | grep -qx "kTLS VM lane: skipped (KTLSCP_SKIP_VM=1)"
 	printf '%s\n' "${lines[@]}" | grep -qx "kTLS VM lane (7.3): skipped (KTLSCP_SKIP_VM=1)"
+	printf '%s\n' "${lines[@]}" | grep -qx "Debian package: skipped (KTLSCP_SKIP_PKG=1)"
 }
 
 @test "check.sh skips only the 7.3 VM lane with KTLSCP_SKIP_VM_NEXT=1" {
 	checksh KTLSCP_SKIP_VM_NEXT=1 KTLSCP_CHECK_VM_NEXT=
 	[ "$status" -eq 0 ] || { show; false; }
-	[ "${lines[-1]}" = "11 passed, 0 failed" ] || { show; false; }
+	[ "${lines[-1]}" = "14 passed, 0 failed" ] || { show; false; }
 	printf '%s\n' "${lines[@]}" | grep -qx "kTLS VM lane: 3 passed, 0 failed, 1 skipped"
 	printf '%s\n' "${lines[@]}" | grep -qx "kTLS VM lane (7.3): skipped (KTLSCP_SKIP_VM_NEXT=1)"
 }
