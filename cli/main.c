@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -20,6 +21,7 @@
 
 #include "cmd.h"
 #include "diag.h"
+#include "fsutil.h"
 #include "ktls.h"
 #include "opts.h"
 
@@ -45,18 +47,78 @@ static void usage(FILE *f)
 			commands[i]->summary);
 	fprintf(f, "\nOptions:\n"
 		   "  -h, --help     show this help (ktlscp COMMAND --help: the command's options)\n"
-		   "  -V, --version  show the version, the GnuTLS version and kernel TLS support\n"
+		   "  -V, --version  show the version, GnuTLS's, and what this kernel offers (--json)\n"
 		   "\nSee ktlscp(1).\n");
 }
 
-static int version(void)
+/* yes, no, or why it cannot be asked: a probe's 1, 0 or negative errno. */
+static const char *probe_word(int rc)
 {
-	char why[200];
-	int rc = ktls_available(why, sizeof(why));
+	return rc > 0 ? "yes" : rc == 0 ? "no" : "not asked (no kernel TLS)";
+}
 
+static void json_probe(const char *key, int rc)
+{
+	printf(",\"%s\":%s", key, rc > 0 ? "true" : rc == 0 ? "false" : "null");
+}
+
+/* ktlscp --version [--json]: this build, and what this kernel offers it,
+ * each asked of the kernel (never inferred from its version). */
+static int version(int argc, char **argv)
+{
+	struct ktls_probe_result res[KTLS_PROBE_MAX];
+	char why[200], prio[160];
+	int avail, n = -ENOENT, rekey = -ENOENT, diag = -ENOENT, i;
+	bool json = false, first = true, oa2;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") != 0)
+			return cli_usage("--version takes only --json, not '%s'", argv[i]);
+		json = true;
+	}
+	avail = ktls_available(why, sizeof(why));
+	if (avail == 0) {
+		n = ktls_probe(res, prio, sizeof(prio));
+		rekey = ktls_rekey_probe();
+		diag = ktls_diag_probe();
+	}
+	oa2 = fsu_have_openat2();
+	if (json) {
+		printf("{\"version\":");
+		report_json_str(stdout, PACKAGE_VERSION);
+		printf(",\"gnutls\":");
+		report_json_str(stdout, gnutls_check_version(NULL));
+		printf(",\"ktls\":%s,\"ktls_reason\":", avail == 0 ? "true" : "false");
+		report_json_str(stdout, why);
+		printf(",\"ktls_ciphers\":[");
+		for (i = 0; n > 0 && i < KTLS_PROBE_MAX; i += 2)
+			if (res[i].tx_err == 0 && res[i].rx_err == 0) {
+				printf("%s\"%s\"", first ? "" : ",", res[i].cipher);
+				first = false;
+			}
+		printf("]");
+		json_probe("ktls_rekey", rekey);
+		json_probe("ktls_sock_diag", diag);
+		printf(",\"openat2\":%s}\n", oa2 ? "true" : "false");
+		return 0;
+	}
 	printf("ktlscp %s\n", PACKAGE_VERSION);
 	printf("GnuTLS %s\n", gnutls_check_version(NULL));
-	printf("kernel TLS: %s (%s)\n", rc == 0 ? "available" : "not available", why);
+	printf("kernel TLS: %s (%s)\n", avail == 0 ? "available" : "not available", why);
+	if (avail == 0) {
+		printf("  TLS 1.3 ciphers:");
+		for (i = 0; n > 0 && i < KTLS_PROBE_MAX; i += 2)
+			if (res[i].tx_err == 0 && res[i].rx_err == 0) {
+				printf("%s %s", first ? "" : ",", res[i].cipher);
+				first = false;
+			}
+		printf("%s\n", first ? " none" : "");
+	}
+	printf("kTLS key updates (TLS 1.3 rekey): %s\n", probe_word(rekey));
+	printf("kTLS offload modes from sock_diag: %s\n",
+	       diag == 0 ? "no (from /proc/net/tls_stat instead)" : probe_word(diag));
+	printf("openat2 (paths resolved beneath DIR in one call): %s\n",
+	       oa2 ? "yes" : "no (a component-by-component walk instead)");
 	return 0;
 }
 
@@ -128,7 +190,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0)
-		return version();
+		return version(argc, argv);
 	for (i = 0; i < NCOMMANDS; i++)
 		if (strcmp(argv[1], commands[i]->name) == 0)
 			return run(commands[i], argc - 1, (const char **)argv + 1);

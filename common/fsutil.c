@@ -32,6 +32,16 @@ static int openat2_dir(int rootfd, const char *dir)
 #endif
 }
 
+bool fsu_have_openat2(void)
+{
+	int fd = openat2_dir(AT_FDCWD, ".");
+
+	if (fd < 0)
+		return fd != -ENOSYS && fd != -EPERM;
+	close(fd);
+	return true;
+}
+
 /* The portable walk: one component at a time, O_NOFOLLOW at each step, so no
  * symlink is ever traversed.  Components are known to be neither "." nor "..". */
 static int walk_dir(int rootfd, const char *dir, bool create)

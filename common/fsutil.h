@@ -28,6 +28,10 @@
  * negative errno (ELOOP/ENOTDIR when a component is a symlink or a file). */
 int fsu_open_dir_beneath(int rootfd, const char *dir, bool create);
 
+/* Does this kernel (and seccomp policy) offer openat2(2), so paths are
+ * resolved beneath DIR in one call rather than a component at a time? */
+bool fsu_have_openat2(void);
+
 /* Split a checked relative path into its parent ("" for top level) and last
  * component.  parent must hold at least strlen(path)+1 bytes.  Returns a
  * pointer to the last component inside path. */

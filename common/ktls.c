@@ -587,6 +587,28 @@ int ktls_rekey_probe(void)
 	return rc;
 }
 
+int ktls_diag_probe(void)
+{
+	union ktls_crypto ci;
+	const struct ktls_cipher *c = &ciphers[0];
+	int fds[2], rc, txc = 0, rxc = 0;
+
+	memset(&ci, 0, sizeof(ci));
+	ci.info.version = TLS_1_3_VERSION;
+	ci.info.cipher_type = c->kernel;
+	rc = loop_pair(fds);
+	if (rc < 0)
+		return rc;
+	if (setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0 ||
+	    setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, (socklen_t)c->info_size) < 0)
+		rc = -errno;
+	else
+		rc = diag_query(fds[0], &txc, &rxc) == 0 && txc != 0;
+	close(fds[0]);
+	close(fds[1]);
+	return rc;
+}
+
 int ktls_probe(struct ktls_probe_result res[KTLS_PROBE_MAX], char *prio, size_t priosz)
 {
 	unsigned i, v, n = 0;

@@ -123,6 +123,13 @@ int ktls_probe(struct ktls_probe_result res[KTLS_PROBE_MAX], char *prio, size_t 
  * or a negative errno when there is no kTLS to ask (-ENOENT: no tls module). */
 int ktls_rekey_probe(void);
 
+/* Does sock_diag tell this process a kTLS socket's offload mode (the
+ * INET_DIAG_ULP_INFO that ktls_enable reads first; without CAP_NET_ADMIN
+ * only on newer kernels)?  Asked on a loopback socket with a TLS_TX key:
+ * 1 yes, 0 no (modes then come from /proc/net/tls_stat), or a negative
+ * errno when there is no kTLS to ask. */
+int ktls_diag_probe(void);
+
 /* /proc/net/tls_stat: the kernel's kTLS counters, "NAME VALUE" lines whose
  * set and order change between kernels, so they are read by name. */
 struct ktls_stat {

@@ -31,6 +31,34 @@ MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 	[[ "$output" == *"kernel TLS: "*"available"* ]]
 }
 
+@test "--version says what this build and this kernel offer, in text and JSON, each asked of the kernel" {
+	run_ktlscp --separate-stderr 0 --version --json
+	local v=$output
+	echo "$v" | jq -e '(.version | type == "string") and (.openat2 | type == "boolean")' >/dev/null
+	run_ktlscp --separate-stderr 0 info --json
+	[ "$(echo "$v" | jq .ktls)" = "$(echo "$output" | jq .ktls)" ]
+	run_ktlscp 0 --version
+	[[ "${lines[0]}" == "ktlscp $(echo "$v" | jq -r .version)" ]]
+	if have_ktls; then
+		echo "$v" | jq -e '.ktls_ciphers | index("aes-128-gcm") != null' >/dev/null
+		[[ "$output" == *"TLS 1.3 ciphers: "*"aes-128-gcm"* ]]
+		if [ -n "${KTLSCP_EXPECT_REKEY:-}" ]; then
+			[ "$(echo "$v" | jq .ktls_rekey)" = "$([ "$KTLSCP_EXPECT_REKEY" = yes ] && echo true || echo false)" ]
+		fi
+		# As root sock_diag tells the offload mode on every kernel with kTLS.
+		if [ "$(id -u)" -eq 0 ]; then
+			[ "$(echo "$v" | jq .ktls_sock_diag)" = true ]
+			[[ "$output" == *"kTLS offload modes from sock_diag: yes"* ]]
+		fi
+	else
+		echo "$v" | jq -e '.ktls_ciphers == [] and .ktls_rekey == null and .ktls_sock_diag == null' >/dev/null
+		[[ "$output" == *"kTLS key updates (TLS 1.3 rekey): not asked (no kernel TLS)"* ]]
+	fi
+	[[ "$output" == *"openat2 (paths resolved beneath DIR in one call): "* ]]
+	run_ktlscp 2 --version --verbose
+	[[ "$output" == *"--version takes only --json, not '--verbose'"* ]]
+}
+
 @test "info says honestly whether kTLS is available, in text and JSON" {
 	run_ktlscp 0 info
 	[[ "$output" == *"kernel TLS: "* ]]
