@@ -47,3 +47,11 @@ setup() {
 	wait_recv 0
 	assert_same_file "$SRC/f" "$DST/f"
 }
+
+@test "the bash completion is installed and completes the installed binary's commands" {
+	comp=$KTLSCP_PKG_ROOT/usr/share/bash-completion/completions/ktlscp
+	[ -f "$comp" ]
+	run bash -c '. "$1"; COMP_WORDS=("$2" se); COMP_CWORD=1; _ktlscp; printf "%s\n" "${COMPREPLY[@]}"' \
+		x "$comp" "$KTLSCP"
+	[ "$output" = send ]
+}
