@@ -488,7 +488,11 @@ static int send_listen(struct send_job *j, int *lfd, struct kc_status *st)
 	if (*lfd < 0)
 		return -1;
 	j->port = net_local_port(*lfd);
-	if (!cli_out.quiet)
+	if (!cli_out.quiet && opt.raw)
+		diag_print("sending %s as a raw stream; listening on %s port %u",
+			   strcmp(j->srcs[0], "-") == 0 ? "standard input" : j->srcs[0],
+			   opt.bind ? opt.bind : "all addresses", j->port);
+	else if (!cli_out.quiet)
 		diag_print("sending %d path%s; listening on %s port %u", j->npaths, j->npaths == 1 ? "" : "s",
 			   opt.bind ? opt.bind : "all addresses", j->port);
 	if (j->to.token == j->token) {
