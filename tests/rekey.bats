@@ -173,6 +173,69 @@ arrived() {
 	done
 }
 
+# gnutls-cli as the other GnuTLS oracle.  GnuTLS follows at most a few
+# KeyUpdates a second, so these cross the budget a few times only.
+@test "kTLS rekey interop: gnutls-cli follows the key updates of ktlscp send --listen --raw, byte-exact" {
+	have_ktls && [ "$(expected_rekey)" != yes ] &&
+		skip "this kernel cannot rekey a kTLS socket: the limit stops the connection (exit 5)"
+	local tx0 port
+	pki
+	head -c 3145728 /dev/urandom >"$SRC/payload"
+	tx0=$(tls_stat TlsTxRekeyOk)
+	KTLSCP_KEY_RECORD_LIMIT=50 "$KTLSCP" send --listen --raw --port 0 -v --cipher aes-128-gcm \
+		--ca "$PKI/ca.crt" --cert "$PKI/server.crt" --key "$PKI/server.key" "$SRC/payload" \
+		2>"$BATS_TEST_TMPDIR/send.err" &
+	local send=$!
+	wait_port "$BATS_TEST_TMPDIR/send.err"
+	port=$RECV_PORT
+	grep -q "sending $SRC/payload as a raw stream; listening on all addresses port $port" "$BATS_TEST_TMPDIR/send.err"
+	timeout 60 gnutls-cli --logfile=/dev/null --x509cafile "$PKI/ca.crt" --x509certfile "$PKI/client.crt" \
+		--x509keyfile "$PKI/client.key" --priority NORMAL:-VERS-ALL:+VERS-TLS1.3 -p "$port" 127.0.0.1 \
+		</dev/null >"$BATS_TEST_TMPDIR/got" 2>"$BATS_TEST_TMPDIR/cli.err" || true
+	local rc=0
+	wait "$send" || rc=$?
+	[ "$rc" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/send.err" "$BATS_TEST_TMPDIR/cli.err"; false; }
+	assert_same_file "$SRC/payload" "$BATS_TEST_TMPDIR/got"
+	# 192 records at 50 a key: three updates, by the kernel or by GnuTLS.
+	[ "$(grep -c "TLS key update sent" "$BATS_TEST_TMPDIR/send.err")" -ge 3 ]
+	if have_ktls; then
+		[ $(($(tls_stat TlsTxRekeyOk) - tx0)) -ge 3 ]
+	fi
+}
+
+@test "kTLS rekey interop: gnutls-cli's KeyUpdates (rekey1, and rekey asking for ours) are followed by ktlscp recv --raw" {
+	have_ktls && [ "$(expected_rekey)" != yes ] &&
+		skip "this kernel cannot rekey a kTLS socket: a peer's KeyUpdate ends the transfer (exit 5)"
+	local cmd rx0
+	pki
+	for cmd in rekey1 rekey; do
+		rx0=$(tls_stat TlsRxRekeyOk)
+		start_recv --raw -v --ca "$PKI/ca.crt" --cert "$PKI/server.crt" --key "$PKI/server.key" --tls 1.3
+		# An inline command is a line by itself; each goes only after the
+		# line before it arrived.
+		(printf 'before\n'; arrived before; printf '^%s^\n' "$cmd"; sleep 1; printf 'middle\n'
+		 arrived middle; printf '^%s^\n' "$cmd"; sleep 1; printf 'after\n'; sleep 1) |
+			timeout 60 gnutls-cli --logfile=/dev/null --inline-commands --x509cafile "$PKI/ca.crt" \
+			--x509certfile "$PKI/client.crt" --x509keyfile "$PKI/client.key" -p "$RECV_PORT" 127.0.0.1 \
+			>/dev/null 2>"$BATS_TEST_TMPDIR/client.err" || true
+		wait_recv 0
+		[ "$(printf 'before\nmiddle\nafter')" = "$(cat "$BATS_TEST_TMPDIR/recv.out")" ] || {
+			echo "with $cmd, received:"; cat "$BATS_TEST_TMPDIR/recv.out"
+			echo "receiver:"; cat "$BATS_TEST_TMPDIR/recv.err"
+			echo "gnutls-cli:"; cat "$BATS_TEST_TMPDIR/client.err"
+			false
+		}
+		# On the kernel path ktlscp follows them itself (in user space
+		# GnuTLS does, and says nothing).
+		if have_ktls; then
+			[ $(($(tls_stat TlsRxRekeyOk) - rx0)) -eq 2 ]
+			if [ "$cmd" = rekey ]; then
+				[ "$(grep -c "update requested" "$BATS_TEST_TMPDIR/recv.err")" -eq 2 ]
+			fi
+		fi
+	done
+}
+
 @test "user space: a lowered key budget is kept too (TLS 1.3 updates its key through GnuTLS, TLS 1.2 stops)" {
 	have_ktls && skip "this kernel has kTLS: the user-space path runs in the native lane"
 	head -c 67108864 /dev/urandom >"$SRC/f"
