@@ -48,7 +48,8 @@ static void usage(FILE *f)
 	fprintf(f, "\nOptions:\n"
 		   "  -h, --help     show this help (ktlscp COMMAND --help: the command's options)\n"
 		   "  -V, --version  show the version, GnuTLS's, and what this kernel offers (--json)\n"
-		   "\nSee ktlscp(1).\n");
+		   "\nDefaults for send, cp and recv: $XDG_CONFIG_HOME/ktlscp/config (KTLSCP_CONFIG=none: none).\n"
+		   "See ktlscp(1).\n");
 }
 
 /* yes, no, or why it cannot be asked: a probe's 1, 0 or negative errno. */
@@ -131,12 +132,18 @@ static int run(const struct cmd_entry *cmd, int argc, const char **argv)
 	poptContext ctx;
 	const char **args;
 	int rc, nargs = 0;
+	struct kc_status st = { 0 };
 
 	cli_set_command(cmd);
 	snprintf(name, sizeof(name), "ktlscp %s", cmd->name);
 	/* popt prints argv[0] in its usage line: make it "ktlscp send". */
 	argv[0] = name;
-	/* No poptReadDefaultConfig(): alias files must not change a security tool. */
+	/* No poptReadDefaultConfig(): alias files must not change a security
+	 * tool.  ktlscp's own config file is read as its trust files are. */
+	if (cli_userconf_argv(cmd, argc, argv, &argc, &argv, &st) < 0) {
+		fprintf(stderr, "ktlscp %s: %s\n", cmd->name, kc_msg(&st));
+		return kc_class(&st);
+	}
 	ctx = poptGetContext(name, argc, argv, cmd->table, 0);
 	poptSetOtherOptionHelp(ctx, cmd->args);
 	while ((rc = poptGetNextOpt(ctx)) > 0) {

@@ -73,6 +73,13 @@ int cli_tls_opts(struct tls_opts *o, enum ktls_policy *pol, bool server, struct 
  * sessions; fills prio with the ciphers it accepts. */
 int cli_ktls_precheck(enum ktls_policy pol, char *prio, size_t priosz, struct kc_status *st);
 
+/* The config file's settings for cmd (send, recv, cp; see FILES in the man
+ * page) as options put before argv's own, so the command line wins: a new
+ * argv in *nargv (argv itself when no file applies).  0, or -1 with st
+ * (a file others may write, a bad line: named with its number). */
+int cli_userconf_argv(const struct cmd_entry *cmd, int argc, const char **argv, int *nargc,
+		      const char ***nargv, struct kc_status *st);
+
 /* Idle/handshake limit in ms (default 60 s). */
 int cli_timeout_ms(void);
 

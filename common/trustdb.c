@@ -302,3 +302,8 @@ int as_load(const char *path, char (*fps)[TRUSTDB_FP_LEN], int max, struct kc_st
 		return kc_fail(st, KC_FILE, "%s: more than %d keys", path, max);
 	return n;
 }
+
+int trustdb_read(const char *path, char **text, struct kc_status *st)
+{
+	return read_trust_file(path, text, st);
+}

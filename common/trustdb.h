@@ -40,6 +40,13 @@ int kh_lookup(const char *path, const char *name, const char *fp, unsigned *line
 /* Append "name fp" to known_hosts (created 0600, its directory 0700). */
 int kh_add(const char *path, const char *name, const char *fp, struct kc_status *st);
 
+/* Read a small text file as trust files are read: refused (-1 with st)
+ * when it, or its directory, is owned by another user (not root) or
+ * writable by group or others, when it is a symbolic link or larger than
+ * TRUSTDB_MAX_FILE.  0 with *text (malloc'd), or *text NULL when the file
+ * does not exist. */
+int trustdb_read(const char *path, char **text, struct kc_status *st);
+
 /* Parse authorized_senders text into fps (at most max kept); returns how
  * many keys it lists, or -1 with *badline at the first malformed line. */
 int as_parse_text(const char *text, char (*fps)[TRUSTDB_FP_LEN], int max, unsigned *badline);
