@@ -19,6 +19,7 @@
 #include "body.h"
 #include "proto.h"
 #include "receiver.h"
+#include "report.h"
 #include "store.h"
 #include "xfer.h"
 
@@ -106,6 +107,10 @@ static void decide(struct rstate *s, const struct proto_entry *e, struct rent *r
 		}
 	} else if (s->opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)) {
 		re->action = store_policy(s->store, e, &re->reason);
+		if (re->action == PROTO_SKIP)
+			report_entry_skipped(e->path, re->reason == PR_EXISTS ? "it exists here (-n)"
+									      : "the copy here is not older (--update)",
+					     false);
 	}
 	if (re->action == PROTO_ACCEPT && e->kind == PROTO_KIND_FILE) {
 		if (s->max_bytes && proto_size_add(s->accepted_bytes, e->size) > s->max_bytes) {

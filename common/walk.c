@@ -49,6 +49,17 @@ static void walk_error(struct walk *w, enum kc_class cls, const char *name, cons
 		w->first_class = cls;
 }
 
+/* Why an entry could not be opened: below an argument (flags has
+ * O_NOFOLLOW), a name readdir() just listed and that is gone has vanished
+ * while the tree was walked (rsync's exit 24 case; ours is 6, as for any
+ * source that cannot be read). */
+static const char *walk_cause(int err, int flags)
+{
+	if (err == ENOENT && (flags & O_NOFOLLOW))
+		return "vanished while the tree was walked";
+	return strerror(err);
+}
+
 /* What a skipped entry is, in words. */
 static const char *walk_kind_name(mode_t m)
 {
@@ -128,7 +139,7 @@ static bool walk_open(struct walk *w, int at, const char *name, int flags, const
 	if (S_ISREG(sb->st_mode)) {
 		fd = openat(at, name, O_RDONLY | O_CLOEXEC | flags);
 		if (fd < 0 || fstat(fd, sb) < 0) {
-			walk_error(w, KC_FILE, shown, strerror(errno));
+			walk_error(w, KC_FILE, shown, walk_cause(errno, flags));
 			if (fd >= 0)
 				close(fd);
 			return false;
@@ -138,7 +149,7 @@ static bool walk_open(struct walk *w, int at, const char *name, int flags, const
 	} else {
 		fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
 		if (fd < 0 || (rc = walk_push(w, fd)) < 0) {
-			walk_error(w, KC_FILE, shown, strerror(fd < 0 ? errno : -rc));
+			walk_error(w, KC_FILE, shown, fd < 0 ? walk_cause(errno, flags) : strerror(-rc));
 			return false;
 		}
 		e->kind = PROTO_KIND_DIR;
@@ -227,7 +238,7 @@ static int walk_child(struct walk *w)
 	w->path[f->plen] = '/';
 	memcpy(w->path + f->plen + 1, de->d_name, nlen + 1);
 	if (fstatat(dirfd(f->d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-		walk_error(w, KC_FILE, w->path, strerror(errno));
+		walk_error(w, KC_FILE, w->path, walk_cause(errno, O_NOFOLLOW));
 		return 0;
 	}
 	if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {

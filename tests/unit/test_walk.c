@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "report.h"
 #include "walk.h"
 #include "tap.h"
 
@@ -203,6 +204,7 @@ int main(void)
 		put("gone/x", "x");
 		put("gone/y", "y");
 		snprintf(p, sizeof(p), "%s/gone", root);
+		report_free();
 		w = walk_new(args, 1, true, "stdin", NULL);
 		e = walk_peek(w);
 		ok(e && e->kind == PROTO_KIND_DIR, "the directory comes first");
@@ -219,6 +221,8 @@ int main(void)
 		}
 		ok(walk_peek(w) == NULL, "the walk ends");
 		ok(walk_errors(w, &cls) == 1 && cls == KC_FILE, "the vanished file is reported, once");
+		ok(strstr(report_first_failure(NULL), ": vanished while the tree was walked") != NULL,
+		   "as vanished (%s)", report_first_failure(NULL));
 		walk_free(w);
 	}
 
