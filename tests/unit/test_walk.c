@@ -248,5 +248,12 @@ int main(void)
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
 		ok(system(cmd) == 0, "cleanup");
 	}
+	/* --safe-links' rule. */
+	ok(walk_link_safe("a", 1, 0) && walk_link_safe("sub/../a", 8, 0), "links inside the tree are safe");
+	ok(walk_link_safe("../a", 4, 1) && !walk_link_safe("../a", 4, 0), "one level up is safe only from below");
+	ok(!walk_link_safe("/etc", 4, 5) && !walk_link_safe("", 0, 3), "absolute and empty targets are not");
+	ok(!walk_link_safe("a/../../b", 9, 0) && walk_link_safe("././/a/..", 9, 0),
+	   "a climb counts where it happens; . and empty components do not count");
+	ok(!walk_link_safe("x/../..", 7, 0) && walk_link_safe("x/../..", 7, 1), "a trailing .. counts");
 	return tap_done();
 }
