@@ -126,7 +126,7 @@ skipped_paths() {
 	no_temp_files "$DST"
 }
 
-@test "-l -H with --target, --verify and -p; a second run with -n skips every link and lists it" {
+@test "-l -H with --target, --verify and -p; then -n and --update --resume skip links as files, list them, remake a changed one" {
 	make_link_tree
 	touch -h -d '2001-02-03 04:05:06' "$SRC/t/rel"
 	start_recv -k
@@ -140,6 +140,17 @@ skipped_paths() {
 	echo "$output" | jq -e '.skipped_entries | map(select(.path == "into/t/sub/a2")) | length == 1'
 	[ "$(json_field "$output" files)" = 0 ]
 	assert_same_tree "$SRC/t" "$DST/into/t"
+	# --update with --resume: nothing is older, links included (by their
+	# own times); a link replaced by a newer one is made again.
+	run_send --separate-stderr 0 --json -r -l -H -p --update --resume -t into "$SRC/t"
+	[ "$(json_field "$output" files)" = 0 ]
+	echo "$output" | jq -e '.skipped_entries | map(select(.path == "into/t/rel")) | length == 1'
+	rm "$SRC/t/rel"
+	ln -s sub/b "$SRC/t/rel"
+	run_send 0 -r -l -H -p --update --resume -t into "$SRC/t"
+	[ "$(readlink "$DST/into/t/rel")" = sub/b ]
+	assert_same_tree "$SRC/t" "$DST/into/t"
+	no_temp_files "$DST"
 }
 
 @test "recv --stdout: links are skipped (listed), file bodies still arrive" {
@@ -218,17 +229,26 @@ skipped_paths() {
 	outside=$BATS_TEST_TMPDIR/outside
 	mkdir -p "$outside"
 	start_recv -k --unsafe-links
-	forge entries links "l:esc=$outside" "l:up=.." "f:esc/pwn:4" "d:up/d" "f:up/pwn:4" "h:esc/h=esc/pwn"
+	# One batch: the link comes first in the manifest, the file under
+	# its name after it.
+	forge entries links "l:esc=$outside" "f:esc/pwn:4" "h:esc/h=esc/pwn"
 	[[ "$output" == *DONE* ]] || { echo "forge saw: $output"; false; }
-	# Same names again, now that the links are in place.
-	forge entries links "f:esc/pwn2:4" "d:esc/d" "f:up/pwn2:4" "h:esc/h2=up/pwn"
+	[ ! -L "$DST/esc" ]
+	# Links alone; then, in the next transfer, everything through them.
+	forge entries links "l:out=$outside" "l:up=.." "l:deep=../../.."
+	[[ "$output" == *"ACK accept accept accept"*"DONE 0 failed"* ]] || { echo "forge saw: $output"; false; }
+	[ "$(readlink "$DST/out")" = "$outside" ]
+	forge entries links "f:out/pwn:4" "d:out/d" "f:up/pwn:4" "d:up/d" "f:deep/x/pwn:4" "h:out/h=esc/pwn"
+	[[ "$output" == *"DONE 6 failed"* ]] || { echo "forge saw: $output"; false; }
 	kill "$RECV_PID"
 	[ -z "$(ls -A "$outside")" ]
-	[ ! -e "$BATS_TEST_TMPDIR/pwn" ] && [ ! -e "$BATS_TEST_TMPDIR/pwn2" ] && [ ! -e "$BATS_TEST_TMPDIR/d" ]
+	[ ! -e "$BATS_TEST_TMPDIR/pwn" ] && [ ! -e "$BATS_TEST_TMPDIR/d" ] && [ ! -e "$BATS_TEST_TMPDIR/x" ]
+	[ -L "$DST/out" ] && [ -L "$DST/up" ] && [ -L "$DST/deep" ]
 	# Whatever was stored is beneath DIR, as a real file.
 	for f in $(cd "$DST" && find . -type f); do
 		[ "$(cat "$DST/$f")" = xxxx ]
 	done
+	[ "$(cd "$DST" && find . -type f | sort | tr '\n' ' ')" = "./esc/h ./esc/pwn " ]
 	no_temp_files "$DST"
 }
 
