@@ -35,7 +35,7 @@
 #define FAR_HANDSHAKE_MS 10000	/* the far end's limit for an authenticated peer */
 
 static struct cp_cli {
-	int recursive, preserve, no_clobber, resume, update, verify;
+	int recursive, preserve, no_clobber, resume, update, verify, links, hard_links;
 	char *limit_rate, *rsh, *remote, *data_port;
 	int far, reverse, ipv4, ipv6;
 } opt;
@@ -56,6 +56,10 @@ static struct poptOption cp_table[] = {
 	{ "recursive", 'r', POPT_ARG_NONE, &opt.recursive, 0, "copy directories and their contents", NULL },
 	{ "preserve", 'p', POPT_ARG_NONE, &opt.preserve, 0,
 	  "keep permission bits, modification and access times", NULL },
+	{ "links", 'l', POPT_ARG_NONE, &opt.links, 0,
+	  "copy symbolic links as links (those that are absolute or leave the destination are skipped)", NULL },
+	{ "hard-links", 'H', POPT_ARG_NONE, &opt.hard_links, 0,
+	  "files copied under several names (one inode) arrive as hard links", NULL },
 	{ "no-clobber", 'n', POPT_ARG_NONE, &opt.no_clobber, 0, "skip files that already exist at the destination",
 	  NULL },
 	{ "resume", 0, POPT_ARG_NONE, &opt.resume, 0,
@@ -107,7 +111,8 @@ static uint32_t cp_proto_opts(void)
 {
 	return (opt.preserve ? PROTO_OPT_PRESERVE : 0) | (opt.no_clobber ? PROTO_OPT_NOCLOBBER : 0) |
 	       (opt.update ? PROTO_OPT_UPDATE : 0) | (opt.resume ? PROTO_OPT_RESUME : 0) |
-	       (opt.verify ? PROTO_OPT_VERIFY : 0);
+	       (opt.verify ? PROTO_OPT_VERIFY : 0) | (opt.links ? PROTO_OPT_LINKS : 0) |
+	       (opt.hard_links ? PROTO_OPT_HARDLINKS : 0);
 }
 
 /* One mode name from CP_INFO's byte. */

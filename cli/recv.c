@@ -39,7 +39,7 @@ static struct recv_cli {
 	int keep_open, max_conns, max_startups, handshake_timeout, workers, token_ttl;
 	char *max_size;
 	long max_files;
-	int to_stdout, raw;
+	int to_stdout, raw, unsafe_links;
 	int ipv4, ipv6;
 	char *connect;		/* --connect HOST[:PORT] */
 } opt = { .port = -1, .max_startups = -1, .handshake_timeout = -1, .workers = -1, .token_ttl = 600 };
@@ -68,6 +68,8 @@ static struct poptOption recv_table[] = {
 	  "refuse files beyond SIZE bytes in all from one sender (e.g. 10G)", "SIZE" },
 	{ "max-files", 0, POPT_ARG_LONG, &opt.max_files, 0,
 	  "refuse a sender announcing more than N entries (default 10000000)", "N" },
+	{ "unsafe-links", 0, POPT_ARG_NONE, &opt.unsafe_links, 0,
+	  "keep symbolic links (send -l) whose target is absolute or leaves DIR (default: skip them)", NULL },
 	{ "stdout", 0, POPT_ARG_NONE, &opt.to_stdout, 0,
 	  "write what arrives to standard output, in order, instead of into DIR", NULL },
 	{ "raw", 0, POPT_ARG_NONE, &opt.raw, 0,
@@ -165,6 +167,7 @@ static int serve(int fd, double deadline, int authfd, void *arg)
 	net_tune(fd, cli_timeout_ms());
 	ro.rootfd = c->rootfd;
 	ro.to_stdout = opt.to_stdout;
+	ro.unsafe_links = opt.unsafe_links;
 	ro.max_bytes = max_bytes;
 	ro.max_entries = opt.max_files > 0 ? (uint64_t)opt.max_files : 10000000;
 	if (opt.raw)

@@ -35,6 +35,7 @@
 static struct send_cli {
 	int port;
 	int recursive, preserve, no_clobber, resume, update, verify, raw;
+	int links, safe_links, hard_links;
 	char *target, *limit_rate, *name;
 	int ipv4, ipv6;
 	int listen, keep_open, token_ttl;	/* --listen, -k, --token-ttl */
@@ -58,6 +59,12 @@ static struct poptOption send_table[] = {
 	{ "recursive", 'r', POPT_ARG_NONE, &opt.recursive, 0, "send directories and their contents", NULL },
 	{ "preserve", 'p', POPT_ARG_NONE, &opt.preserve, 0,
 	  "keep permission bits, modification and access times", NULL },
+	{ "links", 'l', POPT_ARG_NONE, &opt.links, 0,
+	  "send symbolic links below a PATH as links (default: skip them)", NULL },
+	{ "safe-links", 0, POPT_ARG_NONE, &opt.safe_links, 0,
+	  "with -l: skip links whose target is absolute or leaves the PATH's tree", NULL },
+	{ "hard-links", 'H', POPT_ARG_NONE, &opt.hard_links, 0,
+	  "files sent under several names (one inode) arrive as hard links", NULL },
 	{ "no-clobber", 'n', POPT_ARG_NONE, &opt.no_clobber, 0,
 	  "skip files that already exist on the receiver", NULL },
 	{ "resume", 0, POPT_ARG_NONE, &opt.resume, 0,
@@ -214,6 +221,10 @@ static int send_check(struct send_job *j, struct xfer_stats *stats, struct kc_st
 		 j->port);
 	if (opt.raw && (j->nsrcs != 1 || opt.recursive))
 		return kc_fail(st, KC_USAGE, "--raw sends exactly one PATH (or -), without -r");
+	if (opt.safe_links && !opt.links)
+		return kc_fail(st, KC_USAGE, "--safe-links needs -l (without -l every symbolic link is skipped)");
+	if (opt.raw && (opt.links || opt.hard_links))
+		return kc_fail(st, KC_USAGE, "-l and -H need ktlscp's framing: not with --raw");
 	if (opt.raw && opt.verify)
 		return kc_fail(st, KC_USAGE, "--verify needs ktlscp's framing: not with --raw");
 	for (i = 0; i < j->nsrcs; i++)
@@ -350,7 +361,9 @@ static int send_sources(struct send_job *j, struct kc_status *st)
 	j->so.target = opt.target;
 	j->so.opts = (opt.preserve ? PROTO_OPT_PRESERVE : 0) | (opt.no_clobber ? PROTO_OPT_NOCLOBBER : 0) |
 		     (opt.update ? PROTO_OPT_UPDATE : 0) | (opt.resume ? PROTO_OPT_RESUME : 0) |
-		     (opt.verify ? PROTO_OPT_VERIFY : 0);
+		     (opt.verify ? PROTO_OPT_VERIFY : 0) | (opt.links ? PROTO_OPT_LINKS : 0) |
+		     (opt.hard_links ? PROTO_OPT_HARDLINKS : 0);
+	j->so.safe_links = opt.safe_links;
 	return 0;
 }
 

@@ -136,27 +136,54 @@ static int fsu_random(void *buf, size_t len)
 	return 0;
 }
 
-int fsu_tmp_create(int dirfd, char *name)
+/* A fresh random temporary name into name: 0 or -EIO. */
+static int tmp_name(char *name)
 {
 	static const char hex[] = "0123456789abcdef";
+	unsigned char r[8];
+	char rnd[17];
+	int i;
+
+	if (fsu_random(r, sizeof(r)) < 0)
+		return -EIO;
+	for (i = 0; i < 8; i++) {
+		rnd[2 * i] = hex[r[i] >> 4];
+		rnd[2 * i + 1] = hex[r[i] & 15];
+	}
+	rnd[16] = '\0';
+	snprintf(name, FSU_TMPNAME_MAX, FSU_TMP_PREFIX "%s" FSU_TMP_SUFFIX, rnd);
+	return 0;
+}
+
+int fsu_tmp_create(int dirfd, char *name)
+{
 	int tries;
 
 	for (tries = 0; tries < 16; tries++) {
-		unsigned char r[8];
-		char rnd[17];
-		int i, fd;
+		int fd;
 
-		if (fsu_random(r, sizeof(r)) < 0)
+		if (tmp_name(name) < 0)
 			return -EIO;
-		for (i = 0; i < 8; i++) {
-			rnd[2 * i] = hex[r[i] >> 4];
-			rnd[2 * i + 1] = hex[r[i] & 15];
-		}
-		rnd[16] = '\0';
-		snprintf(name, FSU_TMPNAME_MAX, FSU_TMP_PREFIX "%s" FSU_TMP_SUFFIX, rnd);
 		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			return fd;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+int fsu_tmp_link(int dirfd, char *name, const char *symtarget, int olddirfd, const char *oldname)
+{
+	int tries;
+
+	for (tries = 0; tries < 16; tries++) {
+		if (tmp_name(name) < 0)
+			return -EIO;
+		/* Neither follows a symlink: symlinkat makes one, linkat
+		 * without AT_SYMLINK_FOLLOW links the name itself. */
+		if ((symtarget ? symlinkat(symtarget, dirfd, name) : linkat(olddirfd, oldname, dirfd, name, 0)) == 0)
+			return 0;
 		if (errno != EEXIST)
 			return -errno;
 	}

@@ -41,6 +41,11 @@ const char *fsu_split(const char *path, char *parent);
  * FSU_TMPNAME_MAX bytes), mode 0600.  Returns the fd or a negative errno. */
 int fsu_tmp_create(int dirfd, char *name);
 
+/* Create, at a new random temporary name in dirfd (written to name), a
+ * symbolic link to symtarget, or when symtarget is NULL a hard link to
+ * oldname in olddirfd (not followed if it is a symlink).  0 or -errno. */
+int fsu_tmp_link(int dirfd, char *name, const char *symtarget, int olddirfd, const char *oldname);
+
 /* Write all of buf to fd, retrying short writes and EINTR.  0 or -errno. */
 int fsu_write_all(int fd, const void *buf, size_t len);
 

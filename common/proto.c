@@ -212,7 +212,8 @@ int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *h)
 /* ---- BATCH ------------------------------------------------------------- */
 /* payload: u32 seq | u8 final | u16 count | count x entry
  * entry:   u8 kind | u32 mode | u64 size | s64 mtime | u32 mtime_ns |
- *          s64 atime | u32 atime_ns | u16 path_len | path bytes            */
+ *          s64 atime | u32 atime_ns | u16 path_len | path bytes
+ *          [SYMLINK, HARDLINK: u16 target_len | target bytes]              */
 
 #define BATCH_HEAD	7	/* seq + final + count */
 #define ENTRY_FIXED	39
@@ -231,8 +232,11 @@ int proto_batch_add(struct pbuf *b, size_t mark, unsigned *count, const struct p
 	size_t payload = b->len - mark - PROTO_HDR_LEN;
 	int rc;
 
+	bool link = PROTO_KIND_IS_LINK(e->kind);
+	size_t extra = link ? 2u + e->target_len : 0;
+
 	if (*count >= PROTO_BATCH_MAX ||
-	    payload + ENTRY_FIXED + e->path_len > PROTO_MAX_MSG)
+	    payload + ENTRY_FIXED + e->path_len + extra > PROTO_MAX_MSG)
 		return -ENOSPC;
 	rc = put_be(b, e->kind, 1);
 	rc = rc ?: put_be(b, e->mode & 07777, 4);
@@ -243,6 +247,10 @@ int proto_batch_add(struct pbuf *b, size_t mark, unsigned *count, const struct p
 	rc = rc ?: put_be(b, e->atime_ns, 4);
 	rc = rc ?: put_be(b, e->path_len, 2);
 	rc = rc ?: put_bytes(b, e->path, e->path_len);
+	if (link) {
+		rc = rc ?: put_be(b, e->target_len, 2);
+		rc = rc ?: put_bytes(b, e->target, e->target_len);
+	}
 	if (rc == 0)
 		(*count)++;
 	return rc;
@@ -271,7 +279,7 @@ static int batch_decode(const uint8_t *p, size_t len, struct proto_batch *out)
 	out->final = fin == 1;
 	for (i = 0; i < out->count; i++) {
 		struct proto_entry *e = &out->e[i];
-		const uint8_t *path;
+		const uint8_t *path, *target;
 
 		e->kind = (uint8_t)get_be(&r, 1);
 		e->mode = (uint32_t)get_be(&r, 4);
@@ -282,22 +290,34 @@ static int batch_decode(const uint8_t *p, size_t len, struct proto_batch *out)
 		e->atime_ns = (uint32_t)get_be(&r, 4);
 		e->path_len = (uint16_t)get_be(&r, 2);
 		path = get_bytes(&r, e->path_len);
+		e->target_len = 0;
+		target = NULL;
+		if (PROTO_KIND_IS_LINK(e->kind)) {
+			e->target_len = (uint16_t)get_be(&r, 2);
+			target = get_bytes(&r, e->target_len);
+		}
 		if (r.bad)
 			return -EPROTO;
 		if ((e->kind != PROTO_KIND_FILE && e->kind != PROTO_KIND_DIR &&
-		     e->kind != PROTO_KIND_STREAM) ||
+		     e->kind != PROTO_KIND_STREAM && !PROTO_KIND_IS_LINK(e->kind)) ||
+		    (target && (e->target_len == 0 || memchr(target, '\0', e->target_len))) ||
 		    e->mode > 07777 || e->mtime_ns >= 1000000000u || e->atime_ns >= 1000000000u ||
 		    e->size > PROTO_FILE_MAX ||
 		    (e->kind != PROTO_KIND_FILE && e->size != 0))
 			return -EPROTO;
-		if (e->path_len > PROTO_PATH_MAX)
+		if (e->path_len > PROTO_PATH_MAX || e->target_len > PROTO_PATH_MAX)
 			return -ENAMETOOLONG;
-		if (out->arena_used + e->path_len + 1 > sizeof(out->arena))
+		if (out->arena_used + e->path_len + 1 + e->target_len + 1 > sizeof(out->arena))
 			return -EPROTO;
 		memcpy(out->arena + out->arena_used, path, e->path_len);
 		out->arena[out->arena_used + e->path_len] = '\0';
 		e->path = out->arena + out->arena_used;
 		out->arena_used += e->path_len + 1;
+		e->target = out->arena + out->arena_used;
+		if (target)
+			memcpy(out->arena + out->arena_used, target, e->target_len);
+		out->arena[out->arena_used + e->target_len] = '\0';
+		out->arena_used += e->target_len + 1;
 	}
 	if (r.left != 0)
 		return -EPROTO;

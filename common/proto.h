@@ -41,7 +41,16 @@ enum proto_type {
 
 /* A STREAM (standard input) has no size up front: its body is chunked,
  * u32 length + bytes, ended by a zero length. */
-enum proto_kind { PROTO_KIND_FILE = 1, PROTO_KIND_DIR = 2, PROTO_KIND_STREAM = 3 };
+/* SYMLINK (-l) and HARDLINK (-H) have no body; their entry carries a
+ * target after the path: a symbolic link's bytes verbatim, or for a hard
+ * link the path (as sent in this transfer, earlier) of the file it is
+ * another name of.  Each is sent only when HELLO asked for it
+ * (PROTO_OPT_LINKS, PROTO_OPT_HARDLINKS); the receiver refuses it else. */
+enum proto_kind {
+	PROTO_KIND_FILE = 1, PROTO_KIND_DIR = 2, PROTO_KIND_STREAM = 3,
+	PROTO_KIND_SYMLINK = 4, PROTO_KIND_HARDLINK = 5,
+};
+#define PROTO_KIND_IS_LINK(k)	((k) == PROTO_KIND_SYMLINK || (k) == PROTO_KIND_HARDLINK)
 #define PROTO_CHUNK_MAX		(1u << 20)
 #define PROTO_CHUNK_HDR_LEN	4		/* the u32 length before each chunk */
 
@@ -64,8 +73,11 @@ enum proto_reason {
 #define PROTO_OPT_UPDATE	(1u << 2)	/* skip unless the receiver's copy is older */
 #define PROTO_OPT_RESUME	(1u << 3)	/* continue partial files */
 #define PROTO_OPT_VERIFY	(1u << 4)	/* SUMS after each batch's bodies */
+#define PROTO_OPT_LINKS		(1u << 5)	/* -l: SYMLINK entries may come */
+#define PROTO_OPT_HARDLINKS	(1u << 6)	/* -H: HARDLINK entries may come */
 #define PROTO_OPT_KNOWN		(PROTO_OPT_PRESERVE | PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE | \
-				 PROTO_OPT_RESUME | PROTO_OPT_VERIFY)
+				 PROTO_OPT_RESUME | PROTO_OPT_VERIFY | PROTO_OPT_LINKS | \
+				 PROTO_OPT_HARDLINKS)
 #define PROTO_HASH_LEN		32		/* SHA-256: a partial's prefix, a whole file */
 
 struct proto_hello {
@@ -85,6 +97,8 @@ struct proto_entry {
 	uint32_t atime_ns;
 	uint16_t path_len;
 	const char *path;	/* NUL-terminated, in the batch's arena */
+	uint16_t target_len;	/* SYMLINK, HARDLINK: 1..PROTO_PATH_MAX; else 0 */
+	const char *target;	/* NUL-terminated (no NUL inside), in the arena */
 };
 
 struct proto_batch {
@@ -93,7 +107,7 @@ struct proto_batch {
 	unsigned count;
 	struct proto_entry e[PROTO_BATCH_MAX];
 	size_t arena_used;
-	char arena[PROTO_MAX_MSG];
+	char arena[PROTO_MAX_MSG + 2 * PROTO_BATCH_MAX];	/* paths and targets, NUL-terminated */
 };
 
 /* Per-entry lists (ACK, BATCH_END, DONE, PLAN, SUMS). */

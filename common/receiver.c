@@ -19,7 +19,9 @@
 #include "body.h"
 #include "proto.h"
 #include "receiver.h"
+#include "report.h"
 #include "store.h"
+#include "walk.h"
 #include "xfer.h"
 
 #define ESC_MAX 512
@@ -46,6 +48,7 @@ struct rstate {
 	struct store *store;		/* NULL with --stdout */
 	uint32_t opts;			/* the sender's PROTO_OPT_* */
 	bool to_stdout;
+	bool unsafe_links;		/* recv --unsafe-links */
 	uint64_t max_bytes, max_entries;
 	uint64_t accepted_bytes, entries;	/* so far, against the limits */
 	uint64_t avail;			/* free bytes estimated for the batch being answered */
@@ -85,6 +88,18 @@ static void estimate_room(struct rstate *s, const struct proto_batch *b)
 		s->avail = s->avail > s->reserved ? s->avail - s->reserved : 0;
 }
 
+/* A symlink that stays beneath DIR wherever it is followed from: its
+ * target relative, never climbing above DIR from the link's directory. */
+static bool link_safe(const struct proto_entry *e)
+{
+	unsigned depth = 0;
+	const char *c;
+
+	for (c = e->path; (c = strchr(c, '/')) != NULL; c++)
+		depth++;
+	return walk_link_safe(e->target, e->target_len, depth);
+}
+
 /* Decide what becomes of entry i, whose path is checked: create a directory,
  * apply -n/--update, --max-size and the free space, offer a partial; the
  * answer goes to re and to slot i of the ACK. */
@@ -93,9 +108,18 @@ static void decide(struct rstate *s, const struct proto_entry *e, struct rent *r
 	char en[ESC_MAX];
 
 	re->action = PROTO_ACCEPT;
-	if (s->to_stdout) {
+	if (s->to_stdout && PROTO_KIND_IS_LINK(e->kind)) {
+		/* No file to make another name of, no DIR to put a link in. */
+		re->action = PROTO_SKIP;
+		re->reason = PR_OK;
+		report_entry_skipped(e->path, "link, with --stdout", false);
+	} else if (s->to_stdout) {
 		/* Bodies go to standard output in order; nothing is
 		 * created here, directories included. */
+	} else if (e->kind == PROTO_KIND_SYMLINK && !s->unsafe_links && !link_safe(e)) {
+		re->action = PROTO_SKIP;
+		re->reason = PR_BADPATH;
+		report_entry_skipped(e->path, "unsafe symbolic link (absolute, or leaves DIR; see --unsafe-links)", true);
 	} else if (e->kind == PROTO_KIND_DIR) {
 		int err = store_mkdir(s->store, e);
 
@@ -106,6 +130,10 @@ static void decide(struct rstate *s, const struct proto_entry *e, struct rent *r
 		}
 	} else if (s->opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)) {
 		re->action = store_policy(s->store, e, &re->reason);
+		if (re->action == PROTO_SKIP)
+			report_entry_skipped(e->path, re->reason == PR_EXISTS ? "it exists here (-n)"
+									      : "the copy here is not older (--update)",
+					     false);
 	}
 	if (re->action == PROTO_ACCEPT && e->kind == PROTO_KIND_FILE) {
 		if (s->max_bytes && proto_size_add(s->accepted_bytes, e->size) > s->max_bytes) {
@@ -217,6 +245,21 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 				 "protocol error: the path \"%s\" has the form of the receiver's temporary files (" FSU_TMP_PREFIX "*" FSU_TMP_SUFFIX "); transfer refused",
 				 diag_escape(e->path, e->path_len, en, 200));
 			return xfer_abort(c, PR_PROTOCOL, st, KC_XFER, text);
+		}
+		/* Links only where HELLO asked for them; a hard link names a
+		 * path as checked as any other. */
+		if ((e->kind == PROTO_KIND_SYMLINK && !(s->opts & PROTO_OPT_LINKS)) ||
+		    (e->kind == PROTO_KIND_HARDLINK && !(s->opts & PROTO_OPT_HARDLINKS)))
+			return xfer_abort(c, PR_PROTOCOL, st, KC_XFER,
+					  "protocol error: a link entry the sender did not announce (-l, -H); transfer refused");
+		if (e->kind == PROTO_KIND_HARDLINK &&
+		    (proto_path_check(e->target, e->target_len, &why) < 0 ||
+		     store_name_reserved(e->target, e->target_len))) {
+			char text[PROTO_ERRTEXT_MAX], en[ESC_MAX];
+
+			snprintf(text, sizeof(text), "unsafe hard link target \"%s\" in the manifest; transfer refused",
+				 diag_escape(e->target, e->target_len, en, 200));
+			return xfer_abort(c, PR_BADPATH, st, KC_XFER, text);
 		}
 		if (s->path_ok && s->path_ok(s->path_arg, e->path) != 0) {
 			char text[PROTO_ERRTEXT_MAX], en[ESC_MAX];
@@ -400,7 +443,7 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 	for (i = 0; i < b->count; i++) {
 		const struct proto_entry *e = &b->e[i];
 
-		if (e->kind == PROTO_KIND_DIR || r[i].action != PROTO_ACCEPT)
+		if (e->kind == PROTO_KIND_DIR || PROTO_KIND_IS_LINK(e->kind) || r[i].action != PROTO_ACCEPT)
 			continue;
 		if ((s->opts & PROTO_OPT_VERIFY) && chan_rx_hash_start(s->c) < 0)
 			return kc_fail(st, KC_OTHER, "out of memory");
@@ -422,6 +465,19 @@ static int settle(struct rstate *s, const struct proto_entry *e, struct rent *re
 	int rc;
 
 	if (e->kind == PROTO_KIND_DIR) {
+		re->ok = true;
+		return 0;
+	}
+	if (PROTO_KIND_IS_LINK(e->kind)) {
+		/* Made now, in manifest order, so that a hard link's file is
+		 * in place (committed earlier in this batch or before). */
+		rc = sender_ok ? store_link(s->store, e) : -EIO;
+		if (rc < 0) {
+			re->reason = sender_ok ? proto_reason_from_errno(-rc) : PR_SOURCE;
+			diag_print("%s: cannot create %s link: %s", esc(e->path, en),
+				   e->kind == PROTO_KIND_SYMLINK ? "symbolic" : "hard", store_strerror(-rc));
+			return 0;
+		}
 		re->ok = true;
 		return 0;
 	}
@@ -561,6 +617,7 @@ int receiver_run_only(struct chan *c, const struct recv_opts *o, int (*path_ok)(
 		return kc_fail(st, KC_OTHER, "out of memory");
 	s->c = c;
 	s->to_stdout = o->to_stdout;
+	s->unsafe_links = o->unsafe_links;
 	s->max_bytes = o->max_bytes;
 	s->max_entries = o->max_entries;
 	s->path_ok = path_ok;

@@ -24,6 +24,7 @@ struct recv_opts {
 	bool to_stdout;		/* file and stream bodies go to fd 1, in order */
 	uint64_t max_bytes;	/* --max-size: file bytes one sender may write (0: no limit) */
 	uint64_t max_entries;	/* manifest entries one sender may announce */
+	bool unsafe_links;	/* --unsafe-links: keep symlinks that leave DIR too */
 };
 
 /* Run the receiver side.  Returns 0 or -1 with st set.  After a failure a

@@ -100,6 +100,8 @@ static int build_batch(struct walk *w, struct sbatch *b, uint32_t seq, struct pb
 		pe.atime_ns = we->atime_ns;
 		pe.path = we->path;
 		pe.path_len = (uint16_t)strlen(we->path);
+		pe.target = we->target;
+		pe.target_len = PROTO_KIND_IS_LINK(we->kind) ? (uint16_t)strlen(we->target) : 0;
 		rc = proto_batch_add(pb, mark, &b->n, &pe);
 		if (rc == -ENOSPC)
 			break;
@@ -158,7 +160,11 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, ui
 					  "protocol error: a resume offset the sender did not ask for");
 		/* A skip keeps the receiver's copy instead of ours: only -n
 		 * and --update ask for that, else it would pass for success. */
-		if (e->action == PROTO_SKIP && !(opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)))
+		/* A link may be skipped too: the receiver keeps unsafe
+		 * symbolic links out of its DIR (PR_BADPATH) and has nowhere to
+		 * put one with --stdout (PR_OK). */
+		if (e->action == PROTO_SKIP && !(opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)) &&
+		    !PROTO_KIND_IS_LINK(e->kind))
 			return xfer_abort(c, PR_PROTOCOL, st, KC_XFER,
 					  "protocol error: a skip the sender did not ask for");
 		if (e->action == PROTO_REJECT) {
@@ -167,8 +173,10 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, ui
 			note_failure(stats, worst, KC_XFER);
 		} else if (e->action == PROTO_SKIP) {
 			report_entry_skipped(e->path, e->reason == PR_EXISTS ? "it exists on the receiver (-n)"
-									: "the receiver's copy is not older (--update)",
-					     false);
+						      : e->reason == PR_BADPATH ? "unsafe symbolic link, refused by the receiver (recv --unsafe-links keeps it)"
+						      : PROTO_KIND_IS_LINK(e->kind) && !(opts & PROTO_OPT_UPDATE) ? "link not stored by the receiver (--stdout)"
+						      : "the receiver's copy is not older (--update)",
+					     e->reason == PR_BADPATH);
 		}
 	}
 	return 0;
@@ -539,6 +547,7 @@ int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *sta
 		kc_fail(st, KC_OTHER, "out of memory");
 		goto out;
 	}
+	walk_set_links(w, o->opts & PROTO_OPT_LINKS, o->safe_links, o->opts & PROTO_OPT_HARDLINKS);
 	cur = bs[0];
 	if (xfer_hello_encode(&pb, o->opts) < 0 || build_batch(w, cur, 1, &pb, st) < 0)
 		goto out;

@@ -28,6 +28,7 @@ struct send_opts {
 	uint32_t opts;		/* PROTO_OPT_* requests for the receiver */
 	const char *stdin_name;	/* the name "-" (standard input) arrives under */
 	const char *target;	/* -t: a subdirectory of the receiver's DIR, or NULL */
+	bool safe_links;	/* --safe-links: with -l, skip links that leave the tree */
 };
 
 /* Run the sender side.  Per-file problems are printed as they happen and

@@ -55,7 +55,60 @@ struct store {
 	unsigned unsynced;		/* files closed without fdatasync in this batch */
 	bool flushed;			/* syncfs ran for them (flush_err: its result) */
 	int flush_err;
+	struct inode *inodes;		/* -H: files this transfer stored (open addressing) */
+	size_t inode_mask, ninodes;
 };
+
+/* -H: a hard link is made only to a file this transfer stored, known by
+ * device and inode; at most INODES_MAX of them (24 MiB of table at most). */
+struct inode {
+	dev_t dev;
+	ino_t ino;
+	bool used;
+};
+#define INODES_MAX	(1u << 19)
+
+static size_t inode_slot(const struct store *s, dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)dev * 0x9e3779b97f4a7c15u) ^ ((uint64_t)ino * 0xc2b2ae3d27d4eb4fu);
+	size_t k;
+
+	for (k = (size_t)(h ^ (h >> 29)) & s->inode_mask;; k = (k + 1) & s->inode_mask)
+		if (!s->inodes[k].used || (s->inodes[k].dev == dev && s->inodes[k].ino == ino))
+			return k;
+}
+
+static bool inode_known(const struct store *s, dev_t dev, ino_t ino)
+{
+	return s->inodes && s->inodes[inode_slot(s, dev, ino)].used;
+}
+
+/* Remember a stored file (silently not, past INODES_MAX: its links then
+ * fail). */
+static void inode_add(struct store *s, dev_t dev, ino_t ino)
+{
+	size_t k;
+
+	if (s->ninodes + 1 > (s->inode_mask + 1) / 2) {
+		size_t slots = s->inodes ? 2 * (s->inode_mask + 1) : 1024, i;
+		size_t old_slots = s->inodes ? s->inode_mask + 1 : 0;
+		struct inode *old = s->inodes, *nw;
+
+		if (s->ninodes >= INODES_MAX || (nw = calloc(slots, sizeof(*nw))) == NULL)
+			return;
+		s->inodes = nw;
+		s->inode_mask = slots - 1;
+		for (i = 0; i < old_slots; i++)
+			if (old[i].used)
+				s->inodes[inode_slot(s, old[i].dev, old[i].ino)] = old[i];
+		free(old);
+	}
+	k = inode_slot(s, dev, ino);
+	if (!s->inodes[k].used) {
+		s->inodes[k] = (struct inode){ dev, ino, true };
+		s->ninodes++;
+	}
+}
 
 /* Durability per batch, not per file.  Every file must be durable under
  * its final name before DONE, and its data durable before the rename (else
@@ -132,6 +185,7 @@ void store_free(struct store *s)
 		free(s->dirs[--s->ndirs].path);
 	free(s->dirs);
 	free(s->dirindex);
+	free(s->inodes);
 	free(s);
 }
 
@@ -675,6 +729,54 @@ int store_commit(struct store *s, const struct proto_entry *e, struct store_file
 		unlinkat(f->dirfd, f->tmp, 0);
 		return -err;
 	}
+	if (s->opts & PROTO_OPT_HARDLINKS)
+		inode_add(s, f->dev, f->ino);
+	return 0;
+}
+
+int store_link(struct store *s, const struct proto_entry *e)
+{
+	char parent[PROTO_PATH_MAX + 1], tparent[PROTO_PATH_MAX + 1], tmp[FSU_TMPNAME_MAX];
+	const char *name = fsu_split(e->path, parent), *tname = NULL;
+	int dfd = dcache_get(s, parent), tfd = -1, rc;
+	struct stat sb;
+
+	if (dfd < 0)
+		return dfd;
+	if (e->kind == PROTO_KIND_HARDLINK) {
+		/* The file it names must be one this transfer stored (and
+		 * still is, at that name): never a file of DIR it did not
+		 * write, never whatever a symlink points to. */
+		tname = fsu_split(e->target, tparent);
+		tfd = fsu_open_dir_beneath(s->rootfd, tparent, false);
+		if (tfd < 0)
+			return tfd == -ELOOP ? -ELOOP : -ENOENT;
+		if (fstatat(tfd, tname, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode) ||
+		    !inode_known(s, sb.st_dev, sb.st_ino)) {
+			close(tfd);
+			return -ENOENT;
+		}
+	}
+	rc = fsu_tmp_link(dfd, tmp, e->kind == PROTO_KIND_SYMLINK ? e->target : NULL, tfd, tname);
+	if (tfd >= 0)
+		close(tfd);
+	if (rc < 0)
+		return rc;
+	if (e->kind == PROTO_KIND_SYMLINK && (s->opts & PROTO_OPT_PRESERVE)) {
+		struct timespec ts[2] = { { e->atime, e->atime_ns }, { e->mtime, e->mtime_ns } };
+
+		utimensat(dfd, tmp, ts, AT_SYMLINK_NOFOLLOW);
+	}
+	if ((s->opts & PROTO_OPT_NOCLOBBER) ? renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) < 0
+					     : renameat(dfd, tmp, dfd, name) < 0) {
+		rc = -errno;
+		unlinkat(dfd, tmp, 0);
+		return rc;
+	}
+	/* rename() of one name of a file onto another name of the same file
+	 * does nothing: the temporary name would stay. */
+	if (e->kind == PROTO_KIND_HARDLINK)
+		unlinkat(dfd, tmp, 0);
 	return 0;
 }
 

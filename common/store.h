@@ -5,7 +5,9 @@
  *
  * - Nothing outside DIR: every directory is opened beneath DIR's fd without
  *   following a symlink (fsu_open_dir_beneath), and every file is opened in
- *   that directory with O_NOFOLLOW.
+ *   that directory with O_NOFOLLOW.  So a symlink the sender made (-l,
+ *   store_link) never redirects what comes after it, and a hard link (-H)
+ *   is made only to a file this transfer stored, never through a link.
  * - Never under its final name until complete: a file body is written to a
  *   partial ".ktlscp-<16 hex of SHA-256(path)>.part" in its final directory
  *   (a fixed name, so that --resume finds it), a stream body to a fresh
@@ -139,6 +141,14 @@ bool store_cut(struct store_file *f);
  * appeared meanwhile; -ESTALE when the file at the temporary name is not
  * the one written, which is left alone). */
 int store_commit(struct store *s, const struct proto_entry *e, struct store_file *f);
+
+/* A SYMLINK or HARDLINK entry, made at a fresh temporary name in its
+ * directory (symlinkat, or linkat of the earlier path, which must be a
+ * regular file this transfer stored: ENOENT else) and renamed into place
+ * like a file (RENAME_NOREPLACE with -n); nothing is followed.  With -p a
+ * symlink gets the sender's times.  Durable after store_sync().  0 or
+ * -errno. */
+int store_link(struct store *s, const struct proto_entry *e);
 
 /* Remove a pending file (the sender failed it, or --verify did not match). */
 void store_discard(struct store_file *f);

@@ -39,7 +39,93 @@ struct walk {
 	struct walk_entry cur;
 	unsigned errors;
 	enum kc_class first_class;
+	bool links, safe_links, hard;
+	struct hl *hl;		/* -H: files seen with more than one link */
+	size_t hl_mask, hl_n;
 };
+
+/* -H: (device, inode) of a file with several links -> the first name it
+ * was announced under; open addressing, grown at half full, bounded. */
+struct hl {
+	dev_t dev;
+	ino_t ino;
+	char *path;
+};
+#define HL_MAX (1u << 19)
+
+static size_t hl_slot(const struct walk *w, dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)dev * 0x9e3779b97f4a7c15u) ^ ((uint64_t)ino * 0xc2b2ae3d27d4eb4fu);
+	size_t k;
+
+	for (k = (size_t)(h ^ (h >> 29)) & w->hl_mask;; k = (k + 1) & w->hl_mask)
+		if (w->hl[k].path == NULL || (w->hl[k].dev == dev && w->hl[k].ino == ino))
+			return k;
+}
+
+/* The earlier name of (dev, ino), or NULL after remembering path for it
+ * (when there is room). */
+static const char *hl_lookup(struct walk *w, dev_t dev, ino_t ino, const char *path)
+{
+	size_t k;
+
+	if (w->hl_n + 1 > (w->hl_mask + 1) / 2) {
+		size_t slots = w->hl_mask ? 2 * (w->hl_mask + 1) : 1024, i;
+		struct hl *old = w->hl, *nw;
+		size_t oldslots = w->hl_mask ? w->hl_mask + 1 : 0;
+
+		if (w->hl_n >= HL_MAX || (nw = calloc(slots, sizeof(*nw))) == NULL)
+			goto find;
+		w->hl = nw;
+		w->hl_mask = slots - 1;
+		for (i = 0; i < oldslots; i++)
+			if (old[i].path)
+				w->hl[hl_slot(w, old[i].dev, old[i].ino)] = old[i];
+		free(old);
+	}
+find:
+	if (w->hl == NULL)
+		return NULL;
+	k = hl_slot(w, dev, ino);
+	if (w->hl[k].path)
+		return w->hl[k].path;
+	if (w->hl_n + 1 > (w->hl_mask + 1) / 2 || (w->hl[k].path = strdup(path)) == NULL)
+		return NULL;
+	w->hl[k].dev = dev;
+	w->hl[k].ino = ino;
+	w->hl_n++;
+	return NULL;
+}
+
+bool walk_link_safe(const char *t, size_t len, unsigned depth)
+{
+	size_t i = 0;
+	long d = depth;
+
+	if (len == 0 || t[0] == '/')
+		return false;
+	while (i < len) {
+		size_t j = i;
+
+		while (j < len && t[j] != '/')
+			j++;
+		if (j - i == 2 && t[i] == '.' && t[i + 1] == '.') {
+			if (--d < 0)
+				return false;
+		} else if (j > i && !(j - i == 1 && t[i] == '.')) {
+			d++;
+		}
+		i = j + 1;
+	}
+	return true;
+}
+
+void walk_set_links(struct walk *w, bool links, bool safe, bool hard)
+{
+	w->links = links;
+	w->safe_links = safe;
+	w->hard = hard;
+}
 
 static void walk_error(struct walk *w, enum kc_class cls, const char *name, const char *cause)
 {
@@ -47,6 +133,17 @@ static void walk_error(struct walk *w, enum kc_class cls, const char *name, cons
 	w->errors++;
 	if (w->first_class == KC_OK)
 		w->first_class = cls;
+}
+
+/* Why an entry could not be opened: below an argument (flags has
+ * O_NOFOLLOW), a name readdir() just listed and that is gone has vanished
+ * while the tree was walked (rsync's exit 24 case; ours is 6, as for any
+ * source that cannot be read). */
+static const char *walk_cause(int err, int flags)
+{
+	if (err == ENOENT && (flags & O_NOFOLLOW))
+		return "vanished while the tree was walked";
+	return strerror(err);
 }
 
 /* What a skipped entry is, in words. */
@@ -65,6 +162,10 @@ static void fill_stat(struct walk_entry *e, const struct stat *sb)
 	e->atime = sb->st_atim.tv_sec;
 	e->atime_ns = (uint32_t)sb->st_atim.tv_nsec;
 	e->ctime = sb->st_ctim;
+	e->dev = sb->st_dev;
+	e->ino = sb->st_ino;
+	e->nlink = sb->st_nlink;
+	e->target[0] = '\0';
 }
 
 /* (walk.h) */
@@ -128,7 +229,7 @@ static bool walk_open(struct walk *w, int at, const char *name, int flags, const
 	if (S_ISREG(sb->st_mode)) {
 		fd = openat(at, name, O_RDONLY | O_CLOEXEC | flags);
 		if (fd < 0 || fstat(fd, sb) < 0) {
-			walk_error(w, KC_FILE, shown, strerror(errno));
+			walk_error(w, KC_FILE, shown, walk_cause(errno, flags));
 			if (fd >= 0)
 				close(fd);
 			return false;
@@ -138,7 +239,7 @@ static bool walk_open(struct walk *w, int at, const char *name, int flags, const
 	} else {
 		fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
 		if (fd < 0 || (rc = walk_push(w, fd)) < 0) {
-			walk_error(w, KC_FILE, shown, strerror(fd < 0 ? errno : -rc));
+			walk_error(w, KC_FILE, shown, fd < 0 ? walk_cause(errno, flags) : strerror(-rc));
 			return false;
 		}
 		e->kind = PROTO_KIND_DIR;
@@ -194,6 +295,43 @@ static bool walk_arg(struct walk *w, const char *arg)
 	return walk_open(w, AT_FDCWD, arg, 0, arg, &sb);
 }
 
+/* -l: the symlink name in at (w->path) into w->cur: 1, or 0 when it is
+ * skipped (--safe-links) or cannot be read (reported). */
+static int walk_symlink(struct walk *w, int at, const char *name, const struct stat *sb)
+{
+	struct walk_entry *e = &w->cur;
+	const char *c;
+	unsigned depth = 0;
+	ssize_t n;
+
+	fill_stat(e, sb);
+	n = readlinkat(at, name, e->target, sizeof(e->target));
+	if (n < 0) {
+		walk_error(w, KC_FILE, w->path, strerror(errno));
+		return 0;
+	}
+	if (n == 0 || (size_t)n > PROTO_PATH_MAX) {
+		walk_error(w, KC_FILE, w->path, "symbolic link target too long for the protocol");
+		return 0;
+	}
+	/* Directories between the argument's root and the link (w->path is
+	 * ARG/.../NAME: its slashes less one). */
+	for (c = w->path; (c = strchr(c, '/')) != NULL; c++)
+		depth++;
+	depth = depth > 0 ? depth - 1 : 0;
+	if (w->safe_links && !walk_link_safe(e->target, (size_t)n, depth)) {
+		report_entry_skipped(w->path, "unsafe symbolic link (--safe-links)", true);
+		return 0;
+	}
+	e->target[n] = '\0';
+	e->kind = PROTO_KIND_SYMLINK;
+	e->fd = -1;
+	e->size = 0;
+	e->mode = 0777;
+	strcpy(e->path, w->path);
+	return 1;
+}
+
 /* The next entry of the innermost open directory into w->cur: 1, 0 when
  * it was skipped, or -1 when that directory is done (and popped). */
 static int walk_child(struct walk *w)
@@ -227,9 +365,11 @@ static int walk_child(struct walk *w)
 	w->path[f->plen] = '/';
 	memcpy(w->path + f->plen + 1, de->d_name, nlen + 1);
 	if (fstatat(dirfd(f->d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-		walk_error(w, KC_FILE, w->path, strerror(errno));
+		walk_error(w, KC_FILE, w->path, walk_cause(errno, O_NOFOLLOW));
 		return 0;
 	}
+	if (S_ISLNK(sb.st_mode) && w->links)
+		return walk_symlink(w, dirfd(f->d), de->d_name, &sb);
 	if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
 		/* Like rsync without -l: links and special files are not
 		 * followed or copied, and that is not an error. */
@@ -273,6 +413,18 @@ const struct walk_entry *walk_peek(struct walk *w)
 			return NULL;
 		}
 		w->have = got && walk_under_target(w);
+		if (w->have && w->hard && w->cur.kind == PROTO_KIND_FILE && w->cur.nlink > 1) {
+			const char *first = hl_lookup(w, w->cur.dev, w->cur.ino, w->cur.path);
+
+			if (first) {
+				/* Another name of a file already announced. */
+				close(w->cur.fd);
+				w->cur.fd = -1;
+				w->cur.kind = PROTO_KIND_HARDLINK;
+				w->cur.size = 0;
+				strcpy(w->cur.target, first);
+			}
+		}
 	}
 	return &w->cur;
 }
@@ -312,5 +464,8 @@ void walk_free(struct walk *w)
 		closedir(w->stack[--w->depth].d);
 	if (w->have && w->cur.fd > STDIN_FILENO)
 		close(w->cur.fd);
+	for (size_t i = 0; w->hl && i <= w->hl_mask; i++)
+		free(w->hl[i].path);
+	free(w->hl);
 	free(w);
 }

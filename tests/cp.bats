@@ -76,6 +76,24 @@ far_script() {
 	[[ "$output" == *"127.0.0.1: "*"tree: is a directory (use -r to copy it)"* ]]
 }
 
+@test "cp -r -l -H: links and hard links carry over, push and pull; unsafe links stay out" {
+	mkdir -p "$SRC/t/sub"
+	head -c 50000 /dev/urandom >"$SRC/t/f"
+	ln "$SRC/t/f" "$SRC/t/sub/f2"
+	ln -s ../f "$SRC/t/sub/l"
+	ln -s /etc/passwd "$SRC/t/abs"
+	run_cp --separate-stderr 0 --json -r -l -H "$SRC/t" "$H:$DST"
+	assert_same_tree "$SRC" "$DST"
+	[ "$(readlink "$DST/t/sub/l")" = ../f ] && [ ! -L "$DST/t/abs" ]
+	[ "$(stat -c %i "$DST/t/f")" = "$(stat -c %i "$DST/t/sub/f2")" ]
+	echo "$output" | jq -e '.skipped_entries | map(.path) == ["t/abs"]'
+	mkdir "$BATS_TEST_TMPDIR/back"
+	run_cp 0 -r -l -H "$H:$DST/t" "$BATS_TEST_TMPDIR/back"
+	assert_same_tree "$SRC/t" "$BATS_TEST_TMPDIR/back/t"
+	[ "$(readlink "$BATS_TEST_TMPDIR/back/t/sub/l")" = ../f ]
+	[ "$(stat -c %h "$BATS_TEST_TMPDIR/back/t/f")" = 2 ]
+}
+
 @test "cp -r: a trailing slash or /. copies the directory itself, as scp does" {
 	cp_host_only
 	mkdir -p "$SRC/d"

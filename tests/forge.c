@@ -29,9 +29,11 @@
  *   forge HOST PORT TOKEN unknownbit       a HELLO asking for an option bit no
  *                                          version knows, a BATCH, nothing more
  *   forge HOST PORT TOKEN entries OPT SPEC...  one final BATCH of the entries
- *                                          SPEC, each f:PATH:SIZE (a file) or
- *                                          d:PATH (a directory), with OPT one of
- *                                          plain, resume or preserve; prints
+ *                                          SPEC, each f:PATH:SIZE (a file),
+ *                                          d:PATH (a directory), l:PATH=TARGET
+ *                                          (a symlink) or h:PATH=EARLIER (a hard
+ *                                          link), with OPT one of plain, resume,
+ *                                          preserve or links (-l -H); prints
  *                                          "ACK" and each entry's action
  *                                          (accept, skip, reject); then, unless
  *                                          resume or an accepted file is over
@@ -305,7 +307,8 @@ static int entries(struct chan *c, const char *opt, int n, char **spec)
 	int k;
 
 	h.opts = strcmp(opt, "resume") == 0 ? PROTO_OPT_RESUME
-		 : strcmp(opt, "preserve") == 0 ? PROTO_OPT_PRESERVE : 0;
+		 : strcmp(opt, "preserve") == 0 ? PROTO_OPT_PRESERVE
+		 : strcmp(opt, "links") == 0 ? PROTO_OPT_LINKS | PROTO_OPT_HARDLINKS : 0;
 	proto_hello_encode(&b, &h);
 	proto_batch_begin(&b, 1, &mark);
 	for (k = 0; k < n; k++) {
@@ -313,8 +316,18 @@ static int entries(struct chan *c, const char *opt, int n, char **spec)
 		char *colon;
 
 		snprintf(path, sizeof(path), "%s", spec[k] + 2);
-		e.kind = spec[k][0] == 'd' ? PROTO_KIND_DIR : PROTO_KIND_FILE;
+		e.kind = spec[k][0] == 'd' ? PROTO_KIND_DIR : spec[k][0] == 'l' ? PROTO_KIND_SYMLINK
+		       : spec[k][0] == 'h' ? PROTO_KIND_HARDLINK : PROTO_KIND_FILE;
 		e.size = 0;
+		e.target_len = 0;
+		if (PROTO_KIND_IS_LINK(e.kind)) {
+			/* l:NAME=TARGET, h:NAME=EARLIER-PATH */
+			char *eq = strchr(path, '=');
+
+			*eq = '\0';
+			e.target = eq + 1;
+			e.target_len = (uint16_t)strlen(eq + 1);
+		}
 		colon = e.kind == PROTO_KIND_FILE ? strrchr(path, ':') : NULL;
 		if (colon) {
 			*colon = '\0';

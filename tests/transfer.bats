@@ -257,11 +257,15 @@ load helpers
 	echo new >"$SRC/keep"
 	echo new >"$SRC/fresh"
 	echo old >"$DST/keep"
-	start_recv
+	start_recv --json
 	run_send 0 -n --json "$SRC/keep" "$SRC/fresh"
 	[ "$(json_field "$output" skipped)" = 1 ]
 	[ "$(json_field "$output" files)" = 1 ]
-	wait_recv
+	echo "$output" | jq -e '.skipped_entries == [{"path":"keep","reason":"it exists on the receiver (-n)"}]'
+	wait_recv 0
+	# The receiver lists what it kept too.
+	jq -e '.skipped == 1 and .skipped_entries == [{"path":"keep","reason":"it exists here (-n)"}]' \
+		"$BATS_TEST_TMPDIR/recv.out"
 	[ "$(cat "$DST/keep")" = old ]
 	assert_same_file "$SRC/fresh" "$DST/fresh"
 }

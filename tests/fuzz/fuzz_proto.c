@@ -79,7 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			proto_batch_begin(&b, batch.seq, &mark);
 			for (i = 0; i < batch.count; i++) {
-				if (strlen(batch.e[i].path) > batch.e[i].path_len)
+				if (strlen(batch.e[i].path) > batch.e[i].path_len ||
+				    strlen(batch.e[i].target) != batch.e[i].target_len)
 					abort();
 				proto_batch_add(&b, mark, &n, &batch.e[i]);
 				proto_path_check(batch.e[i].path, batch.e[i].path_len, NULL);

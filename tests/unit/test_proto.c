@@ -137,6 +137,62 @@ static void test_batch_limits(void)
 	}
 }
 
+/* SYMLINK and HARDLINK entries: a target after the path, round trip and
+ * every malformed form refused. */
+static void test_links(void)
+{
+	struct pbuf b = { 0 };
+	struct proto_entry e = { .kind = PROTO_KIND_SYMLINK, .mode = 0777, .path = "d/l", .path_len = 3,
+				 .target = "../x y", .target_len = 6 };
+	static uint8_t copy[PROTO_MAX_MSG];
+	size_t mark, len;
+	unsigned n = 0;
+	int at;
+
+	proto_batch_begin(&b, 3, &mark);
+	ok(proto_batch_add(&b, mark, &n, &e) == 0, "a symlink entry is added");
+	e.kind = PROTO_KIND_HARDLINK;
+	e.path = "d/h";
+	e.target = "d/f";
+	e.target_len = 3;
+	ok(proto_batch_add(&b, mark, &n, &e) == 0, "a hard link entry is added");
+	e.kind = PROTO_KIND_FILE;
+	e.size = 9;
+	e.path = "d/f";
+	e.target_len = 77;	/* not on the wire for a file */
+	proto_batch_add(&b, mark, &n, &e);
+	proto_batch_finish(&b, mark, n, true);
+	len = b.len - 5;
+	ok(proto_batch_decode(b.p + 5, len, &batch) == 0 && batch.count == 3, "a batch with links decodes");
+	ok(batch.e[0].kind == PROTO_KIND_SYMLINK && strcmp(batch.e[0].path, "d/l") == 0 &&
+	   batch.e[0].target_len == 6 && strcmp(batch.e[0].target, "../x y") == 0, "symlink target verbatim");
+	ok(batch.e[1].kind == PROTO_KIND_HARDLINK && strcmp(batch.e[1].target, "d/f") == 0, "hard link target");
+	ok(batch.e[2].target_len == 0 && batch.e[2].target[0] == '\0' && batch.e[2].size == 9,
+	   "a file has no target");
+	ok(len == 7 + 3 * 39 + 3 + 2 + 6 + 3 + 2 + 3 + 3, "the target costs u16 + its bytes (%zu)", len);
+	/* Offsets in copy: the first entry's target length at 7 + 39 + 3. */
+	at = 7 + 39 + 3;
+	memcpy(copy, b.p + 5, len);
+	copy[at + 2] = '\0';
+	ok(proto_batch_decode(copy, len, &batch) == -EPROTO && batch.count == 0, "a NUL in a target is refused");
+	memcpy(copy, b.p + 5, len);
+	copy[at] = 0;
+	copy[at + 1] = 0;
+	ok(proto_batch_decode(copy, len, &batch) == -EPROTO, "an empty target (and what follows misread) is refused");
+	memcpy(copy, b.p + 5, len);
+	copy[at] = 0xff;
+	ok(proto_batch_decode(copy, len, &batch) == -EPROTO, "a target longer than the message is refused");
+	memcpy(copy, b.p + 5, len);
+	copy[7] = 6;
+	ok(proto_batch_decode(copy, len, &batch) == -EPROTO, "kind 6 is refused");
+	memcpy(copy, b.p + 5, len);
+	copy[7 + 5 + 7] = 1;	/* the symlink's size: links have none */
+	ok(proto_batch_decode(copy, len, &batch) == -EPROTO, "a link with a size is refused");
+	pbuf_free(&b);
+	ok((PROTO_OPT_KNOWN & (PROTO_OPT_LINKS | PROTO_OPT_HARDLINKS)) == (PROTO_OPT_LINKS | PROTO_OPT_HARDLINKS),
+	   "-l and -H are known HELLO options");
+}
+
 static void test_reply_error(void)
 {
 	struct pbuf b = { 0 };
@@ -257,6 +313,7 @@ int main(void)
 	test_hello();
 	test_batch();
 	test_batch_limits();
+	test_links();
 	test_reply_error();
 	test_sums();
 	test_chunk_hdr();

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "report.h"
 #include "walk.h"
 #include "tap.h"
 
@@ -203,6 +204,7 @@ int main(void)
 		put("gone/x", "x");
 		put("gone/y", "y");
 		snprintf(p, sizeof(p), "%s/gone", root);
+		report_free();
 		w = walk_new(args, 1, true, "stdin", NULL);
 		e = walk_peek(w);
 		ok(e && e->kind == PROTO_KIND_DIR, "the directory comes first");
@@ -219,6 +221,8 @@ int main(void)
 		}
 		ok(walk_peek(w) == NULL, "the walk ends");
 		ok(walk_errors(w, &cls) == 1 && cls == KC_FILE, "the vanished file is reported, once");
+		ok(strstr(report_first_failure(NULL), ": vanished while the tree was walked") != NULL,
+		   "as vanished (%s)", report_first_failure(NULL));
 		walk_free(w);
 	}
 
@@ -244,5 +248,12 @@ int main(void)
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
 		ok(system(cmd) == 0, "cleanup");
 	}
+	/* --safe-links' rule. */
+	ok(walk_link_safe("a", 1, 0) && walk_link_safe("sub/../a", 8, 0), "links inside the tree are safe");
+	ok(walk_link_safe("../a", 4, 1) && !walk_link_safe("../a", 4, 0), "one level up is safe only from below");
+	ok(!walk_link_safe("/etc", 4, 5) && !walk_link_safe("", 0, 3), "absolute and empty targets are not");
+	ok(!walk_link_safe("a/../../b", 9, 0) && walk_link_safe("././/a/..", 9, 0),
+	   "a climb counts where it happens; . and empty components do not count");
+	ok(!walk_link_safe("x/../..", 7, 0) && walk_link_safe("x/../..", 7, 1), "a trailing .. counts");
 	return tap_done();
 }
