@@ -563,22 +563,38 @@ static int probe_one(const struct ktls_cipher *c, int version, int dir)
 	return rc;
 }
 
-int ktls_rekey_probe(void)
+/* A loopback pair whose fds[0] has the ULP and a TLS 1.3 AES-GCM-128 TX
+ * key (all zero: nothing is sent), for the probes.  0, or a negative
+ * errno (the pair closed). */
+static int probe_tx_socket(int fds[2], union ktls_crypto *ci, const struct ktls_cipher **c)
 {
-	union ktls_crypto ci;
-	const struct ktls_cipher *c = &ciphers[0];
-	int fds[2], rc;
+	int rc;
 
-	memset(&ci, 0, sizeof(ci));
-	ci.info.version = TLS_1_3_VERSION;
-	ci.info.cipher_type = c->kernel;
+	*c = &ciphers[0];
+	memset(ci, 0, sizeof(*ci));
+	ci->info.version = TLS_1_3_VERSION;
+	ci->info.cipher_type = (*c)->kernel;
 	rc = loop_pair(fds);
 	if (rc < 0)
 		return rc;
-	if (setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0 ||
-	    setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, (socklen_t)c->info_size) < 0)
-		rc = -errno;
-	else if (setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, (socklen_t)c->info_size) == 0)
+	if (setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) == 0 &&
+	    setsockopt(fds[0], SOL_TLS, TLS_TX, ci, (socklen_t)(*c)->info_size) == 0)
+		return 0;
+	rc = -errno;
+	close(fds[0]);
+	close(fds[1]);
+	return rc;
+}
+
+int ktls_rekey_probe(void)
+{
+	union ktls_crypto ci;
+	const struct ktls_cipher *c;
+	int fds[2], rc = probe_tx_socket(fds, &ci, &c);
+
+	if (rc < 0)
+		return rc;
+	if (setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, (socklen_t)c->info_size) == 0)
 		rc = 1;
 	else
 		rc = errno == EBUSY ? 0 : -errno;
@@ -590,20 +606,12 @@ int ktls_rekey_probe(void)
 int ktls_diag_probe(void)
 {
 	union ktls_crypto ci;
-	const struct ktls_cipher *c = &ciphers[0];
-	int fds[2], rc, txc = 0, rxc = 0;
+	const struct ktls_cipher *c;
+	int fds[2], txc = 0, rxc = 0, rc = probe_tx_socket(fds, &ci, &c);
 
-	memset(&ci, 0, sizeof(ci));
-	ci.info.version = TLS_1_3_VERSION;
-	ci.info.cipher_type = c->kernel;
-	rc = loop_pair(fds);
 	if (rc < 0)
 		return rc;
-	if (setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0 ||
-	    setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, (socklen_t)c->info_size) < 0)
-		rc = -errno;
-	else
-		rc = diag_query(fds[0], &txc, &rxc) == 0 && txc != 0;
+	rc = diag_query(fds[0], &txc, &rxc) == 0 && txc != 0;
 	close(fds[0]);
 	close(fds[1]);
 	return rc;
