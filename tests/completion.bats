@@ -7,6 +7,11 @@ load helpers
 
 COMPLETION=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/contrib/bash-completion/ktlscp
 
+setup() {
+	[ -z "${KTLSCP_IN_VM:-}" ] || skip "the completion never reaches the kernel; the native lanes run it"
+	common_setup
+}
+
 # complete WORDS...: complete the last word of "ktlscp WORDS..." (an empty
 # last word completes a new one); prints COMPREPLY, one per line.
 complete_words() {
