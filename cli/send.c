@@ -490,7 +490,7 @@ static int send_listen(struct send_job *j, int *lfd, struct kc_status *st)
 	j->port = net_local_port(*lfd);
 	if (!cli_out.quiet)
 		diag_print("sending %d path%s; listening on %s port %u", j->npaths, j->npaths == 1 ? "" : "s",
-			   opt.bind ? opt.bind : "all addresses", j->port);
+			   opt.bind ? opt.bind : cli_any_address(opt.ipv4, opt.ipv6), j->port);
 	if (j->to.token == j->token) {
 		if (opt.token_ttl > 0)
 			j->token_expiry = clock_now() + opt.token_ttl;

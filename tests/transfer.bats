@@ -295,6 +295,23 @@ load helpers
 	assert_same_file "$SRC/f" "$DST/f"
 }
 
+@test "recv -6 or -4 without --listen says which family it listens on, not all addresses" {
+	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null || skip "no IPv6 loopback"
+	echo six >"$SRC/f"
+	for fam in 6 4; do
+		"$KTLSCP" recv -$fam --port 0 "$DST" 2>"$BATS_TEST_TMPDIR/recv.err" &
+		RECV_PID=$!
+		wait_port "$BATS_TEST_TMPDIR/recv.err"
+		grep -q "listening on all IPv$fam addresses port $RECV_PORT\$" "$BATS_TEST_TMPDIR/recv.err" ||
+			{ cat "$BATS_TEST_TMPDIR/recv.err"; false; }
+		if [ $fam = 6 ]; then addr='[::1]'; else addr=127.0.0.1; fi
+		run_ktlscp 0 send "$addr:$RECV_PORT" "$SRC/f"
+		wait_recv 0
+		assert_same_file "$SRC/f" "$DST/f"
+		rm "$DST/f"
+	done
+}
+
 @test "-4 and -6 restrict the address family on both ends" {
 	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null || skip "no IPv6 loopback"
 	echo four >"$SRC/f"
