@@ -350,3 +350,17 @@ load helpers
 	run_ktlscp 2 send --limit-rate fast 127.0.0.1:1 "$SRC/f"
 	run_ktlscp 2 send --limit-rate 10 127.0.0.1:1 "$SRC/f"
 }
+
+@test "send -r: d, d/, d/. and . (inside d) all arrive as DIR/d, as the man page says" {
+	mkdir -p "$SRC/photos/sub"
+	echo x >"$SRC/photos/sub/x"
+	echo y >"$SRC/photos/y"
+	start_recv -k
+	for how in "$SRC photos" "$SRC photos/" "$SRC photos/." "$SRC/photos ." "$SRC/photos/sub .."; do
+		set -- $how
+		rm -rf "${DST:?}"/*
+		(cd "$1" && run_send 0 -r "$2") || { echo "send -r $2 (in $1) failed"; false; }
+		[ "$(ls "$DST")" = photos ] || { echo "send -r $2 (in $1) made: $(ls "$DST")"; false; }
+		assert_same_tree "$SRC/photos" "$DST/photos"
+	done
+}
