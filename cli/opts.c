@@ -250,6 +250,18 @@ int cli_family(int ipv4, int ipv6)
 	return ipv4 && !ipv6 ? AF_INET : ipv6 && !ipv4 ? AF_INET6 : AF_UNSPEC;
 }
 
+const char *cli_any_address(int ipv4, int ipv6)
+{
+	switch (cli_family(ipv4, ipv6)) {
+	case AF_INET:
+		return "all IPv4 addresses";
+	case AF_INET6:
+		return "all IPv6 addresses";
+	default:
+		return "all addresses";
+	}
+}
+
 int cli_timeout_ms(void)
 {
 	if (cli_trust.timeout < 0)

@@ -43,6 +43,9 @@ bool cli_progress(void);
 
 /* AF_INET, AF_INET6 or AF_UNSPEC from -4 (ipv4) and -6 (ipv6). */
 int cli_family(int ipv4, int ipv6);
+/* What a socket bound to no address listens on, in words: -6 binds an
+ * IPv6-only socket, -4 an IPv4 one, neither both on one socket. */
+const char *cli_any_address(int ipv4, int ipv6);
 
 extern struct cli_trust cli_trust;
 extern struct cli_output cli_out;

@@ -363,7 +363,7 @@ static int recv_listen(struct recv_job *j, struct kc_status *st)
 		j->lfd = j->lfds[0];
 		if (!cli_out.quiet)
 			diag_print("receiving into %s; listening on %s port %u", into,
-				   opt.listen ? opt.listen : "all addresses", j->port);
+				   opt.listen ? opt.listen : cli_any_address(opt.ipv4, opt.ipv6), j->port);
 	}
 	return 0;
 }

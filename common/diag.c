@@ -10,6 +10,7 @@
 volatile sig_atomic_t kc_interrupted;
 int diag_verbose;
 static int progress_dirty;
+static char diag_peer[80];
 
 void diag_progress_dirty(int dirty)
 {
@@ -80,6 +81,11 @@ bool kc_printed(const struct kc_status *st)
 	return st->printed;
 }
 
+void diag_set_peer(const char *peer)
+{
+	snprintf(diag_peer, sizeof(diag_peer), "%s", peer ? peer : "");
+}
+
 static void diag_vprint(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static void diag_vprint(const char *fmt, va_list ap)
 {
@@ -87,7 +93,10 @@ static void diag_vprint(const char *fmt, va_list ap)
 
 	vsnprintf(line, sizeof(line), fmt, ap);
 	/* One write, so that concurrent writers do not interleave mid-line. */
-	fprintf(stderr, "%sktlscp: %s\n", progress_dirty ? "\n" : "", line);
+	if (diag_peer[0] && strstr(line, diag_peer) == NULL)
+		fprintf(stderr, "%sktlscp: %s: %s\n", progress_dirty ? "\n" : "", diag_peer, line);
+	else
+		fprintf(stderr, "%sktlscp: %s\n", progress_dirty ? "\n" : "", line);
 	progress_dirty = 0;
 }
 

@@ -87,6 +87,11 @@ static inline const char *kc_msg(const struct kc_status *st)
  * is showing. */
 void diag_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A process that serves one peer (a recv -k child) names it in every line:
+ * from now on a line that does not already name peer starts with
+ * "<peer>: ".  NULL stops it. */
+void diag_set_peer(const char *peer);
+
 /* Set by the SIGINT/SIGTERM handler; I/O loops stop on EINTR when set. */
 #include <signal.h>
 extern volatile sig_atomic_t kc_interrupted;

@@ -172,6 +172,11 @@ out:
 
 int net_connect(const char *host, unsigned port, int family, int timeout_ms, struct kc_status *st)
 {
+	return net_connect_mss(host, port, family, timeout_ms, 0, st);
+}
+
+int net_connect_mss(const char *host, unsigned port, int family, int timeout_ms, int mss, struct kc_status *st)
+{
 	struct addrinfo hints = { 0 }, *res = NULL, *ai;
 	char portstr[8];
 	int fd = -1, rc, last = 0;
@@ -195,6 +200,9 @@ int net_connect(const char *host, unsigned port, int family, int timeout_ms, str
 			last = -errno;
 			continue;
 		}
+		/* Before connecting, when the MSS is also announced and clamped. */
+		if (mss > 0)
+			setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
 		rc = connect_timed(fd, ai->ai_addr, ai->ai_addrlen, timeout_ms);
 		if (rc == 0)
 			break;

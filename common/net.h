@@ -20,6 +20,9 @@ int net_parse_hostport(const char *arg, char *host, size_t hostsz, unsigned *por
  * of family (AF_UNSPEC, AF_INET or AF_INET6).  Returns the socket or -1 with
  * st set (KC_NET). */
 int net_connect(const char *host, unsigned port, int family, int timeout_ms, struct kc_status *st);
+/* As net_connect(), with TCP_MAXSEG set to mss before connecting (mss > 0):
+ * the segment size bounds the bursts a paced connection sends. */
+int net_connect_mss(const char *host, unsigned port, int family, int timeout_ms, int mss, struct kc_status *st);
 
 /* Listen backlog: the kernel's default net.core.somaxconn since Linux 5.4;
  * listen(2) truncates it to the sysctl where that is lower. */

@@ -518,6 +518,8 @@ enum proto_reason proto_reason_from_errno(int err)
 		return PR_BADPATH;
 	case EFBIG:
 		return PR_TOOBIG;
+	case EBUSY:
+		return PR_BUSY;
 	default:
 		return PR_OTHER;
 	}
@@ -540,6 +542,7 @@ const char *proto_reason_str(unsigned reason)
 		[PR_LIMIT] = "limit exceeded",
 		[PR_OTHER] = "failed on the receiver",
 		[PR_MISMATCH] = "content differs from the sender's file (SHA-256 mismatch)",
+		[PR_BUSY] = "busy: another transfer of this file is in progress",
 	};
 
 	return reason < PR_MAX_ ? s[reason] : "unknown reason";

@@ -61,6 +61,7 @@ enum proto_reason {
 	PR_OK = 0, PR_EXISTS, PR_NOSPACE, PR_PERM, PR_NOTDIR, PR_ISDIR, PR_IO,
 	PR_BADPATH, PR_TOOBIG, PR_SOURCE, PR_PROTOCOL, PR_LIMIT, PR_OTHER,
 	PR_MISMATCH,		/* --verify: the receiver's SHA-256 differs */
+	PR_BUSY,		/* another connection holds this file's partial */
 	PR_MAX_
 };
 

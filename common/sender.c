@@ -528,6 +528,25 @@ static int verdict(struct chan *c, const struct send_opts *o, const struct walk 
 	return -1;
 }
 
+/* The connection failed while b's DONE may already be here (a receiver
+ * killed while the next batch's bodies went out had confirmed b): read it,
+ * so that b's durable files count as sent in the summary and the JSON.  An
+ * ERROR read instead is the cause, in the peer's words. */
+static void drain_done(struct chan *c, struct sbatch *b, struct proto_reply *r, bool verify,
+		       struct xfer_stats *stats, enum kc_class *worst, struct kc_status *st)
+{
+	struct kc_status tmp = { 0 };
+	char aborted[160];
+
+	if (b == NULL || b->done || kc_class(st) != KC_NET)
+		return;
+	if (apply_done(c, b, r, verify, stats, worst, &tmp) == 0)
+		return;
+	snprintf(aborted, sizeof(aborted), "%s: peer aborted: ", chan_peer(c));
+	if (kc_class(&tmp) == KC_XFER && strncmp(kc_msg(&tmp), aborted, strlen(aborted)) == 0)
+		*st = tmp;
+}
+
 /* The per-batch pipeline (sender.h): one batch's bodies in flight while
  * the next batch's ACK and the previous one's DONE are awaited. */
 int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *stats,
@@ -589,6 +608,7 @@ int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *sta
 	rc = verdict(c, o, w, worst, stats, st);
 	goto out;
 out_net:
+	drain_done(c, prev, r, verify, stats, &worst, st);
 	xfer_peer_reason(c, st);
 out:
 	stats->skipped = report_skipped();	/* by the receiver and by the walk */

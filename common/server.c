@@ -136,6 +136,7 @@ static int spawn(struct worker *sv, size_t i)
 {
 	struct pending_conn pc = sv->pend[i];
 	struct kid *k = &sv->kids[sv->nkids];
+	char peer[64];
 	int pfd[2];
 	pid_t pid;
 	size_t j;
@@ -157,6 +158,9 @@ static int spawn(struct worker *sv, size_t i)
 				close(sv->pend[j].fd);
 		for (j = 0; j < sv->nkids; j++)
 			close(sv->kids[j].authfd);
+		/* Several children share stderr: each line says whose it is. */
+		net_peer_str(pc.fd, peer, sizeof(peer));
+		diag_set_peer(strcmp(peer, "?") ? peer : NULL);
 		_exit(sv->conf->serve(pc.fd, pc.deadline, pfd[1], sv->conf->arg));
 	}
 	close(pfd[1]);

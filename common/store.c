@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "diag.h"
@@ -38,6 +39,10 @@ struct dtimes {
  * the end of the transfer, each directory once; the times of directories
  * beyond it are not set (said once). */
 #define DIRTIMES_MAX_BYTES	(32u << 20)
+
+/* How long a file held by another connection is waited for (part_lock). */
+#define STORE_LOCK_WAIT_MS	2000
+#define STORE_LOCK_POLL_MS	20
 
 struct store {
 	int rootfd;
@@ -442,6 +447,8 @@ const char *store_strerror(int err)
 		return "a symbolic link is in the way";
 	case ESTALE:
 		return "its temporary file was replaced or changed by someone else meanwhile";
+	case EBUSY:
+		return "busy: another transfer of this file is in progress";
 	default:
 		return strerror(err);
 	}
@@ -532,6 +539,28 @@ static int part_create(struct store_file *f, struct stat *sb, bool *fresh)
 	return part_open(f->dirfd, f->tmp, O_RDWR, sb);
 }
 
+/* Lock a partial against a second sender of the same path.  The holder
+ * may be the serving child of a sender that was just killed and has not
+ * seen its connection end yet, so a held lock is retried for up to
+ * STORE_LOCK_WAIT_MS before giving up with EBUSY.  0, or -1 with errno. */
+static int part_lock(int fd)
+{
+	const struct timespec pause = { 0, STORE_LOCK_POLL_MS * 1000000L };
+	int waited;
+
+	for (waited = 0;; waited += STORE_LOCK_POLL_MS) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		if (waited >= STORE_LOCK_WAIT_MS) {
+			errno = EBUSY;
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
 /* A file's partial under its fixed name, locked against a second sender
  * of the same path, cut to where the body starts: for start > 0 the one m
  * names, unchanged since it was offered.  0 or -errno; f->fd is left open
@@ -547,8 +576,8 @@ static int open_partial(const struct proto_entry *e, uint64_t start, const struc
 	fd = start == 0 ? part_create(f, &psb, &fresh) : part_open(f->dirfd, f->tmp, O_RDWR, &psb);
 	if (fd < 0)
 		return start > 0 && fd == -ENOENT ? -ESTALE : fd;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int err = errno == EWOULDBLOCK ? EBUSY : errno;
+	if (part_lock(fd) < 0) {
+		int err = errno;
 
 		close(fd);
 		return -err;

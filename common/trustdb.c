@@ -233,9 +233,13 @@ int kh_add(const char *path, const char *name, const char *fp, struct kc_status 
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
+	/* Only the configuration directory itself is made, never its parents:
+	 * a mistyped or missing $HOME must not spring into existence. */
 	if (slash && slash != dir) {
 		*slash = '\0';
-		rc = fsu_mkdir_p(dir, 0700);
+		rc = mkdir(dir, 0700) < 0 && errno != EEXIST ? -errno : 0;
+		if (rc == -ENOENT)
+			return kc_fail(st, KC_FILE, "%s: its parent directory does not exist; not creating it", dir);
 		if (rc < 0)
 			return kc_fail(st, KC_FILE, "%s: %s", dir, strerror(-rc));
 	}

@@ -252,3 +252,32 @@ load helpers
 	[ "$(grep -c 'No such file or directory' <<<"$stderr")" -eq 4 ] || { echo "$stderr"; false; }
 	[ "${stderr_lines[-1]}" = "ktlscp: 5 entries were not sent: $SRC/m1: No such file or directory (2 more with a cause shown above; -v or --json lists them)" ]
 }
+
+@test "JSON after the receiver died mid-file: files, bytes and failed count what the receiver confirmed" {
+	mkdir -p "$SRC/t"
+	for i in $(seq -w 1 300); do echo "file $i" >"$SRC/t/f$i"; done
+	head -c 30000000 /dev/urandom >"$SRC/t/zbig"
+	start_recv
+	# Batch 1 (t and 255 files) is confirmed while batch 2's bodies go out;
+	# the receiver dies inside zbig, before batch 2's DONE.
+	timeout "$KTLSCP_TEST_TIMEOUT" "$KTLSCP" send -r --json --limit-rate 10M "127.0.0.1:$RECV_PORT" "$SRC/t" \
+		>"$BATS_TEST_TMPDIR/send.json" 2>"$BATS_TEST_TMPDIR/send.err" 3>&- &
+	spid=$!
+	wait_file "$DST/$(partial_of t/zbig)" 120
+	kill -9 "$RECV_PID"
+	rc=0
+	wait "$spid" || rc=$?
+	[ "$rc" -eq 3 ] || [ "$rc" -eq 5 ] || { echo "send exited $rc"; cat "$BATS_TEST_TMPDIR/send.err"; false; }
+	out=$(cat "$BATS_TEST_TMPDIR/send.json")
+	landed=$(find "$DST/t" -type f ! -name '.ktlscp-*' | wc -l)
+	bytes=$(find "$DST/t" -type f ! -name '.ktlscp-*' -printf '%s\n' | awk '{ n += $1 } END { print n + 0 }')
+	[ "$landed" -ge 255 ] || { echo "only $landed files landed"; false; }
+	for f in $(find "$DST/t" -type f ! -name '.ktlscp-*' -printf '%f\n'); do
+		assert_same_file "$SRC/t/$f" "$DST/t/$f"
+	done
+	[ "$(json_field "$out" files)" = "$landed" ] || { echo "$out"; false; }
+	[ "$(json_field "$out" dirs)" = 1 ]
+	[ "$(json_field "$out" bytes)" = "$bytes" ]
+	[ "$(json_field "$out" failed)" = $((301 - landed)) ]
+	[ "$(json_field "$out" status)" = error ]
+}

@@ -228,3 +228,42 @@ sigterm_in_flight() {
 		"$BATS_TEST_TMPDIR/recv.err"
 	[ ! -e "$DST/f" ]
 }
+
+# paced_sender RATE FILE: send FILE at RATE to the test's receiver in the
+# background (SPID) and wait until its partial has data.
+paced_sender() {
+	# Not under timeout(1): the test kills this very process.
+	"$KTLSCP" send -q --limit-rate "$1" "127.0.0.1:$RECV_PORT" "$2" 3>&- &
+	SPID=$!
+	wait_file "$DST/$(partial_of "${2##*/}")"
+}
+
+@test "recv -k: a second sender of a file in flight is told busy, and the receiver's lines name each peer" {
+	head -c 20000000 /dev/urandom >"$SRC/big"
+	start_recv -k
+	paced_sender 1M "$SRC/big"
+	run_send --separate-stderr 5 "$SRC/big"
+	kill -9 "$SPID"
+	wait "$SPID" || true
+	[[ "$stderr" == *"big: not stored by the receiver: busy: another transfer of this file is in progress"* ]]
+	[[ "$stderr" != *"Device or resource busy"* ]]
+	# Every per-file line of a serving child starts with its peer.
+	grep -Eq '^ktlscp: 127\.0\.0\.1:[0-9]+: big: busy: another transfer of this file is in progress$' \
+		"$BATS_TEST_TMPDIR/recv.err"
+	grep -Eq '^ktlscp: 127\.0\.0\.1:[0-9]+: 1 entry could not be stored' "$BATS_TEST_TMPDIR/recv.err"
+	! grep -q 'Device or resource busy' "$BATS_TEST_TMPDIR/recv.err"
+}
+
+@test "recv -k: --resume right after the sender was killed resumes (the lock is waited for briefly)" {
+	# Fast enough that what the killed sender's socket still holds arrives
+	# at once (at 1M it would take seconds, and busy would be right).
+	truncate -s 100M "$SRC/big"
+	start_recv -k
+	paced_sender 20M "$SRC/big"
+	kill -9 "$SPID"
+	wait "$SPID" || true
+	run_send 0 --resume "$SRC/big"
+	assert_same_file "$SRC/big" "$DST/big"
+	no_temp_files "$DST"
+	kill -0 "$RECV_PID"
+}

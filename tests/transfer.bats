@@ -299,6 +299,23 @@ load helpers
 	assert_same_file "$SRC/f" "$DST/f"
 }
 
+@test "recv -6 or -4 without --listen says which family it listens on, not all addresses" {
+	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null || skip "no IPv6 loopback"
+	echo six >"$SRC/f"
+	for fam in 6 4; do
+		"$KTLSCP" recv -$fam --port 0 "$DST" 2>"$BATS_TEST_TMPDIR/recv.err" &
+		RECV_PID=$!
+		wait_port "$BATS_TEST_TMPDIR/recv.err"
+		grep -q "listening on all IPv$fam addresses port $RECV_PORT\$" "$BATS_TEST_TMPDIR/recv.err" ||
+			{ cat "$BATS_TEST_TMPDIR/recv.err"; false; }
+		if [ $fam = 6 ]; then addr='[::1]'; else addr=127.0.0.1; fi
+		run_ktlscp 0 send "$addr:$RECV_PORT" "$SRC/f"
+		wait_recv 0
+		assert_same_file "$SRC/f" "$DST/f"
+		rm "$DST/f"
+	done
+}
+
 @test "-4 and -6 restrict the address family on both ends" {
 	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null || skip "no IPv6 loopback"
 	echo four >"$SRC/f"
@@ -336,4 +353,31 @@ load helpers
 	assert_same_file "$SRC/f" "$DST/f"
 	run_ktlscp 2 send --limit-rate fast 127.0.0.1:1 "$SRC/f"
 	run_ktlscp 2 send --limit-rate 10 127.0.0.1:1 "$SRC/f"
+}
+
+@test "--limit-rate 250k holds the rate within 10 % on loopback (no burst of 64 KiB segments)" {
+	[ -z "${KTLSCP_IN_VM:-}" ] || skip "timing: the VM is too slow to tell"
+	head -c 1000000 /dev/urandom >"$SRC/f"
+	start_recv
+	run_send 0 --json --limit-rate 250k "$SRC/f"
+	secs=$(json_field "$output" seconds)
+	wait_recv
+	assert_same_file "$SRC/f" "$DST/f"
+	# 1 MB at 250 kB/s is 4 s (a little more: TLS counts too).  Faster than
+	# 3.6 s is over the rate by more than 10 %; slowness is only bounded.
+	awk -v s="$secs" 'BEGIN { exit !(s >= 3.6 && s < 60) }' || { echo "1 MB at 250k took $secs s"; false; }
+}
+
+@test "send -r: d, d/, d/. and . (inside d) all arrive as DIR/d, as the man page says" {
+	mkdir -p "$SRC/photos/sub"
+	echo x >"$SRC/photos/sub/x"
+	echo y >"$SRC/photos/y"
+	start_recv -k
+	for how in "$SRC photos" "$SRC photos/" "$SRC photos/." "$SRC/photos ." "$SRC/photos/sub .."; do
+		set -- $how
+		rm -rf "${DST:?}"/*
+		(cd "$1" && run_send 0 -r "$2") || { echo "send -r $2 (in $1) failed"; false; }
+		[ "$(ls "$DST")" = photos ] || { echo "send -r $2 (in $1) made: $(ls "$DST")"; false; }
+		assert_same_tree "$SRC/photos" "$DST/photos"
+	done
 }

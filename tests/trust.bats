@@ -530,3 +530,26 @@ c, _ = s.accept(); open(sys.argv[2], "w").close(); time.sleep(60)' "$BATS_TEST_T
 	wait_refused
 	[ ! -e "$DST/f" ]
 }
+
+@test "the man page's authorized_senders example works on a fresh receiver (no configuration directory yet)" {
+	echo data >"$SRC/f"
+	unset KTLSCP_TOKEN
+	shome=$BATS_TEST_TMPDIR/s
+	sfp=$(XDG_CONFIG_HOME=$shome "$KTLSCP" id)
+	# A fresh receiver's home: no ~/.config at all.
+	rh=$BATS_TEST_TMPDIR/fresh
+	mkdir -p "$rh"
+	ex=$(grep -c "^receiver\$ mkdir .*-p .*-m 700 ~/.config/ktlscp" "$KTLSCP_SRCDIR/man/ktlscp.1" || true)
+	[ "$ex" -eq 1 ] || { echo "the example no longer makes the directory first"; false; }
+	(
+		export HOME=$rh
+		unset XDG_CONFIG_HOME
+		mkdir -p -m 700 ~/.config/ktlscp
+		echo "$sfp laptop" >>~/.config/ktlscp/authorized_senders
+	)
+	HOME=$rh XDG_CONFIG_HOME=$rh/.config start_recv
+	grep -q "accepting the 1 sender key in $rh/.config/ktlscp/authorized_senders" "$BATS_TEST_TMPDIR/recv.err"
+	XDG_CONFIG_HOME=$shome run_send 0 --accept-new "$SRC/f"
+	wait_recv 0
+	assert_same_file "$SRC/f" "$DST/f"
+}

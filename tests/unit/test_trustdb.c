@@ -1,7 +1,11 @@
 /* Unit tests of the known_hosts and authorized_senders formats. */
 #include "config.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tap.h"
 #include "trustdb.h"
@@ -57,5 +61,28 @@ int main(void)
 	ok(as_parse_text(FP_A "\n" FP_B "\n" FP_C "\n", fps, 2, &bad) == 3,
 	   "more keys than room: counted, so the caller can refuse");
 	ok(as_parse_text("", fps, 4, &bad) == 0, "empty file: no keys");
+
+	{
+		char tmpl[] = "/tmp/test_trustdb.XXXXXX", path[600], gone[64];
+		struct kc_status st = { 0 };
+		struct stat sb;
+
+		if (mkdtemp(tmpl) == NULL)
+			return 99;
+		snprintf(gone, sizeof(gone), "%s/nohome", tmpl);
+		snprintf(path, sizeof(path), "%s/.config/ktlscp/known_hosts", gone);
+		ok(kh_add(path, "h", FP_A, &st) < 0 && strstr(kc_msg(&st), "/nohome/.config/ktlscp") &&
+			   stat(gone, &sb) < 0,
+		   "known_hosts under a missing home: fails naming the directory (%s), creates nothing",
+		   kc_msg(&st));
+		kc_clear(&st);
+		snprintf(path, sizeof(path), "%s/ktlscp/known_hosts", tmpl);
+		ok(kh_add(path, "h", FP_A, &st) == 0 && stat(path, &sb) == 0,
+		   "known_hosts: the configuration directory is made under an existing parent");
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/ktlscp", tmpl);
+		rmdir(path);
+		rmdir(tmpl);
+	}
 	return tap_done();
 }
