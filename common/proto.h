@@ -61,6 +61,7 @@ enum proto_reason {
 	PR_OK = 0, PR_EXISTS, PR_NOSPACE, PR_PERM, PR_NOTDIR, PR_ISDIR, PR_IO,
 	PR_BADPATH, PR_TOOBIG, PR_SOURCE, PR_PROTOCOL, PR_LIMIT, PR_OTHER,
 	PR_MISMATCH,		/* --verify: the receiver's SHA-256 differs */
+	PR_UNCHANGED,		/* --sync: ACK skip, the receiver's copy matches */
 	PR_MAX_
 };
 
@@ -75,9 +76,10 @@ enum proto_reason {
 #define PROTO_OPT_VERIFY	(1u << 4)	/* SUMS after each batch's bodies */
 #define PROTO_OPT_LINKS		(1u << 5)	/* -l: SYMLINK entries may come */
 #define PROTO_OPT_HARDLINKS	(1u << 6)	/* -H: HARDLINK entries may come */
+#define PROTO_OPT_SYNC		(1u << 7)	/* skip files whose size and mtime match; set mtimes */
 #define PROTO_OPT_KNOWN		(PROTO_OPT_PRESERVE | PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE | \
 				 PROTO_OPT_RESUME | PROTO_OPT_VERIFY | PROTO_OPT_LINKS | \
-				 PROTO_OPT_HARDLINKS)
+				 PROTO_OPT_HARDLINKS | PROTO_OPT_SYNC)
 #define PROTO_HASH_LEN		32		/* SHA-256: a partial's prefix, a whole file */
 
 struct proto_hello {

@@ -128,10 +128,11 @@ static void decide(struct rstate *s, const struct proto_entry *e, struct rent *r
 			re->reason = proto_reason_from_errno(err);
 			diag_print("%s: cannot create directory: %s", esc(e->path, en), strerror(-err));
 		}
-	} else if (s->opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)) {
+	} else if (s->opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE | PROTO_OPT_SYNC)) {
 		re->action = store_policy(s->store, e, &re->reason);
 		if (re->action == PROTO_SKIP)
 			report_entry_skipped(e->path, re->reason == PR_EXISTS ? "it exists here (-n)"
+						      : re->reason == PR_UNCHANGED ? "unchanged (--sync: same size and modification time)"
 									      : "the copy here is not older (--update)",
 					     false);
 	}

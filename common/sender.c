@@ -162,9 +162,13 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, ui
 		 * and --update ask for that, else it would pass for success. */
 		/* A link may be skipped too: the receiver keeps unsafe
 		 * symbolic links out of its DIR (PR_BADPATH) and has nowhere to
-		 * put one with --stdout (PR_OK). */
+		 * put one with --stdout (PR_OK).  --sync asks for skipping a
+		 * FILE the receiver has unchanged; that answer is taken on
+		 * trust, as -n's and --update's are: the receiver only keeps
+		 * its own copy, which it could as well drop after DONE. */
 		if (e->action == PROTO_SKIP && !(opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)) &&
-		    !PROTO_KIND_IS_LINK(e->kind))
+		    !PROTO_KIND_IS_LINK(e->kind) &&
+		    !((opts & PROTO_OPT_SYNC) && e->kind == PROTO_KIND_FILE && e->reason == PR_UNCHANGED))
 			return xfer_abort(c, PR_PROTOCOL, st, KC_XFER,
 					  "protocol error: a skip the sender did not ask for");
 		if (e->action == PROTO_REJECT) {
@@ -173,6 +177,7 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, ui
 			note_failure(stats, worst, KC_XFER);
 		} else if (e->action == PROTO_SKIP) {
 			report_entry_skipped(e->path, e->reason == PR_EXISTS ? "it exists on the receiver (-n)"
+						      : e->reason == PR_UNCHANGED ? "unchanged"
 						      : e->reason == PR_BADPATH ? "unsafe symbolic link, refused by the receiver (recv --unsafe-links keeps it)"
 						      : PROTO_KIND_IS_LINK(e->kind) && !(opts & PROTO_OPT_UPDATE) ? "link not stored by the receiver (--stdout)"
 						      : "the receiver's copy is not older (--update)",

@@ -384,6 +384,20 @@ uint8_t store_policy(const struct store *s, const struct proto_entry *e, uint8_t
 		*reason = PR_EXISTS;
 		return PROTO_SKIP;
 	}
+	/* --sync: keep a regular file of the same size and modification time,
+	 * to the nanosecond, except that a time here with no nanoseconds
+	 * matches any (a file system that keeps whole seconds stored it so).
+	 * Links and anything else are made again. */
+	if (s->opts & PROTO_OPT_SYNC) {
+		if (e->kind == PROTO_KIND_FILE && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == e->size &&
+		    sb.st_mtim.tv_sec == e->mtime &&
+		    ((uint32_t)sb.st_mtim.tv_nsec == e->mtime_ns || sb.st_mtim.tv_nsec == 0)) {
+			*reason = PR_UNCHANGED;
+			return PROTO_SKIP;
+		}
+		if (!(s->opts & PROTO_OPT_UPDATE))
+			return PROTO_ACCEPT;
+	}
 	/* --update: replace only an older copy (by mtime, to the nanosecond). */
 	if (sb.st_mtim.tv_sec > e->mtime ||
 	    (sb.st_mtim.tv_sec == e->mtime && (uint32_t)sb.st_mtim.tv_nsec >= e->mtime_ns)) {
@@ -634,12 +648,17 @@ int store_close(struct store *s, const struct proto_entry *e, struct store_file 
 	if (werr == 0) {
 		mode_t mode = file_mode(s, e);
 		struct timespec ts[2] = { { e->atime, e->atime_ns }, { e->mtime, e->mtime_ns } };
+		bool times = (s->opts & (PROTO_OPT_PRESERVE | PROTO_OPT_SYNC)) != 0;
 
+		/* --sync keeps the modification time (the next run compares
+		 * it), -p the access time too. */
+		if (!(s->opts & PROTO_OPT_PRESERVE))
+			ts[0].tv_nsec = UTIME_OMIT;
 		/* fchmod even so: the partial is 0600 until it is complete, so
 		 * that nobody reads a body that may yet be discarded. */
 		f->unsynced = s->batch_syncfs && e->kind == PROTO_KIND_FILE && e->size < SYNC_EACH_MIN;
 		if ((f->mode != mode && fchmod(f->fd, mode) < 0) ||
-		    ((s->opts & PROTO_OPT_PRESERVE) && futimens(f->fd, ts) < 0) ||
+		    (times && futimens(f->fd, ts) < 0) ||
 		    (!f->unsynced && fdatasync(f->fd) < 0))
 			werr = errno;
 		s->unsynced += f->unsynced && werr == 0;

@@ -287,6 +287,49 @@ int main(void)
 	   slurp("d/f.txt", buf, sizeof(buf)) == 3 && strcmp(buf, "upd") == 0, "and the commit replaces it");
 	store_free(s);
 
+	/* --sync: keep a regular file of the same size and mtime (a time
+	 * here with no nanoseconds matches any), replace anything else, older
+	 * or newer; a stored file gets the sender's mtime. */
+	s = store_new(rfd, PROTO_OPT_SYNC);
+	{
+		struct timespec ts[2] = { { 2000000000, 500 }, { 2000000000, 500 } };
+
+		utimensat(rfd, "d/f.txt", ts, 0);
+	}
+	e = entry(PROTO_KIND_FILE, "d/f.txt", 3, 0644, 2000000000);
+	e.mtime_ns = 500;
+	ok(store_policy(s, &e, &reason) == PROTO_SKIP && reason == PR_UNCHANGED,
+	   "--sync skips the same size and mtime");
+	e.mtime_ns = 501;
+	ok(store_policy(s, &e, &reason) == PROTO_ACCEPT, "--sync sends another nanosecond");
+	e.mtime_ns = 499;
+	ok(store_policy(s, &e, &reason) == PROTO_ACCEPT, "--sync replaces a newer copy too");
+	e.mtime_ns = 500;
+	e.size = 4;
+	ok(store_policy(s, &e, &reason) == PROTO_ACCEPT, "--sync sends another size");
+	ok(fstatat(rfd, "d", &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode), "d is a directory here");
+	e = entry(PROTO_KIND_FILE, "d", (uint64_t)sb.st_size, 0644, sb.st_mtim.tv_sec);
+	e.mtime_ns = (uint32_t)sb.st_mtim.tv_nsec;
+	ok(store_policy(s, &e, &reason) == PROTO_ACCEPT, "--sync: a directory of that size and mtime is not a match");
+	{
+		struct timespec ts[2] = { { 2000000000, 0 }, { 2000000000, 0 } };
+
+		utimensat(rfd, "d/f.txt", ts, 0);
+	}
+	e = entry(PROTO_KIND_FILE, "d/f.txt", 3, 0644, 2000000000);
+	e.mtime_ns = 123456789;
+	ok(store_policy(s, &e, &reason) == PROTO_SKIP && reason == PR_UNCHANGED,
+	   "--sync: whole seconds here match any nanoseconds");
+	e.mtime = 2000000001;
+	ok(store_policy(s, &e, &reason) == PROTO_ACCEPT, "but not another second");
+	e = entry(PROTO_KIND_FILE, "d/s", 1, 0666, 1500000000);
+	e.mtime_ns = 42;
+	ok(write_body(s, &e, 0, "s", &f) == 0 && store_commit(s, &e, &f) == 0 && fstatat(rfd, "d/s", &sb, 0) == 0 &&
+	   sb.st_mtim.tv_sec == 1500000000 && sb.st_mtim.tv_nsec == 42 && (sb.st_mode & 0777) == 0644,
+	   "--sync: a stored file has the sender's mtime, and the umask's mode");
+	ok(store_policy(s, &e, &reason) == PROTO_SKIP, "and matches the next time");
+	store_free(s);
+
 	/* -p: exact bits but never setuid, times on files; directories last. */
 	s = store_new(rfd, PROTO_OPT_PRESERVE);
 	e = entry(PROTO_KIND_FILE, "d/p", 1, 04751, 1234567890);
