@@ -57,6 +57,9 @@ struct store {
 	int flush_err;
 	struct inode *inodes;		/* -H: files this transfer stored (open addressing) */
 	size_t inode_mask, ninodes;
+	bool changed;			/* this batch created or wrote something (store_sync) */
+	int pdir_fd;			/* store_policy's last directory, or -1 */
+	char *pdir;			/* its path (malloc) */
 };
 
 /* -H: a hard link is made only to a file this transfer stored, known by
@@ -156,6 +159,7 @@ struct store *store_new(int rootfd, uint32_t opts)
 	if (s == NULL)
 		return NULL;
 	s->rootfd = rootfd;
+	s->pdir_fd = -1;
 	s->opts = opts;
 	s->umask = umask(0);
 	umask(s->umask);
@@ -171,6 +175,12 @@ void store_batch_done(struct store *s)
 		free(s->dc[i].path);
 	}
 	s->ndc = 0;
+	if (s->pdir_fd >= 0)
+		close(s->pdir_fd);
+	s->pdir_fd = -1;
+	free(s->pdir);
+	s->pdir = NULL;
+	s->changed = false;
 	s->batch_syncfs = s->flushed = false;
 	s->unsynced = 0;
 	s->flush_err = 0;
@@ -337,6 +347,7 @@ int store_mkdir(struct store *s, const struct proto_entry *e)
 	if (fd == -ENOENT) {
 		fd = fsu_open_dir_beneath(s->rootfd, e->path, true);
 		created = true;
+		s->changed = true;
 	}
 	if (fd < 0)
 		return fd;
@@ -353,6 +364,7 @@ void store_dir_times(struct store *s)
 	struct stat sb;
 	size_t i;
 
+	s->changed |= s->ndirs > 0;
 	for (i = s->ndirs; i-- > 0;) {
 		int fd = fsu_open_dir_beneath(s->rootfd, s->dirs[i].path, false);
 
@@ -367,17 +379,39 @@ void store_dir_times(struct store *s)
 	}
 }
 
-uint8_t store_policy(const struct store *s, const struct proto_entry *e, uint8_t *reason)
+/* The directory a policy check looks in: the last one is kept until the
+ * batch is done (a tree's files come directory by directory), so that a
+ * --sync of many unchanged files opens each directory once.  Only one that
+ * exists is kept: a later entry of the batch may create it. */
+static int policy_dir(struct store *s, const char *parent)
+{
+	int fd;
+
+	if (s->pdir_fd >= 0 && strcmp(s->pdir, parent) == 0)
+		return s->pdir_fd;
+	fd = fsu_open_dir_beneath(s->rootfd, parent, false);
+	if (fd < 0)
+		return fd;
+	if (s->pdir_fd >= 0)
+		close(s->pdir_fd);
+	free(s->pdir);
+	s->pdir = strdup(parent);
+	s->pdir_fd = s->pdir ? fd : -1;
+	if (s->pdir == NULL)
+		close(fd);
+	return s->pdir ? fd : -ENOMEM;
+}
+
+uint8_t store_policy(struct store *s, const struct proto_entry *e, uint8_t *reason)
 {
 	char parent[PROTO_PATH_MAX + 1];
 	const char *name = fsu_split(e->path, parent);
 	struct stat sb;
-	int dfd = fsu_open_dir_beneath(s->rootfd, parent, false), rc;
+	int dfd = policy_dir(s, parent), rc;
 
 	if (dfd < 0)
 		return PROTO_ACCEPT;	/* the directory is new, so is the file */
 	rc = fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW);
-	close(dfd);
 	if (rc < 0)
 		return PROTO_ACCEPT;
 	if (s->opts & PROTO_OPT_NOCLOBBER) {
@@ -600,6 +634,7 @@ int store_open(struct store *s, const struct proto_entry *e, uint64_t start,
 
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
+	s->changed = true;
 	fsu_split(e->path, parent);
 	f->dirfd = dcache_get(s, parent);
 	if (f->dirfd < 0)
@@ -757,9 +792,11 @@ int store_link(struct store *s, const struct proto_entry *e)
 {
 	char parent[PROTO_PATH_MAX + 1], tparent[PROTO_PATH_MAX + 1], tmp[FSU_TMPNAME_MAX];
 	const char *name = fsu_split(e->path, parent), *tname = NULL;
-	int dfd = dcache_get(s, parent), tfd = -1, rc;
+	int dfd, tfd = -1, rc;
 	struct stat sb;
 
+	s->changed = true;
+	dfd = dcache_get(s, parent);
 	if (dfd < 0)
 		return dfd;
 	if (e->kind == PROTO_KIND_HARDLINK) {
@@ -849,6 +886,10 @@ int store_sync(struct store *s, const struct proto_batch *b)
 	unsigned i;
 	int rc = 0;
 
+	/* Nothing was created or written (--sync, -n, --update skipped it
+	 * all, and its directories were there): nothing to make durable. */
+	if (!s->changed)
+		return 0;
 	/* The batch's data went out with one syncfs: one more makes its
 	 * renames and directories durable (see SYNCFS_MIN_FILES). */
 	if (s->flushed && s->flush_err == 0)

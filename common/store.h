@@ -95,7 +95,7 @@ int store_mkdir(struct store *s, const struct proto_entry *e);
  * PR_OK for a copy not older) when the receiver keeps what it has, else
  * PROTO_ACCEPT.  With --sync (and no --update) a file that differs is
  * replaced whatever its age. */
-uint8_t store_policy(const struct store *s, const struct proto_entry *e, uint8_t *reason);
+uint8_t store_policy(struct store *s, const struct proto_entry *e, uint8_t *reason);
 
 /* True when a component of the checked path p[0..len) has the form of
  * the store's own temporary names (".ktlscp-*.part"): such a path from
