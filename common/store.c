@@ -402,7 +402,24 @@ static int policy_dir(struct store *s, const char *parent)
 	return s->pdir ? fd : -ENOMEM;
 }
 
-uint8_t store_policy(struct store *s, const struct proto_entry *e, uint8_t *reason)
+/* --checksum: does name in dfd, a regular file of size bytes, have the
+ * SHA-256 sum? */
+static bool same_content(int dfd, const char *name, uint64_t size, const uint8_t *sum)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	uint8_t h[PROTO_HASH_LEN];
+	struct stat sb;
+	bool same;
+
+	if (fd < 0)
+		return false;
+	same = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == size &&
+	       fsu_hash_prefix(fd, size, h) == 0 && memcmp(h, sum, PROTO_HASH_LEN) == 0;
+	close(fd);
+	return same;
+}
+
+uint8_t store_policy(struct store *s, const struct proto_entry *e, const uint8_t *sum, uint8_t *reason)
 {
 	char parent[PROTO_PATH_MAX + 1];
 	const char *name = fsu_split(e->path, parent);
@@ -423,9 +440,14 @@ uint8_t store_policy(struct store *s, const struct proto_entry *e, uint8_t *reas
 	 * matches any (a file system that keeps whole seconds stored it so).
 	 * Links and anything else are made again. */
 	if (s->opts & PROTO_OPT_SYNC) {
-		if (e->kind == PROTO_KIND_FILE && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == e->size &&
-		    sb.st_mtim.tv_sec == e->mtime &&
-		    ((uint32_t)sb.st_mtim.tv_nsec == e->mtime_ns || sb.st_mtim.tv_nsec == 0)) {
+		bool same = e->kind == PROTO_KIND_FILE && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == e->size;
+
+		if (same && (s->opts & PROTO_OPT_CHECKSUM))
+			same = sum != NULL && same_content(dfd, name, e->size, sum);
+		else if (same)
+			same = sb.st_mtim.tv_sec == e->mtime &&
+			       ((uint32_t)sb.st_mtim.tv_nsec == e->mtime_ns || sb.st_mtim.tv_nsec == 0);
+		if (same) {
 			*reason = PR_UNCHANGED;
 			return PROTO_SKIP;
 		}

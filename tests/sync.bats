@@ -3,8 +3,8 @@
 # size and modification time is not sent (listed in skipped_entries as
 # "unchanged"); the receiver's copy is left untouched (inode, mtime and
 # ctime); whatever differs in size or mtime is sent again; files stored
-# keep the sender's mtime, so that the next run can compare.  What arrives
-# is compared by sha256.
+# keep the sender's mtime, so that the next run can compare.  --checksum
+# compares size and SHA-256 instead.  What arrives is compared by sha256.
 
 load helpers
 load sshd
@@ -115,7 +115,7 @@ stamp() {
 	echo "$output" | jq -e '.skipped_entries[0].reason == "it exists on the receiver (-n)"' >/dev/null
 }
 
-@test "cp --sync: pushed and pulled trees, the second run of each copies nothing" {
+@test "cp --sync and -c: pushed and pulled trees, the second run of each copies nothing" {
 	skip_unless_sshd
 	sshd_start
 	H="$SSH_USER@127.0.0.1"
@@ -132,4 +132,35 @@ stamp() {
 	run_ktlscp --separate-stderr 0 cp -e "$RSH" --remote-ktlscp "$FAR" --json -r --sync "$H:$DST/t" "$BATS_TEST_TMPDIR/back"
 	echo "$output" | jq -e '.files == 0 and .skipped == 4' >/dev/null
 	[ "$(stamp "$BATS_TEST_TMPDIR/back")" = "$before" ]
+	# -c goes to the far sender too: a pull by content copies nothing.
+	run_ktlscp --separate-stderr 0 cp -e "$RSH" --remote-ktlscp "$FAR" --json -r -c "$H:$DST/t" "$BATS_TEST_TMPDIR/back"
+	echo "$output" | jq -e '.files == 0 and .skipped == 4' >/dev/null
+	[ "$(stamp "$BATS_TEST_TMPDIR/back")" = "$before" ]
+}
+
+@test "--checksum: same size and mtime with other bytes is sent; same bytes with another mtime is not" {
+	make_sync_tree
+	start_recv -k
+	run_send 0 -r --sync "$SRC/t"
+	# c: other bytes, same size and mtime (the quick check misses it).
+	touch -r "$SRC/t/sub/deep/c" "$BATS_TEST_TMPDIR/ref"
+	head -c 7000 /dev/urandom >"$SRC/t/sub/deep/c"
+	touch -r "$BATS_TEST_TMPDIR/ref" "$SRC/t/sub/deep/c"
+	# b: the same bytes, another mtime (the quick check would send it).
+	touch -d '2020-01-02 03:04:05' "$SRC/t/sub/b"
+	binode=$(stat -c %i "$DST/t/sub/b")
+	run_send --separate-stderr 0 --json -r --sync "$SRC/t"
+	[ "$(json_field "$output" files)" = 1 ]
+	! assert_same_file "$SRC/t/sub/deep/c" "$DST/t/sub/deep/c" 2>/dev/null
+	touch -r "$BATS_TEST_TMPDIR/ref" "$DST/t/sub/b"
+	binode=$(stat -c %i "$DST/t/sub/b")
+	run_send --separate-stderr 0 --json -r -c "$SRC/t"
+	echo "$output" | jq -e '.files == 1 and .skipped == 3' >/dev/null
+	echo "$output" | jq -e '[.skipped_entries[] | select(.reason == "unchanged (same SHA-256)")] | length == 3' >/dev/null
+	assert_same_tree "$SRC/t" "$DST/t"
+	[ "$(stat -c %i "$DST/t/sub/b")" = "$binode" ]
+	# And again: nothing is sent.
+	run_send --separate-stderr 0 --json -r --checksum --verify "$SRC/t"
+	echo "$output" | jq -e '.files == 0 and .bytes == 0 and .skipped == 4' >/dev/null
+	no_temp_files "$DST"
 }
