@@ -35,7 +35,7 @@
 #define FAR_HANDSHAKE_MS 10000	/* the far end's limit for an authenticated peer */
 
 static struct cp_cli {
-	int recursive, preserve, no_clobber, resume, update, verify, links, hard_links;
+	int recursive, preserve, no_clobber, resume, update, sync, checksum, verify, links, hard_links;
 	char *limit_rate, *rsh, *remote, *data_port;
 	int far, reverse, ipv4, ipv6;
 } opt;
@@ -66,6 +66,11 @@ static struct poptOption cp_table[] = {
 	  "continue files an interrupted run left partial (their prefix is checked)", NULL },
 	{ "update", 0, POPT_ARG_NONE, &opt.update, 0, "skip files whose copy at the destination is not older",
 	  NULL },
+	{ "sync", 0, POPT_ARG_NONE, &opt.sync, 0,
+	  "skip files whose copy at the destination has the same size and modification time; "
+	  "files copied keep their modification time", NULL },
+	{ "checksum", 'c', POPT_ARG_NONE, &opt.checksum, 0,
+	  "--sync, comparing size and SHA-256 (read on both ends) instead of size and modification time", NULL },
 	{ "verify", 0, POPT_ARG_NONE, &opt.verify, 0,
 	  "check each file end to end (SHA-256) before it takes its name", NULL },
 	{ "limit-rate", 0, POPT_ARG_STRING, &opt.limit_rate, 0,
@@ -112,7 +117,8 @@ static uint32_t cp_proto_opts(void)
 	return (opt.preserve ? PROTO_OPT_PRESERVE : 0) | (opt.no_clobber ? PROTO_OPT_NOCLOBBER : 0) |
 	       (opt.update ? PROTO_OPT_UPDATE : 0) | (opt.resume ? PROTO_OPT_RESUME : 0) |
 	       (opt.verify ? PROTO_OPT_VERIFY : 0) | (opt.links ? PROTO_OPT_LINKS : 0) |
-	       (opt.hard_links ? PROTO_OPT_HARDLINKS : 0);
+	       (opt.hard_links ? PROTO_OPT_HARDLINKS : 0) | (opt.sync || opt.checksum ? PROTO_OPT_SYNC : 0) |
+	       (opt.checksum ? PROTO_OPT_CHECKSUM : 0);
 }
 
 /* One mode name from CP_INFO's byte. */

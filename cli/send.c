@@ -34,7 +34,7 @@
 /* send's own options. */
 static struct send_cli {
 	int port;
-	int recursive, preserve, no_clobber, resume, update, verify, raw;
+	int recursive, preserve, no_clobber, resume, update, sync, checksum, verify, raw;
 	int links, safe_links, hard_links;
 	char *target, *limit_rate, *name;
 	int ipv4, ipv6;
@@ -71,6 +71,11 @@ static struct poptOption send_table[] = {
 	  "continue files an interrupted run left partial (their prefix is checked)", NULL },
 	{ "update", 0, POPT_ARG_NONE, &opt.update, 0,
 	  "skip files whose copy on the receiver is not older", NULL },
+	{ "sync", 0, POPT_ARG_NONE, &opt.sync, 0,
+	  "skip files whose copy on the receiver has the same size and modification time; "
+	  "files stored keep the sender's modification time", NULL },
+	{ "checksum", 'c', POPT_ARG_NONE, &opt.checksum, 0,
+	  "--sync, comparing size and SHA-256 (read on both ends) instead of size and modification time", NULL },
 	{ "verify", 0, POPT_ARG_NONE, &opt.verify, 0,
 	  "check each file end to end: SHA-256 of the source against the bytes the receiver wrote, "
 	  "before it takes its name", NULL },
@@ -362,7 +367,8 @@ static int send_sources(struct send_job *j, struct kc_status *st)
 	j->so.opts = (opt.preserve ? PROTO_OPT_PRESERVE : 0) | (opt.no_clobber ? PROTO_OPT_NOCLOBBER : 0) |
 		     (opt.update ? PROTO_OPT_UPDATE : 0) | (opt.resume ? PROTO_OPT_RESUME : 0) |
 		     (opt.verify ? PROTO_OPT_VERIFY : 0) | (opt.links ? PROTO_OPT_LINKS : 0) |
-		     (opt.hard_links ? PROTO_OPT_HARDLINKS : 0);
+		     (opt.hard_links ? PROTO_OPT_HARDLINKS : 0) | (opt.sync || opt.checksum ? PROTO_OPT_SYNC : 0) |
+		     (opt.checksum ? PROTO_OPT_CHECKSUM : 0);
 	j->so.safe_links = opt.safe_links;
 	return 0;
 }

@@ -543,6 +543,7 @@ const char *proto_reason_str(unsigned reason)
 		[PR_OTHER] = "failed on the receiver",
 		[PR_MISMATCH] = "content differs from the sender's file (SHA-256 mismatch)",
 		[PR_BUSY] = "busy: another transfer of this file is in progress",
+		[PR_UNCHANGED] = "unchanged (same size and modification time, or content with --checksum)",
 	};
 
 	return reason < PR_MAX_ ? s[reason] : "unknown reason";

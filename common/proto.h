@@ -34,7 +34,8 @@ enum proto_type {
 	PROTO_DONE = 5,		/* receiver: per entry durable/failed */
 	PROTO_ERROR = 6,	/* either way: fatal, then close */
 	PROTO_PLAN = 7,		/* sender, with --resume: where each body starts */
-	PROTO_SUMS = 8,		/* sender, with --verify: SHA-256 of each body's file */
+	PROTO_SUMS = 8,		/* sender, with --verify: SHA-256 of each body's file;
+				 * with --checksum also right after each BATCH */
 	PROTO_CP_REQ = 9,	/* cp, TLS client to the far end, first: push or pull what */
 	PROTO_CP_INFO = 10,	/* cp, the far end's answer: its kTLS modes */
 };
@@ -62,6 +63,8 @@ enum proto_reason {
 	PR_BADPATH, PR_TOOBIG, PR_SOURCE, PR_PROTOCOL, PR_LIMIT, PR_OTHER,
 	PR_MISMATCH,		/* --verify: the receiver's SHA-256 differs */
 	PR_BUSY,		/* another connection holds this file's partial */
+	PR_UNCHANGED,		/* --sync: ACK skip, the receiver's copy matches
+				 * (size and mtime; with --checksum size and SHA-256) */
 	PR_MAX_
 };
 
@@ -76,9 +79,11 @@ enum proto_reason {
 #define PROTO_OPT_VERIFY	(1u << 4)	/* SUMS after each batch's bodies */
 #define PROTO_OPT_LINKS		(1u << 5)	/* -l: SYMLINK entries may come */
 #define PROTO_OPT_HARDLINKS	(1u << 6)	/* -H: HARDLINK entries may come */
+#define PROTO_OPT_SYNC		(1u << 7)	/* skip files whose size and mtime match; set mtimes */
+#define PROTO_OPT_CHECKSUM	(1u << 8)	/* with SYNC: compare SHA-256 (SUMS after each BATCH) */
 #define PROTO_OPT_KNOWN		(PROTO_OPT_PRESERVE | PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE | \
 				 PROTO_OPT_RESUME | PROTO_OPT_VERIFY | PROTO_OPT_LINKS | \
-				 PROTO_OPT_HARDLINKS)
+				 PROTO_OPT_HARDLINKS | PROTO_OPT_SYNC | PROTO_OPT_CHECKSUM)
 #define PROTO_HASH_LEN		32		/* SHA-256: a partial's prefix, a whole file */
 
 struct proto_hello {

@@ -58,6 +58,7 @@ struct rstate {
 	struct pbuf pb;
 	struct proto_reply rep;
 	struct proto_reply sums;	/* --verify: the sender's SUMS */
+	struct proto_reply csums;	/* --checksum: the SUMS after the BATCH being decided */
 	struct xfer_stats *stats;
 	int (*path_ok)(void *arg, const char *path);	/* receiver_run_only(): cp pull names */
 	void *path_arg;
@@ -128,10 +129,14 @@ static void decide(struct rstate *s, const struct proto_entry *e, struct rent *r
 			re->reason = proto_reason_from_errno(err);
 			diag_print("%s: cannot create directory: %s", esc(e->path, en), strerror(-err));
 		}
-	} else if (s->opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)) {
-		re->action = store_policy(s->store, e, &re->reason);
+	} else if (s->opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE | PROTO_OPT_SYNC)) {
+		bool sum = (s->opts & PROTO_OPT_CHECKSUM) && s->csums.hashlen[i] == PROTO_HASH_LEN;
+
+		re->action = store_policy(s->store, e, sum ? s->csums.hash[i] : NULL, &re->reason);
 		if (re->action == PROTO_SKIP)
 			report_entry_skipped(e->path, re->reason == PR_EXISTS ? "it exists here (-n)"
+						      : re->reason == PR_UNCHANGED && (s->opts & PROTO_OPT_CHECKSUM) ? "unchanged (--checksum: same size and SHA-256)"
+						      : re->reason == PR_UNCHANGED ? "unchanged (--sync: same size and modification time)"
 									      : "the copy here is not older (--update)",
 					     false);
 	}
@@ -279,6 +284,14 @@ static int recv_manifest(struct rstate *s, int slot, uint32_t seq, struct kc_sta
 		snprintf(text, sizeof(text), "protocol error: the path \"%s\" is twice in one batch; transfer refused",
 			 diag_escape(b->e[rc].path, b->e[rc].path_len, en, 200));
 		return xfer_abort(c, PR_PROTOCOL, st, KC_XFER, text);
+	}
+	/* --checksum: the SHA-256 of each file comes right after its BATCH. */
+	if (s->opts & PROTO_OPT_CHECKSUM) {
+		if (xfer_expect(c, PROTO_SUMS, &p, &len, st) < 0)
+			return -1;
+		if (proto_reply_decode(PROTO_SUMS, p, len, &s->csums) < 0 || s->csums.seq != b->seq ||
+		    s->csums.count != b->count)
+			return xfer_abort(c, PR_PROTOCOL, st, KC_XFER, "protocol error: malformed SUMS (--checksum)");
 	}
 	for (i = 0; i < b->count; i++)
 		decide(s, &b->e[i], &r[i], i);

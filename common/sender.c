@@ -127,6 +127,27 @@ static int build_batch(struct walk *w, struct sbatch *b, uint32_t seq, struct pb
 	return 0;
 }
 
+/* --checksum: SUMS after b's BATCH in pb, the SHA-256 of each file (none
+ * for one that cannot be read: it is sent, and fails or not as usual). */
+static int add_checksums(const struct sbatch *b, struct pbuf *pb, struct kc_status *st)
+{
+	struct proto_reply *r = calloc(1, sizeof(*r));
+	unsigned i;
+	int rc;
+
+	if (r == NULL)
+		return kc_fail(st, KC_OTHER, "out of memory");
+	r->seq = b->seq;
+	r->count = b->n;
+	for (i = 0; i < b->n; i++)
+		if (b->e[i].kind == PROTO_KIND_FILE && b->e[i].fd >= 0 &&
+		    fsu_hash_prefix(b->e[i].fd, b->e[i].size, r->hash[i]) == 0)
+			r->hashlen[i] = PROTO_HASH_LEN;
+	rc = proto_reply_encode(pb, PROTO_SUMS, r);
+	free(r);
+	return rc < 0 ? kc_fail(st, KC_OTHER, "cannot encode SUMS") : 0;
+}
+
 static void note_failure(struct xfer_stats *stats, enum kc_class *worst, enum kc_class cls)
 {
 	stats->failed++;
@@ -162,9 +183,13 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, ui
 		 * and --update ask for that, else it would pass for success. */
 		/* A link may be skipped too: the receiver keeps unsafe
 		 * symbolic links out of its DIR (PR_BADPATH) and has nowhere to
-		 * put one with --stdout (PR_OK). */
+		 * put one with --stdout (PR_OK).  --sync asks for skipping a
+		 * FILE the receiver has unchanged; that answer is taken on
+		 * trust, as -n's and --update's are: the receiver only keeps
+		 * its own copy, which it could as well drop after DONE. */
 		if (e->action == PROTO_SKIP && !(opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE)) &&
-		    !PROTO_KIND_IS_LINK(e->kind))
+		    !PROTO_KIND_IS_LINK(e->kind) &&
+		    !((opts & PROTO_OPT_SYNC) && e->kind == PROTO_KIND_FILE && e->reason == PR_UNCHANGED))
 			return xfer_abort(c, PR_PROTOCOL, st, KC_XFER,
 					  "protocol error: a skip the sender did not ask for");
 		if (e->action == PROTO_REJECT) {
@@ -173,6 +198,8 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, ui
 			note_failure(stats, worst, KC_XFER);
 		} else if (e->action == PROTO_SKIP) {
 			report_entry_skipped(e->path, e->reason == PR_EXISTS ? "it exists on the receiver (-n)"
+						      : e->reason == PR_UNCHANGED && (opts & PROTO_OPT_CHECKSUM) ? "unchanged (same SHA-256)"
+						      : e->reason == PR_UNCHANGED ? "unchanged"
 						      : e->reason == PR_BADPATH ? "unsafe symbolic link, refused by the receiver (recv --unsafe-links keeps it)"
 						      : PROTO_KIND_IS_LINK(e->kind) && !(opts & PROTO_OPT_UPDATE) ? "link not stored by the receiver (--stdout)"
 						      : "the receiver's copy is not older (--update)",
@@ -559,7 +586,7 @@ int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *sta
 	struct sbatch *cur, *prev = NULL, *next;
 	struct pbuf pb = { 0 };
 	enum kc_class worst = KC_OK;
-	bool verify = o->opts & PROTO_OPT_VERIFY;
+	bool verify = o->opts & PROTO_OPT_VERIFY, checksum = o->opts & PROTO_OPT_CHECKSUM;
 	int rc = -1;
 
 	if (w == NULL || bs[0] == NULL || bs[1] == NULL || r == NULL) {
@@ -568,7 +595,8 @@ int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *sta
 	}
 	walk_set_links(w, o->opts & PROTO_OPT_LINKS, o->safe_links, o->opts & PROTO_OPT_HARDLINKS);
 	cur = bs[0];
-	if (xfer_hello_encode(&pb, o->opts) < 0 || build_batch(w, cur, 1, &pb, st) < 0)
+	if (xfer_hello_encode(&pb, o->opts) < 0 || build_batch(w, cur, 1, &pb, st) < 0 ||
+	    (checksum && add_checksums(cur, &pb, st) < 0))
 		goto out;
 	if (chan_write(c, pb.p, pb.len, false, st) < 0)
 		goto out_net;
@@ -586,7 +614,8 @@ int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *sta
 			}
 			next = prev ? prev : bs[1];
 			pb.len = 0;
-			if (build_batch(w, next, cur->seq + 1, &pb, st) < 0)
+			if (build_batch(w, next, cur->seq + 1, &pb, st) < 0 ||
+			    (checksum && add_checksums(next, &pb, st) < 0))
 				goto out;
 			if (chan_write(c, pb.p, pb.len, true, st) < 0)
 				goto out_net;

@@ -62,6 +62,9 @@ struct store {
 	int flush_err;
 	struct inode *inodes;		/* -H: files this transfer stored (open addressing) */
 	size_t inode_mask, ninodes;
+	bool changed;			/* this batch created or wrote something (store_sync) */
+	int pdir_fd;			/* store_policy's last directory, or -1 */
+	char *pdir;			/* its path (malloc) */
 };
 
 /* -H: a hard link is made only to a file this transfer stored, known by
@@ -161,6 +164,7 @@ struct store *store_new(int rootfd, uint32_t opts)
 	if (s == NULL)
 		return NULL;
 	s->rootfd = rootfd;
+	s->pdir_fd = -1;
 	s->opts = opts;
 	s->umask = umask(0);
 	umask(s->umask);
@@ -176,6 +180,12 @@ void store_batch_done(struct store *s)
 		free(s->dc[i].path);
 	}
 	s->ndc = 0;
+	if (s->pdir_fd >= 0)
+		close(s->pdir_fd);
+	s->pdir_fd = -1;
+	free(s->pdir);
+	s->pdir = NULL;
+	s->changed = false;
 	s->batch_syncfs = s->flushed = false;
 	s->unsynced = 0;
 	s->flush_err = 0;
@@ -342,6 +352,7 @@ int store_mkdir(struct store *s, const struct proto_entry *e)
 	if (fd == -ENOENT) {
 		fd = fsu_open_dir_beneath(s->rootfd, e->path, true);
 		created = true;
+		s->changed = true;
 	}
 	if (fd < 0)
 		return fd;
@@ -358,6 +369,7 @@ void store_dir_times(struct store *s)
 	struct stat sb;
 	size_t i;
 
+	s->changed |= s->ndirs > 0;
 	for (i = s->ndirs; i-- > 0;) {
 		int fd = fsu_open_dir_beneath(s->rootfd, s->dirs[i].path, false);
 
@@ -372,22 +384,80 @@ void store_dir_times(struct store *s)
 	}
 }
 
-uint8_t store_policy(const struct store *s, const struct proto_entry *e, uint8_t *reason)
+/* The directory a policy check looks in: the last one is kept until the
+ * batch is done (a tree's files come directory by directory), so that a
+ * --sync of many unchanged files opens each directory once.  Only one that
+ * exists is kept: a later entry of the batch may create it. */
+static int policy_dir(struct store *s, const char *parent)
+{
+	int fd;
+
+	if (s->pdir_fd >= 0 && strcmp(s->pdir, parent) == 0)
+		return s->pdir_fd;
+	fd = fsu_open_dir_beneath(s->rootfd, parent, false);
+	if (fd < 0)
+		return fd;
+	if (s->pdir_fd >= 0)
+		close(s->pdir_fd);
+	free(s->pdir);
+	s->pdir = strdup(parent);
+	s->pdir_fd = s->pdir ? fd : -1;
+	if (s->pdir == NULL)
+		close(fd);
+	return s->pdir ? fd : -ENOMEM;
+}
+
+/* --checksum: does name in dfd, a regular file of size bytes, have the
+ * SHA-256 sum? */
+static bool same_content(int dfd, const char *name, uint64_t size, const uint8_t *sum)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	uint8_t h[PROTO_HASH_LEN];
+	struct stat sb;
+	bool same;
+
+	if (fd < 0)
+		return false;
+	same = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == size &&
+	       fsu_hash_prefix(fd, size, h) == 0 && memcmp(h, sum, PROTO_HASH_LEN) == 0;
+	close(fd);
+	return same;
+}
+
+uint8_t store_policy(struct store *s, const struct proto_entry *e, const uint8_t *sum, uint8_t *reason)
 {
 	char parent[PROTO_PATH_MAX + 1];
 	const char *name = fsu_split(e->path, parent);
 	struct stat sb;
-	int dfd = fsu_open_dir_beneath(s->rootfd, parent, false), rc;
+	int dfd = policy_dir(s, parent), rc;
 
 	if (dfd < 0)
 		return PROTO_ACCEPT;	/* the directory is new, so is the file */
 	rc = fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW);
-	close(dfd);
 	if (rc < 0)
 		return PROTO_ACCEPT;
 	if (s->opts & PROTO_OPT_NOCLOBBER) {
 		*reason = PR_EXISTS;
 		return PROTO_SKIP;
+	}
+	/* --sync: keep a regular file of the same size and modification time,
+	 * to the nanosecond, except that a time here with no nanoseconds
+	 * matches any (a file system that keeps whole seconds stored it so).
+	 * Links and anything else are made again. */
+	if (s->opts & PROTO_OPT_SYNC) {
+		bool same = e->kind == PROTO_KIND_FILE && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == e->size;
+
+		if (same && (s->opts & PROTO_OPT_CHECKSUM))
+			same = sum != NULL && same_content(dfd, name, e->size, sum);
+		else if (same)
+			same = sb.st_mtim.tv_sec == e->mtime &&
+			       ((uint32_t)sb.st_mtim.tv_nsec == e->mtime_ns || sb.st_mtim.tv_nsec == 0);
+		if (same) {
+			*reason = PR_UNCHANGED;
+			return PROTO_SKIP;
+		}
+		if (!(s->opts & PROTO_OPT_UPDATE))
+			return PROTO_ACCEPT;
 	}
 	/* --update: replace only an older copy (by mtime, to the nanosecond). */
 	if (sb.st_mtim.tv_sec > e->mtime ||
@@ -615,6 +685,7 @@ int store_open(struct store *s, const struct proto_entry *e, uint64_t start,
 
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
+	s->changed = true;
 	fsu_split(e->path, parent);
 	f->dirfd = dcache_get(s, parent);
 	if (f->dirfd < 0)
@@ -663,12 +734,17 @@ int store_close(struct store *s, const struct proto_entry *e, struct store_file 
 	if (werr == 0) {
 		mode_t mode = file_mode(s, e);
 		struct timespec ts[2] = { { e->atime, e->atime_ns }, { e->mtime, e->mtime_ns } };
+		bool times = (s->opts & (PROTO_OPT_PRESERVE | PROTO_OPT_SYNC)) != 0;
 
+		/* --sync keeps the modification time (the next run compares
+		 * it), -p the access time too. */
+		if (!(s->opts & PROTO_OPT_PRESERVE))
+			ts[0].tv_nsec = UTIME_OMIT;
 		/* fchmod even so: the partial is 0600 until it is complete, so
 		 * that nobody reads a body that may yet be discarded. */
 		f->unsynced = s->batch_syncfs && e->kind == PROTO_KIND_FILE && e->size < SYNC_EACH_MIN;
 		if ((f->mode != mode && fchmod(f->fd, mode) < 0) ||
-		    ((s->opts & PROTO_OPT_PRESERVE) && futimens(f->fd, ts) < 0) ||
+		    (times && futimens(f->fd, ts) < 0) ||
 		    (!f->unsynced && fdatasync(f->fd) < 0))
 			werr = errno;
 		s->unsynced += f->unsynced && werr == 0;
@@ -767,9 +843,11 @@ int store_link(struct store *s, const struct proto_entry *e)
 {
 	char parent[PROTO_PATH_MAX + 1], tparent[PROTO_PATH_MAX + 1], tmp[FSU_TMPNAME_MAX];
 	const char *name = fsu_split(e->path, parent), *tname = NULL;
-	int dfd = dcache_get(s, parent), tfd = -1, rc;
+	int dfd, tfd = -1, rc;
 	struct stat sb;
 
+	s->changed = true;
+	dfd = dcache_get(s, parent);
 	if (dfd < 0)
 		return dfd;
 	if (e->kind == PROTO_KIND_HARDLINK) {
@@ -859,6 +937,10 @@ int store_sync(struct store *s, const struct proto_batch *b)
 	unsigned i;
 	int rc = 0;
 
+	/* Nothing was created or written (--sync, -n, --update skipped it
+	 * all, and its directories were there): nothing to make durable. */
+	if (!s->changed)
+		return 0;
 	/* The batch's data went out with one syncfs: one more makes its
 	 * renames and directories durable (see SYNCFS_MIN_FILES). */
 	if (s->flushed && s->flush_err == 0)

@@ -90,9 +90,14 @@ uint64_t store_room(const struct store *s);
  * mode and times are set by store_dir_times().  0 or -errno. */
 int store_mkdir(struct store *s, const struct proto_entry *e);
 
-/* -n and --update: PROTO_SKIP with *reason (PR_EXISTS for -n, PR_OK for a
- * copy not older) when the receiver keeps what it has, else PROTO_ACCEPT. */
-uint8_t store_policy(const struct store *s, const struct proto_entry *e, uint8_t *reason);
+/* -n, --sync and --update: PROTO_SKIP with *reason (PR_EXISTS for -n,
+ * PR_UNCHANGED for a regular file of the same size and mtime with --sync,
+ * PR_OK for a copy not older) when the receiver keeps what it has, else
+ * PROTO_ACCEPT.  With --sync (and no --update) a file that differs is
+ * replaced whatever its age.  With --checksum too, sum is the sender's
+ * SHA-256 of the file (NULL: none, so not unchanged), compared with that
+ * of the copy here when the sizes match, instead of the mtimes. */
+uint8_t store_policy(struct store *s, const struct proto_entry *e, const uint8_t *sum, uint8_t *reason);
 
 /* True when a component of the checked path p[0..len) has the form of
  * the store's own temporary names (".ktlscp-*.part"): such a path from

@@ -26,8 +26,12 @@ static void test_hello(void)
 	b.p[b.len - 1] = PROTO_OPT_VERIFY;
 	ok(proto_hello_decode(b.p + 5, len, &g) == 0 && g.opts == PROTO_OPT_VERIFY,
 	   "hello with the verify option decodes");
-	b.p[b.len - 1] = 0x80;
-	ok(proto_hello_decode(b.p + 5, len, &g) == -EOPNOTSUPP && g.opts == 0x80,
+	b.p[b.len - 1] = PROTO_OPT_SYNC;
+	ok(proto_hello_decode(b.p + 5, len, &g) == 0 && g.opts == PROTO_OPT_SYNC,
+	   "hello with the sync option decodes");
+	b.p[b.len - 1] = 0;
+	b.p[b.len - 3] = 0x80;
+	ok(proto_hello_decode(b.p + 5, len, &g) == -EOPNOTSUPP && g.opts == 0x800000,
 	   "hello with an unknown option is refused, naming the bits");
 	b.p[5] = 'X';
 	ok(proto_hello_decode(b.p + 5, len, &g) == -EPROTO, "hello with bad magic is refused");
@@ -258,6 +262,8 @@ static void test_sums(void)
 	ok(proto_header_parse(b.p, &type, &len) == -EPROTO, "an oversized SUMS is refused");
 	ok(strcmp(proto_type_str(PROTO_SUMS), "SUMS") == 0 && strstr(proto_reason_str(PR_MISMATCH), "SHA-256"),
 	   "SUMS and the mismatch reason have names");
+	ok(PR_UNCHANGED == 15 && strstr(proto_reason_str(PR_UNCHANGED), "unchanged"),
+	   "--sync's reason is 14, as the man page says");
 	pbuf_free(&b);
 }
 

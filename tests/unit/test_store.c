@@ -168,7 +168,7 @@ int main(void)
 	e = entry(PROTO_KIND_DIR, "evil/sub", 0, 0755, 0);
 	ok(store_mkdir(s, &e) < 0, "a directory under a symlinked directory is refused");
 	e = entry(PROTO_KIND_FILE, "evil/y", 1, 0644, 0);
-	ok(store_offer(s, &e, hash, &mark) == 0 && store_policy(s, &e, &reason) == PROTO_ACCEPT,
+	ok(store_offer(s, &e, hash, &mark) == 0 && store_policy(s, &e, NULL, &reason) == PROTO_ACCEPT,
 	   "offer and policy do not look through it");
 	ok(count_entries(outside) == 1, "nothing was created outside DIR");
 
@@ -257,11 +257,11 @@ int main(void)
 	/* -n: existing names are kept, even one that appears before commit. */
 	s = store_new(rfd, PROTO_OPT_NOCLOBBER);
 	e = entry(PROTO_KIND_FILE, "d/f.txt", 3, 0644, 0);
-	ok(store_policy(s, &e, &reason) == PROTO_SKIP && reason == PR_EXISTS, "-n skips an existing file");
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_SKIP && reason == PR_EXISTS, "-n skips an existing file");
 	e = entry(PROTO_KIND_FILE, "d/new", 3, 0644, 0);
-	ok(store_policy(s, &e, &reason) == PROTO_ACCEPT, "-n accepts a new name");
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_ACCEPT, "-n accepts a new name");
 	e = entry(PROTO_KIND_FILE, "new-dir/new", 3, 0644, 0);
-	ok(store_policy(s, &e, &reason) == PROTO_ACCEPT, "-n accepts a name in a new directory");
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_ACCEPT, "-n accepts a name in a new directory");
 	e = entry(PROTO_KIND_FILE, "d/f.txt", 3, 0644, 0);
 	ok(write_body(s, &e, 0, "new", &f) == 0 && store_commit(s, &e, &f) == -EEXIST,
 	   "-n: commit does not replace a name that exists");
@@ -278,13 +278,72 @@ int main(void)
 	}
 	e = entry(PROTO_KIND_FILE, "d/f.txt", 3, 0644, 2000000000);
 	e.mtime_ns = 499;
-	ok(store_policy(s, &e, &reason) == PROTO_SKIP && reason == PR_OK, "--update skips when ours is newer");
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_SKIP && reason == PR_OK, "--update skips when ours is newer");
 	e.mtime_ns = 500;
-	ok(store_policy(s, &e, &reason) == PROTO_SKIP, "--update skips the same mtime");
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_SKIP, "--update skips the same mtime");
 	e.mtime_ns = 501;
-	ok(store_policy(s, &e, &reason) == PROTO_ACCEPT, "--update replaces an older copy");
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_ACCEPT, "--update replaces an older copy");
 	ok(write_body(s, &e, 0, "upd", &f) == 0 && store_commit(s, &e, &f) == 0 &&
 	   slurp("d/f.txt", buf, sizeof(buf)) == 3 && strcmp(buf, "upd") == 0, "and the commit replaces it");
+	store_free(s);
+
+	/* --sync: keep a regular file of the same size and mtime (a time
+	 * here with no nanoseconds matches any), replace anything else, older
+	 * or newer; a stored file gets the sender's mtime. */
+	s = store_new(rfd, PROTO_OPT_SYNC);
+	{
+		struct timespec ts[2] = { { 2000000000, 500 }, { 2000000000, 500 } };
+
+		utimensat(rfd, "d/f.txt", ts, 0);
+	}
+	e = entry(PROTO_KIND_FILE, "d/f.txt", 3, 0644, 2000000000);
+	e.mtime_ns = 500;
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_SKIP && reason == PR_UNCHANGED,
+	   "--sync skips the same size and mtime");
+	e.mtime_ns = 501;
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_ACCEPT, "--sync sends another nanosecond");
+	e.mtime_ns = 499;
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_ACCEPT, "--sync replaces a newer copy too");
+	e.mtime_ns = 500;
+	e.size = 4;
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_ACCEPT, "--sync sends another size");
+	ok(fstatat(rfd, "d", &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode), "d is a directory here");
+	e = entry(PROTO_KIND_FILE, "d", (uint64_t)sb.st_size, 0644, sb.st_mtim.tv_sec);
+	e.mtime_ns = (uint32_t)sb.st_mtim.tv_nsec;
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_ACCEPT, "--sync: a directory of that size and mtime is not a match");
+	{
+		struct timespec ts[2] = { { 2000000000, 0 }, { 2000000000, 0 } };
+
+		utimensat(rfd, "d/f.txt", ts, 0);
+	}
+	e = entry(PROTO_KIND_FILE, "d/f.txt", 3, 0644, 2000000000);
+	e.mtime_ns = 123456789;
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_SKIP && reason == PR_UNCHANGED,
+	   "--sync: whole seconds here match any nanoseconds");
+	e.mtime = 2000000001;
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_ACCEPT, "but not another second");
+	e = entry(PROTO_KIND_FILE, "d/s", 1, 0666, 1500000000);
+	e.mtime_ns = 42;
+	ok(write_body(s, &e, 0, "s", &f) == 0 && store_commit(s, &e, &f) == 0 && fstatat(rfd, "d/s", &sb, 0) == 0 &&
+	   sb.st_mtim.tv_sec == 1500000000 && sb.st_mtim.tv_nsec == 42 && (sb.st_mode & 0777) == 0644,
+	   "--sync: a stored file has the sender's mtime, and the umask's mode");
+	ok(store_policy(s, &e, NULL, &reason) == PROTO_SKIP, "and matches the next time");
+	store_free(s);
+
+	/* --checksum: size and SHA-256, whatever the mtime; no sum, no match. */
+	s = store_new(rfd, PROTO_OPT_SYNC | PROTO_OPT_CHECKSUM);
+	{
+		uint8_t sum[PROTO_HASH_LEN], other[PROTO_HASH_LEN] = { 0 };
+
+		gnutls_hash_fast(GNUTLS_DIG_SHA256, "s", 1, sum);
+		e = entry(PROTO_KIND_FILE, "d/s", 1, 0644, 1);
+		ok(store_policy(s, &e, sum, &reason) == PROTO_SKIP && reason == PR_UNCHANGED,
+		   "--checksum skips the same content under another mtime");
+		ok(store_policy(s, &e, other, &reason) == PROTO_ACCEPT, "--checksum sends other content");
+		ok(store_policy(s, &e, NULL, &reason) == PROTO_ACCEPT, "--checksum without a sum sends it");
+		e.size = 2;
+		ok(store_policy(s, &e, sum, &reason) == PROTO_ACCEPT, "--checksum sends another size");
+	}
 	store_free(s);
 
 	/* -p: exact bits but never setuid, times on files; directories last. */
