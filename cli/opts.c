@@ -384,7 +384,9 @@ static int reconn_listen(int oldfd, unsigned *port, struct kc_status *st)
 static int reconn_accept(int lfd, gnutls_session_t like, const uint8_t *key, int *fd, gnutls_session_t *s,
 			 struct ktls_info *ki, struct kc_status *st)
 {
-	double end = clock_now() + cli_timeout_ms() / 1000.0;
+	/* --timeout 0 (no idle limit) still bounds the wait: 60 s. */
+	int lim = cli_timeout_ms() > 0 ? cli_timeout_ms() : 60 * 1000;
+	double end = clock_now() + lim / 1000.0;
 	char peer[160];
 
 	for (;;) {
@@ -393,12 +395,12 @@ static int reconn_accept(int lfd, gnutls_session_t like, const uint8_t *key, int
 		if (ms <= 0)
 			return kc_fail(st, KC_XFER,
 				       "the sender did not continue on a follow-up connection within %d s "
-				       "(transfer cut short)", cli_timeout_ms() / 1000);
+				       "(transfer cut short)", lim / 1000);
 		*fd = net_accept(lfd, ms, st);
 		if (*fd < 0 && kc_class(st) == KC_NET)
 			kc_replace(st, KC_XFER,
 				   "the sender did not continue on a follow-up connection within %d s "
-				   "(transfer cut short)", cli_timeout_ms() / 1000);
+				   "(transfer cut short)", lim / 1000);
 		if (*fd < 0)
 			return -1;
 		net_tune(*fd, ms);

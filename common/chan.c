@@ -546,6 +546,7 @@ int chan_tx_reserve(struct chan_state *c, uint64_t *len, struct kc_status *st)
 {
 	const uint64_t rec = TLS_RECORD_PAYLOAD_MAX, lim = c->tx_record_limit;
 	uint64_t avail;
+	bool can_switch;
 
 	if (!c->ktx || lim == 0)
 		return 0;
@@ -554,14 +555,10 @@ int chan_tx_reserve(struct chan_state *c, uint64_t *len, struct kc_status *st)
 		avail = lim > c->tx_records_est + 1 ? lim - c->tx_records_est - 1 : 0;
 		if (*len / rec + 1 <= avail)
 			break;
-		if (!chan_can_rekey(c) && c->client && c->rc_armed && !c->rc_switching) {
-			if (reconn_client(c, st) < 0)
-				return -1;
-			if (!c->ktx)	/* cannot happen on one kernel; the caller sends */
-				return 0;
-			continue;
-		}
-		if (!chan_can_rekey(c))
+		/* Where the key cannot be updated, a follow-up connection
+		 * takes over (chan.h struct chan_reconn). */
+		can_switch = !chan_can_rekey(c) && c->client && c->rc_armed && !c->rc_switching;
+		if (!chan_can_rekey(c) && !can_switch)
 			return kc_fail(st, KC_XFER,
 				       "%s: this connection would pass the AES key-use limit "
 				       "(%llu records, RFC 8446 5.5) and this kernel cannot re-key%s; "
@@ -570,6 +567,13 @@ int chan_tx_reserve(struct chan_state *c, uint64_t *len, struct kc_status *st)
 		if (avail >= 2) {
 			*len = avail * rec - 1;	/* the most that fits in avail records */
 			break;
+		}
+		if (can_switch) {
+			if (reconn_client(c, st) < 0)
+				return -1;
+			if (!c->ktx)	/* cannot happen on one kernel; the caller sends */
+				return 0;
+			continue;
 		}
 		if (tx_key_update(c, st) < 0)
 			return -1;
