@@ -11,6 +11,13 @@
  * and it waits for DONE of batch k-1 before announcing batch k+1, so no more
  * than two batches of results are ever unread (no deadlock on full socket
  * buffers).  The sender exits 0 only after every DONE arrived.
+ *
+ * Past the AES key-use limit, where the send key cannot be updated, the
+ * chan may continue on follow-up TCP connections (chan.h struct
+ * chan_reconn): the sender asks with PROTO_CAP_RECONNECT in HELLO, the
+ * receiver answers RECONNECT after its HELLO, and the receiver calls
+ * chan_reconn_end() once its last DONE is out.  The rest of the protocol
+ * does not see the switches: each direction stays one byte stream.
  */
 #ifndef KTLSCP_XFER_H
 #define KTLSCP_XFER_H
