@@ -351,6 +351,7 @@ static int cp_far(void)
 	memset(&tc, 0, sizeof(tc));
 	memset(&ch, 0, sizeof(ch));
 	cli_signals();
+	cli_reconn_role = opt.reverse ? CLI_RECONN_NONE : CLI_RECONN_ACCEPTED;
 	if (cli_tls_opts(&to, &pol, true, &st) < 0 || far_key(key, &st) < 0 ||
 	    cli_ktls_precheck(pol, kprio, sizeof(kprio), &st) < 0)
 		goto out;
@@ -874,6 +875,10 @@ static int cp_local(int nargs, const char **args)
 		snprintf(j.rport, sizeof(j.rport), "%u", net_local_port(j.lfd));
 	}
 	cli_signals();
+	/* The end that dialed continues past the key-use limit on a follow-up
+	 * connection (a push: this end sends; with --reverse the far end dials
+	 * and a push stops at the limit, as documented). */
+	cli_reconn_role = opt.reverse ? CLI_RECONN_NONE : CLI_RECONN_DIALED;
 	t0 = clock_now();
 	rc = cp_start(&j, &st);
 	gnutls_memset(j.key, 0, sizeof(j.key));

@@ -8,12 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <gnutls/crypto.h>
 
 #include "opts.h"
+#include "clock.h"
+#include "net.h"
 #include "progress.h"
 
 struct cli_trust cli_trust = { .timeout = -1 };
@@ -320,6 +325,119 @@ int cli_finish(struct xfer_stats *stats, struct kc_status *st)
 	return (int)kc_class(st);
 }
 
+enum cli_reconn_role cli_reconn_role;
+static enum ktls_policy reconn_pol;
+
+/* The follow-up connection to the peer of oldfd, on port. */
+static int reconn_connect(int oldfd, gnutls_session_t like, unsigned port, const uint8_t *key, int *fd,
+			  gnutls_session_t *s, struct ktls_info *ki, struct kc_status *st)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[NI_MAXHOST], peer[160];
+	unsigned rate = 0;
+	socklen_t rl = sizeof(rate);
+
+	*fd = -1;
+	if (getpeername(oldfd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
+		return kc_fail(st, KC_NET, "follow-up connection: the peer's address: %s", strerror(errno));
+	*fd = net_connect(host, port, ss.ss_family, cli_timeout_ms(), st);
+	if (*fd < 0) {
+		kc_append(st, " (the follow-up connection past the key-use limit)");
+		return -1;
+	}
+	net_tune(*fd, cli_timeout_ms());
+	/* --limit-rate goes on with the transfer. */
+	if (getsockopt(oldfd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, &rl) == 0 && rate != ~0u)
+		setsockopt(*fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, sizeof(rate));
+	net_peer_str(*fd, peer, sizeof(peer));
+	if (tls_handshake_bound(like, false, *fd, key, cli_timeout_ms(), peer, s, st) < 0 ||
+	    ktls_enable(*fd, *s, reconn_pol, ki, st) < 0) {
+		if (*s)
+			gnutls_deinit(*s);
+		*s = NULL;
+		close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* A listener for one follow-up on oldfd's local address. */
+static int reconn_listen(int oldfd, unsigned *port, struct kc_status *st)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int lfd;
+
+	if (getsockname(oldfd, (struct sockaddr *)&ss, &sl) < 0)
+		return kc_fail(st, KC_NET, "follow-up listener: %s", strerror(errno));
+	if (ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+	else
+		((struct sockaddr_in *)&ss)->sin_port = 0;
+	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&ss, sl) < 0 || listen(lfd, 4) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0) {
+		int err = errno;
+
+		if (lfd >= 0)
+			close(lfd);
+		return kc_fail(st, KC_NET, "follow-up listener: %s", strerror(err));
+	}
+	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					       : ((struct sockaddr_in *)&ss)->sin_port);
+	return lfd;
+}
+
+/* Exactly one follow-up that proves key, within the handshake timeout;
+ * others that come first are refused (one line each) and closed. */
+static int reconn_accept(int lfd, gnutls_session_t like, const uint8_t *key, int *fd, gnutls_session_t *s,
+			 struct ktls_info *ki, struct kc_status *st)
+{
+	/* --timeout 0 (no idle limit) still bounds the wait: 60 s. */
+	int lim = cli_timeout_ms() > 0 ? cli_timeout_ms() : 60 * 1000;
+	double end = clock_now() + lim / 1000.0;
+	char peer[160];
+
+	for (;;) {
+		int ms = (int)((end - clock_now()) * 1000);
+
+		if (ms <= 0)
+			return kc_fail(st, KC_XFER,
+				       "the sender did not continue on a follow-up connection within %d s "
+				       "(transfer cut short)", lim / 1000);
+		*fd = net_accept(lfd, ms, st);
+		if (*fd < 0 && kc_class(st) == KC_NET)
+			kc_replace(st, KC_XFER,
+				   "the sender did not continue on a follow-up connection within %d s "
+				   "(transfer cut short)", lim / 1000);
+		if (*fd < 0)
+			return -1;
+		net_tune(*fd, ms);
+		net_peer_str(*fd, peer, sizeof(peer));
+		if (tls_handshake_bound(like, true, *fd, key, ms, peer, s, st) == 0) {
+			net_tune(*fd, cli_timeout_ms());
+			if (ktls_enable(*fd, *s, reconn_pol, ki, st) == 0)
+				return 0;
+			gnutls_deinit(*s);
+			*s = NULL;
+			close(*fd);
+			return -1;
+		}
+		diag_print("%s", kc_msg(st));
+		kc_clear(st);
+		close(*fd);
+	}
+}
+
+static const struct chan_reconn reconn_ops = {
+	.connect = reconn_connect,
+	.listen = reconn_listen,
+	.accept = reconn_accept,
+};
+
 int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, struct xfer_stats *stats,
 	       gnutls_session_t *sess, struct chan *ch, struct progress *prog, struct kc_status *st)
 {
@@ -330,10 +448,14 @@ int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, str
 		.prog = prog,
 		.rx_path = rx && strcmp(rx, "splice") == 0 ? CHAN_RX_SPLICE : CHAN_RX_READ,
 		.key_record_limit = lim ? strtoull(lim, NULL, 10) : 0,
+		.reconn = cli_reconn_role != CLI_RECONN_NONE ? &reconn_ops : NULL,
+		.client = cli_reconn_role == CLI_RECONN_DIALED,
+		.reconnects = &stats->reconnects,
 	};
 	int rc;
 
 	secured = tc;
+	reconn_pol = pol;
 	rc = tls_handshake(tc, fd, stats->peer, sess, st);
 	stats->paused = tc->prompt_secs;
 	if (rc < 0)

@@ -83,6 +83,14 @@ int cli_ktls_precheck(enum ktls_policy pol, char *prio, size_t priosz, struct kc
 int cli_userconf_argv(const struct cmd_entry *cmd, int argc, const char **argv, int *nargc,
 		      const char ***nargv, struct kc_status *st);
 
+/* Follow-up connections past the key-use limit (chan.h struct
+ * chan_reconn): which end of the TCP connection the next cli_secure() is.
+ * Only the end that made the connection (CLI_RECONN_DIALED) continues on a
+ * new one, and only the end that accepted it (CLI_RECONN_ACCEPTED) offers
+ * one; CLI_RECONN_NONE (the default) does neither. */
+enum cli_reconn_role { CLI_RECONN_NONE = 0, CLI_RECONN_DIALED, CLI_RECONN_ACCEPTED };
+extern enum cli_reconn_role cli_reconn_role;
+
 /* Idle/handshake limit in ms (default 60 s). */
 int cli_timeout_ms(void);
 

@@ -478,6 +478,10 @@ static int cmd_recv(const struct cmd_entry *self, int nargs, const char **args)
 		goto out;
 	recv_announce(&j);
 	cli_signals();
+	/* A sender that connected continues past the key-use limit on a
+	 * follow-up connection we offer (recv --connect does not: the end
+	 * that dialed would have to). */
+	cli_reconn_role = CLI_RECONN_ACCEPTED;
 	rc = recv_serve(&j, &st);
 	goto done;
 out:

@@ -605,6 +605,9 @@ static int cmd_send(const struct cmd_entry *self, int nargs, const char **args)
 		goto done;
 	}
 	t0 = clock_now();
+	/* Past the key-use limit, go on over a follow-up connection where the
+	 * receiver offers one (chan.h). */
+	cli_reconn_role = CLI_RECONN_DIALED;
 	if (send_connect(&j, &fd, &st) < 0)
 		goto out;
 	if (cli_secure(fd, &tc, j.pol, cli_progress() && !opt.raw, &stats, &sess, &ch, &prog, &st) < 0)

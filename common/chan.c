@@ -91,25 +91,62 @@ static bool chan_can_rekey(struct chan_state *c)
 	return kernel_can == 1;
 }
 
+/* Take the connection fd with session s (the first one, or a follow-up)
+ * for the channel: its directions, key budget, secrets and pull function.
+ * 0 or -ENOMEM. */
+static int chan_attach(struct chan_state *c, int fd, gnutls_session_t s, const struct ktls_info *ki)
+{
+	c->fd = fd;
+	c->s = s;
+	c->ktx = ki && ki->tx != KTLS_MODE_USERSPACE;
+	c->krx = ki && ki->rx != KTLS_MODE_USERSPACE;
+	if (!c->krx)
+		c->rx_path = CHAN_RX_READ;
+	c->tx_record_limit = ktls_key_record_limit(gnutls_cipher_get(s), c->key_record_lower);
+	/* A key carries at least a record of data besides the one that ends it. */
+	if (c->tx_record_limit > 0 && c->tx_record_limit < 3)
+		c->tx_record_limit = 3;
+	c->tx_records_est = 0;
+	c->secret_len = 0;
+	chan_keys_init(c);
+	c->pullpos = c->pulllen = 0;
+	c->pull_timed_out = false;
+	c->got_close = false;
+	c->corked = false;
+	c->corked_bytes = 0;
+	if (!c->krx) {
+		if (c->pullbuf == NULL)
+			c->pullbuf = malloc(CHAN_IOBUF);
+		if (c->pullbuf == NULL)
+			return -ENOMEM;
+		/* Receive through chan_pull(c); send as before, on the fd. */
+		gnutls_transport_set_ptr2(s, c, (gnutls_transport_ptr_t)(intptr_t)fd);
+		gnutls_transport_set_pull_function(s, chan_pull);
+	}
+	return 0;
+}
+
 int chan_init(struct chan *ch, int fd, gnutls_session_t s, const struct ktls_info *ki,
 	      const char *peer, const struct chan_conf *conf)
 {
 	static const struct chan_conf defaults;
 	struct chan_state *c;
+	bool krx = ki && ki->rx != KTLS_MODE_USERSPACE;
 
 	if (conf == NULL)
 		conf = &defaults;
 	c = ch->st = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
-	c->fd = fd;
-	c->s = s;
 	c->peer = peer;
 	c->pipe[0] = c->pipe[1] = -1;
+	c->rc_lfd = -1;
 	c->idle_ms = conf->idle_ms;
 	c->prog = conf->prog;
-	c->ktx = ki && ki->tx != KTLS_MODE_USERSPACE;
-	c->krx = ki && ki->rx != KTLS_MODE_USERSPACE;
+	c->key_record_lower = conf->key_record_limit;
+	c->reconn = conf->reconn;
+	c->reconnects_out = conf->reconnects;
+	c->client = conf->client;
 	/* Kernel RX: recvmsg() into a 256 KiB buffer, then write(), by
 	 * default.  With a user buffer of at least a record the kernel decrypts
 	 * straight into it (for TLS 1.3 with TLS_RX_EXPECT_NO_PAD), which is
@@ -120,27 +157,14 @@ int chan_init(struct chan *ch, int fd, gnutls_session_t s, const struct ktls_inf
 	 * splice 4.3-7.9 s (3.8-6.2 s) -- no clear winner, so the simpler
 	 * path is the default and conf->rx_path (KTLSCP_RX_PATH=splice, read
 	 * by cli/) selects the other. */
-	c->rx_path = c->krx && conf->rx_path == CHAN_RX_SPLICE ? CHAN_RX_SPLICE : CHAN_RX_READ;
-	c->tx_record_limit = ktls_key_record_limit(gnutls_cipher_get(s), conf->key_record_limit);
-	/* A key carries at least a record of data besides the one that ends it. */
-	if (c->tx_record_limit > 0 && c->tx_record_limit < 3)
-		c->tx_record_limit = 3;
-	chan_keys_init(c);
+	c->rx_path = krx && conf->rx_path == CHAN_RX_SPLICE ? CHAN_RX_SPLICE : CHAN_RX_READ;
 	c->rbuf = malloc(CHAN_RBUF);
 	c->iobuf = malloc(CHAN_IOBUF);
 	if (c->rbuf == NULL || c->iobuf == NULL)
 		return -ENOMEM;
 	if (c->rx_path == CHAN_RX_SPLICE && pipe2(c->pipe, O_CLOEXEC) < 0)
 		c->rx_path = CHAN_RX_READ;
-	if (!c->krx) {
-		c->pullbuf = malloc(CHAN_IOBUF);
-		if (c->pullbuf == NULL)
-			return -ENOMEM;
-		/* Receive through chan_pull(c); send as before, on the fd. */
-		gnutls_transport_set_ptr2(s, c, (gnutls_transport_ptr_t)(intptr_t)fd);
-		gnutls_transport_set_pull_function(s, chan_pull);
-	}
-	return 0;
+	return chan_attach(c, fd, s, ki);
 }
 
 void chan_free(struct chan *ch)
@@ -150,6 +174,10 @@ void chan_free(struct chan *ch)
 	if (c == NULL)
 		return;
 	chan_rx_hash_end(ch, NULL);
+	chan_reconn_end(ch);
+	if (c->own_s)
+		gnutls_deinit(c->own_s);
+	free(c->carry);
 	gnutls_memset(c->tx_secret, 0, sizeof(c->tx_secret));
 	gnutls_memset(c->rx_secret, 0, sizeof(c->rx_secret));
 	free(c->rbuf);
@@ -262,6 +290,236 @@ int chan_uncork(struct chan_state *c, struct kc_status *st)
 	return 0;
 }
 
+/* ---- follow-up connections (chan.h struct chan_reconn) ------------------ */
+
+static ssize_t recv_one(struct chan_state *c, uint8_t *buf, size_t len, struct kc_status *st);
+
+/* For the stop message: why no follow-up connection is possible. */
+static const char *reconn_why(const struct chan_state *c)
+{
+	if (c->reconn == NULL || !c->client)
+		return c->client ? "" : " (only the end that connected can continue on a new connection)";
+	return " (the peer offered no follow-up connection: an older ktlscp?)";
+}
+
+/* End our send direction on the old connection at a switch: what was
+ * written before is the peer's to read in full. */
+static int reconn_close_tx(struct chan_state *c, struct kc_status *st)
+{
+	static const uint8_t close_notify[2] = { 1, 0 };
+	int rc;
+
+	if (chan_uncork(c, st) < 0)
+		return -1;
+	if (c->ktx) {
+		rc = ktls_send_record(c->fd, TLS_CT_ALERT, close_notify, sizeof(close_notify));
+		if (rc < 0)
+			return chan_net_err(c, -rc, "ending the connection at the key-use limit", st);
+		return 0;
+	}
+	do {
+		rc = gnutls_bye(c->s, GNUTLS_SHUT_WR);
+	} while ((rc == GNUTLS_E_INTERRUPTED && !kc_interrupted) || rc == GNUTLS_E_AGAIN);
+	if (rc < 0)
+		return chan_net_err(c, EPIPE, "ending the connection at the key-use limit", st);
+	return 0;
+}
+
+/* Put the follow-up (nfd, ns, ki) in place of the current connection: on
+ * the same descriptor number, with the channel owning the session. */
+static int reconn_take(struct chan_state *c, int nfd, gnutls_session_t ns, const struct ktls_info *ki,
+		       struct kc_status *st)
+{
+	if (dup2(nfd, c->fd) < 0) {
+		int err = errno;
+
+		close(nfd);
+		gnutls_deinit(ns);
+		return kc_fail(st, KC_OTHER, "dup2: %s", strerror(err));
+	}
+	close(nfd);
+	if (c->own_s)
+		gnutls_deinit(c->own_s);
+	c->own_s = ns;
+	gnutls_transport_set_int(ns, c->fd);
+	if (chan_attach(c, c->fd, ns, ki) < 0)
+		return kc_fail(st, KC_OTHER, "out of memory");
+	c->reconnects++;
+	if (c->reconnects_out)
+		(*c->reconnects_out)++;
+	return 0;
+}
+
+/* Client: the send key is used up.  close_notify; keep what the server
+ * sent before its own close_notify; the follow-up; its first message, the
+ * next offer.  0 or -1 with st. */
+static int reconn_client(struct chan_state *c, struct kc_status *st)
+{
+	uint8_t m[PROTO_HDR_LEN + PROTO_RECONN_LEN];
+	gnutls_session_t ns = NULL;
+	struct ktls_info ki;
+	uint16_t port;
+	size_t got = 0;
+	ssize_t n;
+	int nfd = -1;
+
+	c->rc_switching = true;
+	if (reconn_close_tx(c, st) < 0)
+		return -1;
+	/* Into carry itself: iobuf may hold what the caller is sending. */
+	for (;;) {
+		if (c->carrypos > 0) {
+			memmove(c->carry, c->carry + c->carrypos, c->carrylen - c->carrypos);
+			c->carrylen -= c->carrypos;
+			c->carrypos = 0;
+		}
+		if (c->carrycap - c->carrylen < CHAN_RBUF) {
+			size_t cap = c->carrylen + CHAN_IOBUF;
+			uint8_t *p;
+
+			if (cap > (16u << 20))
+				return kc_fail(st, KC_XFER, "%s: protocol error: too much data at a reconnect",
+					       c->peer);
+			p = realloc(c->carry, cap);
+			if (p == NULL)
+				return kc_fail(st, KC_OTHER, "out of memory");
+			c->carry = p;
+			c->carrycap = cap;
+		}
+		n = recv_one(c, c->carry + c->carrylen, c->carrycap - c->carrylen, st);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		c->carrylen += (size_t)n;
+	}
+	memset(&ki, 0, sizeof(ki));
+	if (c->reconn->connect(c->fd, c->s, c->rc_port, c->rc_key, &nfd, &ns, &ki, st) < 0)
+		return -1;
+	gnutls_memset(c->rc_key, 0, sizeof(c->rc_key));
+	c->rc_armed = false;
+	if (reconn_take(c, nfd, ns, &ki, st) < 0)
+		return -1;
+	while (got < sizeof(m)) {
+		n = recv_one(c, m + got, sizeof(m) - got, st);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return kc_fail(st, KC_XFER, "%s: follow-up connection closed before its first message",
+				       c->peer);
+		got += (size_t)n;
+	}
+	if (m[0] != PROTO_RECONNECT || m[1] || m[2] || m[3] || m[4] != PROTO_RECONN_LEN ||
+	    proto_reconnect_decode(m + PROTO_HDR_LEN, PROTO_RECONN_LEN, &port, c->rc_key) < 0)
+		return kc_fail(st, KC_XFER, "%s: protocol error: a follow-up connection without RECONNECT",
+			       c->peer);
+	gnutls_memset(m, 0, sizeof(m));
+	c->rc_port = port;
+	c->rc_armed = true;
+	c->rc_switching = false;
+	diag_debug("%s: key-use limit reached: continued on follow-up connection %u (port %u)", c->peer,
+		   c->reconnects, (unsigned)port);
+	return 0;
+}
+
+/* Server: the client's close_notify before the end of the transfer.  Our
+ * close_notify, one follow-up that proves the binding, the next offer as
+ * its first message.  0 or -1 with st. */
+static int reconn_server(struct chan_state *c, struct kc_status *st)
+{
+	struct pbuf b = { 0 };
+	gnutls_session_t ns = NULL;
+	struct ktls_info ki;
+	int nfd = -1, rc;
+
+	c->rc_switching = true;
+	if (reconn_close_tx(c, st) < 0)
+		return -1;
+	memset(&ki, 0, sizeof(ki));
+	if (c->reconn->accept(c->rc_lfd, c->s, c->rc_key, &nfd, &ns, &ki, st) < 0)
+		return -1;
+	if (reconn_take(c, nfd, ns, &ki, st) < 0)
+		return -1;
+	gnutls_rnd(GNUTLS_RND_KEY, c->rc_key, sizeof(c->rc_key));
+	if (proto_reconnect_encode(&b, (uint16_t)c->rc_port, c->rc_key) < 0) {
+		pbuf_free(&b);
+		return kc_fail(st, KC_OTHER, "out of memory");
+	}
+	rc = chan_send_raw(c, b.p, b.len, false, st);
+	gnutls_memset(b.p, 0, b.len);
+	pbuf_free(&b);
+	if (rc < 0)
+		return -1;
+	c->rc_switching = false;
+	diag_debug("%s: the sender's key-use limit: continued on follow-up connection %u", c->peer,
+		   c->reconnects);
+	return 0;
+}
+
+bool chan_reconn_wanted(const struct chan *ch)
+{
+	struct chan_state *c = ch->st;
+
+	if (!c->client || c->reconn == NULL || c->tx_record_limit == 0)
+		return false;
+	if (c->ktx)
+		return !chan_can_rekey(c);
+	return gnutls_protocol_get_version(c->s) != GNUTLS_TLS1_3;
+}
+
+bool chan_reconn_can_offer(const struct chan *ch)
+{
+	return !ch->st->client && ch->st->reconn != NULL;
+}
+
+int chan_reconn_offer(struct chan *ch, struct pbuf *b, struct kc_status *st)
+{
+	struct chan_state *c = ch->st;
+
+	if (c->rc_lfd < 0) {
+		c->rc_lfd = c->reconn->listen(c->fd, &c->rc_port, st);
+		if (c->rc_lfd < 0)
+			return -1;
+		diag_debug("%s: the sender's key can run out: follow-up connections on port %u", c->peer,
+			   c->rc_port);
+	}
+	gnutls_rnd(GNUTLS_RND_KEY, c->rc_key, sizeof(c->rc_key));
+	c->rc_armed = true;
+	if (proto_reconnect_encode(b, (uint16_t)c->rc_port, c->rc_key) < 0)
+		return kc_fail(st, KC_OTHER, "out of memory");
+	return 0;
+}
+
+int chan_reconn_arm(struct chan *ch, const uint8_t *p, uint32_t len, struct kc_status *st)
+{
+	struct chan_state *c = ch->st;
+	uint16_t port;
+
+	if (proto_reconnect_decode(p, len, &port, c->rc_key) < 0)
+		return kc_fail(st, KC_XFER, "%s: protocol error: malformed RECONNECT", c->peer);
+	c->rc_port = port;
+	c->rc_armed = true;
+	return 0;
+}
+
+void chan_reconn_end(struct chan *ch)
+{
+	struct chan_state *c = ch->st;
+
+	if (c == NULL)
+		return;
+	c->rc_armed = false;
+	gnutls_memset(c->rc_key, 0, sizeof(c->rc_key));
+	if (c->rc_lfd >= 0)
+		close(c->rc_lfd);
+	c->rc_lfd = -1;
+}
+
+unsigned chan_reconnects(const struct chan *ch)
+{
+	return ch->st ? ch->st->reconnects : 0;
+}
+
 /* Kernel TX: our KeyUpdate (update_not_requested) under the old key, then
  * the next key.  0 or -1 with st. */
 static int tx_key_update(struct chan_state *c, struct kc_status *st)
@@ -288,6 +546,7 @@ int chan_tx_reserve(struct chan_state *c, uint64_t *len, struct kc_status *st)
 {
 	const uint64_t rec = TLS_RECORD_PAYLOAD_MAX, lim = c->tx_record_limit;
 	uint64_t avail;
+	bool can_switch;
 
 	if (!c->ktx || lim == 0)
 		return 0;
@@ -296,15 +555,25 @@ int chan_tx_reserve(struct chan_state *c, uint64_t *len, struct kc_status *st)
 		avail = lim > c->tx_records_est + 1 ? lim - c->tx_records_est - 1 : 0;
 		if (*len / rec + 1 <= avail)
 			break;
-		if (!chan_can_rekey(c))
+		/* Where the key cannot be updated, a follow-up connection
+		 * takes over (chan.h struct chan_reconn). */
+		can_switch = !chan_can_rekey(c) && c->client && c->rc_armed && !c->rc_switching;
+		if (!chan_can_rekey(c) && !can_switch)
 			return kc_fail(st, KC_XFER,
 				       "%s: this connection would pass the AES key-use limit "
-				       "(%llu records, RFC 8446 5.5) and this kernel cannot re-key; "
+				       "(%llu records, RFC 8446 5.5) and this kernel cannot re-key%s; "
 				       "send the rest in another run", c->peer,
-				       (unsigned long long)lim);
+				       (unsigned long long)lim, reconn_why(c));
 		if (avail >= 2) {
 			*len = avail * rec - 1;	/* the most that fits in avail records */
 			break;
+		}
+		if (can_switch) {
+			if (reconn_client(c, st) < 0)
+				return -1;
+			if (!c->ktx)	/* cannot happen on one kernel; the caller sends */
+				return 0;
+			continue;
 		}
 		if (tx_key_update(c, st) < 0)
 			return -1;
@@ -333,11 +602,15 @@ static int user_tx_budget(struct chan_state *c, size_t len, struct kc_status *st
 		seq = seq << 8 | b[i];
 	if (seq + (len + c->corked_bytes) / TLS_RECORD_PAYLOAD_MAX + 3 < lim)
 		return 0;
+	if (gnutls_protocol_get_version(c->s) != GNUTLS_TLS1_3 && c->client && c->rc_armed &&
+	    !c->rc_switching)
+		return reconn_client(c, st);
 	if (gnutls_protocol_get_version(c->s) != GNUTLS_TLS1_3)
 		return kc_fail(st, KC_XFER,
 			       "%s: this connection would pass the AES key-use limit "
-			       "(%llu records, RFC 8446 5.5) and TLS 1.2 cannot re-key; "
-			       "send the rest in another run", c->peer, (unsigned long long)lim);
+			       "(%llu records, RFC 8446 5.5) and TLS 1.2 cannot re-key%s; "
+			       "send the rest in another run", c->peer, (unsigned long long)lim,
+			       reconn_why(c));
 	do {
 		rc = gnutls_session_key_update(c->s, 0);
 	} while ((rc == GNUTLS_E_INTERRUPTED && !kc_interrupted) || rc == GNUTLS_E_AGAIN);
@@ -417,6 +690,7 @@ void chan_close_notify(struct chan *ch)
 	struct chan_state *c = ch->st;
 	struct kc_status ignore = { 0 };
 
+	chan_reconn_end(ch);
 	if (c->ktx) {
 		ktls_send_record(c->fd, TLS_CT_ALERT, close_notify, sizeof(close_notify));
 	} else {
@@ -501,8 +775,9 @@ static int kernel_control(struct chan_state *c, uint8_t type, const uint8_t *p, 
 	return 1;
 }
 
-/* One read of up to len bytes: >0 bytes, 0 on close_notify, -1 with st. */
-ssize_t chan_recv_some(struct chan_state *c, uint8_t *buf, size_t len, struct kc_status *st)
+/* One read of up to len bytes from the current connection: >0 bytes, 0 on
+ * close_notify, -1 with st. */
+static ssize_t recv_one(struct chan_state *c, uint8_t *buf, size_t len, struct kc_status *st)
 {
 	char eb[160];
 
@@ -592,6 +867,28 @@ ssize_t chan_recv_some(struct chan_state *c, uint8_t *buf, size_t len, struct kc
 			return chan_net_err(c, EINTR, "receiving", st);
 		return kc_fail(st, KC_XFER, "%s: TLS error while receiving: %s", c->peer,
 			       diag_gnutls((int)n, eb, sizeof(eb)));
+	}
+}
+
+ssize_t chan_recv_some(struct chan_state *c, uint8_t *buf, size_t len, struct kc_status *st)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (c->carrypos < c->carrylen) {
+			size_t k = c->carrylen - c->carrypos < len ? c->carrylen - c->carrypos : len;
+
+			memcpy(buf, c->carry + c->carrypos, k);
+			c->carrypos += k;
+			if (c->carrypos == c->carrylen)
+				c->carrypos = c->carrylen = 0;
+			return (ssize_t)k;
+		}
+		n = recv_one(c, buf, len, st);
+		if (n != 0 || c->client || !c->rc_armed || c->rc_switching)
+			return n;
+		if (reconn_server(c, st) < 0)
+			return -1;
 	}
 }
 

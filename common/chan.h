@@ -27,10 +27,43 @@
 #include "diag.h"
 #include "ktls.h"
 #include "progress.h"
+#include "proto.h"
 
 /* Kernel RX: recvmsg() into a buffer (the default), or splice() from the
  * socket through a pipe into the file. */
 enum chan_rx_path { CHAN_RX_READ = 0, CHAN_RX_SPLICE };
+
+/* Reconnecting past the key-use limit (man page, "Key updates and the
+ * key-use limit"): where a direction's key cannot be updated, the TCP
+ * client's channel continues on a follow-up connection to the same peer.
+ * The TLS server offers it (chan_reconn_offer: a listener and a one-time
+ * binding secret, sent inside the session); the client takes the offer
+ * (chan_reconn_arm).  When the client's send key is used up it sends
+ * close_notify, reads what the server had sent up to the server's
+ * close_notify (kept, and read before the follow-up's bytes), connects to
+ * the offered port and proves the secret (tls_handshake_bound); the server
+ * reads the client's close_notify before the end of the transfer as that
+ * switch, answers with its own, accepts exactly one follow-up that proves
+ * the secret and sends the next offer as its first message there.  Each
+ * direction is one byte stream across the connections: nothing is resent,
+ * nothing lost, and the protocol engines above do not see the switch.
+ * The follow-up's socket takes the first one's descriptor number
+ * (dup2), so the caller's fd stays the live connection; its session is
+ * the channel's own.
+ *
+ * These are the caller's side of it, given in chan_conf: make the
+ * follow-up connection (client) or accept it on lfd (server), do the
+ * handshake with tls_handshake_bound() and turn on kTLS like the first.
+ * *fd, *s and *ki get the new connection.  0 or -1 with st. */
+struct chan_reconn {
+	int (*connect)(int oldfd, gnutls_session_t like, unsigned port, const uint8_t *key,
+		       int *fd, gnutls_session_t *s, struct ktls_info *ki, struct kc_status *st);
+	/* A listener for the follow-up on the local address of oldfd, port
+	 * ephemeral: its fd and port, or -1 with st. */
+	int (*listen)(int oldfd, unsigned *port, struct kc_status *st);
+	int (*accept)(int lfd, gnutls_session_t like, const uint8_t *key,
+		      int *fd, gnutls_session_t *s, struct ktls_info *ki, struct kc_status *st);
+};
 
 /* What the caller decides about a channel, given to chan_init.  A zeroed
  * struct (or NULL) means: no idle limit, no meter, the read path, the full
@@ -40,6 +73,9 @@ struct chan_conf {
 	struct progress *prog;		/* meter for file bodies, or NULL; the caller's */
 	enum chan_rx_path rx_path;	/* used only when the kernel owns RX */
 	uint64_t key_record_limit;	/* > 0: a lower key-use budget (ktls_key_record_limit) */
+	const struct chan_reconn *reconn;	/* NULL: no follow-up connections */
+	bool client;			/* this end made the TCP connection */
+	unsigned *reconnects;		/* counts follow-up connections, or NULL */
 };
 
 /* The caller's handle on a channel: zeroed until chan_init(), zeroed again
@@ -85,6 +121,25 @@ void chan_close_notify(struct chan *c);
 /* Wait (bounded by the socket timeout) for the peer's close_notify or EOF.
  * Returns 0 when the peer closed cleanly, -1 otherwise (no st). */
 int chan_wait_close(struct chan *c);
+
+/* Client: can this channel's send key run out (a key-use limit and no key
+ * update: TLS 1.2, or kernel TX on a kernel that cannot rekey) while it
+ * could continue on a follow-up connection?  The sender asks for an offer
+ * then (HELLO's PROTO_CAP_RECONNECT). */
+bool chan_reconn_wanted(const struct chan *c);
+/* Server: can it offer follow-up connections? */
+bool chan_reconn_can_offer(const struct chan *c);
+/* Server: open the follow-up listener and append a RECONNECT message with
+ * its port and a fresh binding secret to b.  0 or -1 with st. */
+int chan_reconn_offer(struct chan *c, struct pbuf *b, struct kc_status *st);
+/* Client: take the server's RECONNECT payload.  0 or -1 with st. */
+int chan_reconn_arm(struct chan *c, const uint8_t *p, uint32_t len, struct kc_status *st);
+/* The transfer is over (server: the last DONE is sent; client: before its
+ * final close_notify): close_notify means the end again, and the listener
+ * is closed. */
+void chan_reconn_end(struct chan *c);
+/* How many follow-up connections this channel has switched to. */
+unsigned chan_reconnects(const struct chan *c);
 
 /* The name of the other end given to chan_init (for messages). */
 const char *chan_peer(const struct chan *c);

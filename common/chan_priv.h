@@ -55,6 +55,20 @@ struct chan_state {
 	/* --verify: see chan_tx_hash_set() and chan_rx_hash_start(); tx_hash
 	 * is the caller's, rx_hash the channel's. */
 	gnutls_hash_hd_t tx_hash, rx_hash;
+	/* Follow-up connections (chan.h struct chan_reconn). */
+	uint64_t key_record_lower;	/* conf->key_record_limit */
+	const struct chan_reconn *reconn;
+	bool client;
+	bool rc_armed;			/* an offer is open (client: taken) */
+	bool rc_switching;		/* inside a switch: close_notify is the end */
+	int rc_lfd;			/* server: the follow-up listener, or -1 */
+	unsigned rc_port;
+	uint8_t rc_key[PROTO_RECONN_KEY];
+	unsigned reconnects;
+	unsigned *reconnects_out;	/* conf->reconnects */
+	gnutls_session_t own_s;		/* the current follow-up's session */
+	uint8_t *carry;			/* client: the server's bytes read at a switch */
+	size_t carrypos, carrylen, carrycap;
 };
 
 /* Fail st for errno err while doing ("sending", "receiving"), with the

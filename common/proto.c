@@ -127,6 +127,8 @@ static uint32_t type_bound(unsigned type)
 		return PROTO_MAX_MSG;
 	case PROTO_CP_INFO:
 		return 64;
+	case PROTO_RECONNECT:
+		return PROTO_RECONN_LEN;
 	default:
 		return 0;
 	}
@@ -562,6 +564,7 @@ const char *proto_type_str(unsigned type)
 	case PROTO_SUMS: return "SUMS";
 	case PROTO_CP_REQ: return "CP_REQ";
 	case PROTO_CP_INFO: return "CP_INFO";
+	case PROTO_RECONNECT: return "RECONNECT";
 	default: return "unknown";
 	}
 }
@@ -640,5 +643,26 @@ int proto_cp_info_decode(const uint8_t *p, size_t len, uint8_t *tx, uint8_t *rx)
 		return -EPROTO;
 	*tx = p[0];
 	*rx = p[1];
+	return 0;
+}
+
+int proto_reconnect_encode(struct pbuf *b, uint16_t port, const uint8_t key[PROTO_RECONN_KEY])
+{
+	size_t mark, i;
+	int rc;
+
+	rc = proto_msg_begin(b, PROTO_RECONNECT, &mark);
+	rc = rc ?: put_be(b, port, 2);
+	for (i = 0; i < PROTO_RECONN_KEY; i++)
+		rc = rc ?: put_be(b, key[i], 1);
+	return rc ?: proto_msg_end(b, mark);
+}
+
+int proto_reconnect_decode(const uint8_t *p, size_t len, uint16_t *port, uint8_t key[PROTO_RECONN_KEY])
+{
+	if (len != PROTO_RECONN_LEN || (p[0] == 0 && p[1] == 0))
+		return -EPROTO;
+	*port = (uint16_t)(p[0] << 8 | p[1]);
+	memcpy(key, p + 2, PROTO_RECONN_KEY);
 	return 0;
 }

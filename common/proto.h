@@ -38,6 +38,7 @@ enum proto_type {
 				 * with --checksum also right after each BATCH */
 	PROTO_CP_REQ = 9,	/* cp, TLS client to the far end, first: push or pull what */
 	PROTO_CP_INFO = 10,	/* cp, the far end's answer: its kTLS modes */
+	PROTO_RECONNECT = 11,	/* TLS server: where and how to continue on a new connection */
 };
 
 /* A STREAM (standard input) has no size up front: its body is chunked,
@@ -70,6 +71,9 @@ enum proto_reason {
 
 /* Capability bits in HELLO. */
 #define PROTO_CAP_NONE		0u
+/* Sender: my send direction may reach the key-use limit and cannot update
+ * its key; receiver: I answer with RECONNECT after HELLO. */
+#define PROTO_CAP_RECONNECT	(1u << 0)
 
 /* Sender's requests in HELLO (the receiver applies them). */
 #define PROTO_OPT_PRESERVE	(1u << 0)	/* exact mode, mtime and atime */
@@ -212,5 +216,13 @@ int proto_cp_req_decode(const uint8_t *p, size_t len, struct proto_cp_req *r);
 int proto_cp_info_encode(struct pbuf *b, uint8_t tx, uint8_t rx);
 int proto_cp_info_decode(const uint8_t *p, size_t len, uint8_t *tx, uint8_t *rx);
 const char *proto_type_str(unsigned type);
+
+/* RECONNECT: u16 port, then PROTO_RECONN_KEY bytes of binding secret: the
+ * PSK that the one follow-up connection to that port must prove. */
+#define PROTO_RECONN_KEY	32
+#define PROTO_RECONN_LEN	(2 + PROTO_RECONN_KEY)
+int proto_reconnect_encode(struct pbuf *b, uint16_t port, const uint8_t key[PROTO_RECONN_KEY]);
+/* 0, or -EPROTO for a wrong length or port 0. */
+int proto_reconnect_decode(const uint8_t *p, size_t len, uint16_t *port, uint8_t key[PROTO_RECONN_KEY]);
 
 #endif

@@ -623,7 +623,7 @@ int receiver_run_only(struct chan *c, const struct recv_opts *o, int (*path_ok)(
 {
 	struct rstate *s = calloc(1, sizeof(*s));
 	const uint8_t *p;
-	uint32_t len, seq = 1;
+	uint32_t len, seq = 1, caps = 0;
 	int cur = 0, rc = -1;
 
 	if (s == NULL)
@@ -646,13 +646,20 @@ int receiver_run_only(struct chan *c, const struct recv_opts *o, int (*path_ok)(
 	}
 	s->b[0]->count = s->b[1]->count = 0;
 	if (xfer_expect(c, PROTO_HELLO, &p, &len, st) < 0 ||
-	    xfer_hello_check(c, p, len, &s->opts, true, st) < 0)
+	    xfer_hello_check(c, p, len, &s->opts, &caps, true, st) < 0)
 		goto out;
+	/* A sender whose send key can run out continues on follow-up
+	 * connections, which we offer (chan.h). */
+	caps = caps & PROTO_CAP_RECONNECT && chan_reconn_can_offer(c) ? PROTO_CAP_RECONNECT : 0;
 	if (!s->to_stdout && (s->store = store_new(o->rootfd, s->opts)) == NULL) {
 		kc_fail(st, KC_OTHER, "out of memory");
 		goto out;
 	}
-	if (xfer_hello_encode(&s->pb, 0) < 0 || chan_write(c, s->pb.p, s->pb.len, false, st) < 0)
+	if (xfer_hello_encode(&s->pb, 0, caps) < 0)
+		goto out;
+	if (caps && chan_reconn_offer(c, &s->pb, st) < 0)
+		goto out;
+	if (chan_write(c, s->pb.p, s->pb.len, false, st) < 0)
 		goto out;
 	if (recv_manifest(s, cur, seq, st) < 0)
 		goto out;
@@ -665,6 +672,8 @@ int receiver_run_only(struct chan *c, const struct recv_opts *o, int (*path_ok)(
 			break;
 		cur = 1 - cur;
 	}
+	/* The last DONE is out: the sender's close_notify is the end now. */
+	chan_reconn_end(c);
 	chan_wait_close(c);
 	if (stats->failed > 0) {
 		kc_fail(st, KC_XFER, "%s: %u %s could not be stored (see above)", chan_peer(c), stats->failed,

@@ -193,10 +193,10 @@ void report_json(FILE *f, const struct xfer_stats *s, const struct kc_status *st
 	report_json_str(f, hs ? s->tx_path : NULL);
 	fputs(",\"rx_path\":", f);
 	report_json_str(f, hs ? s->rx_path : NULL);
-	fprintf(f, ",\"files\":%llu,\"dirs\":%llu,\"failed\":%u,\"skipped\":%u,\"bytes\":%llu,\"resumed\":%llu,\"verified\":%llu,\"seconds\":%.3f",
+	fprintf(f, ",\"files\":%llu,\"dirs\":%llu,\"failed\":%u,\"skipped\":%u,\"bytes\":%llu,\"resumed\":%llu,\"verified\":%llu,\"reconnects\":%u,\"seconds\":%.3f",
 		(unsigned long long)s->files, (unsigned long long)s->dirs, s->failed, s->skipped,
 		(unsigned long long)s->bytes, (unsigned long long)s->resumed,
-		(unsigned long long)s->verified, s->seconds);
+		(unsigned long long)s->verified, s->reconnects, s->seconds);
 	rlist_json(f, "failures", "error", &failures);
 	rlist_json(f, "skipped_entries", "reason", &skips);
 	fputs(",\"status\":", f);

@@ -498,16 +498,22 @@ out:
 	return rc;
 }
 
-/* The receiver's answer to our HELLO: its own HELLO.  0 or -1 with st. */
-static int read_hello(struct chan *c, bool verify, struct kc_status *st)
+/* The receiver's answer to our HELLO: its own HELLO, and RECONNECT when
+ * we asked for it (reconnect) and it offers one.  0 or -1 with st. */
+static int read_hello(struct chan *c, bool verify, bool reconnect, struct kc_status *st)
 {
 	const uint8_t *p;
-	uint32_t len, peer_opts;
+	uint32_t len, peer_opts, caps = 0;
 	uint8_t refused = PR_OK;
 
 	if (xfer_expect_or_refused(c, PROTO_HELLO, &p, &len, &refused, st) == 0 &&
-	    xfer_hello_check(c, p, len, &peer_opts, false, st) == 0)
-		return 0;
+	    xfer_hello_check(c, p, len, &peer_opts, &caps, false, st) == 0) {
+		if (!reconnect || !(caps & PROTO_CAP_RECONNECT))
+			return 0;
+		if (xfer_expect(c, PROTO_RECONNECT, &p, &len, st) < 0)
+			return -1;
+		return chan_reconn_arm(c, p, len, st);
+	}
 	/* A receiver from before --verify refuses its option bit: it takes
 	 * our HELLO for a malformed one (a protocol error). */
 	if (verify && refused == PR_PROTOCOL)
@@ -587,6 +593,7 @@ int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *sta
 	struct pbuf pb = { 0 };
 	enum kc_class worst = KC_OK;
 	bool verify = o->opts & PROTO_OPT_VERIFY, checksum = o->opts & PROTO_OPT_CHECKSUM;
+	bool reconnect = chan_reconn_wanted(c);
 	int rc = -1;
 
 	if (w == NULL || bs[0] == NULL || bs[1] == NULL || r == NULL) {
@@ -595,12 +602,12 @@ int sender_run(struct chan *c, const struct send_opts *o, struct xfer_stats *sta
 	}
 	walk_set_links(w, o->opts & PROTO_OPT_LINKS, o->safe_links, o->opts & PROTO_OPT_HARDLINKS);
 	cur = bs[0];
-	if (xfer_hello_encode(&pb, o->opts) < 0 || build_batch(w, cur, 1, &pb, st) < 0 ||
-	    (checksum && add_checksums(cur, &pb, st) < 0))
+	if (xfer_hello_encode(&pb, o->opts, reconnect ? PROTO_CAP_RECONNECT : 0) < 0 ||
+	    build_batch(w, cur, 1, &pb, st) < 0 || (checksum && add_checksums(cur, &pb, st) < 0))
 		goto out;
 	if (chan_write(c, pb.p, pb.len, false, st) < 0)
 		goto out_net;
-	if (read_hello(c, verify, st) < 0)
+	if (read_hello(c, verify, reconnect, st) < 0)
 		goto out;
 	if (apply_ack(c, cur, r, o->opts, stats, &worst, st) < 0)
 		goto out;

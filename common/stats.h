@@ -24,6 +24,7 @@ struct xfer_stats {
 	unsigned skipped;		/* entries the receiver skipped (-n, --update) */
 	uint64_t resumed;		/* --resume: bytes the receiver already had */
 	uint64_t verified;		/* --verify: files (and streams) whose SHA-256 matched */
+	unsigned reconnects;		/* follow-up connections past the key-use limit */
 	double seconds;
 	double paused;			/* of those, at the yes/no prompt (not counted) */
 	int handshake_done;

@@ -742,3 +742,90 @@ int tls_first_record_in(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &need, sizeof(need));
 	return 0;
 }
+
+/* ---- follow-up connections (tls.h tls_handshake_bound) ----------------- */
+
+#define TLS_BOUND_IDENTITY "ktlscp-reconnect"
+
+static int bound_server_key(gnutls_session_t s, const char *user, gnutls_datum_t *key)
+{
+	const uint8_t *k = gnutls_session_get_ptr(s);
+
+	if (k == NULL || strcmp(user, TLS_BOUND_IDENTITY) != 0)
+		return -1;
+	key->data = gnutls_malloc(TLS_BOUND_KEY);
+	if (key->data == NULL)
+		return -1;
+	memcpy(key->data, k, TLS_BOUND_KEY);
+	key->size = TLS_BOUND_KEY;
+	return 0;
+}
+
+int tls_handshake_bound(gnutls_session_t like, bool server, int fd, const uint8_t key[TLS_BOUND_KEY],
+			int handshake_ms, const char *peer, gnutls_session_t *out, struct kc_status *st)
+{
+	gnutls_session_t s = NULL;
+	gnutls_psk_client_credentials_t pc = NULL;
+	gnutls_psk_server_credentials_t ps = NULL;
+	gnutls_datum_t k = { (unsigned char *)key, TLS_BOUND_KEY };
+	char prio[256], eb[160];
+	const char *err = NULL;
+	int rc;
+
+	*out = NULL;
+	/* The same version and cipher as the first connection; PSK with
+	 * (EC)DHE only, so that each follow-up has fresh keys. */
+	snprintf(prio, sizeof(prio),
+		 "NORMAL:-VERS-ALL:+VERS-%s:-CIPHER-ALL:+%s:-KX-ALL:+ECDHE-PSK:+DHE-PSK",
+		 gnutls_protocol_get_name(gnutls_protocol_get_version(like)),
+		 gnutls_cipher_get_name(gnutls_cipher_get(like)));
+	rc = gnutls_init(&s, server ? GNUTLS_SERVER : (GNUTLS_CLIENT | GNUTLS_NO_TICKETS));
+	if (rc < 0)
+		return kc_fail(st, KC_OTHER, "GnuTLS: %s", gnutls_strerror(rc));
+	tls_keep_secrets(s);
+	rc = gnutls_priority_set_direct(s, prio, &err);
+	if (rc == 0 && server) {
+		rc = gnutls_psk_allocate_server_credentials(&ps);
+		if (rc == 0) {
+			gnutls_psk_set_server_credentials_function(ps, bound_server_key);
+			gnutls_session_set_ptr(s, (void *)key);
+			rc = gnutls_credentials_set(s, GNUTLS_CRD_PSK, ps);
+		}
+	} else if (rc == 0) {
+		rc = gnutls_psk_allocate_client_credentials(&pc);
+		rc = rc ?: gnutls_psk_set_client_credentials(pc, TLS_BOUND_IDENTITY, &k, GNUTLS_PSK_KEY_RAW);
+		rc = rc ?: gnutls_credentials_set(s, GNUTLS_CRD_PSK, pc);
+	}
+	if (rc == 0) {
+		gnutls_transport_set_int(s, fd);
+		if (handshake_ms > 0)
+			gnutls_handshake_set_timeout(s, (unsigned)handshake_ms);
+		do {
+			rc = gnutls_handshake(s);
+		} while (rc == GNUTLS_E_INTERRUPTED ||
+			 (rc < 0 && rc != GNUTLS_E_AGAIN && !gnutls_error_is_fatal(rc)));
+		if (rc < 0 && rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_TIMEDOUT && rc != GNUTLS_E_PUSH_ERROR &&
+		    rc != GNUTLS_E_PULL_ERROR && rc != GNUTLS_E_PREMATURE_TERMINATION &&
+		    rc != GNUTLS_E_FATAL_ALERT_RECEIVED)
+			gnutls_alert_send_appropriate(s, rc);
+	}
+	/* The credentials are only needed during the handshake. */
+	gnutls_credentials_clear(s);
+	gnutls_session_set_ptr(s, NULL);
+	if (pc)
+		gnutls_psk_free_client_credentials(pc);
+	if (ps)
+		gnutls_psk_free_server_credentials(ps);
+	if (rc == 0) {
+		*out = s;
+		return 0;
+	}
+	gnutls_deinit(s);
+	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_TIMEDOUT || rc == GNUTLS_E_PULL_ERROR ||
+	    rc == GNUTLS_E_PUSH_ERROR || rc == GNUTLS_E_PREMATURE_TERMINATION)
+		return kc_fail(st, KC_NET, "%s: follow-up connection lost during its TLS handshake: %s", peer,
+			       diag_gnutls(rc, eb, sizeof(eb)));
+	return kc_fail(st, KC_TLS,
+		       "%s: follow-up connection refused: it does not prove this transfer's "
+		       "one-time binding (unknown, used or expired): %s", peer, diag_gnutls(rc, eb, sizeof(eb)));
+}

@@ -132,4 +132,15 @@ int tls_traffic_secrets(gnutls_session_t s, uint8_t rd[KTLS_SECRET_MAX],
  * it goes quietly). */
 int tls_first_record_in(int fd);
 
+/* A follow-up connection of a transfer (chan.h, reconnecting past the
+ * key-use limit): a full handshake on fd with the same TLS version and
+ * cipher as the session like, authenticated by PSK with (EC)DHE where the
+ * key is the one-time binding secret the TLS server sent inside the
+ * previous session.  0 with *out, or -1 with st: KC_TLS when the binding
+ * was not proved (unknown, used or expired), KC_NET for a lost connection
+ * or a timeout. */
+#define TLS_BOUND_KEY 32
+int tls_handshake_bound(gnutls_session_t like, bool server, int fd, const uint8_t key[TLS_BOUND_KEY],
+			int handshake_ms, const char *peer, gnutls_session_t *out, struct kc_status *st);
+
 #endif

@@ -97,9 +97,9 @@ void xfer_peer_reason(struct chan *c, struct kc_status *st)
 	}
 }
 
-int xfer_hello_encode(struct pbuf *b, uint32_t opts)
+int xfer_hello_encode(struct pbuf *b, uint32_t opts, uint32_t caps)
 {
-	struct proto_hello h = { PROTO_VERSION, PROTO_CAP_NONE, PROTO_BATCH_MAX, opts };
+	struct proto_hello h = { PROTO_VERSION, caps, PROTO_BATCH_MAX, opts };
 
 	return proto_hello_encode(b, &h);
 }
@@ -107,7 +107,7 @@ int xfer_hello_encode(struct pbuf *b, uint32_t opts)
 /* Check the peer's HELLO; *opts gets the sender's requests.  Option bits
  * are requests from a sender: a receiver's HELLO may carry bits of a later
  * version, which a sender ignores. */
-int xfer_hello_check(struct chan *c, const uint8_t *p, uint32_t len, uint32_t *opts,
+int xfer_hello_check(struct chan *c, const uint8_t *p, uint32_t len, uint32_t *opts, uint32_t *caps,
 		     bool from_sender, struct kc_status *st)
 {
 	struct proto_hello h;
@@ -137,6 +137,8 @@ int xfer_hello_check(struct chan *c, const uint8_t *p, uint32_t len, uint32_t *o
 		return xfer_abort(c, PR_PROTOCOL, st, KC_XFER, text);
 	}
 	*opts = h.opts;
+	if (caps)
+		*caps = h.caps;
 	return 0;
 }
 

@@ -11,6 +11,13 @@
  * and it waits for DONE of batch k-1 before announcing batch k+1, so no more
  * than two batches of results are ever unread (no deadlock on full socket
  * buffers).  The sender exits 0 only after every DONE arrived.
+ *
+ * Past the AES key-use limit, where the send key cannot be updated, the
+ * chan may continue on follow-up TCP connections (chan.h struct
+ * chan_reconn): the sender asks with PROTO_CAP_RECONNECT in HELLO, the
+ * receiver answers RECONNECT after its HELLO, and the receiver calls
+ * chan_reconn_end() once its last DONE is out.  The rest of the protocol
+ * does not see the switches: each direction stays one byte stream.
  */
 #ifndef KTLSCP_XFER_H
 #define KTLSCP_XFER_H
@@ -50,13 +57,15 @@ int xfer_expect_or_refused(struct chan *c, uint8_t want, const uint8_t **p, uint
  * before closing: read what is left and put its ERROR text into st. */
 void xfer_peer_reason(struct chan *c, struct kc_status *st);
 
-/* Append our HELLO, carrying opts (PROTO_OPT_*), to b.  0 or -ENOMEM. */
-int xfer_hello_encode(struct pbuf *b, uint32_t opts);
+/* Append our HELLO, carrying opts (PROTO_OPT_*) and caps (PROTO_CAP_*),
+ * to b.  0 or -ENOMEM. */
+int xfer_hello_encode(struct pbuf *b, uint32_t opts, uint32_t caps);
 
-/* Check the peer's HELLO payload; *opts gets its option bits.  A receiver
+/* Check the peer's HELLO payload; *opts gets its option bits, *caps (if
+ * not NULL) its capability bits.  A receiver
  * refuses option bits it does not know (from_sender); a sender ignores a
  * receiver's.  0, or -1 with st after telling the peer why. */
-int xfer_hello_check(struct chan *c, const uint8_t *p, uint32_t len, uint32_t *opts,
+int xfer_hello_check(struct chan *c, const uint8_t *p, uint32_t len, uint32_t *opts, uint32_t *caps,
 		     bool from_sender, struct kc_status *st);
 
 /* --raw: no ktlscp framing, one byte stream over plain TLS, for interop

@@ -314,8 +314,33 @@ static void test_paths(void)
 	ok(proto_path_check(buf, PROTO_PATH_MAX + 1, &why) == -ENAMETOOLONG, "a 4 KiB path is refused");
 }
 
+static void test_reconnect(void)
+{
+	struct pbuf b = { 0 };
+	uint8_t key[PROTO_RECONN_KEY], got[PROTO_RECONN_KEY], type;
+	uint16_t port = 0;
+	uint32_t len;
+	unsigned i;
+
+	for (i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 7 + 1);
+	ok(proto_reconnect_encode(&b, 40123, key) == 0 && b.len == PROTO_HDR_LEN + PROTO_RECONN_LEN,
+	   "reconnect encodes to a fixed size");
+	ok(proto_header_parse(b.p, &type, &len) == 0 && type == PROTO_RECONNECT && len == PROTO_RECONN_LEN,
+	   "reconnect header parses");
+	ok(proto_reconnect_decode(b.p + 5, len, &port, got) == 0 && port == 40123 &&
+	   memcmp(got, key, sizeof(key)) == 0, "reconnect round trip");
+	ok(proto_reconnect_decode(b.p + 5, len - 1, &port, got) == -EPROTO, "short reconnect is refused");
+	b.p[5] = b.p[6] = 0;
+	ok(proto_reconnect_decode(b.p + 5, len, &port, got) == -EPROTO, "reconnect to port 0 is refused");
+	b.p[4] = PROTO_RECONN_LEN + 1;
+	ok(proto_header_parse(b.p, &type, &len) == -EPROTO, "an oversized reconnect header is refused");
+	pbuf_free(&b);
+}
+
 int main(void)
 {
+	test_reconnect();
 	test_hello();
 	test_batch();
 	test_batch_limits();
