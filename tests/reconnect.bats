@@ -19,6 +19,13 @@ teardown() {
 LIMIT=300
 TLS12=(--tls 1.2 --cipher aes-128-gcm)
 
+# host_only: a test whose subject is the handshake or the bootstrap, not
+# the data path: the native lanes run it, the VM lanes (slow emulation,
+# a budget) skip it.
+host_only() {
+	[ -z "${KTLSCP_IN_VM:-}" ] || skip "kernel-independent and slow under emulation; the native lanes run it"
+}
+
 @test "one file crosses the limit many times: byte-exact, reconnects counted at both ends, one -v line each" {
 	head -c 50000000 /dev/urandom >"$SRC/f"
 	KTLSCP_KEY_RECORD_LIMIT=$LIMIT start_recv --json -v
@@ -64,6 +71,7 @@ TLS12=(--tls 1.2 --cipher aes-128-gcm)
 }
 
 @test "cp push continues on follow-up connections to the far end" {
+	host_only
 	skip_unless_sshd
 	sshd_start
 	head -c 15000000 /dev/urandom >"$SRC/f"
@@ -91,6 +99,7 @@ TLS12=(--tls 1.2 --cipher aes-128-gcm)
 }
 
 @test "a follow-up that does not prove the binding is refused; the one-time token stays single-use" {
+	host_only
 	head -c 15000000 /dev/urandom >"$SRC/f"
 	echo other >"$SRC/other"
 	unset KTLSCP_TOKEN
@@ -137,6 +146,7 @@ TLS12=(--tls 1.2 --cipher aes-128-gcm)
 }
 
 @test "a receiver that offers no follow-up (recv --connect) still stops clearly at the limit" {
+	host_only
 	head -c 6000000 /dev/urandom >"$SRC/f"
 	local port
 	port=$(unused_port)
