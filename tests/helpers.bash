@@ -163,16 +163,23 @@ tree_sums() {
 	(cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
 }
 
-# assert_same_tree A B: same files with the same content.
-assert_same_tree() {
+# assert_same_by LIST WHAT A B: LIST (a function printing a line per entry
+# of the tree it is given) prints the same for A and B; else "WHAT differ:"
+# and the difference.
+assert_same_by() {
 	local a b
-	a=$(tree_sums "$1")
-	b=$(tree_sums "$2")
+	a=$("$1" "$3")
+	b=$("$1" "$4")
 	if [ "$a" != "$b" ]; then
-		echo "trees differ:" >&2
+		echo "$2 differ:" >&2
 		diff <(echo "$a") <(echo "$b") >&2 || true
 		return 1
 	fi
+}
+
+# assert_same_tree A B: same files with the same content.
+assert_same_tree() {
+	assert_same_by tree_sums trees "$1" "$2"
 }
 
 # assert_same_file A B: same sha256.

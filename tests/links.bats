@@ -13,14 +13,7 @@ tree_links() {
 
 # assert_same_links A B: the same symlinks with the same target bytes.
 assert_same_links() {
-	local a b
-	a=$(tree_links "$1")
-	b=$(tree_links "$2")
-	if [ "$a" != "$b" ]; then
-		echo "links differ:" >&2
-		diff <(echo "$a") <(echo "$b") >&2 || true
-		return 1
-	fi
+	assert_same_by tree_links links "$1" "$2"
 }
 
 # A tree with links of every sort: in the tree, dangling, up and out of it,
