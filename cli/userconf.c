@@ -53,8 +53,33 @@ static bool uc_has_option(const char *cmd, const char *option, bool value)
 
 /* The operands of argv as popt will see them, and whether a trust option
  * or --listen is among the options. */
+/* The long names of the options argv gives (short ones by their long
+ * name), so the file's same settings are left out: the command line wins
+ * without popt replacing (and losing) a value it parsed first. */
+#define GIVEN_MAX 64
+struct given {
+	char name[GIVEN_MAX][64];
+	int n;
+};
+
+static void given_add(struct given *g, const char *name)
+{
+	if (name && g->n < GIVEN_MAX)
+		snprintf(g->name[g->n++], sizeof(g->name[0]), "%s", name);
+}
+
+static bool given_has(const struct given *g, const char *name)
+{
+	int i;
+
+	for (i = 0; i < g->n; i++)
+		if (strcmp(g->name[i], name) == 0)
+			return true;
+	return false;
+}
+
 static int scan(const struct poptOption *table, int argc, const char **argv, const char **ops, bool *trust,
-		bool *listen)
+		bool *listen, struct given *g)
 {
 	static const char *const trust_opts[] = { "psk-file", "token", "token-file", "pin", "ca",
 						  "allow-subject", "cert", "key", "allow" };
@@ -79,17 +104,22 @@ static int scan(const struct poptOption *table, int argc, const char **argv, con
 					*trust = true;
 			if (strcmp(name, "listen") == 0)
 				*listen = true;
+			given_add(g, name);
 			if (!eq && takes_value(find_opt(table, name, 0)))
 				i++;
 		} else if (a[0] == '-' && a[1] != '\0') {
 			const char *c;
 
-			for (c = a + 1; *c; c++)
-				if (takes_value(find_opt(table, NULL, *c))) {
+			for (c = a + 1; *c; c++) {
+				const struct poptOption *o = find_opt(table, NULL, *c);
+
+				given_add(g, o ? o->longName : NULL);
+				if (takes_value(o)) {
 					if (c[1] == '\0')
 						i++;
 					break;
 				}
+			}
 		} else {
 			ops[n++] = a;
 		}
@@ -108,6 +138,7 @@ int cli_userconf_argv(const struct cmd_entry *cmd, int argc, const char **argv, 
 	int nops, i, n = 0, rc = -1;
 	struct kc_status tmp = { 0 };
 	struct stat sb;
+	struct given given = { .n = 0 };
 
 	*nargc = argc;
 	*nargv = argv;
@@ -145,7 +176,7 @@ int cli_userconf_argv(const struct cmd_entry *cmd, int argc, const char **argv, 
 		free(text);
 		return kc_fail(st, KC_OTHER, "out of memory");
 	}
-	nops = scan(cmd->table, argc, argv, ops, &trust, &listen);
+	nops = scan(cmd->table, argc, argv, ops, &trust, &listen, &given);
 	if (strcmp(cmd->name, "send") == 0 && !listen && nops > 0) {
 		unsigned port;
 
@@ -169,6 +200,8 @@ int cli_userconf_argv(const struct cmd_entry *cmd, int argc, const char **argv, 
 	for (i = 0; i < r.n; i++) {
 		if (r.opt[i].trust && trust)
 			continue;	/* the command line's trust replaces the file's */
+		if (given_has(&given, r.opt[i].option + 2))
+			continue;	/* the command line's own setting wins */
 		out[n++] = r.opt[i].option;
 		if (r.opt[i].value) {
 			out[n++] = r.opt[i].value;
