@@ -263,6 +263,8 @@ load helpers
 	timeout "$KTLSCP_TEST_TIMEOUT" "$KTLSCP" send -r --json --limit-rate 10M "127.0.0.1:$RECV_PORT" "$SRC/t" \
 		>"$BATS_TEST_TMPDIR/send.json" 2>"$BATS_TEST_TMPDIR/send.err" 3>&- &
 	spid=$!
+	# Both: batch 1 renamed into place (its last file) and zbig begun.
+	wait_file "$DST/t/f255" 120
 	wait_file "$DST/$(partial_of t/zbig)" 120
 	kill -9 "$RECV_PID"
 	rc=0
