@@ -62,6 +62,7 @@ far_script() {
 }
 
 @test "cp -r pushes and pulls a tree; a directory without -r is refused" {
+	cp_host_only
 	mkdir -p "$SRC/tree/sub/deeper" "$SRC/tree/empty"
 	head -c 100000 /dev/urandom >"$SRC/tree/a"
 	head -c 5000 /dev/urandom >"$SRC/tree/sub/b"
@@ -106,6 +107,7 @@ far_script() {
 }
 
 @test "cp -p keeps mode and mtime, both ways" {
+	cp_host_only
 	echo data >"$SRC/f"
 	chmod 0640 "$SRC/f"
 	touch -d '2001-02-03 04:05:06' "$SRC/f"
@@ -118,6 +120,7 @@ far_script() {
 }
 
 @test "cp --verify checks every file end to end, both ways" {
+	cp_host_only
 	mkdir -p "$SRC/t"
 	head -c 700000 /dev/urandom >"$SRC/t/a"
 	head -c 300 /dev/urandom >"$SRC/t/b"
@@ -171,6 +174,7 @@ far_script() {
 }
 
 @test "cp: IPv6 [::1]:path, both ways" {
+	cp_host_only
 	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null || skip "no IPv6 loopback"
 	head -c 100000 /dev/urandom >"$SRC/f6"
 	run_cp --separate-stderr 0 --json "$SRC/f6" "$SSH_USER@[::1]:$DST"
@@ -246,6 +250,7 @@ far_script() {
 }
 
 @test "cp: a far end that sends names it was not asked for is refused, nothing written" {
+	cp_host_only
 	echo secret >"$SRC/f"
 	far_script 'KTLSCP_TEST_FAR_TARGET=evil; export KTLSCP_TEST_FAR_TARGET; exec "$KTLSCP" "$@"'
 	run_cp 5 "$H:$SRC/f" "$DST"
@@ -259,6 +264,7 @@ far_script() {
 }
 
 @test "cp: the key is on no command line and in no environment, on either end" {
+	cp_host_only
 	head -c 4000000 /dev/urandom >"$SRC/f"
 	# The stand-in keeps a copy of the key line so that the test knows
 	# what to look for, then hands the line on to the real far end.
@@ -327,6 +333,7 @@ far_script() {
 }
 
 @test "cp --resume continues a push that was killed" {
+	cp_host_only
 	head -c 6000000 /dev/urandom >"$SRC/f"
 	"$KTLSCP" cp -q -e "$RSH" --remote-ktlscp "$FAR" --limit-rate 1M "$SRC/f" "$H:$DST" 3>&- &
 	local pid=$! part
