@@ -27,9 +27,25 @@ common_setup() {
 }
 
 common_teardown() {
+	stop_test_recv
+	clean_test_tmpdir
+}
+
+# stop_test_recv: stop the test's receiver, if it still runs.
+stop_test_recv() {
 	if [ -n "${RECV_PID:-}" ] && kill -0 "$RECV_PID" 2>/dev/null; then
 		kill "$RECV_PID" 2>/dev/null || true
 		wait "$RECV_PID" 2>/dev/null || true
+	fi
+}
+
+# clean_test_tmpdir: empty the test's BATS_TEST_TMPDIR.
+clean_test_tmpdir() {
+	# bats (1.8) keeps every test's BATS_TEST_TMPDIR until the whole run
+	# ends: free what this test wrote now, or a lane's files add up (the
+	# VM lanes' /tmp is a tmpfs of half the guest's memory).
+	if [ -n "${BATS_TEST_TMPDIR:-}" ] && [ -d "$BATS_TEST_TMPDIR" ]; then
+		find "$BATS_TEST_TMPDIR" -mindepth 1 -maxdepth 1 -exec rm -rf {} + 2>/dev/null || true
 	fi
 }
 

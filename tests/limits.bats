@@ -11,8 +11,9 @@ small_fs() {
 }
 
 teardown() {
-	common_teardown
+	stop_test_recv
 	umount "$BATS_TEST_TMPDIR/small" 2>/dev/null || true
+	clean_test_tmpdir
 }
 
 @test "--max-size: files beyond the total are refused (exit 5), earlier ones kept" {
