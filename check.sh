@@ -8,15 +8,17 @@
 #   2. sanitizers   the same suite built with ASan + UBSan (build-asan/);
 #   3. fuzzing      libFuzzer on the wire decoder and the path checker, for
 #                   a bounded time (KTLSCP_FUZZ_SECONDS, default 30 each);
-#   4. kTLS VM      make check-vm: the bats suite inside a VM booting
+#   4. kTLS VM      make check-vm: the bats files in tests/vm/lane.list
+#                   (all that reach the data path) inside a VM booting
 #                   Debian's kernel, which has kTLS; run when this kernel
 #                   has none (it would be lane 1 again otherwise);
 #   5. kTLS VM lane (7.3)  make check-vm-next: the bats files listed in
 #                   tests/vm/lane-next.list inside a VM booting the newest
 #                   Debian kernel (trixie-backports), which can rekey.
 #                   Budget: the two VM lanes take most of .ci/run's 60
-#                   minutes; the 6.1 lane runs the whole suite, this one the
-#                   kernel-path files that fit in about 10 minutes.
+#                   minutes; the 6.1 lane runs every file that reaches the
+#                   data path (about 30 minutes), this one the kernel-path
+#                   files that fit in about 10.
 #   6. package      tests/package/run.sh: the Debian package built with
 #                   dpkg-buildpackage from a copy of this tree, lintian
 #                   clean, unpacked into a throwaway root and its binary,
