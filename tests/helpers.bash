@@ -26,6 +26,8 @@ common_setup() {
 	RECV_PID=
 }
 
+# common_teardown: after the test (never within it: stop_test_recv stops
+# the receiver and keeps the test's files).
 common_teardown() {
 	stop_test_recv
 	clean_test_tmpdir
@@ -339,7 +341,7 @@ wait_refused() {
 		cat "$BATS_TEST_TMPDIR/recv.err" >&2
 		return 1
 	fi
-	common_teardown
+	stop_test_recv
 	RECV_PID=
 }
 
@@ -352,7 +354,7 @@ wait_recv_or_refused() {
 	for i in $(seq 1 600); do
 		kill -0 "$RECV_PID" 2>/dev/null || break
 		if grep -q 'still waiting for a sender$' "$BATS_TEST_TMPDIR/recv.err"; then
-			common_teardown
+			stop_test_recv
 			RECV_PID=
 			RECV_RC=refused
 			return 0

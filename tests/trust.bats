@@ -19,7 +19,7 @@ load helpers
 	unset KTLSCP_TOKEN
 	start_recv
 	t1=$RECV_TOKEN
-	common_teardown
+	stop_test_recv
 	start_recv
 	[ "$t1" != "$RECV_TOKEN" ]
 }
@@ -334,7 +334,7 @@ make_pki() {
 		"127.0.0.2:$RECV_PORT" "$SRC/f"
 	# 127.0.0.2 is not in the certificate (and nothing listens there): 3 or 4, never 0.
 	[ "$status" -eq 3 ] || [ "$status" -eq 4 ]
-	common_teardown
+	stop_test_recv
 	start_recv --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt"
 	run_ktlscp '?' send --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" \
 		"localhost.localdomain.invalid:$RECV_PORT" "$SRC/f"
@@ -438,7 +438,7 @@ c, _ = s.accept(); open(sys.argv[2], "w").close(); time.sleep(60)' "$BATS_TEST_T
 		[[ "$known" == *"the receiver refused the token or PSK"* ]]
 		# The receiver itself knows which it was.
 		grep -q "PSK identity is not in --psk-file" "$BATS_TEST_TMPDIR/recv.err"
-		common_teardown
+		stop_test_recv
 	done
 	[ ! -e "$DST/f" ]
 }
