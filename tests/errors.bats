@@ -254,6 +254,10 @@ load helpers
 }
 
 @test "JSON after the receiver died mid-file: files, bytes and failed count what the receiver confirmed" {
+	# The sender's bookkeeping, the same on any kernel; under emulation the
+	# first batch's names did not land before the big file began (seen on
+	# 6.1), so the kill point this test needs is not reached there.
+	[ -z "${KTLSCP_IN_VM:-}" ] || skip "kernel-independent and timing-bound under emulation; the native lanes run it"
 	mkdir -p "$SRC/t"
 	for i in $(seq -w 1 300); do echo "file $i" >"$SRC/t/f$i"; done
 	head -c 30000000 /dev/urandom >"$SRC/t/zbig"
