@@ -27,6 +27,8 @@ case " $(cat /proc/cmdline 2>/dev/null) " in *" ktlscp.debug=1 "*) set -x ;; esa
 
 halt_vm() {
 	sync
+	# The kernel's own "Power down" is an emergency message: keep it off.
+	echo 0 >/proc/sys/kernel/printk 2>/dev/null
 	umount /newroot"${VM_OUT_PATH:-/nonexistent}" 2>/dev/null
 	umount /out 2>/dev/null
 	poweroff -f
@@ -45,8 +47,9 @@ fail() {
 warn() { echo "vm-init: warning: $*" >&2; }
 
 mount -t proc proc /proc || fail "mount /proc failed"
-# Only the console matters from here on; keep kernel messages off it.
-case " $(cat /proc/cmdline) " in *" ktlscp.debug=1 "*) ;; *) echo 0 >/proc/sys/kernel/printk ;; esac
+# Only the command's output matters on the console from here on: kernel
+# messages stay off it, except emergencies (a panic), which explain a dead run.
+case " $(cat /proc/cmdline) " in *" ktlscp.debug=1 "*) ;; *) echo 1 >/proc/sys/kernel/printk ;; esac
 mount -t sysfs sys /sys || fail "mount /sys failed"
 mount -t devtmpfs dev /dev 2>/dev/null || mount -t tmpfs -o mode=755 dev /dev ||
 	fail "mount /dev failed"

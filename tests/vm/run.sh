@@ -25,7 +25,8 @@
 # (boot that Debian suite's kernel instead, e.g. trixie-backports), KTLSCP_VM_DEBUG=1
 # (kernel messages and `set -x` of the guest init on the console),
 # KTLSCP_VM_VERBOSE=1 (timings on stderr), KTLSCP_VM_SKIP_SETUP=1 (do not run
-# setup.sh; use the cache as it is).
+# setup.sh; use the cache as it is), KTLSCP_VM_BOOT_TRIES (how many times a
+# guest that never reached its init is booted, default 3).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -137,7 +138,7 @@ APPEND="console=ttyS0 panic=-1 rdinit=/init"
 if [[ ${KTLSCP_VM_DEBUG:-0} == 1 ]]; then
 	APPEND+=" loglevel=7 ktlscp.debug=1"
 else
-	APPEND+=" quiet loglevel=0"
+	APPEND+=" quiet loglevel=1"
 fi
 # shellcheck disable=SC2054  # the commas belong to qemu's option syntax
 QEMU=(
@@ -160,15 +161,32 @@ T1=$SECONDS
 info "setup took $((T1 - T0)) s; booting $KTLSCP_VM_KVER"
 # qemu runs in the background so that a signal to this script can stop it
 # (timeout puts it in its own process group, away from the terminal's ^C).
+# A guest that never reached its init's boot marker (a kernel panic or a
+# triple fault under TCG: qemu exits 0 and nothing of the job ran) is booted
+# again, up to KTLSCP_VM_BOOT_TRIES times in all (default 3), each try with
+# the time that is left; the console keeps emergency messages (loglevel=1),
+# so a panic is in the log.
 INTERRUPTED=0
-timeout --kill-after=10 "$TIMEOUT" "${QEMU[@]}" </dev/null &
-QPID=$!
-trap 'INTERRUPTED=1; kill -TERM "$QPID" 2>/dev/null || true' INT TERM HUP
-QRC=0
-wait "$QPID" || QRC=$?
-while kill -0 "$QPID" 2>/dev/null; do QRC=0; wait "$QPID" || QRC=$?; done
-trap - INT TERM HUP
-info "vm ran $((SECONDS - T1)) s (qemu exit $QRC)"
+TRIES=${KTLSCP_VM_BOOT_TRIES:-3}
+[[ $TRIES =~ ^[1-9][0-9]*$ ]] || die "KTLSCP_VM_BOOT_TRIES wants a positive number, got '$TRIES'" 2
+try=1
+while :; do
+	left=$((TIMEOUT - (SECONDS - T1)))
+	((left > 0)) || left=1
+	timeout --kill-after=10 "$left" "${QEMU[@]}" </dev/null &
+	QPID=$!
+	trap 'INTERRUPTED=1; kill -TERM "$QPID" 2>/dev/null || true' INT TERM HUP
+	QRC=0
+	wait "$QPID" || QRC=$?
+	while kill -0 "$QPID" 2>/dev/null; do QRC=0; wait "$QPID" || QRC=$?; done
+	trap - INT TERM HUP
+	info "vm ran $((SECONDS - T1)) s (qemu exit $QRC, boot try $try)"
+	[[ $INTERRUPTED == 0 && $QRC -ne 124 && $QRC -ne 137 ]] || break
+	[[ ! -e $CTL/booted && ! -s $CTL/init-error ]] || break
+	((try < TRIES)) || break
+	echo "vm run: warning: VM did not boot (qemu exit $QRC, no boot marker); booting again (try $((try + 1)) of $TRIES)" >&2
+	try=$((try + 1))
+done
 
 # --- verdict ---------------------------------------------------------------------------
 KEEP_OUT=1
@@ -179,7 +197,7 @@ if [[ $INTERRUPTED == 1 ]]; then KEEP_OUT=0; die "interrupted; VM stopped" 130; 
 if [[ -s $CTL/init-error ]]; then
 	die "VM init failed: $(head -n1 "$CTL/init-error")$hint"
 fi
-[[ -e $CTL/booted ]] || die "VM did not boot (qemu exit $QRC, no boot marker); retry with KTLSCP_VM_DEBUG=1$hint"
+[[ -e $CTL/booted ]] || die "VM did not boot (qemu exit $QRC, no boot marker, $try tries); retry with KTLSCP_VM_DEBUG=1$hint"
 [[ -e $CTL/started ]] || die "VM booted but the command never ran (qemu exit $QRC)$hint"
 [[ -s $CTL/exit-status ]] || die "command did not finish: no exit status recorded (qemu exit $QRC)$hint"
 STATUS=$(cat "$CTL/exit-status")
