@@ -77,6 +77,15 @@ void report_entry_failed(const char *path, const char *cause)
 	diag_print("%s: %s", e, cause);
 }
 
+void report_entry_lost(const char *path, const char *cause)
+{
+	char e[ESC_MAX];
+
+	rlist_add(&failures, path, cause);
+	diag_escape(path, strlen(path), e, sizeof(e));
+	diag_debug("%s: %s", e, cause);
+}
+
 void report_entry_skipped(const char *path, const char *why, bool print)
 {
 	char e[ESC_MAX];

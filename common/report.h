@@ -30,6 +30,11 @@ void report_json_str(FILE *f, const char *s);
  * (a full disk) the others are only counted (-v prints them); recorded for
  * the JSON "failures" list. */
 void report_entry_failed(const char *path, const char *cause);
+/* An entry the run stopped before the peer confirmed (the connection was
+ * lost, or the peer broke the protocol): recorded for the JSON "failures"
+ * list like the above, but printed only with -v, as the run's own error
+ * line says why it stopped. */
+void report_entry_lost(const char *path, const char *cause);
 /* An entry left out on purpose (a symbolic link, a special file, one the
  * receiver kept with -n/--update): printed as "ktlscp: PATH: skipping
  * WHY" when print, recorded for the JSON "skipped_entries" list. */

@@ -51,6 +51,7 @@ struct sent {
 struct sbatch {
 	uint32_t seq;
 	bool final;
+	bool acked;		/* its ACK arrived: each entry's action is known */
 	bool done;		/* its DONE arrived: every entry is accounted for */
 	unsigned n;
 	struct sent e[PROTO_BATCH_MAX];
@@ -79,6 +80,7 @@ static int build_batch(struct walk *w, struct sbatch *b, uint32_t seq, struct pb
 	b->seq = seq;
 	b->n = 0;
 	b->final = false;
+	b->acked = false;
 	b->done = false;
 	if (proto_batch_begin(pb, seq, &mark) < 0)
 		return kc_fail(st, KC_OTHER, "out of memory");
@@ -206,6 +208,7 @@ static int apply_ack(struct chan *c, struct sbatch *b, struct proto_reply *r, ui
 					     e->reason == PR_BADPATH);
 		}
 	}
+	b->acked = true;
 	return 0;
 }
 
@@ -244,15 +247,21 @@ static int apply_done(struct chan *c, struct sbatch *b, struct proto_reply *r, b
 	return 0;
 }
 
-/* After a lost connection: the entries of b still in flight (announced,
- * not refused, not confirmed) did not arrive either. */
-static unsigned unconfirmed(const struct sbatch *b)
+/* After the run stopped short (a lost connection, a protocol error): the
+ * entries of b still in flight (announced, not refused, not failed here,
+ * not confirmed) did not arrive either.  Each is counted and listed as
+ * failed, quietly: the run's error line is the message. */
+static void list_unconfirmed(const struct sbatch *b, struct xfer_stats *stats)
 {
-	unsigned i, n = 0;
+	unsigned i;
 
-	for (i = 0; !b->done && i < b->n; i++)
-		n += b->e[i].action == PROTO_ACCEPT && b->e[i].status == 0;
-	return n;
+	for (i = 0; !b->done && i < b->n; i++) {
+		if (b->e[i].action != PROTO_ACCEPT || b->e[i].status != 0)
+			continue;
+		report_entry_lost(b->e[i].path, b->acked ? "the transfer stopped before the receiver confirmed it"
+							 : "the transfer stopped before the receiver answered for it");
+		stats->failed++;
+	}
 }
 
 /* Did the file change since it was announced?  (Its bytes may then be a mix
@@ -648,8 +657,13 @@ out_net:
 	xfer_peer_reason(c, st);
 out:
 	stats->skipped = report_skipped();	/* by the receiver and by the walk */
-	if (rc < 0 && bs[0] && bs[1])
-		stats->failed += unconfirmed(bs[0]) + unconfirmed(bs[1]);
+	if (rc < 0 && bs[0] && bs[1]) {
+		/* In manifest order: the older batch first. */
+		bool swap = bs[1]->n > 0 && bs[1]->seq < bs[0]->seq;
+
+		list_unconfirmed(bs[swap], stats);
+		list_unconfirmed(bs[!swap], stats);
+	}
 	walk_free(w);
 	if (bs[0])
 		sbatch_release(bs[0]);

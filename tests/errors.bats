@@ -253,7 +253,7 @@ load helpers
 	[ "${stderr_lines[-1]}" = "ktlscp: 5 entries were not sent: $SRC/m1: No such file or directory (2 more with a cause shown above; -v or --json lists them)" ]
 }
 
-@test "JSON after the receiver died mid-file: files, bytes and failed count what the receiver confirmed" {
+@test "JSON after the receiver died mid-file: files, bytes and failed count what the receiver confirmed, failures name the rest" {
 	# The sender's bookkeeping, the same on any kernel; under emulation the
 	# first batch's names did not land before the big file began (seen on
 	# 6.1), so the kill point this test needs is not reached there.
@@ -286,4 +286,13 @@ load helpers
 	[ "$(json_field "$out" bytes)" = "$bytes" ]
 	[ "$(json_field "$out" failed)" = $((301 - landed)) ]
 	[ "$(json_field "$out" status)" = error ]
+	# Each entry sent is either stored or named in failures[], never both.
+	sent=$(cd "$SRC" && find t -printf '%p\n' | sort)
+	stored=$(cd "$DST" && find t ! -name '.ktlscp-*' -printf '%p\n')
+	named=$(echo "$out" | jq -r '.failures[].path')
+	[ "$(printf '%s\n%s\n' "$stored" "$named" | sort)" = "$sent" ] ||
+		{ echo "stored: $stored"; echo "failures: $named"; false; }
+	echo "$out" | jq -e '.failures | map(.error) | unique == ["the transfer stopped before the receiver confirmed it"]'
+	# Listed, not printed one by one: the connection's error says why.
+	! grep -q "t/f300" "$BATS_TEST_TMPDIR/send.err" || { cat "$BATS_TEST_TMPDIR/send.err"; false; }
 }
