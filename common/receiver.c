@@ -17,6 +17,7 @@
 #include <gnutls/crypto.h>
 
 #include "body.h"
+#include "clock.h"
 #include "proto.h"
 #include "receiver.h"
 #include "report.h"
@@ -625,6 +626,7 @@ int receiver_run_only(struct chan *c, const struct recv_opts *o, int (*path_ok)(
 	const uint8_t *p;
 	uint32_t len, seq = 1, caps = 0;
 	int cur = 0, rc = -1;
+	double t0 = clock_now();
 
 	if (s == NULL)
 		return kc_fail(st, KC_OTHER, "out of memory");
@@ -648,6 +650,9 @@ int receiver_run_only(struct chan *c, const struct recv_opts *o, int (*path_ok)(
 	if (xfer_expect(c, PROTO_HELLO, &p, &len, st) < 0 ||
 	    xfer_hello_check(c, p, len, &s->opts, &caps, true, st) < 0)
 		goto out;
+	/* Until its first message the sender's user may be at its yes/no
+	 * prompt about us: not transfer time (cli_finish deducts it). */
+	stats->paused += clock_now() - t0;
 	/* A sender whose send key can run out continues on follow-up
 	 * connections, which we offer (chan.h). */
 	caps = caps & PROTO_CAP_RECONNECT && chan_reconn_can_offer(c) ? PROTO_CAP_RECONNECT : 0;

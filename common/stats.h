@@ -26,7 +26,8 @@ struct xfer_stats {
 	uint64_t verified;		/* --verify: files (and streams) whose SHA-256 matched */
 	unsigned reconnects;		/* follow-up connections past the key-use limit */
 	double seconds;
-	double paused;			/* of those, at the yes/no prompt (not counted) */
+	double paused;			/* of those, at the yes/no prompt (not counted);
+					 * the receiver's: waiting for the first message */
 	int handshake_done;
 };
 
