@@ -202,6 +202,44 @@ MAN=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1
 	! grep -q 'listening on' "$err"
 }
 
+@test "-q and SIGINT: exit 1 with one line saying what was interrupted, on either end" {
+	local err=$BATS_TEST_TMPDIR/recv.err port rc i spid
+	head -c 4000000 /dev/urandom >"$SRC/f"
+	port=$(unused_port)
+	# A receiver still waiting for a sender (KTLSCP_TOKEN: -q prints nothing).
+	timeout --preserve-status -s INT "$(settle)" "$KTLSCP" recv -q --port "$port" --listen 127.0.0.1 "$DST" \
+		2>"$err" 3>&- && rc=0 || rc=$?
+	[ "$rc" -eq 1 ] || { echo "recv exited $rc"; cat "$err"; false; }
+	[ "$(cat "$err")" = "ktlscp: interrupted while waiting for a sender" ] || { cat "$err"; false; }
+	# A receiver mid-file (the sender paced to take about 8 s).
+	"$KTLSCP" recv -q --port "$port" --listen 127.0.0.1 "$DST" 2>"$err" 3>&- &
+	RECV_PID=$!
+	for i in $(seq 1 100); do
+		grep -q ":$(printf '%04X' "$port") 00000000:0000 0A" /proc/net/tcp && break
+		sleep 0.1
+	done
+	timeout "$KTLSCP_TEST_TIMEOUT" "$KTLSCP" send -q --limit-rate 500k "127.0.0.1:$port" "$SRC/f" \
+		2>"$BATS_TEST_TMPDIR/send.err" 3>&- &
+	spid=$!
+	wait_file "$DST/$(partial_of f)" 60
+	kill -INT "$RECV_PID"
+	wait_recv 1
+	[ "$(grep -c . "$err")" -eq 1 ] || { cat "$err"; false; }
+	grep -q '^ktlscp: 127\.0\.0\.1:[0-9]*: interrupted while receiving (cut off in f; its partial is kept for --resume)$' "$err" ||
+		{ cat "$err"; false; }
+	wait "$spid" || true
+	# A sender mid-file.
+	rm -f "$DST/$(partial_of f)"
+	start_recv
+	timeout --preserve-status -s INT "$(settle)" "$KTLSCP" send -q --limit-rate 500k "127.0.0.1:$RECV_PORT" "$SRC/f" \
+		2>"$BATS_TEST_TMPDIR/send.err" 3>&- && rc=0 || rc=$?
+	[ "$rc" -eq 1 ] || { echo "send exited $rc"; cat "$BATS_TEST_TMPDIR/send.err"; false; }
+	[ "$(cat "$BATS_TEST_TMPDIR/send.err")" = "ktlscp: 127.0.0.1:$RECV_PORT: interrupted while sending (cut off in f)" ] ||
+		{ cat "$BATS_TEST_TMPDIR/send.err"; false; }
+	wait_recv
+	[ ! -e "$DST/f" ]
+}
+
 @test "success prints one summary line, singular for one file; -v adds the kTLS line, JSON always has it" {
 	echo hi >"$SRC/hi"
 	start_recv -k
