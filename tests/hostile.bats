@@ -183,15 +183,16 @@ start_liar() {
 # within the time limit, print LINES lines on stderr, the last naming the
 # receiver, and leave $SRC unchanged (sha256).
 send_to_liar() {
-	local cs=$1 want=$2 lines=$3 before
+	# Not "lines": run sets that (to standard output's lines).
+	local cs=$1 want=$2 nlines=$3 before
 	shift 3
 	[ $# -gt 0 ] || set -- "$SRC/a" "$SRC/b"
 	before=$(tree_sums "$SRC")
 	start_liar "$cs"
 	run_send --separate-stderr "$want" --timeout 20 "$@"
-	if [ "${#stderr_lines[@]}" -ne "$lines" ] ||
+	if [ "${#stderr_lines[@]}" -ne "$nlines" ] ||
 		[[ "${stderr_lines[-1]}" != "ktlscp: 127.0.0.1:$RECV_PORT: "* ]]; then
-		echo "case $cs: expected $lines line(s) naming the receiver:" >&2
+		echo "case $cs: expected $nlines line(s) naming the receiver:" >&2
 		printf '%s\n' "$stderr" >&2
 		return 1
 	fi
@@ -329,8 +330,10 @@ liar_sources() {
 
 @test "a DONE failing one file names it: exit 5" {
 	liar_sources
-	send_to_liar done-fail 5 2
+	# The file's line, how much got through, then the outcome.
+	send_to_liar done-fail 5 3
 	[ "${stderr_lines[0]}" = "ktlscp: a: not stored by the receiver: I/O error on the receiver" ]
+	[[ "${stderr_lines[1]}" == "ktlscp: sent 1 of 2 files (6 B) to 127.0.0.1:$RECV_PORT in "* ]]
 	[[ "${stderr_lines[-1]}" == *": 1 entry was not transferred: a: not stored by the receiver: I/O error on the receiver" ]]
 }
 
