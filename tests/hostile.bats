@@ -213,6 +213,15 @@ liar_sources() {
 	[[ "$stderr" == *"peer closed the session early"* ]]
 }
 
+@test "a receiver that closes before answering: JSON counts and names each entry it never answered for" {
+	liar_sources
+	send_to_liar close 5 1 --json "$SRC/a" "$SRC/b"
+	[ "$(json_field "$output" failed)" = 2 ] || { echo "$output"; false; }
+	echo "$output" | jq -e '[.failures[] | .path + ": " + .error] ==
+		["a: the transfer stopped before the receiver answered for it",
+		 "b: the transfer stopped before the receiver answered for it"]'
+}
+
 @test "a receiver that resets the connection right after the handshake: exit 3" {
 	liar_sources
 	send_to_liar reset 3 1
