@@ -97,6 +97,40 @@ STAMP='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[-+][0-9]{4}'
 	grep -Eq ': connection: sender psk "backup-host"; 1 file, 1 bytes, 0 failed, 1 skipped in' "$err"
 }
 
+@test "the log names an X.509 sender by its certificate's subject and key" {
+	unset KTLSCP_TOKEN
+	pki=$BATS_TEST_TMPDIR/pki
+	make_pki_in "$pki"
+	echo data >"$SRC/f"
+	start_recv -k --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt"
+	run_send 0 --cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" "$SRC/f"
+	assert_same_file "$SRC/f" "$DST/f"
+	stop_test_recv
+	cat "$BATS_TEST_TMPDIR/recv.err"
+	grep -Eq ': connection: sender x509 "CN=client" key SHA256:[A-Za-z0-9+/]{43}; 1 file, 5 bytes, .*: ok$' \
+		"$BATS_TEST_TMPDIR/recv.err"
+}
+
+@test "a sender cut off mid-file: no file line, the connection's line names the file and its partial" {
+	head -c 20000000 /dev/urandom >"$SRC/big"
+	start_recv -k
+	"$KTLSCP" send -q --limit-rate 2M "127.0.0.1:$RECV_PORT" "$SRC/big" 3>&- &
+	spid=$!
+	wait_file "$DST/$(partial_of big)"
+	kill -9 "$spid"
+	wait "$spid" || true
+	for _ in $(seq 1 200); do
+		grep -q ': connection: ' "$BATS_TEST_TMPDIR/recv.err" && break
+		sleep 0.05
+	done
+	stop_test_recv
+	cat "$BATS_TEST_TMPDIR/recv.err"
+	[ ! -e "$DST/big" ]
+	! grep -q ": file " "$BATS_TEST_TMPDIR/recv.err"
+	grep -Eq ': connection: sender token; 0 files, 0 bytes, .*: failed: .*cut off in big; its partial is kept for --resume' \
+		"$BATS_TEST_TMPDIR/recv.err"
+}
+
 @test "a resumed file's line says how many of its bytes were there already" {
 	head -c 300000 /dev/urandom >"$SRC/f"
 	head -c 123456 "$SRC/f" >"$DST/$(partial_of f)"
