@@ -19,6 +19,7 @@
 #include "opts.h"
 #include "clock.h"
 #include "net.h"
+#include "oplog.h"
 #include "progress.h"
 
 struct cli_trust cli_trust = { .timeout = -1 };
@@ -316,8 +317,14 @@ int cli_finish(struct xfer_stats *stats, struct kc_status *st)
 	if (stats->paused > 0 && stats->seconds > stats->paused)
 		stats->seconds -= stats->paused;
 	/* On failure, how far it got comes first: the last line is the cause. */
-	if (!cli_out.json && !cli_out.quiet && (kc_ok(st) || partial))
+	if (oplog_on() && stats->peer[0] && strcmp(stats->role, "recv") == 0) {
+		/* A serving receiver: its log has the connection's line, the
+		 * cause included (oplog.h). */
+		oplog_conn(stats, st);
+		kc_mark_printed(st);
+	} else if (!cli_out.json && !cli_out.quiet && (kc_ok(st) || partial)) {
 		report_human(stats, st, cli_out.verbose);
+	}
 	if (!kc_ok(st) && !kc_printed(st))
 		diag_print("%s", kc_msg(st));
 	if (cli_out.json)

@@ -21,6 +21,7 @@
 #include "chan.h"
 #include "clock.h"
 #include "net.h"
+#include "oplog.h"
 #include "opts.h"
 #include "progress.h"
 #include "receiver.h"
@@ -39,7 +40,7 @@ static struct recv_cli {
 	int keep_open, max_conns, max_startups, handshake_timeout, workers, token_ttl;
 	char *max_size;
 	long max_files;
-	int to_stdout, raw, unsafe_links;
+	int to_stdout, raw, unsafe_links, syslog;
 	int ipv4, ipv6;
 	char *connect;		/* --connect HOST[:PORT] */
 } opt = { .port = -1, .max_startups = -1, .handshake_timeout = -1, .workers = -1, .token_ttl = 600 };
@@ -77,6 +78,8 @@ static struct poptOption recv_table[] = {
 	{ "allow", 0, POPT_ARG_ARGV, &cli_trust.allow, 0,
 	  "accept only senders whose key has this fingerprint (repeatable; default: the authorized_senders file)",
 	  "SHA256:..." },
+	{ "syslog", 0, POPT_ARG_NONE, &opt.syslog, 0,
+	  "once listening, log to syslog (ident ktlscp, facility daemon) instead of stderr", NULL },
 	{ NULL, '4', POPT_ARG_NONE, &opt.ipv4, 0, "IPv4 only", NULL },
 	{ NULL, '6', POPT_ARG_NONE, &opt.ipv6, 0, "IPv6 only", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cli_trust_table, 0, "Trust and TLS:", NULL },
@@ -117,6 +120,7 @@ struct recv_conn {
 	int rootfd;
 	const char *dir;
 	bool once;		/* one-shot listening: a refused sender is not the end */
+	bool token;		/* the PSK is a token (printed, or --token) */
 };
 
 /* One-shot: a sender refused before it was authenticated (the handshake
@@ -148,6 +152,7 @@ static int serve(int fd, double deadline, int authfd, void *arg)
 	memset(&ch, 0, sizeof(ch));	/* chan_free() is safe on it */
 	stats.auth = tls_auth_name(tc->auth);
 	net_peer_str(fd, stats.peer, sizeof(stats.peer));
+	oplog_begin(stats.peer);
 	/* Until authenticated, every wait counts against the deadline: GnuTLS
 	 * measures the whole handshake, the receive timeout each read. */
 	tc->handshake_ms = hs_ms;
@@ -161,6 +166,8 @@ static int serve(int fd, double deadline, int authfd, void *arg)
 				   stats.peer, handshake_secs());
 		goto out;
 	}
+	if (oplog_on())
+		oplog_auth(sess, tc, c->token);
 	if (authfd >= 0 && write(authfd, "A", 1) != 1)
 		diag_debug("cannot tell the receiver that %s is authenticated: %s", stats.peer,
 			   strerror(errno));
@@ -179,7 +186,12 @@ static int serve(int fd, double deadline, int authfd, void *arg)
 out:
 	progress_end(&prog);
 	if (refused_early(c, &stats, &st)) {
-		diag_print("%s; still waiting for a sender", kc_msg(&st));
+		if (oplog_on()) {
+			kc_append(&st, "; still waiting for a sender");
+			oplog_conn(&stats, &st);
+		} else {
+			diag_print("%s; still waiting for a sender", kc_msg(&st));
+		}
 		rc = SERVER_REFUSED;
 	} else
 		rc = cli_finish(&stats, &st);
@@ -313,6 +325,7 @@ static int recv_trust(struct recv_job *j, struct tls_ctx *tc, struct kc_status *
 			return kc_fail(st, KC_OTHER, "cannot generate a token");
 		to->token = j->token;
 	}
+	j->conn.token = to->token != NULL;
 	if (tls_ctx_init(tc, to, st) < 0)
 		return -1;
 	j->stats.auth = tls_auth_name(tc->auth);
@@ -390,6 +403,18 @@ static void recv_announce(struct recv_job *j)
 			diag_print("accepting senders with the token from KTLSCP_TOKEN (valid for %d s), not authorized_senders",
 				   opt.token_ttl);
 	}
+}
+
+/* The log of a receiver that serves (oplog.h): on with -k, for a
+ * connection passed in by systemd and with --syslog (which also sends
+ * every later line to syslog); a one-shot recv keeps its summary line. */
+static void recv_log(struct recv_job *j)
+{
+	if (!opt.keep_open && j->fd < 0 && !opt.syslog)
+		return;
+	oplog_enable(opt.raw || opt.to_stdout ? NULL : j->dir, cli_out.quiet);
+	if (opt.syslog)
+		diag_syslog();
 }
 
 /* Serve: the connection passed in, or every sender (-k, through the
@@ -470,6 +495,7 @@ static int cmd_recv(const struct cmd_entry *self, int nargs, const char **args)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (opt.connect) {
+		recv_log(&j);
 		cli_signals();
 		rc = recv_dial(&j, &st);
 		goto done;
@@ -477,6 +503,7 @@ static int cmd_recv(const struct cmd_entry *self, int nargs, const char **args)
 	if (recv_listen(&j, &st) < 0)
 		goto out;
 	recv_announce(&j);
+	recv_log(&j);
 	cli_signals();
 	/* A sender that connected continues past the key-use limit on a
 	 * follow-up connection we offer (recv --connect does not: the end

@@ -2,7 +2,10 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
+#include <sys/stat.h>
 #include <gnutls/gnutls.h>
 
 #include "diag.h"
@@ -11,6 +14,8 @@ volatile sig_atomic_t kc_interrupted;
 int diag_verbose;
 static int progress_dirty;
 static char diag_peer[80];
+static bool use_syslog;
+static bool journal_levels;
 
 void diag_progress_dirty(int dirty)
 {
@@ -86,17 +91,50 @@ void diag_set_peer(const char *peer)
 	snprintf(diag_peer, sizeof(diag_peer), "%s", peer ? peer : "");
 }
 
-static void diag_vprint(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-static void diag_vprint(const char *fmt, va_list ap)
+void diag_syslog(void)
 {
-	char line[1024];
+	/* Opened now, before any child is forked: they share the socket. */
+	openlog("ktlscp", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	use_syslog = true;
+}
+
+bool diag_to_syslog(void)
+{
+	return use_syslog;
+}
+
+bool diag_journal_levels(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long dev, ino;
+	struct stat sb;
+
+	journal_levels = js && sscanf(js, "%lu:%lu", &dev, &ino) == 2 && fstat(2, &sb) == 0 &&
+			 (unsigned long)sb.st_dev == dev && (unsigned long)sb.st_ino == ino;
+	return journal_levels;
+}
+
+static void diag_vprint(int prio, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void diag_vprint(int prio, const char *fmt, va_list ap)
+{
+	char line[1024], level[8] = "";
 
 	vsnprintf(line, sizeof(line), fmt, ap);
+	if (use_syslog) {
+		/* The ident says "ktlscp"; the peer as on stderr. */
+		if (diag_peer[0] && strstr(line, diag_peer) == NULL)
+			syslog(prio, "%s: %s", diag_peer, line);
+		else
+			syslog(prio, "%s", line);
+		return;
+	}
+	if (journal_levels)
+		snprintf(level, sizeof(level), "<%d>", prio);
 	/* One write, so that concurrent writers do not interleave mid-line. */
 	if (diag_peer[0] && strstr(line, diag_peer) == NULL)
-		fprintf(stderr, "%sktlscp: %s: %s\n", progress_dirty ? "\n" : "", diag_peer, line);
+		fprintf(stderr, "%s%sktlscp: %s: %s\n", progress_dirty ? "\n" : "", level, diag_peer, line);
 	else
-		fprintf(stderr, "%sktlscp: %s\n", progress_dirty ? "\n" : "", line);
+		fprintf(stderr, "%s%sktlscp: %s\n", progress_dirty ? "\n" : "", level, line);
 	progress_dirty = 0;
 }
 
@@ -105,7 +143,16 @@ void diag_print(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	diag_vprint(fmt, ap);
+	diag_vprint(LOG_WARNING, fmt, ap);
+	va_end(ap);
+}
+
+void diag_log(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vprint(prio, fmt, ap);
 	va_end(ap);
 }
 
@@ -116,7 +163,7 @@ void diag_debug(const char *fmt, ...)
 	if (diag_verbose <= 0)
 		return;
 	va_start(ap, fmt);
-	diag_vprint(fmt, ap);
+	diag_vprint(LOG_DEBUG, fmt, ap);
 	va_end(ap);
 }
 

@@ -92,6 +92,22 @@ void diag_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * "<peer>: ".  NULL stops it. */
 void diag_set_peer(const char *peer);
 
+/* From now on every line goes to syslog(3) instead of stderr: ident
+ * "ktlscp", LOG_PID, facility LOG_DAEMON (recv --syslog).  diag_print
+ * lines have priority LOG_WARNING, diag_debug lines LOG_DEBUG. */
+void diag_syslog(void);
+bool diag_to_syslog(void);
+
+/* Is stderr the journal (systemd's JOURNAL_STREAM names it)?  Then from
+ * now on each line on stderr starts with "<N>", its syslog priority, which
+ * journald takes as the line's priority (SyslogLevelPrefix=, the default)
+ * and removes.  Returns whether it is. */
+bool diag_journal_levels(void);
+
+/* diag_print with a syslog(3) priority (LOG_INFO, LOG_WARNING, ...), for
+ * when the lines go to syslog; on stderr it is diag_print. */
+void diag_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Set by the SIGINT/SIGTERM handler; I/O loops stop on EINTR when set. */
 #include <signal.h>
 extern volatile sig_atomic_t kc_interrupted;

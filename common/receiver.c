@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 #include "body.h"
 #include "clock.h"
+#include "oplog.h"
 #include "proto.h"
 #include "receiver.h"
 #include "report.h"
@@ -34,6 +36,7 @@ static const char *esc(const char *s, char *buf)
 
 struct rent {
 	uint64_t offset;	/* --resume: the partial's length we offered */
+	uint64_t start;		/* --resume: where the sender started the body */
 	uint8_t action, reason;
 	bool written;		/* --stdout: the body went out */
 	bool ok;
@@ -42,7 +45,33 @@ struct rent {
 	uint8_t sum[PROTO_HASH_LEN];
 	struct store_mark mark;	/* --resume: the partial offered */
 	struct store_file f;	/* where the body went (not with --stdout) */
+	char why[200];		/* why it was skipped or failed, for its log line */
 };
+
+/* An entry failed or was refused for the reason fmt: with the log on
+ * (oplog.h), the reason waits in re->why for the entry's line; without
+ * it, it is printed now as "PATH: REASON". */
+static void note(const struct proto_entry *e, struct rent *re, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void note(const struct proto_entry *e, struct rent *re, const char *fmt, ...)
+{
+	char en[ESC_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(re->why, sizeof(re->why), fmt, ap);
+	va_end(ap);
+	if (!oplog_on())
+		diag_print("%s: %s", esc(e->path, en), re->why);
+}
+
+/* An entry is skipped for the reason why: listed for the summary, told
+ * now when print (and the log is off), kept for its log line. */
+static void skip(const struct proto_entry *e, struct rent *re, const char *why, bool print)
+{
+	snprintf(re->why, sizeof(re->why), "%s", why);
+	report_entry_skipped(e->path, why, print && !oplog_on());
+}
 
 struct rstate {
 	struct chan *c;
@@ -107,50 +136,47 @@ static bool link_safe(const struct proto_entry *e)
  * answer goes to re and to slot i of the ACK. */
 static void decide(struct rstate *s, const struct proto_entry *e, struct rent *re, unsigned i)
 {
-	char en[ESC_MAX];
-
 	re->action = PROTO_ACCEPT;
 	if (s->to_stdout && PROTO_KIND_IS_LINK(e->kind)) {
 		/* No file to make another name of, no DIR to put a link in. */
 		re->action = PROTO_SKIP;
 		re->reason = PR_OK;
-		report_entry_skipped(e->path, "link, with --stdout", false);
+		skip(e, re, "link, with --stdout", false);
 	} else if (s->to_stdout) {
 		/* Bodies go to standard output in order; nothing is
 		 * created here, directories included. */
 	} else if (e->kind == PROTO_KIND_SYMLINK && !s->unsafe_links && !link_safe(e)) {
 		re->action = PROTO_SKIP;
 		re->reason = PR_BADPATH;
-		report_entry_skipped(e->path, "unsafe symbolic link (absolute, or leaves DIR; see --unsafe-links)", true);
+		skip(e, re, "unsafe symbolic link (absolute, or leaves DIR; see --unsafe-links)", true);
 	} else if (e->kind == PROTO_KIND_DIR) {
 		int err = store_mkdir(s->store, e);
 
 		if (err < 0) {
 			re->action = PROTO_REJECT;
 			re->reason = proto_reason_from_errno(err);
-			diag_print("%s: cannot create directory: %s", esc(e->path, en), strerror(-err));
+			note(e, re, "cannot create directory: %s", strerror(-err));
 		}
 	} else if (s->opts & (PROTO_OPT_NOCLOBBER | PROTO_OPT_UPDATE | PROTO_OPT_SYNC)) {
 		bool sum = (s->opts & PROTO_OPT_CHECKSUM) && s->csums.hashlen[i] == PROTO_HASH_LEN;
 
 		re->action = store_policy(s->store, e, sum ? s->csums.hash[i] : NULL, &re->reason);
 		if (re->action == PROTO_SKIP)
-			report_entry_skipped(e->path, re->reason == PR_EXISTS ? "it exists here (-n)"
-						      : re->reason == PR_UNCHANGED && (s->opts & PROTO_OPT_CHECKSUM) ? "unchanged (--checksum: same size and SHA-256)"
-						      : re->reason == PR_UNCHANGED ? "unchanged (--sync: same size and modification time)"
-									      : "the copy here is not older (--update)",
-					     false);
+			skip(e, re, re->reason == PR_EXISTS ? "it exists here (-n)"
+				    : re->reason == PR_UNCHANGED && (s->opts & PROTO_OPT_CHECKSUM) ? "unchanged (--checksum: same size and SHA-256)"
+				    : re->reason == PR_UNCHANGED ? "unchanged (--sync: same size and modification time)"
+				    : "the copy here is not older (--update)",
+			     false);
 	}
 	if (re->action == PROTO_ACCEPT && e->kind == PROTO_KIND_FILE) {
 		if (s->max_bytes && proto_size_add(s->accepted_bytes, e->size) > s->max_bytes) {
 			re->action = PROTO_REJECT;
 			re->reason = PR_TOOBIG;
-			diag_print("%s: refused: over --max-size", esc(e->path, en));
+			note(e, re, "refused: over --max-size");
 		} else if (!s->to_stdout && e->size > s->avail) {
 			re->action = PROTO_REJECT;
 			re->reason = PR_NOSPACE;
-			diag_print("%s: refused: %llu bytes do not fit in the free space", esc(e->path, en),
-				   (unsigned long long)e->size);
+			note(e, re, "refused: %llu bytes do not fit in the free space", (unsigned long long)e->size);
 		} else {
 			s->accepted_bytes = proto_size_add(s->accepted_bytes, e->size);
 			s->reserved = proto_size_add(s->reserved, e->size);
@@ -430,7 +456,7 @@ static int recv_body_store(struct rstate *s, const struct proto_entry *e, struct
 		/* Something not ours in the way (EEXIST) is refused, not "already
 		 * there". */
 		re->reason = werr == EEXIST ? PR_PERM : proto_reason_from_errno(werr);
-		diag_print("%s: %s", esc(e->path, en), store_strerror(werr));
+		note(e, re, "%s", store_strerror(werr));
 		if (werr == ENOSPC || werr == EDQUOT) {
 			char text[PROTO_ERRTEXT_MAX];
 
@@ -457,6 +483,7 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 	for (i = 0; i < b->count; i++) {
 		const struct proto_entry *e = &b->e[i];
 
+		r[i].start = start[i];
 		if (e->kind == PROTO_KIND_DIR || PROTO_KIND_IS_LINK(e->kind) || r[i].action != PROTO_ACCEPT)
 			continue;
 		if ((s->opts & PROTO_OPT_VERIFY) && chan_rx_hash_start(s->c) < 0)
@@ -475,7 +502,6 @@ static int recv_bodies(struct rstate *s, int slot, struct kc_status *st)
 static int settle(struct rstate *s, const struct proto_entry *e, struct rent *re, bool sender_ok,
 		  unsigned i, struct kc_status *st)
 {
-	char en[ESC_MAX];
 	int rc;
 
 	if (e->kind == PROTO_KIND_DIR) {
@@ -488,8 +514,8 @@ static int settle(struct rstate *s, const struct proto_entry *e, struct rent *re
 		rc = sender_ok ? store_link(s->store, e) : -EIO;
 		if (rc < 0) {
 			re->reason = sender_ok ? proto_reason_from_errno(-rc) : PR_SOURCE;
-			diag_print("%s: cannot create %s link: %s", esc(e->path, en),
-				   e->kind == PROTO_KIND_SYMLINK ? "symbolic" : "hard", store_strerror(-rc));
+			note(e, re, "cannot create %s link: %s", e->kind == PROTO_KIND_SYMLINK ? "symbolic" : "hard",
+			     store_strerror(-rc));
 			return 0;
 		}
 		re->ok = true;
@@ -502,9 +528,8 @@ static int settle(struct rstate *s, const struct proto_entry *e, struct rent *re
 			return xfer_abort(s->c, PR_PROTOCOL, st, KC_XFER,
 					  "protocol error: SUMS lacks the hash of a file sent whole");
 		if (memcmp(re->sum, s->sums.hash[i], PROTO_HASH_LEN) != 0) {
-			diag_print("%s: SHA-256 of the received bytes differs from the sender's file; %s",
-				   esc(e->path, en), re->written ? "what went to standard output is wrong"
-								 : "not stored");
+			note(e, re, "SHA-256 of the received bytes differs from the sender's file; %s",
+			     re->written ? "what went to standard output is wrong" : "not stored");
 			store_discard(&re->f);
 			re->reason = PR_MISMATCH;
 			return 0;
@@ -528,11 +553,31 @@ static int settle(struct rstate *s, const struct proto_entry *e, struct rent *re
 	rc = store_commit(s->store, e, &re->f);
 	if (rc < 0) {
 		re->reason = proto_reason_from_errno(-rc);
-		diag_print("%s: %s", esc(e->path, en), rc == -ESTALE ? store_strerror(rc) : strerror(-rc));
+		note(e, re, "%s", rc == -ESTALE ? store_strerror(rc) : strerror(-rc));
 		return 0;
 	}
 	re->ok = true;
 	return 0;
+}
+
+/* The log line of entry e (oplog.h), once its batch is settled: ok (a
+ * directory only when it failed), skipped or failed with its reason. */
+static void log_entry(const struct proto_entry *e, const struct rent *re)
+{
+	static const char *const kinds[] = {
+		[PROTO_KIND_FILE] = "file", [PROTO_KIND_DIR] = "directory", [PROTO_KIND_STREAM] = "stream",
+		[PROTO_KIND_SYMLINK] = "symlink", [PROTO_KIND_HARDLINK] = "hardlink",
+	};
+	const char *kind = e->kind < sizeof(kinds) / sizeof(kinds[0]) && kinds[e->kind] ? kinds[e->kind] : "entry";
+	const char *why = re->why[0] ? re->why : proto_reason_str(re->reason ? re->reason : PR_OTHER);
+
+	if (re->ok && e->kind == PROTO_KIND_DIR)
+		return;
+	if (re->ok)
+		oplog_entry(kind, e->path, re->got, re->start, OPLOG_OK, NULL);
+	else
+		oplog_entry(kind, e->path, e->kind == PROTO_KIND_STREAM ? re->got : e->size, 0,
+			    re->action == PROTO_SKIP ? OPLOG_SKIPPED : OPLOG_FAILED, why);
 }
 
 /* DONE for the batch in slot: each entry durable or not (sync_rc < 0: the
@@ -562,6 +607,8 @@ static int answer_done(struct rstate *s, int slot, int sync_rc, struct kc_status
 		} else {
 			s->stats->failed++;
 		}
+		if (oplog_on())
+			log_entry(&b->e[i], &r[i]);
 	}
 	s->pb.len = 0;
 	if (proto_reply_encode(&s->pb, PROTO_DONE, &s->rep) < 0)

@@ -42,7 +42,7 @@ run_load() {
 	[ "$fails" -eq 0 ]
 	assert_same_tree "$SRC" "$DST"
 	no_temp_files "$DST"
-	[ "$(grep -c '^ktlscp: received 1 file' "$BATS_TEST_TMPDIR/recv.err")" -eq 64 ]
+	[ "$(grep -c ': connection: .*; 1 file, .*: ok$' "$BATS_TEST_TMPDIR/recv.err")" -eq 64 ]
 	# The idle connections were held all along (the helper reopens any
 	# the receiver closes) and still are; the receiver is still serving.
 	[ "$(established "$RECV_PORT")" -ge 200 ]

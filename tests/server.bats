@@ -172,7 +172,7 @@ sigterm_in_flight() {
 	send_each "$SRC"/w*
 	assert_same_tree "$SRC" "$DST"
 	# The connections went to more than one worker.
-	[ "$(grep -c '^ktlscp: received 1 file' "$BATS_TEST_TMPDIR/recv.err")" -eq 32 ]
+	[ "$(grep -c ': connection: .*; 1 file, .*: ok$' "$BATS_TEST_TMPDIR/recv.err")" -eq 32 ]
 	workers=$(pgrep -P "$RECV_PID" | tr '\n' ' ')
 	kill -TERM "$RECV_PID"
 	wait_recv 0
@@ -247,10 +247,11 @@ paced_sender() {
 	wait "$SPID" || true
 	[[ "$stderr" == *"big: not stored by the receiver: busy: another transfer of this file is in progress"* ]]
 	[[ "$stderr" != *"Device or resource busy"* ]]
-	# Every per-file line of a serving child starts with its peer.
-	grep -Eq '^ktlscp: 127\.0\.0\.1:[0-9]+: big: busy: another transfer of this file is in progress$' \
+	# Every line of a serving child names its peer (the log's after the
+	# time stamp).
+	grep -Eq "^ktlscp: [-0-9T:+]+ 127\.0\.0\.1:[0-9]+: file $DST/big: 20000000 bytes: failed: busy: another transfer of this file is in progress\$" \
 		"$BATS_TEST_TMPDIR/recv.err"
-	grep -Eq '^ktlscp: 127\.0\.0\.1:[0-9]+: 1 entry could not be stored' "$BATS_TEST_TMPDIR/recv.err"
+	grep -Eq '^ktlscp: [-0-9T:+]+ 127\.0\.0\.1:[0-9]+: connection: .*: failed: 1 entry could not be stored' "$BATS_TEST_TMPDIR/recv.err"
 	! grep -q 'Device or resource busy' "$BATS_TEST_TMPDIR/recv.err"
 }
 
