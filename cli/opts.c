@@ -10,6 +10,7 @@
 #include <string.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <time.h>
@@ -377,7 +378,7 @@ static int reconn_listen(int oldfd, unsigned *port, struct kc_status *st)
 		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
 	else
 		((struct sockaddr_in *)&ss)->sin_port = 0;
-	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&ss, sl) < 0 || listen(lfd, 4) < 0 ||
 	    getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0) {
 		int err = errno;
@@ -391,45 +392,108 @@ static int reconn_listen(int oldfd, unsigned *port, struct kc_status *st)
 	return lfd;
 }
 
-/* Exactly one follow-up that proves key, within the handshake timeout;
- * others that come first are refused (one line each) and closed. */
+/* Connections that came to the follow-up listener and have not sent a
+ * whole first TLS record yet: at most this many are kept (the oldest
+ * goes first), so that peers which connect and say nothing neither hold
+ * up the sender's connection nor take unbounded descriptors. */
+#define RECONN_PENDING 16
+
+/* Exactly one follow-up that proves key, within the handshake timeout.
+ * Connections are taken as they come and handshaken only once their first
+ * record is in (tls_first_record_in), oldest first; those that fail are
+ * refused (one line each) and closed, those still silent at the end are
+ * closed. */
 static int reconn_accept(int lfd, gnutls_session_t like, const uint8_t *key, int *fd, gnutls_session_t *s,
 			 struct ktls_info *ki, struct kc_status *st)
 {
 	/* --timeout 0 (no idle limit) still bounds the wait: 60 s. */
 	int lim = cli_timeout_ms() > 0 ? cli_timeout_ms() : 60 * 1000;
 	double end = clock_now() + lim / 1000.0;
+	struct pollfd pfd[1 + RECONN_PENDING];
+	int pend[RECONN_PENDING], np = 0, rc = -1, i;
 	char peer[160];
 
+	*fd = -1;
+	*s = NULL;
 	for (;;) {
-		int ms = (int)((end - clock_now()) * 1000);
+		int ms = (int)((end - clock_now()) * 1000), ready = -1, k = 0, r;
 
-		if (ms <= 0)
-			return kc_fail(st, KC_XFER,
-				       "the sender did not continue on a follow-up connection within %d s "
-				       "(transfer cut short)", lim / 1000);
-		*fd = net_accept(lfd, ms, st);
-		if (*fd < 0 && kc_class(st) == KC_NET)
-			kc_replace(st, KC_XFER,
-				   "the sender did not continue on a follow-up connection within %d s "
-				   "(transfer cut short)", lim / 1000);
-		if (*fd < 0)
-			return -1;
-		net_tune(*fd, ms);
-		net_peer_str(*fd, peer, sizeof(peer));
-		if (tls_handshake_bound(like, true, *fd, key, ms, peer, s, st) == 0) {
-			net_tune(*fd, cli_timeout_ms());
-			if (ktls_enable(*fd, *s, reconn_pol, ki, st) == 0)
-				return 0;
-			gnutls_deinit(*s);
-			*s = NULL;
-			close(*fd);
-			return -1;
+		if (ms <= 0) {
+			kc_fail(st, KC_XFER,
+				"the sender did not continue on a follow-up connection within %d s "
+				"(transfer cut short)", lim / 1000);
+			break;
 		}
-		diag_print("%s", kc_msg(st));
-		kc_clear(st);
-		close(*fd);
+		pfd[0] = (struct pollfd){ lfd, POLLIN, 0 };
+		for (i = 0; i < np; i++)
+			pfd[1 + i] = (struct pollfd){ pend[i], POLLIN | POLLRDHUP, 0 };
+		r = poll(pfd, 1 + (nfds_t)np, ms);
+		if (r < 0 && errno == EINTR && !kc_interrupted)
+			continue;
+		if (r < 0) {
+			kc_fail(st, KC_OTHER, "interrupted while waiting for the follow-up connection");
+			break;
+		}
+		/* Drop those that closed; take the oldest whose record is in. */
+		for (i = 0; i < np; i++) {
+			short ev = pfd[1 + i].revents;
+			int in = ev ? tls_first_record_in(pend[i]) : 0;
+
+			if (in == 0 && (ev & (POLLRDHUP | POLLHUP | POLLERR)))
+				in = -1;
+			if (in < 0) {
+				close(pend[i]);
+				continue;
+			}
+			if (in > 0 && ready < 0) {
+				ready = pend[i];
+				continue;
+			}
+			pend[k++] = pend[i];
+		}
+		np = k;
+		if (ready >= 0) {
+			*fd = ready;
+			setsockopt(*fd, SOL_SOCKET, SO_RCVLOWAT, &(int){ 1 }, sizeof(int));
+			net_tune(*fd, ms);
+			net_peer_str(*fd, peer, sizeof(peer));
+			if (tls_handshake_bound(like, true, *fd, key, ms, peer, s, st) == 0) {
+				net_tune(*fd, cli_timeout_ms());
+				if (ktls_enable(*fd, *s, reconn_pol, ki, st) == 0) {
+					rc = 0;
+					break;
+				}
+				gnutls_deinit(*s);
+				*s = NULL;
+				close(*fd);
+				*fd = -1;
+				break;
+			}
+			diag_print("%s", kc_msg(st));
+			kc_clear(st);
+			close(*fd);
+			*fd = -1;
+			continue;
+		}
+		if (pfd[0].revents & POLLIN) {
+			int nfd = net_accept_now(lfd);
+
+			if (nfd < 0 && nfd != -EAGAIN) {
+				kc_fail(st, KC_NET, "follow-up listener: accept: %s", strerror(-nfd));
+				break;
+			}
+			if (nfd >= 0 && np == RECONN_PENDING) {
+				close(pend[0]);
+				memmove(pend, pend + 1, (RECONN_PENDING - 1) * sizeof(pend[0]));
+				np--;
+			}
+			if (nfd >= 0)
+				pend[np++] = nfd;
+		}
 	}
+	for (i = 0; i < np; i++)
+		close(pend[i]);
+	return rc;
 }
 
 static const struct chan_reconn reconn_ops = {

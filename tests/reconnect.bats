@@ -26,6 +26,19 @@ host_only() {
 	[ -z "${KTLSCP_IN_VM:-}" ] || skip "kernel-independent and slow under emulation; the native lanes run it"
 }
 
+# follow_up_port: the receiver's follow-up port, from its -v line (recv.err),
+# into FPORT.
+follow_up_port() {
+	local i
+	FPORT=
+	for i in $(seq 1 100); do
+		FPORT=$(sed -n 's/.*follow-up connections on port \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/recv.err")
+		[ -n "$FPORT" ] && return 0
+		sleep 0.1
+	done
+	false
+}
+
 @test "one file crosses the limit many times: byte-exact, reconnects counted at both ends, one -v line each" {
 	head -c 50000000 /dev/urandom >"$SRC/f"
 	KTLSCP_KEY_RECORD_LIMIT=$LIMIT start_recv --json -v
@@ -176,4 +189,36 @@ host_only() {
 	[ "$(jq -r .ktls_tx <<<"$output")" = sw ]
 	[ "$(jq -r .reconnects <<<"$output")" -ge 50 ]
 	[ "$(jq -r .reconnects "$BATS_TEST_TMPDIR/recv.out")" -eq "$(jq -r .reconnects <<<"$output")" ]
+}
+
+@test "stray connections to the follow-up port (silent, garbage) do not stall the transfer" {
+	host_only
+	head -c 15000000 /dev/urandom >"$SRC/f"
+	unset KTLSCP_TOKEN
+	# A 10 s limit: a silent peer taken for the sender would use it up.
+	KTLSCP_KEY_RECORD_LIMIT=$LIMIT start_recv -v --timeout 10
+	local t0=$SECONDS
+	KTLSCP_TOKEN=$RECV_TOKEN KTLSCP_KEY_RECORD_LIMIT=$LIMIT \
+		timeout 120 "$KTLSCP" send --json --limit-rate 4M "${TLS12[@]}" "127.0.0.1:$RECV_PORT" "$SRC/f" \
+		>"$BATS_TEST_TMPDIR/send.out" 2>"$BATS_TEST_TMPDIR/send.err" 3>&- &
+	local spid=$!
+	follow_up_port
+	# Before the first switch: three that connect and say nothing, one
+	# that sends garbage; they wait in the listener's queue.
+	local q1 q2 q3 g
+	exec {q1}<>"/dev/tcp/127.0.0.1/$FPORT" {q2}<>"/dev/tcp/127.0.0.1/$FPORT" {q3}<>"/dev/tcp/127.0.0.1/$FPORT"
+	exec {g}<>"/dev/tcp/127.0.0.1/$FPORT"
+	head -c 3000 /dev/urandom >&"$g"
+	local src=0
+	wait "$spid" || src=$?
+	exec {q1}>&- {q2}>&- {q3}>&- {g}>&-
+	[ "$src" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/send.err" "$BATS_TEST_TMPDIR/recv.err" >&2; false; }
+	wait_recv 0
+	assert_same_file "$SRC/f" "$DST/f"
+	[ "$(jq -r .reconnects "$BATS_TEST_TMPDIR/send.out")" -ge 2 ]
+	# About 4 s at 4 MB/s; well under the 10 s any stall would cost.
+	[ $((SECONDS - t0)) -lt 10 ]
+	# The garbage is refused in words; the silent ones are not the sender.
+	grep -q "follow-up connection refused" "$BATS_TEST_TMPDIR/recv.err"
+	no_temp_files "$DST"
 }
