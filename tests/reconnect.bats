@@ -222,3 +222,29 @@ follow_up_port() {
 	grep -q "follow-up connection refused" "$BATS_TEST_TMPDIR/recv.err"
 	no_temp_files "$DST"
 }
+
+@test "a replayed follow-up secret and a wrong one are refused in words; the real sender completes" {
+	host_only
+	head -c 15000000 /dev/urandom >"$SRC/f"
+	unset KTLSCP_TOKEN
+	KTLSCP_KEY_RECORD_LIMIT=$LIMIT start_recv -v --json
+	# The forge sends like ktlscp send and, at each switch, first tries a
+	# follow-up with a random secret (the first switch) or with the secret
+	# the switch before used (the later ones).
+	KTLSCP_KEY_RECORD_LIMIT=$LIMIT run timeout 120 "$KTLSCP_FORGE" 127.0.0.1 "$RECV_PORT" "$RECV_TOKEN" \
+		replay "$SRC/f"
+	[ "$status" -eq 0 ] || { echo "$output"; cat "$BATS_TEST_TMPDIR/recv.err"; false; } >&2
+	[[ "$output" == *"DONE ok"* ]]
+	[[ "$output" != *ACCEPTED* ]]
+	[ "$(grep -c '^REFUSED wrong$' <<<"$output")" -eq 1 ]
+	local n
+	n=$(sed -n 's/^SWITCHES //p' <<<"$output")
+	[ "$n" -ge 2 ]
+	[ "$(grep -c '^REFUSED replay$' <<<"$output")" -eq $((n - 1)) ]
+	wait_recv 0
+	assert_same_file "$SRC/f" "$DST/f"
+	[ "$(jq -r .reconnects "$BATS_TEST_TMPDIR/recv.out")" -eq "$n" ]
+	[ "$(grep -c "follow-up connection refused: it does not prove this transfer's one-time binding" \
+		"$BATS_TEST_TMPDIR/recv.err")" -eq "$n" ]
+	no_temp_files "$DST"
+}
