@@ -497,6 +497,12 @@ int chan_reconn_arm(struct chan *ch, const uint8_t *p, uint32_t len, struct kc_s
 
 	if (proto_reconnect_decode(p, len, &port, c->rc_key) < 0)
 		return kc_fail(st, KC_XFER, "%s: protocol error: malformed RECONNECT", c->peer);
+	/* The secret lives in rc_key only: wipe the message's copies (the
+	 * payload chan_recv_msg() left in msg, and the read-ahead bytes
+	 * already taken). */
+	if (p == c->msg)
+		gnutls_memset(c->msg, 0, len);
+	gnutls_memset(c->rbuf, 0, c->rpos);
 	c->rc_port = port;
 	c->rc_armed = true;
 	return 0;
