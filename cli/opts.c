@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -392,16 +393,70 @@ static int reconn_listen(int oldfd, unsigned *port, struct kc_status *st)
 	return lfd;
 }
 
-/* Connections that came to the follow-up listener and have not sent a
- * whole first TLS record yet: at most this many are kept (the oldest
- * goes first), so that peers which connect and say nothing neither hold
- * up the sender's connection nor take unbounded descriptors. */
+/* Follow-up candidates: connections that came to the follow-up listener,
+ * silent until their first TLS record is in (tls_first_record_in), then in
+ * their handshake on a non-blocking socket, all at once: peers that connect
+ * and say nothing, or stop half-way through a handshake, neither hold up
+ * the sender's connection nor take unbounded descriptors.  At most
+ * RECONN_PENDING are kept; a new one replaces the oldest silent one, else
+ * the oldest. */
 #define RECONN_PENDING 16
 
-/* Exactly one follow-up that proves key, within the handshake timeout.
- * Connections are taken as they come and handshaken only once their first
- * record is in (tls_first_record_in), oldest first; those that fail are
- * refused (one line each) and closed, those still silent at the end are
+struct reconn_cand {
+	int fd;
+	bool started;			/* its handshake began */
+	struct tls_bound hs;
+	char peer[160];
+};
+
+static void cand_drop(struct reconn_cand *c, int *n, int i)
+{
+	tls_bound_free(&c[i].hs);
+	close(c[i].fd);
+	memmove(c + i, c + i + 1, (size_t)(*n - i - 1) * sizeof(*c));
+	(*n)--;
+}
+
+/* Candidate i's socket is ready: go on with it.  1 keep waiting, 0 its
+ * handshake is done, -1 dropped (refused with a line, or closed). */
+static int cand_step(struct reconn_cand *c, int *n, int i, short ev, gnutls_session_t like,
+		     const uint8_t *key, struct kc_status *st)
+{
+	int r;
+
+	if (!c[i].started) {
+		r = tls_first_record_in(c[i].fd);
+		if (r == 0 && (ev & (POLLRDHUP | POLLHUP | POLLERR)))
+			r = -1;
+		if (r == 0)
+			return 1;
+		if (r < 0) {
+			cand_drop(c, n, i);
+			return -1;
+		}
+		setsockopt(c[i].fd, SOL_SOCKET, SO_RCVLOWAT, &(int){ 1 }, sizeof(int));
+		fcntl(c[i].fd, F_SETFL, fcntl(c[i].fd, F_GETFL) | O_NONBLOCK);
+		net_peer_str(c[i].fd, c[i].peer, sizeof(c[i].peer));
+		/* No GnuTLS timeout: it would wait in poll() itself. */
+		if (tls_bound_start(&c[i].hs, like, true, c[i].fd, key, 0, st) < 0) {
+			diag_print("%s: %s", c[i].peer, kc_msg(st));
+			kc_clear(st);
+			cand_drop(c, n, i);
+			return -1;
+		}
+		c[i].started = true;
+	}
+	r = tls_bound_step(&c[i].hs, c[i].peer, st);
+	if (r < 0) {
+		diag_print("%s", kc_msg(st));
+		kc_clear(st);
+		cand_drop(c, n, i);
+	}
+	return r;
+}
+
+/* Exactly one follow-up that proves key, within the handshake timeout;
+ * the others are refused (one line each) or, still silent at the end,
  * closed. */
 static int reconn_accept(int lfd, gnutls_session_t like, const uint8_t *key, int *fd, gnutls_session_t *s,
 			 struct ktls_info *ki, struct kc_status *st)
@@ -410,13 +465,13 @@ static int reconn_accept(int lfd, gnutls_session_t like, const uint8_t *key, int
 	int lim = cli_timeout_ms() > 0 ? cli_timeout_ms() : 60 * 1000;
 	double end = clock_now() + lim / 1000.0;
 	struct pollfd pfd[1 + RECONN_PENDING];
-	int pend[RECONN_PENDING], np = 0, rc = -1, i;
-	char peer[160];
+	struct reconn_cand c[RECONN_PENDING];
+	int n = 0, rc = -1, i;
 
 	*fd = -1;
 	*s = NULL;
 	for (;;) {
-		int ms = (int)((end - clock_now()) * 1000), ready = -1, k = 0, r;
+		int ms = (int)((end - clock_now()) * 1000), r, won = -1;
 
 		if (ms <= 0) {
 			kc_fail(st, KC_XFER,
@@ -425,55 +480,37 @@ static int reconn_accept(int lfd, gnutls_session_t like, const uint8_t *key, int
 			break;
 		}
 		pfd[0] = (struct pollfd){ lfd, POLLIN, 0 };
-		for (i = 0; i < np; i++)
-			pfd[1 + i] = (struct pollfd){ pend[i], POLLIN | POLLRDHUP, 0 };
-		r = poll(pfd, 1 + (nfds_t)np, ms);
+		for (i = 0; i < n; i++)
+			pfd[1 + i] = (struct pollfd){ c[i].fd, !c[i].started ? POLLIN | POLLRDHUP
+					 : gnutls_record_get_direction(c[i].hs.s) ? POLLOUT : POLLIN, 0 };
+		r = poll(pfd, 1 + (nfds_t)n, ms);
 		if (r < 0 && errno == EINTR && !kc_interrupted)
 			continue;
 		if (r < 0) {
 			kc_fail(st, KC_OTHER, "interrupted while waiting for the follow-up connection");
 			break;
 		}
-		/* Drop those that closed; take the oldest whose record is in. */
-		for (i = 0; i < np; i++) {
-			short ev = pfd[1 + i].revents;
-			int in = ev ? tls_first_record_in(pend[i]) : 0;
-
-			if (in == 0 && (ev & (POLLRDHUP | POLLHUP | POLLERR)))
-				in = -1;
-			if (in < 0) {
-				close(pend[i]);
-				continue;
-			}
-			if (in > 0 && ready < 0) {
-				ready = pend[i];
-				continue;
-			}
-			pend[k++] = pend[i];
+		/* From the end: a dropped candidate moves the later ones. */
+		for (i = n; i-- > 0 && won < 0;) {
+			if (pfd[1 + i].revents && cand_step(c, &n, i, pfd[1 + i].revents, like, key, st) == 0)
+				won = i;
 		}
-		np = k;
-		if (ready >= 0) {
-			*fd = ready;
-			setsockopt(*fd, SOL_SOCKET, SO_RCVLOWAT, &(int){ 1 }, sizeof(int));
-			net_tune(*fd, ms);
-			net_peer_str(*fd, peer, sizeof(peer));
-			if (tls_handshake_bound(like, true, *fd, key, ms, peer, s, st) == 0) {
-				net_tune(*fd, cli_timeout_ms());
-				if (ktls_enable(*fd, *s, reconn_pol, ki, st) == 0) {
-					rc = 0;
-					break;
-				}
-				gnutls_deinit(*s);
-				*s = NULL;
-				close(*fd);
-				*fd = -1;
+		if (won >= 0) {
+			*fd = c[won].fd;
+			*s = tls_bound_take(&c[won].hs);
+			memmove(c + won, c + won + 1, (size_t)(n - won - 1) * sizeof(*c));
+			n--;
+			fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK);
+			net_tune(*fd, cli_timeout_ms());
+			if (ktls_enable(*fd, *s, reconn_pol, ki, st) == 0) {
+				rc = 0;
 				break;
 			}
-			diag_print("%s", kc_msg(st));
-			kc_clear(st);
+			gnutls_deinit(*s);
+			*s = NULL;
 			close(*fd);
 			*fd = -1;
-			continue;
+			break;
 		}
 		if (pfd[0].revents & POLLIN) {
 			int nfd = net_accept_now(lfd);
@@ -482,17 +519,17 @@ static int reconn_accept(int lfd, gnutls_session_t like, const uint8_t *key, int
 				kc_fail(st, KC_NET, "follow-up listener: accept: %s", strerror(-nfd));
 				break;
 			}
-			if (nfd >= 0 && np == RECONN_PENDING) {
-				close(pend[0]);
-				memmove(pend, pend + 1, (RECONN_PENDING - 1) * sizeof(pend[0]));
-				np--;
+			if (nfd >= 0 && n == RECONN_PENDING) {
+				for (i = 0; i < n - 1 && c[i].started; i++)
+					;
+				cand_drop(c, &n, i);
 			}
 			if (nfd >= 0)
-				pend[np++] = nfd;
+				c[n++] = (struct reconn_cand){ .fd = nfd };
 		}
 	}
-	for (i = 0; i < np; i++)
-		close(pend[i]);
+	while (n > 0)
+		cand_drop(c, &n, n - 1);
 	return rc;
 }
 

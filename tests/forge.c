@@ -53,6 +53,10 @@
  *                                          "REFUSED wrong" / "ACCEPTED wrong"
  *                                          and so on; then "SWITCHES N" and
  *                                          "DONE ok" or "DONE failed: <why>"
+ *   forge HOST PORT TOKEN replay FILE stall   the same, and before those at
+ *                                          each switch a connection that sends
+ *                                          a ClientHello and then nothing (kept
+ *                                          open to the end)
  * The last two print only the receiver's verdict, "DONE ok", "DONE failed:
  * <reason>" or "ERROR <reason>: <text>", and exit 0 only for DONE ok.
  * A sender waits at most 10 s for each answer, or KTLSCP_FORGE_IDLE seconds
@@ -87,6 +91,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -807,6 +812,10 @@ static int misbehave(struct chan *c, int fd, const char *cs)
 /* replay: the secret the last follow-up used, to try again at the next. */
 static uint8_t used_key[PROTO_RECONN_KEY];
 static bool have_used;
+/* replay ... stall: the connections left hanging after their ClientHello. */
+static bool stall;
+static int stalled[64];
+static unsigned nstalled;
 
 /* One follow-up handshake to port with key: the session in *s, or -1
  * (with the connection closed). */
@@ -848,6 +857,22 @@ static int replay_connect(int oldfd, gnutls_session_t like, unsigned port, const
 	uint8_t wrong[PROTO_RECONN_KEY];
 
 	(void)oldfd;
+	if (stall && nstalled < sizeof(stalled) / sizeof(stalled[0])) {
+		struct kc_status ignore = { 0 };
+		gnutls_session_t hs = NULL;
+		int sfd = net_connect("127.0.0.1", port, AF_INET, 10000, &ignore);
+
+		/* Non-blocking: the handshake sends its ClientHello and gives up
+		 * at once, waiting for nothing; the connection stays open. */
+		if (sfd >= 0) {
+			gnutls_rnd(GNUTLS_RND_RANDOM, wrong, sizeof(wrong));
+			fcntl(sfd, F_SETFL, O_NONBLOCK);
+			tls_handshake_bound(like, false, sfd, wrong, 0, "receiver", &hs, &ignore);
+			if (hs)
+				gnutls_deinit(hs);
+			stalled[nstalled++] = sfd;
+		}
+	}
 	if (have_used) {
 		forged_follow_up(like, port, used_key, "replay");
 	} else {
@@ -911,6 +936,8 @@ out:
 		close(fd);
 	tls_ctx_free(&tc);
 	gnutls_memset(used_key, 0, sizeof(used_key));
+	while (nstalled > 0)
+		close(stalled[--nstalled]);
 	return rc;
 }
 
@@ -994,7 +1021,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: forge HOST PORT TOKEN MODE [ARG...] | forge recv TOKEN CASE\n");
 		return 2;
 	}
-	if (strcmp(argv[4], "replay") == 0)
-		return argc == 6 ? replay_main(argv) : 2;
+	if (strcmp(argv[4], "replay") == 0) {
+		stall = argc == 7 && strcmp(argv[6], "stall") == 0;
+		return argc == 6 || stall ? replay_main(argv) : 2;
+	}
 	return sender_main(argc, argv);
 }

@@ -248,3 +248,26 @@ follow_up_port() {
 		"$BATS_TEST_TMPDIR/recv.err")" -eq "$n" ]
 	no_temp_files "$DST"
 }
+
+@test "a follow-up candidate that stops after its ClientHello does not hold up the sender's" {
+	host_only
+	head -c 15000000 /dev/urandom >"$SRC/f"
+	unset KTLSCP_TOKEN
+	# A 10 s limit: a stalled handshake taken alone would use it up.
+	KTLSCP_KEY_RECORD_LIMIT=$LIMIT start_recv -v --json --timeout 10
+	local t0=$SECONDS
+	KTLSCP_KEY_RECORD_LIMIT=$LIMIT run timeout 120 "$KTLSCP_FORGE" 127.0.0.1 "$RECV_PORT" "$RECV_TOKEN" \
+		replay "$SRC/f" stall
+	[ "$status" -eq 0 ] || { echo "$output"; cat "$BATS_TEST_TMPDIR/recv.err"; false; } >&2
+	[[ "$output" == *"DONE ok"* ]]
+	[[ "$output" != *ACCEPTED* ]]
+	local n
+	n=$(sed -n 's/^SWITCHES //p' <<<"$output")
+	[ "$n" -ge 2 ]
+	[ "$(grep -c '^REFUSED ' <<<"$output")" -eq "$n" ]
+	wait_recv 0
+	assert_same_file "$SRC/f" "$DST/f"
+	[ "$(jq -r .reconnects "$BATS_TEST_TMPDIR/recv.out")" -eq "$n" ]
+	[ $((SECONDS - t0)) -lt 10 ]
+	no_temp_files "$DST"
+}
