@@ -328,6 +328,7 @@ int cli_finish(struct xfer_stats *stats, struct kc_status *st)
 }
 
 enum cli_reconn_role cli_reconn_role;
+unsigned cli_reconn_port_lo, cli_reconn_port_hi;
 static enum ktls_policy reconn_pol;
 
 /* The follow-up connection to the peer of oldfd, on port. */
@@ -366,26 +367,42 @@ static int reconn_connect(int oldfd, gnutls_session_t like, unsigned port, const
 	return 0;
 }
 
-/* A listener for one follow-up on oldfd's local address. */
+/* A listener for the follow-ups on oldfd's local address, on the first free
+ * port of cli_reconn_port_lo..hi (SO_REUSEADDR: the data port itself once
+ * its own listener is closed), or on any. */
 static int reconn_listen(int oldfd, unsigned *port, struct kc_status *st)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	int lfd;
+	unsigned p = cli_reconn_port_lo, hi = cli_reconn_port_lo ? cli_reconn_port_hi : 0;
+	int lfd = -1, err = 0;
 
 	if (getsockname(oldfd, (struct sockaddr *)&ss, &sl) < 0)
 		return kc_fail(st, KC_NET, "follow-up listener: %s", strerror(errno));
-	if (ss.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
-	else
-		((struct sockaddr_in *)&ss)->sin_port = 0;
-	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&ss, sl) < 0 || listen(lfd, 4) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0) {
-		int err = errno;
-
-		if (lfd >= 0)
-			close(lfd);
+	for (; p <= hi; p++) {
+		if (ss.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)p);
+		else
+			((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)p);
+		lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (lfd < 0)
+			return kc_fail(st, KC_NET, "follow-up listener: %s", strerror(errno));
+		if (p > 0)
+			setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+		if (bind(lfd, (struct sockaddr *)&ss, sl) == 0 && listen(lfd, 4) == 0)
+			break;
+		err = errno;
+		close(lfd);
+		lfd = -1;
+		if (err != EADDRINUSE)
+			return kc_fail(st, KC_NET, "follow-up listener: %s", strerror(err));
+	}
+	if (lfd < 0)
+		return kc_fail(st, KC_NET, "follow-up listener: no free port in --data-port %u-%u: %s",
+			       cli_reconn_port_lo, hi, strerror(err));
+	if (getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0) {
+		err = errno;
+		close(lfd);
 		return kc_fail(st, KC_NET, "follow-up listener: %s", strerror(err));
 	}
 	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port

@@ -271,3 +271,19 @@ follow_up_port() {
 	[ $((SECONDS - t0)) -lt 10 ]
 	no_temp_files "$DST"
 }
+
+@test "cp --data-port N: the follow-up connections come to N too" {
+	host_only
+	skip_unless_sshd
+	sshd_start
+	head -c 15000000 /dev/urandom >"$SRC/f"
+	local port
+	port=$(unused_port)
+	KTLSCP_KEY_RECORD_LIMIT=$LIMIT run_ktlscp --separate-stderr 0 cp -v --json "${TLS12[@]}" -e "$RSH" \
+		--remote-ktlscp "$FAR" --data-port "$port" "$SRC/f" "$SSH_USER@127.0.0.1:$DST"
+	assert_same_file "$SRC/f" "$DST/f"
+	[ "$(jq -r .reconnects <<<"$output")" -ge 2 ]
+	# The far end's -v line names its follow-up port.
+	grep -q "follow-up connections on port $port\$" <<<"$stderr" || { echo "$stderr" >&2; false; }
+	no_temp_files "$DST"
+}
