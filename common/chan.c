@@ -654,6 +654,11 @@ int chan_send_raw(struct chan_state *c, const uint8_t *p, size_t len, bool more,
 		return 0;
 	if (user_tx_budget(c, len, st) < 0)
 		return -1;
+	/* A follow-up connection (user_tx_budget) whose send direction the
+	 * kernel took, though the old one's was ours: GnuTLS must not write
+	 * records into a kTLS socket.  Nothing was sent yet. */
+	if (c->ktx)
+		return chan_send_raw(c, p, len, more, st);
 	if (more && !c->corked) {
 		gnutls_record_cork(c->s);
 		c->corked = true;
