@@ -537,9 +537,9 @@ static int reconn_accept(int lfd, gnutls_session_t like, const uint8_t *key, int
 				break;
 			}
 			if (nfd >= 0 && n == RECONN_PENDING) {
-				for (i = 0; i < n - 1 && c[i].started; i++)
+				for (i = 0; i < n && c[i].started; i++)
 					;
-				cand_drop(c, &n, i);
+				cand_drop(c, &n, i < n ? i : 0);
 			}
 			if (nfd >= 0)
 				c[n++] = (struct reconn_cand){ .fd = nfd };
