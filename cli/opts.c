@@ -545,8 +545,17 @@ static int reconn_accept(int lfd, gnutls_session_t like, const uint8_t *key, int
 				c[n++] = (struct reconn_cand){ .fd = nfd };
 		}
 	}
-	while (n > 0)
+	/* Those in their handshake hear why (a fatal alert: their senders
+	 * exit with status 4, as for a refusal); the silent ones are closed. */
+	while (n > 0) {
+		if (c[n - 1].started) {
+			gnutls_alert_send(c[n - 1].hs.s, GNUTLS_AL_FATAL, GNUTLS_A_ACCESS_DENIED);
+			if (rc == 0)
+				diag_print("%s: follow-up connection refused: the sender's own follow-up "
+					   "came first", c[n - 1].peer);
+		}
 		cand_drop(c, &n, n - 1);
+	}
 	return rc;
 }
 
