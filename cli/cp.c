@@ -80,7 +80,8 @@ static struct poptOption cp_table[] = {
 	{ "remote-ktlscp", 0, POPT_ARG_STRING, &opt.remote, 0,
 	  "the far end's ktlscp (default ktlscp; also KTLSCP_REMOTE)", "PATH" },
 	{ "data-port", 0, POPT_ARG_STRING, &opt.data_port, 0,
-	  "the far end listens on this port, or the first free one of the range (default: any)", "N|LOW-HIGH" },
+	  "the far end listens on this port, or the first free one of the range, also for follow-up "
+	  "connections past the key-use limit (default: any)", "N|LOW-HIGH" },
 	{ "reverse", 0, POPT_ARG_NONE, &opt.reverse, 0,
 	  "the far end connects back to us (then --data-port is our port), for a firewalled far host", NULL },
 	{ "far", 0, POPT_ARG_NONE | POPT_ARGFLAG_DOC_HIDDEN, &opt.far, 0, NULL, NULL },
@@ -352,6 +353,10 @@ static int cp_far(void)
 	memset(&ch, 0, sizeof(ch));
 	cli_signals();
 	cli_reconn_role = opt.reverse ? CLI_RECONN_NONE : CLI_RECONN_ACCEPTED;
+	/* Follow-ups come to the range the data connection came to (a
+	 * malformed one is reported by far_listen()). */
+	if (!opt.reverse)
+		cp_ports(&cli_reconn_port_lo, &cli_reconn_port_hi);
 	if (cli_tls_opts(&to, &pol, true, &st) < 0 || far_key(key, &st) < 0 ||
 	    cli_ktls_precheck(pol, kprio, sizeof(kprio), &st) < 0)
 		goto out;

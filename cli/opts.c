@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <time.h>
@@ -333,6 +335,7 @@ int cli_finish(struct xfer_stats *stats, struct kc_status *st)
 }
 
 enum cli_reconn_role cli_reconn_role;
+unsigned cli_reconn_port_lo, cli_reconn_port_hi;
 static enum ktls_policy reconn_pol;
 
 /* The follow-up connection to the peer of oldfd, on port. */
@@ -371,26 +374,42 @@ static int reconn_connect(int oldfd, gnutls_session_t like, unsigned port, const
 	return 0;
 }
 
-/* A listener for one follow-up on oldfd's local address. */
+/* A listener for the follow-ups on oldfd's local address, on the first free
+ * port of cli_reconn_port_lo..hi (SO_REUSEADDR: the data port itself once
+ * its own listener is closed), or on any. */
 static int reconn_listen(int oldfd, unsigned *port, struct kc_status *st)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	int lfd;
+	unsigned p = cli_reconn_port_lo, hi = cli_reconn_port_lo ? cli_reconn_port_hi : 0;
+	int lfd = -1, err = 0;
 
 	if (getsockname(oldfd, (struct sockaddr *)&ss, &sl) < 0)
 		return kc_fail(st, KC_NET, "follow-up listener: %s", strerror(errno));
-	if (ss.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
-	else
-		((struct sockaddr_in *)&ss)->sin_port = 0;
-	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&ss, sl) < 0 || listen(lfd, 4) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0) {
-		int err = errno;
-
-		if (lfd >= 0)
-			close(lfd);
+	for (; p <= hi; p++) {
+		if (ss.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)p);
+		else
+			((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)p);
+		lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (lfd < 0)
+			return kc_fail(st, KC_NET, "follow-up listener: %s", strerror(errno));
+		if (p > 0)
+			setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+		if (bind(lfd, (struct sockaddr *)&ss, sl) == 0 && listen(lfd, 4) == 0)
+			break;
+		err = errno;
+		close(lfd);
+		lfd = -1;
+		if (err != EADDRINUSE)
+			return kc_fail(st, KC_NET, "follow-up listener: %s", strerror(err));
+	}
+	if (lfd < 0)
+		return kc_fail(st, KC_NET, "follow-up listener: no free port in --data-port %u-%u: %s",
+			       cli_reconn_port_lo, hi, strerror(err));
+	if (getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0) {
+		err = errno;
+		close(lfd);
 		return kc_fail(st, KC_NET, "follow-up listener: %s", strerror(err));
 	}
 	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
@@ -398,45 +417,153 @@ static int reconn_listen(int oldfd, unsigned *port, struct kc_status *st)
 	return lfd;
 }
 
+/* Follow-up candidates: connections that came to the follow-up listener,
+ * silent until their first TLS record is in (tls_first_record_in), then in
+ * their handshake on a non-blocking socket, all at once: peers that connect
+ * and say nothing, or stop half-way through a handshake, neither hold up
+ * the sender's connection nor take unbounded descriptors.  At most
+ * RECONN_PENDING are kept; a new one replaces the oldest silent one, else
+ * the oldest. */
+#define RECONN_PENDING 16
+
+struct reconn_cand {
+	int fd;
+	bool started;			/* its handshake began */
+	struct tls_bound hs;
+	char peer[160];
+};
+
+static void cand_drop(struct reconn_cand *c, int *n, int i)
+{
+	tls_bound_free(&c[i].hs);
+	close(c[i].fd);
+	memmove(c + i, c + i + 1, (size_t)(*n - i - 1) * sizeof(*c));
+	(*n)--;
+}
+
+/* Candidate i's socket is ready: go on with it.  1 keep waiting, 0 its
+ * handshake is done, -1 dropped (refused with a line, or closed). */
+static int cand_step(struct reconn_cand *c, int *n, int i, short ev, gnutls_session_t like,
+		     const uint8_t *key, struct kc_status *st)
+{
+	int r;
+
+	if (!c[i].started) {
+		r = tls_first_record_in(c[i].fd);
+		if (r == 0 && (ev & (POLLRDHUP | POLLHUP | POLLERR)))
+			r = -1;
+		if (r == 0)
+			return 1;
+		if (r < 0) {
+			cand_drop(c, n, i);
+			return -1;
+		}
+		setsockopt(c[i].fd, SOL_SOCKET, SO_RCVLOWAT, &(int){ 1 }, sizeof(int));
+		fcntl(c[i].fd, F_SETFL, fcntl(c[i].fd, F_GETFL) | O_NONBLOCK);
+		net_peer_str(c[i].fd, c[i].peer, sizeof(c[i].peer));
+		/* No GnuTLS timeout: it would wait in poll() itself. */
+		if (tls_bound_start(&c[i].hs, like, true, c[i].fd, key, 0, st) < 0) {
+			diag_print("%s: %s", c[i].peer, kc_msg(st));
+			kc_clear(st);
+			cand_drop(c, n, i);
+			return -1;
+		}
+		c[i].started = true;
+	}
+	r = tls_bound_step(&c[i].hs, c[i].peer, st);
+	if (r < 0) {
+		diag_print("%s", kc_msg(st));
+		kc_clear(st);
+		cand_drop(c, n, i);
+	}
+	return r;
+}
+
 /* Exactly one follow-up that proves key, within the handshake timeout;
- * others that come first are refused (one line each) and closed. */
+ * the others are refused (one line each) or, still silent at the end,
+ * closed. */
 static int reconn_accept(int lfd, gnutls_session_t like, const uint8_t *key, int *fd, gnutls_session_t *s,
 			 struct ktls_info *ki, struct kc_status *st)
 {
 	/* --timeout 0 (no idle limit) still bounds the wait: 60 s. */
 	int lim = cli_timeout_ms() > 0 ? cli_timeout_ms() : 60 * 1000;
 	double end = clock_now() + lim / 1000.0;
-	char peer[160];
+	struct pollfd pfd[1 + RECONN_PENDING];
+	struct reconn_cand c[RECONN_PENDING];
+	int n = 0, rc = -1, i;
 
+	*fd = -1;
+	*s = NULL;
 	for (;;) {
-		int ms = (int)((end - clock_now()) * 1000);
+		int ms = (int)((end - clock_now()) * 1000), r, won = -1;
 
-		if (ms <= 0)
-			return kc_fail(st, KC_XFER,
-				       "the sender did not continue on a follow-up connection within %d s "
-				       "(transfer cut short)", lim / 1000);
-		*fd = net_accept(lfd, ms, st);
-		if (*fd < 0 && kc_class(st) == KC_NET)
-			kc_replace(st, KC_XFER,
-				   "the sender did not continue on a follow-up connection within %d s "
-				   "(transfer cut short)", lim / 1000);
-		if (*fd < 0)
-			return -1;
-		net_tune(*fd, ms);
-		net_peer_str(*fd, peer, sizeof(peer));
-		if (tls_handshake_bound(like, true, *fd, key, ms, peer, s, st) == 0) {
+		if (ms <= 0) {
+			kc_fail(st, KC_XFER,
+				"the sender did not continue on a follow-up connection within %d s "
+				"(transfer cut short)", lim / 1000);
+			break;
+		}
+		pfd[0] = (struct pollfd){ lfd, POLLIN, 0 };
+		for (i = 0; i < n; i++)
+			pfd[1 + i] = (struct pollfd){ c[i].fd, !c[i].started ? POLLIN | POLLRDHUP
+					 : gnutls_record_get_direction(c[i].hs.s) ? POLLOUT : POLLIN, 0 };
+		r = poll(pfd, 1 + (nfds_t)n, ms);
+		if (r < 0 && errno == EINTR && !kc_interrupted)
+			continue;
+		if (r < 0) {
+			kc_fail(st, KC_OTHER, "interrupted while waiting for the follow-up connection");
+			break;
+		}
+		/* From the end: a dropped candidate moves the later ones. */
+		for (i = n; i-- > 0 && won < 0;) {
+			if (pfd[1 + i].revents && cand_step(c, &n, i, pfd[1 + i].revents, like, key, st) == 0)
+				won = i;
+		}
+		if (won >= 0) {
+			*fd = c[won].fd;
+			*s = tls_bound_take(&c[won].hs);
+			memmove(c + won, c + won + 1, (size_t)(n - won - 1) * sizeof(*c));
+			n--;
+			fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK);
 			net_tune(*fd, cli_timeout_ms());
-			if (ktls_enable(*fd, *s, reconn_pol, ki, st) == 0)
-				return 0;
+			if (ktls_enable(*fd, *s, reconn_pol, ki, st) == 0) {
+				rc = 0;
+				break;
+			}
 			gnutls_deinit(*s);
 			*s = NULL;
 			close(*fd);
-			return -1;
+			*fd = -1;
+			break;
 		}
-		diag_print("%s", kc_msg(st));
-		kc_clear(st);
-		close(*fd);
+		if (pfd[0].revents & POLLIN) {
+			int nfd = net_accept_now(lfd);
+
+			if (nfd < 0 && nfd != -EAGAIN) {
+				kc_fail(st, KC_NET, "follow-up listener: accept: %s", strerror(-nfd));
+				break;
+			}
+			if (nfd >= 0 && n == RECONN_PENDING) {
+				for (i = 0; i < n && c[i].started; i++)
+					;
+				cand_drop(c, &n, i < n ? i : 0);
+			}
+			if (nfd >= 0)
+				c[n++] = (struct reconn_cand){ .fd = nfd };
+		}
 	}
+	/* Those in their handshake hear why (a fatal alert: their senders
+	 * exit with status 4, as for a refusal); the silent ones are closed. */
+	while (n > 0) {
+		if (c[n - 1].started) {
+			gnutls_alert_send(c[n - 1].hs.s, GNUTLS_AL_FATAL, GNUTLS_A_ACCESS_DENIED);
+			if (rc == 0)
+				diag_print("%s: follow-up connection refused: the sender's own follow-up "
+					   "came first", c[n - 1].peer);
+		}
+		cand_drop(c, &n, n - 1);
+	}
+	return rc;
 }
 
 static const struct chan_reconn reconn_ops = {

@@ -90,6 +90,9 @@ int cli_userconf_argv(const struct cmd_entry *cmd, int argc, const char **argv, 
  * one; CLI_RECONN_NONE (the default) does neither. */
 enum cli_reconn_role { CLI_RECONN_NONE = 0, CLI_RECONN_DIALED, CLI_RECONN_ACCEPTED };
 extern enum cli_reconn_role cli_reconn_role;
+/* The ports the follow-up listener may take (cp --data-port): the first
+ * free one from lo to hi, or any (the kernel's pick) when lo is 0. */
+extern unsigned cli_reconn_port_lo, cli_reconn_port_hi;
 
 /* Idle/handshake limit in ms (default 60 s). */
 int cli_timeout_ms(void);

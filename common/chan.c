@@ -497,6 +497,12 @@ int chan_reconn_arm(struct chan *ch, const uint8_t *p, uint32_t len, struct kc_s
 
 	if (proto_reconnect_decode(p, len, &port, c->rc_key) < 0)
 		return kc_fail(st, KC_XFER, "%s: protocol error: malformed RECONNECT", c->peer);
+	/* The secret lives in rc_key only: wipe the message's copies (the
+	 * payload chan_recv_msg() left in msg, and the read-ahead bytes
+	 * already taken). */
+	if (p == c->msg)
+		gnutls_memset(c->msg, 0, len);
+	gnutls_memset(c->rbuf, 0, c->rpos);
 	c->rc_port = port;
 	c->rc_armed = true;
 	return 0;
@@ -648,6 +654,11 @@ int chan_send_raw(struct chan_state *c, const uint8_t *p, size_t len, bool more,
 		return 0;
 	if (user_tx_budget(c, len, st) < 0)
 		return -1;
+	/* A follow-up connection (user_tx_budget) whose send direction the
+	 * kernel took, though the old one's was ours: GnuTLS must not write
+	 * records into a kTLS socket.  Nothing was sent yet. */
+	if (c->ktx)
+		return chan_send_raw(c, p, len, more, st);
 	if (more && !c->corked) {
 		gnutls_record_cork(c->s);
 		c->corked = true;

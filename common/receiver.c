@@ -672,7 +672,7 @@ int receiver_run_only(struct chan *c, const struct recv_opts *o, int (*path_ok)(
 	struct rstate *s = calloc(1, sizeof(*s));
 	const uint8_t *p;
 	uint32_t len, seq = 1, caps = 0;
-	int cur = 0, rc = -1;
+	int cur = 0, rc = -1, wrote;
 	double t0 = clock_now();
 
 	if (s == NULL)
@@ -711,7 +711,9 @@ int receiver_run_only(struct chan *c, const struct recv_opts *o, int (*path_ok)(
 		goto out;
 	if (caps && chan_reconn_offer(c, &s->pb, st) < 0)
 		goto out;
-	if (chan_write(c, s->pb.p, s->pb.len, false, st) < 0)
+	wrote = chan_write(c, s->pb.p, s->pb.len, false, st);
+	gnutls_memset(s->pb.p, 0, s->pb.len);	/* RECONNECT's secret is the channel's alone */
+	if (wrote < 0)
 		goto out;
 	if (recv_manifest(s, cur, seq, st) < 0)
 		goto out;

@@ -761,71 +761,120 @@ static int bound_server_key(gnutls_session_t s, const char *user, gnutls_datum_t
 	return 0;
 }
 
-int tls_handshake_bound(gnutls_session_t like, bool server, int fd, const uint8_t key[TLS_BOUND_KEY],
-			int handshake_ms, const char *peer, gnutls_session_t *out, struct kc_status *st)
+int tls_bound_start(struct tls_bound *hs, gnutls_session_t like, bool server, int fd,
+		    const uint8_t key[TLS_BOUND_KEY], int handshake_ms, struct kc_status *st)
 {
-	gnutls_session_t s = NULL;
-	gnutls_psk_client_credentials_t pc = NULL;
-	gnutls_psk_server_credentials_t ps = NULL;
 	gnutls_datum_t k = { (unsigned char *)key, TLS_BOUND_KEY };
-	char prio[256], eb[160];
+	char prio[256];
 	const char *err = NULL;
 	int rc;
 
-	*out = NULL;
+	memset(hs, 0, sizeof(*hs));
 	/* The same version and cipher as the first connection; PSK with
 	 * (EC)DHE only, so that each follow-up has fresh keys. */
 	snprintf(prio, sizeof(prio),
 		 "NORMAL:-VERS-ALL:+VERS-%s:-CIPHER-ALL:+%s:-KX-ALL:+ECDHE-PSK:+DHE-PSK",
 		 gnutls_protocol_get_name(gnutls_protocol_get_version(like)),
 		 gnutls_cipher_get_name(gnutls_cipher_get(like)));
-	rc = gnutls_init(&s, server ? GNUTLS_SERVER : (GNUTLS_CLIENT | GNUTLS_NO_TICKETS));
-	if (rc < 0)
+	rc = gnutls_init(&hs->s, server ? GNUTLS_SERVER : (GNUTLS_CLIENT | GNUTLS_NO_TICKETS));
+	if (rc < 0) {
+		hs->s = NULL;
 		return kc_fail(st, KC_OTHER, "GnuTLS: %s", gnutls_strerror(rc));
-	tls_keep_secrets(s);
-	rc = gnutls_priority_set_direct(s, prio, &err);
+	}
+	tls_keep_secrets(hs->s);
+	rc = gnutls_priority_set_direct(hs->s, prio, &err);
 	if (rc == 0 && server) {
-		rc = gnutls_psk_allocate_server_credentials(&ps);
+		rc = gnutls_psk_allocate_server_credentials(&hs->ps);
 		if (rc == 0) {
-			gnutls_psk_set_server_credentials_function(ps, bound_server_key);
-			gnutls_session_set_ptr(s, (void *)key);
-			rc = gnutls_credentials_set(s, GNUTLS_CRD_PSK, ps);
+			gnutls_psk_set_server_credentials_function(hs->ps, bound_server_key);
+			gnutls_session_set_ptr(hs->s, (void *)key);
+			rc = gnutls_credentials_set(hs->s, GNUTLS_CRD_PSK, hs->ps);
 		}
 	} else if (rc == 0) {
-		rc = gnutls_psk_allocate_client_credentials(&pc);
-		rc = rc ?: gnutls_psk_set_client_credentials(pc, TLS_BOUND_IDENTITY, &k, GNUTLS_PSK_KEY_RAW);
-		rc = rc ?: gnutls_credentials_set(s, GNUTLS_CRD_PSK, pc);
+		rc = gnutls_psk_allocate_client_credentials(&hs->pc);
+		rc = rc ?: gnutls_psk_set_client_credentials(hs->pc, TLS_BOUND_IDENTITY, &k, GNUTLS_PSK_KEY_RAW);
+		rc = rc ?: gnutls_credentials_set(hs->s, GNUTLS_CRD_PSK, hs->pc);
 	}
-	if (rc == 0) {
-		gnutls_transport_set_int(s, fd);
-		if (handshake_ms > 0)
-			gnutls_handshake_set_timeout(s, (unsigned)handshake_ms);
-		do {
-			rc = gnutls_handshake(s);
-		} while (rc == GNUTLS_E_INTERRUPTED ||
-			 (rc < 0 && rc != GNUTLS_E_AGAIN && !gnutls_error_is_fatal(rc)));
-		if (rc < 0 && rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_TIMEDOUT && rc != GNUTLS_E_PUSH_ERROR &&
-		    rc != GNUTLS_E_PULL_ERROR && rc != GNUTLS_E_PREMATURE_TERMINATION &&
-		    rc != GNUTLS_E_FATAL_ALERT_RECEIVED)
-			gnutls_alert_send_appropriate(s, rc);
+	if (rc < 0) {
+		tls_bound_free(hs);
+		return kc_fail(st, KC_OTHER, "GnuTLS: %s", gnutls_strerror(rc));
 	}
-	/* The credentials are only needed during the handshake. */
-	gnutls_credentials_clear(s);
-	gnutls_session_set_ptr(s, NULL);
-	if (pc)
-		gnutls_psk_free_client_credentials(pc);
-	if (ps)
-		gnutls_psk_free_server_credentials(ps);
+	gnutls_transport_set_int(hs->s, fd);
+	if (handshake_ms > 0)
+		gnutls_handshake_set_timeout(hs->s, (unsigned)handshake_ms);
+	return 0;
+}
+
+int tls_bound_step(struct tls_bound *hs, const char *peer, struct kc_status *st)
+{
+	char eb[160];
+	int rc;
+
+	do {
+		rc = gnutls_handshake(hs->s);
+	} while (rc == GNUTLS_E_INTERRUPTED || (rc < 0 && rc != GNUTLS_E_AGAIN && !gnutls_error_is_fatal(rc)));
+	if (rc == GNUTLS_E_AGAIN)
+		return 1;
 	if (rc == 0) {
-		*out = s;
+		/* The credentials are only needed during the handshake. */
+		gnutls_credentials_clear(hs->s);
+		gnutls_session_set_ptr(hs->s, NULL);
 		return 0;
 	}
-	gnutls_deinit(s);
-	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_TIMEDOUT || rc == GNUTLS_E_PULL_ERROR ||
-	    rc == GNUTLS_E_PUSH_ERROR || rc == GNUTLS_E_PREMATURE_TERMINATION)
+	if (rc != GNUTLS_E_TIMEDOUT && rc != GNUTLS_E_PUSH_ERROR && rc != GNUTLS_E_PULL_ERROR &&
+	    rc != GNUTLS_E_PREMATURE_TERMINATION && rc != GNUTLS_E_FATAL_ALERT_RECEIVED)
+		gnutls_alert_send_appropriate(hs->s, rc);
+	if (rc == GNUTLS_E_TIMEDOUT || rc == GNUTLS_E_PULL_ERROR || rc == GNUTLS_E_PUSH_ERROR ||
+	    rc == GNUTLS_E_PREMATURE_TERMINATION)
 		return kc_fail(st, KC_NET, "%s: follow-up connection lost during its TLS handshake: %s", peer,
 			       diag_gnutls(rc, eb, sizeof(eb)));
 	return kc_fail(st, KC_TLS,
 		       "%s: follow-up connection refused: it does not prove this transfer's "
 		       "one-time binding (unknown, used or expired): %s", peer, diag_gnutls(rc, eb, sizeof(eb)));
+}
+
+gnutls_session_t tls_bound_take(struct tls_bound *hs)
+{
+	gnutls_session_t s = hs->s;
+
+	hs->s = NULL;
+	tls_bound_free(hs);
+	return s;
+}
+
+void tls_bound_free(struct tls_bound *hs)
+{
+	if (hs->s) {
+		gnutls_credentials_clear(hs->s);
+		gnutls_session_set_ptr(hs->s, NULL);
+		gnutls_deinit(hs->s);
+	}
+	if (hs->pc)
+		gnutls_psk_free_client_credentials(hs->pc);
+	if (hs->ps)
+		gnutls_psk_free_server_credentials(hs->ps);
+	memset(hs, 0, sizeof(*hs));
+}
+
+int tls_handshake_bound(gnutls_session_t like, bool server, int fd, const uint8_t key[TLS_BOUND_KEY],
+			int handshake_ms, const char *peer, gnutls_session_t *out, struct kc_status *st)
+{
+	struct tls_bound hs;
+	char eb[160];
+	int rc;
+
+	*out = NULL;
+	if (tls_bound_start(&hs, like, server, fd, key, handshake_ms, st) < 0)
+		return -1;
+	rc = tls_bound_step(&hs, peer, st);
+	if (rc == 0) {
+		*out = tls_bound_take(&hs);
+		return 0;
+	}
+	tls_bound_free(&hs);
+	/* Blocking: GNUTLS_E_AGAIN is the socket's receive timeout. */
+	if (rc > 0)
+		return kc_fail(st, KC_NET, "%s: follow-up connection lost during its TLS handshake: %s", peer,
+			       diag_gnutls(GNUTLS_E_AGAIN, eb, sizeof(eb)));
+	return -1;
 }

@@ -143,4 +143,23 @@ int tls_first_record_in(int fd);
 int tls_handshake_bound(gnutls_session_t like, bool server, int fd, const uint8_t key[TLS_BOUND_KEY],
 			int handshake_ms, const char *peer, gnutls_session_t *out, struct kc_status *st);
 
+/* The same handshake in steps, for a server that runs the handshakes of
+ * several candidates at once on non-blocking sockets (a candidate that
+ * stops half-way must not hold up the others).  tls_bound_start() sets up
+ * hs (0, or -1 with st and hs empty); key must outlive the handshake.
+ * tls_bound_step() goes as far as the socket lets it: 0 done (take the
+ * session with tls_bound_take(), which empties hs), 1 it waits for the
+ * socket (poll for gnutls_record_get_direction()), -1 with st as above.
+ * tls_bound_free() releases whatever hs holds; safe on an empty one. */
+struct tls_bound {
+	gnutls_session_t s;
+	gnutls_psk_client_credentials_t pc;
+	gnutls_psk_server_credentials_t ps;
+};
+int tls_bound_start(struct tls_bound *hs, gnutls_session_t like, bool server, int fd,
+		    const uint8_t key[TLS_BOUND_KEY], int handshake_ms, struct kc_status *st);
+int tls_bound_step(struct tls_bound *hs, const char *peer, struct kc_status *st);
+gnutls_session_t tls_bound_take(struct tls_bound *hs);
+void tls_bound_free(struct tls_bound *hs);
+
 #endif

@@ -40,6 +40,23 @@
  *                                          1 MiB, the bodies ("x"s) and
  *                                          BATCH_END, and prints "DONE N
  *                                          failed" after DONE; then closes
+ *   forge HOST PORT TOKEN replay FILE      send FILE as ktlscp send --tls 1.2
+ *                                          --cipher aes-128-gcm would, across
+ *                                          follow-up connections (lower the
+ *                                          key-use limit with
+ *                                          KTLSCP_KEY_RECORD_LIMIT); at each
+ *                                          switch, before the real follow-up,
+ *                                          try one with a random secret
+ *                                          ("wrong", the first switch) and one
+ *                                          with the secret the last switch used
+ *                                          ("replay", the later ones), printing
+ *                                          "REFUSED wrong" / "ACCEPTED wrong"
+ *                                          and so on; then "SWITCHES N" and
+ *                                          "DONE ok" or "DONE failed: <why>"
+ *   forge HOST PORT TOKEN replay FILE stall   the same, and before those at
+ *                                          each switch a connection that sends
+ *                                          a ClientHello and then nothing (kept
+ *                                          open to the end)
  * The last two print only the receiver's verdict, "DONE ok", "DONE failed:
  * <reason>" or "ERROR <reason>: <text>", and exit 0 only for DONE ok.
  * A sender waits at most 10 s for each answer, or KTLSCP_FORGE_IDLE seconds
@@ -74,6 +91,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -87,6 +105,7 @@
 #include "chan.h"
 #include "net.h"
 #include "proto.h"
+#include "sender.h"
 #include "tls.h"
 
 static struct proto_batch batch;	/* large: not on the stack */
@@ -790,6 +809,138 @@ static int misbehave(struct chan *c, int fd, const char *cs)
 	return 0;
 }
 
+/* replay: the secret the last follow-up used, to try again at the next. */
+static uint8_t used_key[PROTO_RECONN_KEY];
+static bool have_used;
+/* replay ... stall: the connections left hanging after their ClientHello. */
+static bool stall;
+static int stalled[64];
+static unsigned nstalled;
+
+/* One follow-up handshake to port with key: the session in *s, or -1
+ * (with the connection closed). */
+static int follow_up(gnutls_session_t like, unsigned port, const uint8_t *key, int *fd,
+		     gnutls_session_t *s, struct kc_status *st)
+{
+	*fd = net_connect("127.0.0.1", port, AF_INET, 10000, st);
+	if (*fd < 0)
+		return -1;
+	net_tune(*fd, 10000);
+	if (tls_handshake_bound(like, false, *fd, key, 10000, "receiver", s, st) < 0) {
+		close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* A forged follow-up, named what: REFUSED (the receiver would not have it)
+ * or ACCEPTED (it did: the test fails). */
+static void forged_follow_up(gnutls_session_t like, unsigned port, const uint8_t *key, const char *what)
+{
+	struct kc_status st = { 0 };
+	gnutls_session_t s = NULL;
+	int fd;
+
+	if (follow_up(like, port, key, &fd, &s, &st) < 0) {
+		printf("REFUSED %s\n", what);
+		return;
+	}
+	printf("ACCEPTED %s\n", what);
+	gnutls_deinit(s);
+	close(fd);
+}
+
+static int replay_connect(int oldfd, gnutls_session_t like, unsigned port, const uint8_t *key,
+			  int *fd, gnutls_session_t *s, struct ktls_info *ki, struct kc_status *st)
+{
+	uint8_t wrong[PROTO_RECONN_KEY];
+
+	(void)oldfd;
+	if (stall && nstalled < sizeof(stalled) / sizeof(stalled[0])) {
+		struct kc_status ignore = { 0 };
+		gnutls_session_t hs = NULL;
+		int sfd = net_connect("127.0.0.1", port, AF_INET, 10000, &ignore);
+
+		/* Non-blocking: the handshake sends its ClientHello and gives up
+		 * at once, waiting for nothing; the connection stays open. */
+		if (sfd >= 0) {
+			gnutls_rnd(GNUTLS_RND_RANDOM, wrong, sizeof(wrong));
+			fcntl(sfd, F_SETFL, O_NONBLOCK);
+			tls_handshake_bound(like, false, sfd, wrong, 0, "receiver", &hs, &ignore);
+			if (hs)
+				gnutls_deinit(hs);
+			stalled[nstalled++] = sfd;
+		}
+	}
+	if (have_used) {
+		forged_follow_up(like, port, used_key, "replay");
+	} else {
+		gnutls_rnd(GNUTLS_RND_RANDOM, wrong, sizeof(wrong));
+		forged_follow_up(like, port, wrong, "wrong");
+	}
+	memset(ki, 0, sizeof(*ki));
+	if (follow_up(like, port, key, fd, s, st) < 0)
+		return -1;
+	memcpy(used_key, key, sizeof(used_key));
+	have_used = true;
+	return 0;
+}
+
+static const struct chan_reconn replay_ops = { .connect = replay_connect };
+
+/* forge HOST PORT TOKEN replay FILE (see the top). */
+static int replay_main(char **argv)
+{
+	struct kc_status st = { 0 };
+	struct tls_opts o = { .token = argv[3], .handshake_ms = 10000, .version = 12,
+			      .cipher = "aes-128-gcm" };
+	struct tls_ctx tc;
+	struct ktls_info ki = { 0 };
+	struct xfer_stats stats = { .role = "send" };
+	struct send_opts so = { .paths = &argv[5], .npaths = 1 };
+	const char *lim = getenv("KTLSCP_KEY_RECORD_LIMIT");
+	struct chan_conf cc = {
+		.idle_ms = 10000,
+		.key_record_limit = lim ? strtoull(lim, NULL, 10) : 0,
+		.reconn = &replay_ops,
+		.client = true,
+		.reconnects = &stats.reconnects,
+	};
+	struct chan c = { 0 };
+	gnutls_session_t s = NULL;
+	int fd = -1, rc = 1;
+
+	if (tls_ctx_init(&tc, &o, &st) < 0 ||
+	    (fd = net_connect(argv[1], (unsigned)atoi(argv[2]), AF_UNSPEC, 10000, &st)) < 0 ||
+	    tls_handshake(&tc, fd, "receiver", &s, &st) < 0) {
+		fprintf(stderr, "forge: %s\n", kc_msg(&st));
+		goto out;
+	}
+	net_tune(fd, 10000);
+	if (chan_init(&c, fd, s, &ki, "receiver", &cc) < 0) {
+		fprintf(stderr, "forge: out of memory\n");
+		goto out;
+	}
+	rc = sender_run(&c, &so, &stats, &st) < 0;
+	printf("SWITCHES %u\n", stats.reconnects);
+	if (rc)
+		printf("DONE failed: %s\n", kc_msg(&st));
+	else
+		printf("DONE ok\n");
+out:
+	chan_free(&c);
+	if (s)
+		gnutls_deinit(s);
+	if (fd >= 0)
+		close(fd);
+	tls_ctx_free(&tc);
+	gnutls_memset(used_key, 0, sizeof(used_key));
+	while (nstalled > 0)
+		close(stalled[--nstalled]);
+	return rc;
+}
+
 /* A listening socket on 127.0.0.1 and a free port (*port), or -1.  Plain
  * sockets: the test tool needs none of net_listen()'s options. */
 static int listen_local(unsigned *port)
@@ -869,6 +1020,10 @@ int main(int argc, char **argv)
 	if (argc < 5 || (strcmp(argv[4], "sums") == 0 && argc < 7)) {
 		fprintf(stderr, "usage: forge HOST PORT TOKEN MODE [ARG...] | forge recv TOKEN CASE\n");
 		return 2;
+	}
+	if (strcmp(argv[4], "replay") == 0) {
+		stall = argc == 7 && strcmp(argv[6], "stall") == 0;
+		return argc == 6 || stall ? replay_main(argv) : 2;
 	}
 	return sender_main(argc, argv);
 }

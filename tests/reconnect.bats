@@ -26,6 +26,19 @@ host_only() {
 	[ -z "${KTLSCP_IN_VM:-}" ] || skip "kernel-independent and slow under emulation; the native lanes run it"
 }
 
+# follow_up_port: the receiver's follow-up port, from its -v line (recv.err),
+# into FPORT.
+follow_up_port() {
+	local i
+	FPORT=
+	for i in $(seq 1 100); do
+		FPORT=$(sed -n 's/.*follow-up connections on port \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/recv.err")
+		[ -n "$FPORT" ] && return 0
+		sleep 0.1
+	done
+	false
+}
+
 @test "one file crosses the limit many times: byte-exact, reconnects counted at both ends, one -v line each" {
 	head -c 50000000 /dev/urandom >"$SRC/f"
 	KTLSCP_KEY_RECORD_LIMIT=$LIMIT start_recv --json -v
@@ -176,4 +189,104 @@ host_only() {
 	[ "$(jq -r .ktls_tx <<<"$output")" = sw ]
 	[ "$(jq -r .reconnects <<<"$output")" -ge 50 ]
 	[ "$(jq -r .reconnects "$BATS_TEST_TMPDIR/recv.out")" -eq "$(jq -r .reconnects <<<"$output")" ]
+}
+
+@test "stray connections to the follow-up port (silent, garbage) do not stall the transfer" {
+	host_only
+	head -c 15000000 /dev/urandom >"$SRC/f"
+	unset KTLSCP_TOKEN
+	# A 10 s limit: a silent peer taken for the sender would use it up.
+	KTLSCP_KEY_RECORD_LIMIT=$LIMIT start_recv -v --timeout 10
+	local t0=$SECONDS
+	KTLSCP_TOKEN=$RECV_TOKEN KTLSCP_KEY_RECORD_LIMIT=$LIMIT \
+		timeout 120 "$KTLSCP" send --json --limit-rate 4M "${TLS12[@]}" "127.0.0.1:$RECV_PORT" "$SRC/f" \
+		>"$BATS_TEST_TMPDIR/send.out" 2>"$BATS_TEST_TMPDIR/send.err" 3>&- &
+	local spid=$!
+	follow_up_port
+	# Before the first switch: three that connect and say nothing, one
+	# that sends something other than TLS; they wait in the listener's
+	# queue.
+	local q1 q2 q3 g
+	exec {q1}<>"/dev/tcp/127.0.0.1/$FPORT" {q2}<>"/dev/tcp/127.0.0.1/$FPORT" {q3}<>"/dev/tcp/127.0.0.1/$FPORT"
+	exec {g}<>"/dev/tcp/127.0.0.1/$FPORT"
+	# Not random bytes: those can read as the header of a record longer
+	# than what follows (SSLv2's among them), a stall rather than garbage.
+	printf 'GET / HTTP/1.0\r\n\r\n' >&"$g"
+	local src=0
+	wait "$spid" || src=$?
+	exec {q1}>&- {q2}>&- {q3}>&- {g}>&-
+	[ "$src" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/send.err" "$BATS_TEST_TMPDIR/recv.err" >&2; false; }
+	wait_recv 0
+	assert_same_file "$SRC/f" "$DST/f"
+	[ "$(jq -r .reconnects "$BATS_TEST_TMPDIR/send.out")" -ge 2 ]
+	# About 4 s at 4 MB/s; well under the 10 s any stall would cost.
+	[ $((SECONDS - t0)) -lt 10 ]
+	# The non-TLS one is refused in words; the silent ones are closed.
+	grep -q "follow-up connection refused" "$BATS_TEST_TMPDIR/recv.err" || { cat "$BATS_TEST_TMPDIR/recv.err" >&2; false; }
+	no_temp_files "$DST"
+}
+
+@test "a replayed follow-up secret and a wrong one are refused in words; the real sender completes" {
+	host_only
+	head -c 15000000 /dev/urandom >"$SRC/f"
+	unset KTLSCP_TOKEN
+	KTLSCP_KEY_RECORD_LIMIT=$LIMIT start_recv -v --json
+	# The forge sends like ktlscp send and, at each switch, first tries a
+	# follow-up with a random secret (the first switch) or with the secret
+	# the switch before used (the later ones).
+	KTLSCP_KEY_RECORD_LIMIT=$LIMIT run timeout 120 "$KTLSCP_FORGE" 127.0.0.1 "$RECV_PORT" "$RECV_TOKEN" \
+		replay "$SRC/f"
+	[ "$status" -eq 0 ] || { echo "$output"; cat "$BATS_TEST_TMPDIR/recv.err"; false; } >&2
+	[[ "$output" == *"DONE ok"* ]]
+	[[ "$output" != *ACCEPTED* ]]
+	[ "$(grep -c '^REFUSED wrong$' <<<"$output")" -eq 1 ]
+	local n
+	n=$(sed -n 's/^SWITCHES //p' <<<"$output")
+	[ "$n" -ge 2 ]
+	[ "$(grep -c '^REFUSED replay$' <<<"$output")" -eq $((n - 1)) ]
+	wait_recv 0
+	assert_same_file "$SRC/f" "$DST/f"
+	[ "$(jq -r .reconnects "$BATS_TEST_TMPDIR/recv.out")" -eq "$n" ]
+	[ "$(grep -c "follow-up connection refused: it does not prove this transfer's one-time binding" \
+		"$BATS_TEST_TMPDIR/recv.err")" -eq "$n" ]
+	no_temp_files "$DST"
+}
+
+@test "a follow-up candidate that stops after its ClientHello does not hold up the sender's" {
+	host_only
+	head -c 15000000 /dev/urandom >"$SRC/f"
+	unset KTLSCP_TOKEN
+	# A 10 s limit: a stalled handshake taken alone would use it up.
+	KTLSCP_KEY_RECORD_LIMIT=$LIMIT start_recv -v --json --timeout 10
+	local t0=$SECONDS
+	KTLSCP_KEY_RECORD_LIMIT=$LIMIT run timeout 120 "$KTLSCP_FORGE" 127.0.0.1 "$RECV_PORT" "$RECV_TOKEN" \
+		replay "$SRC/f" stall
+	[ "$status" -eq 0 ] || { echo "$output"; cat "$BATS_TEST_TMPDIR/recv.err"; false; } >&2
+	[[ "$output" == *"DONE ok"* ]]
+	[[ "$output" != *ACCEPTED* ]]
+	local n
+	n=$(sed -n 's/^SWITCHES //p' <<<"$output")
+	[ "$n" -ge 2 ]
+	[ "$(grep -c '^REFUSED ' <<<"$output")" -eq "$n" ]
+	wait_recv 0
+	assert_same_file "$SRC/f" "$DST/f"
+	[ "$(jq -r .reconnects "$BATS_TEST_TMPDIR/recv.out")" -eq "$n" ]
+	[ $((SECONDS - t0)) -lt 10 ]
+	no_temp_files "$DST"
+}
+
+@test "cp --data-port N: the follow-up connections come to N too" {
+	host_only
+	skip_unless_sshd
+	sshd_start
+	head -c 15000000 /dev/urandom >"$SRC/f"
+	local port
+	port=$(unused_port)
+	KTLSCP_KEY_RECORD_LIMIT=$LIMIT run_ktlscp --separate-stderr 0 cp -v --json "${TLS12[@]}" -e "$RSH" \
+		--remote-ktlscp "$FAR" --data-port "$port" "$SRC/f" "$SSH_USER@127.0.0.1:$DST"
+	assert_same_file "$SRC/f" "$DST/f"
+	[ "$(jq -r .reconnects <<<"$output")" -ge 2 ]
+	# The far end's -v line names its follow-up port.
+	grep -q "follow-up connections on port $port\$" <<<"$stderr" || { echo "$stderr" >&2; false; }
+	no_temp_files "$DST"
 }
