@@ -534,10 +534,9 @@ static int verdict(struct chan *c, const struct send_opts *o, const struct walk 
 
 	if (o->prefailed)
 		local_class = KC_FILE;
-	if (local_errors > 0 && (worst == KC_OK || worst == KC_FILE || worst == KC_USAGE)) {
-		stats->failed += local_errors;
+	stats->failed += local_errors;
+	if (local_errors > 0 && (worst == KC_OK || worst == KC_FILE || worst == KC_USAGE))
 		worst = local_class == KC_USAGE ? KC_FILE : local_class;
-	}
 	if (worst == KC_OK)
 		return 0;
 	first = report_first_failure(&repeats);
