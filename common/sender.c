@@ -231,6 +231,7 @@ static int apply_done(struct chan *c, struct sbatch *b, struct proto_reply *r, b
 				stats->files++;
 				stats->bytes += e->sent;
 				stats->verified += verify;
+				report_entry_done(e->path, REPORT_OK, e->sent, NULL);
 			} else {
 				stats->dirs++;
 			}
