@@ -171,6 +171,29 @@ assert_ndjson() {
 	assert_same_file "$SRC/hi" "$DST/hi"
 }
 
+@test "the config file's Progress sets the mode; the command line wins" {
+	mkdir -p "$XDG_CONFIG_HOME/ktlscp"
+	chmod 700 "$XDG_CONFIG_HOME" "$XDG_CONFIG_HOME/ktlscp"
+	printf 'Progress lines\n' >"$XDG_CONFIG_HOME/ktlscp/config"
+	chmod 600 "$XDG_CONFIG_HOME/ktlscp/config"
+	echo hi >"$SRC/hi"
+	start_recv
+	run_send --separate-stderr 0 "$SRC/hi"
+	wait_recv 0
+	assert_same_file "$SRC/hi" "$DST/hi"
+	grep -qx 'ktlscp: hi: ok, 3 bytes' <<<"$stderr"
+	grep -qx 'ktlscp: hi: ok, 3 bytes' "$BATS_TEST_TMPDIR/recv.err"
+	rm "$DST/hi"
+	start_recv
+	run_send --separate-stderr 0 --progress=none "$SRC/hi"
+	wait_recv 0
+	assert_same_file "$SRC/hi" "$DST/hi"
+	! grep -q 'ok, 3 bytes' <<<"$stderr"
+	printf 'Progress fancy\n' >"$XDG_CONFIG_HOME/ktlscp/config"
+	run_ktlscp --separate-stderr 2 send 127.0.0.1:1 "$SRC/hi"
+	[[ "$stderr" == *"config:1: Progress fancy: expected bar, lines or none"* ]]
+}
+
 @test "every key of the progress events is described in the man page's JSON SUMMARY" {
 	[ -z "${KTLSCP_IN_VM:-}" ] || skip "kernel-independent; the native lanes run it"
 	local man=${KTLSCP_SRCDIR:-$BATS_TEST_DIRNAME/..}/man/ktlscp.1 section key missing=
