@@ -135,6 +135,21 @@ assert_ndjson() {
 		>/dev/null || { echo "$output"; false; }
 }
 
+@test "standard input: the line, the event and the total count every byte, on both ends" {
+	head -c 123456 /dev/urandom >"$SRC/part"
+	start_recv --progress=lines
+	run_ktlscp --separate-stderr 0 send --progress=lines --json-progress --name piped "127.0.0.1:$RECV_PORT" - \
+		<"$SRC/part"
+	wait_recv 0
+	assert_same_file "$SRC/part" "$DST/piped"
+	for err in "$stderr" "$(cat "$BATS_TEST_TMPDIR/recv.err")"; do
+		grep -qx 'ktlscp: piped: ok, 123456 bytes' <<<"$err" || { echo "$err"; false; }
+		grep -Eqx 'ktlscp: total: 1 file, 123456 bytes in [0-9.]+ s, .+/s' <<<"$err" || { echo "$err"; false; }
+	done
+	jq -s -e 'map(select(.event == "file")) == [{"event": "file", "name": "piped", "bytes": 123456, "result": "ok"}]' \
+		<<<"$output" >/dev/null
+}
+
 @test "a paced transfer: a total line every 10 s with lines, progress events every second with JSON" {
 	head -c 4500000 /dev/urandom >"$SRC/paced"
 	start_recv
