@@ -762,7 +762,7 @@ static int cp_transfer(struct cp_job *j, struct tls_ctx *tc, struct xfer_stats *
 
 	memset(&ch, 0, sizeof(ch));
 	if ((opt.reverse ? cp_accept(j, &fd, st) : cp_connect(j, &fd, st)) < 0 ||
-	    cli_secure(fd, tc, j->pol, cli_progress(), stats, &sess, &ch, prog, st) < 0 ||
+	    cli_secure(fd, tc, j->pol, true, stats, &sess, &ch, prog, st) < 0 ||
 	    cp_request(j, &ch, st) < 0)
 		goto out;
 	if (j->push) {

@@ -138,6 +138,7 @@ static int run(const struct cmd_entry *cmd, int argc, const char **argv)
 	snprintf(name, sizeof(name), "ktlscp %s", cmd->name);
 	/* popt prints argv[0] in its usage line: make it "ktlscp send". */
 	argv[0] = name;
+	cli_progress_argv(argc, argv);
 	/* No poptReadDefaultConfig(): alias files must not change a security
 	 * tool.  ktlscp's own config file is read as its trust files are. */
 	if (cli_userconf_argv(cmd, argc, argv, &argc, &argv, &st) < 0) {
@@ -158,6 +159,10 @@ static int run(const struct cmd_entry *cmd, int argc, const char **argv)
 	}
 	if (rc < -1) {
 		rc = cli_usage("%s: %s", poptBadOption(ctx, POPT_BADOPTION_NOALIAS), poptStrerror(rc));
+		goto out;
+	}
+	if (cli_output_check(&st) < 0) {
+		rc = cli_usage("%s", kc_msg(&st));
 		goto out;
 	}
 	args = poptGetArgs(ctx);

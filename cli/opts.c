@@ -61,9 +61,13 @@ struct poptOption cli_output_table[] = {
 	{ "json", 0, POPT_ARG_NONE, &cli_out.json, 0, "print one JSON summary object on stdout", NULL },
 	{ "quiet", 'q', POPT_ARG_NONE, &cli_out.quiet, 0, "print errors only", NULL },
 	{ "verbose", 'v', POPT_ARG_NONE, &cli_out.verbose, 0, "print more about the connection", NULL },
-	{ "progress", 0, POPT_ARG_NONE, &cli_out.progress, 0,
-	  "show a progress meter on stderr even when it is not a terminal", NULL },
-	{ "no-progress", 0, POPT_ARG_NONE, &cli_out.no_progress, 0, "never show a progress meter", NULL },
+	{ "progress", 0, POPT_ARG_STRING | POPT_ARGFLAG_OPTIONAL, &cli_out.progress, 0,
+	  "progress on stderr: bar, a meter (alone: also when not a terminal); lines, a line per file and "
+	  "a total every 10 s, for logs; none", "bar|lines|none" },
+	{ "no-progress", 0, POPT_ARG_NONE, &cli_out.no_progress, 0, "no progress on stderr (--progress=none)", NULL },
+	{ "json-progress", 0, POPT_ARG_NONE, &cli_out.json_progress, 0,
+	  "JSON events on stdout, one per line (start, file, progress), ending with the --json summary; "
+	  "implies --json", NULL },
 	POPT_TABLEEND
 };
 
@@ -246,11 +250,38 @@ int cli_parse_size(const char *s, uint64_t min, uint64_t *out)
 	return 0;
 }
 
-bool cli_progress(void)
+void cli_progress_argv(int argc, const char **argv)
 {
-	if (cli_out.no_progress || cli_out.quiet || cli_out.json)
-		return false;
-	return cli_out.progress || progress_wanted();
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--progress") == 0)
+			argv[i] = "--progress=bar";
+}
+
+int cli_output_check(struct kc_status *st)
+{
+	const char *m = cli_out.progress;
+
+	if (m && strcmp(m, "bar") != 0 && strcmp(m, "lines") != 0 && strcmp(m, "none") != 0)
+		return kc_fail(st, KC_USAGE, "--progress=%s: expected bar, lines or none", m);
+	if (cli_out.json_progress)
+		cli_out.json = 1;
+	return 0;
+}
+
+unsigned cli_progress(void)
+{
+	const char *m = cli_out.progress;
+	unsigned mode = cli_out.json_progress ? PROGRESS_JSON : 0;
+
+	if (cli_out.no_progress || cli_out.quiet || (m && strcmp(m, "none") == 0))
+		return mode;
+	if (m && strcmp(m, "lines") == 0)
+		return mode | PROGRESS_LINES;
+	if (cli_out.json)
+		return mode;
+	return m || progress_wanted() ? mode | PROGRESS_BAR : mode;
 }
 
 int cli_family(int ipv4, int ipv6)
@@ -572,7 +603,7 @@ static const struct chan_reconn reconn_ops = {
 	.accept = reconn_accept,
 };
 
-int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, struct xfer_stats *stats,
+int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool progress, struct xfer_stats *stats,
 	       gnutls_session_t *sess, struct chan *ch, struct progress *prog, struct kc_status *st)
 {
 	/* Two knobs for tests and measurements, documented in ENVIRONMENT. */
@@ -607,8 +638,11 @@ int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, str
 		   stats->auth, ktls_mode_name(stats->ki.tx), ktls_mode_name(stats->ki.rx));
 	if (chan_init(ch, fd, *sess, &stats->ki, stats->peer, &cc) < 0)
 		return kc_fail(st, KC_OTHER, "out of memory");
-	progress_init(prog, meter);
-	prog->fd = fd;
+	progress_init(prog, progress ? cli_progress() : 0);
+	/* The sender's unacknowledged bytes are file data; the receiver's
+	 * are its replies. */
+	prog->fd = strcmp(stats->role, "send") == 0 ? fd : -1;
+	progress_start(prog, stats);
 	stats->tx_path = chan_tx_path(ch);
 	stats->rx_path = chan_rx_path(ch);
 	return 0;
@@ -636,6 +670,7 @@ void cli_free(void)
 	free(cli_trust.tls);
 	free(cli_trust.cipher);
 	free(cli_trust.ktls);
+	free(cli_out.progress);
 	free_argv(cli_trust.pins);
 	free_argv(cli_trust.allow);
 	free_argv(cli_trust.subjects);

@@ -27,9 +27,10 @@ struct cli_trust {
 	int timeout;		/* seconds; -1 = not given */
 };
 
-/* Output options, shared by send and recv. */
+/* Output options, shared by send, recv and cp. */
 struct cli_output {
-	int json, quiet, verbose, progress, no_progress;
+	int json, quiet, verbose, no_progress, json_progress;
+	char *progress;		/* --progress=MODE: "bar", "lines", "none"; NULL: not given */
 };
 
 /* "50M" -> 50000000: k/M/G/T (either case) are powers of 1000, Ki/Mi/Gi/Ti
@@ -37,9 +38,21 @@ struct cli_output {
  * not a size, -ERANGE for one below min (or beyond 2^64). */
 int cli_parse_size(const char *s, uint64_t min, uint64_t *out);
 
-/* Should a progress meter show?  --progress forces it; --no-progress, -q
- * and --json silence it; else a terminal in the foreground. */
-bool cli_progress(void);
+/* What progress a transfer shows (PROGRESS_* bits, progress.h):
+ * --json-progress the JSON events; --progress=lines the lines;
+ * --progress=bar (or a bare --progress) the meter, which by default shows
+ * on a terminal in the foreground; --no-progress (--progress=none) and -q
+ * silence the lines and the meter, --json the meter. */
+unsigned cli_progress(void);
+
+/* A bare --progress in argv (before a "--") becomes --progress=bar: popt
+ * would take the next word as its optional value ("--progress HOST"), so
+ * a mode is given only as --progress=MODE. */
+void cli_progress_argv(int argc, const char **argv);
+
+/* After parsing: --progress's value, and --json-progress implies --json.
+ * 0, or -1 with a usage error in st. */
+int cli_output_check(struct kc_status *st);
 
 /* AF_INET, AF_INET6 or AF_UNSPEC from -4 (ipv4) and -6 (ipv6). */
 int cli_family(int ipv4, int ipv6);
@@ -105,11 +118,13 @@ void cli_signals(void);
 int cli_finish(struct xfer_stats *stats, struct kc_status *st);
 
 /* After connect/accept: the TLS handshake, the keys to the kernel where
- * possible, and the channel with its idle limit and progress meter; fills
+ * possible, and the channel with its idle limit and progress (what
+ * cli_progress() says when progress is true: not for -k or --raw, whose
+ * connections show none); fills
  * stats (TLS version, cipher, modes, paths).  Either way *sess and ch are
  * the caller's to free (chan_free, gnutls_deinit; both safe when unset).
  * 0 or -1 with st. */
-int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool meter, struct xfer_stats *stats,
+int cli_secure(int fd, struct tls_ctx *tc, enum ktls_policy pol, bool progress, struct xfer_stats *stats,
 	       gnutls_session_t *sess, struct chan *ch, struct progress *prog, struct kc_status *st);
 
 

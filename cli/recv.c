@@ -158,7 +158,7 @@ static int serve(int fd, double deadline, int authfd, void *arg)
 	tc->handshake_ms = hs_ms;
 	net_tune(fd, hs_ms);
 	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &(int){ 1 }, sizeof(int));	/* see tls_first_record_in */
-	if (cli_secure(fd, tc, c->pol, cli_progress() && !opt.raw && !opt.keep_open, &stats, &sess, &ch,
+	if (cli_secure(fd, tc, c->pol, !opt.raw && !opt.keep_open, &stats, &sess, &ch,
 		       &prog, &st) < 0) {
 		if (kc_class(&st) == KC_NET && !isinf(deadline) && clock_now() >= deadline - 0.25)
 			kc_replace(&st, KC_NET,
@@ -246,6 +246,9 @@ static int recv_check(struct recv_job *j, bool has_dir, struct kc_status *st)
 	struct server_limits *lim = &j->sc.lim;
 	int nworkers;
 
+	if (cli_out.json_progress && (opt.keep_open || opt.raw || opt.to_stdout))
+		return kc_fail(st, KC_USAGE, "--json-progress follows one framed transfer, on standard output: not with %s",
+			       opt.raw ? "--raw" : opt.to_stdout ? "--stdout" : "-k (--json prints one summary per sender)");
 	if ((opt.raw || opt.to_stdout) && (has_dir || cli_out.json || opt.keep_open))
 		return kc_fail(st, KC_USAGE, "--%s writes to standard output: no DIR, --json or -k",
 			       opt.raw ? "raw" : "stdout");

@@ -232,6 +232,9 @@ static int send_check(struct send_job *j, struct xfer_stats *stats, struct kc_st
 		return kc_fail(st, KC_USAGE, "-l and -H need ktlscp's framing: not with --raw");
 	if (opt.raw && opt.verify)
 		return kc_fail(st, KC_USAGE, "--verify needs ktlscp's framing: not with --raw");
+	if (cli_out.json_progress && (opt.keep_open || opt.raw))
+		return kc_fail(st, KC_USAGE, "--json-progress follows one framed transfer: not with %s",
+			       opt.raw ? "--raw" : "-k (--json prints one summary per receiver)");
 	for (i = 0; i < j->nsrcs; i++)
 		dashes += strcmp(j->srcs[i], "-") == 0;
 	if (dashes > 1)
@@ -481,7 +484,7 @@ static int send_serve(int fd, double deadline, int authfd, void *arg)
 	net_peer_str(fd, stats.peer, sizeof(stats.peer));
 	j->tc->handshake_ms = hs_ms;
 	net_tune(fd, hs_ms);
-	if (cli_secure(fd, j->tc, j->pol, cli_progress() && !opt.raw && !opt.keep_open, &stats, &sess, &ch,
+	if (cli_secure(fd, j->tc, j->pol, !opt.raw && !opt.keep_open, &stats, &sess, &ch,
 		       &prog, &st) < 0) {
 		if (kc_class(&st) == KC_NET && !isinf(deadline) && clock_now() >= deadline - 0.25)
 			kc_replace(&st, KC_NET,
@@ -610,7 +613,7 @@ static int cmd_send(const struct cmd_entry *self, int nargs, const char **args)
 	cli_reconn_role = CLI_RECONN_DIALED;
 	if (send_connect(&j, &fd, &st) < 0)
 		goto out;
-	if (cli_secure(fd, &tc, j.pol, cli_progress() && !opt.raw, &stats, &sess, &ch, &prog, &st) < 0)
+	if (cli_secure(fd, &tc, j.pol, !opt.raw, &stats, &sess, &ch, &prog, &st) < 0)
 		goto out;
 	if (opt.raw)
 		xfer_send_raw(&ch, j.srcs[0], cli_out.json ? -1 : STDOUT_FILENO, &stats, &st);

@@ -230,6 +230,8 @@ int body_recv_file(struct chan *ch, int fd, uint64_t len, int *write_err, struct
 		sink(fd, c->rbuf + c->rpos, k, write_err);
 		if (c->rx_hash)
 			gnutls_hash(c->rx_hash, c->rbuf + c->rpos, k);
+		if (c->prog)
+			progress_add(c->prog, (uint64_t)k);
 		c->rpos += k;
 		len -= k;
 	}

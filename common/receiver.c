@@ -580,6 +580,17 @@ static void log_entry(const struct proto_entry *e, const struct rent *re)
 			    re->action == PROTO_SKIP ? OPLOG_SKIPPED : OPLOG_FAILED, why);
 }
 
+/* Entry e's outcome, for the progress lines and events (report.h): a file
+ * durable, or an entry not stored (its cause was printed when it failed).
+ * Skipped entries were told when decided. */
+static void entry_outcome(const struct proto_entry *e, const struct rent *r, uint8_t reason)
+{
+	if (r->ok && e->kind != PROTO_KIND_DIR)
+		report_entry_done(e->path, REPORT_OK, r->got, NULL);
+	else if (!r->ok && r->action != PROTO_SKIP)
+		report_entry_done(e->path, REPORT_FAILED, 0, proto_reason_str(reason));
+}
+
 /* DONE for the batch in slot: each entry durable or not (sync_rc < 0: the
  * directories could not be synced, so no file is), counted in the stats. */
 static int answer_done(struct rstate *s, int slot, int sync_rc, struct kc_status *st)
@@ -596,6 +607,7 @@ static int answer_done(struct rstate *s, int slot, int sync_rc, struct kc_status
 		s->rep.action[i] = r[i].ok ? 0 : 1;
 		s->rep.reason[i] = r[i].ok ? PR_OK : (r[i].reason ? r[i].reason : PR_OTHER);
 		s->rep.offset[i] = 0;
+		entry_outcome(&b->e[i], &r[i], s->rep.reason[i]);
 		if (r[i].ok && b->e[i].kind != PROTO_KIND_DIR) {
 			s->stats->files++;
 			s->stats->bytes = proto_size_add(s->stats->bytes, r[i].got);

@@ -25,6 +25,8 @@ static char *shown[CAUSES_SHOWN];
 static unsigned shown_n[CAUSES_SHOWN];
 static unsigned nshown, repeats;
 static char first_failure[700];
+static bool (*sink)(void *arg, const struct report_outcome *o);
+static void *sink_arg;
 
 /* Keep (path, why) in l, up to REPORT_LIST_MAX; counts every call. */
 static void rlist_add(struct rlist *l, const char *path, const char *why)
@@ -61,6 +63,14 @@ static bool cause_seen(const char *cause)
 	return false;
 }
 
+/* Tell the sink; true when it printed the entry's line. */
+static bool tell(const char *path, enum report_result res, uint64_t bytes, const char *why)
+{
+	struct report_outcome o = { .path = path, .res = res, .bytes = bytes, .why = why };
+
+	return sink && sink(sink_arg, &o);
+}
+
 void report_entry_failed(const char *path, const char *cause)
 {
 	char e[ESC_MAX];
@@ -69,6 +79,8 @@ void report_entry_failed(const char *path, const char *cause)
 	if (failures.total == 0)
 		snprintf(first_failure, sizeof(first_failure), "%s: %s", e, cause);
 	rlist_add(&failures, path, cause);
+	if (tell(path, REPORT_FAILED, 0, cause))
+		return;
 	if (cause_seen(cause)) {
 		repeats++;
 		diag_debug("%s: %s", e, cause);
@@ -91,11 +103,38 @@ void report_entry_skipped(const char *path, const char *why, bool print)
 	char e[ESC_MAX];
 
 	rlist_add(&skips, path, why);
+	if (tell(path, REPORT_SKIPPED, 0, why))
+		return;
 	diag_escape(path, strlen(path), e, sizeof(e));
 	if (print)
 		diag_print("%s: skipping %s", e, why);
 	else
 		diag_debug("%s: skipping %s", e, why);
+}
+
+void report_entry_done(const char *path, enum report_result res, uint64_t bytes, const char *why)
+{
+	tell(path, res, bytes, why);
+}
+
+void report_set_sink(bool (*fn)(void *arg, const struct report_outcome *o), void *arg)
+{
+	struct report_outcome o = { .res = REPORT_FAILED, .earlier = true };
+	unsigned i;
+
+	sink = fn;
+	sink_arg = arg;
+	for (i = 0; fn && i < failures.n; i++) {
+		o.path = failures.e[i].path;
+		o.why = failures.e[i].why;
+		fn(arg, &o);
+	}
+	o.res = REPORT_SKIPPED;
+	for (i = 0; fn && i < skips.n; i++) {
+		o.path = skips.e[i].path;
+		o.why = skips.e[i].why;
+		fn(arg, &o);
+	}
 }
 
 unsigned report_skipped(void)
@@ -128,6 +167,8 @@ void report_free(void)
 
 	rlist_free(&failures);
 	rlist_free(&skips);
+	sink = NULL;
+	sink_arg = NULL;
 	for (i = 0; i < nshown; i++)
 		free(shown[i]);
 	nshown = repeats = 0;

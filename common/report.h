@@ -47,4 +47,27 @@ const char *report_first_failure(unsigned *repeats);
 /* Forget the lists (at exit, or before another run in this process). */
 void report_free(void);
 
+/* The outcome of one entry, for whoever follows the run entry by entry
+ * (the progress lines and JSON events, progress.h). */
+enum report_result { REPORT_OK, REPORT_SKIPPED, REPORT_FAILED };
+struct report_outcome {
+	const char *path;	/* unescaped */
+	enum report_result res;
+	uint64_t bytes;		/* REPORT_OK: the body, as the summary counts it */
+	const char *why;	/* the cause or reason; NULL for REPORT_OK */
+	bool earlier;		/* recorded before the sink was set: its line was printed */
+};
+/* Tell fn (with arg) every entry's outcome from now on, after those
+ * recorded so far (the sources that failed before connecting); NULL
+ * stops.  fn returns true when it printed the entry's line itself: then
+ * report_entry_failed() and report_entry_skipped() print none.  One sink
+ * per process. */
+void report_set_sink(bool (*fn)(void *arg, const struct report_outcome *o), void *arg);
+/* An entry's outcome, told to the sink only (not printed, not recorded):
+ * a file that arrived, or one that failed where its message was printed
+ * otherwise (the receiver's).  report_entry_failed() and
+ * report_entry_skipped() tell the sink themselves.  why NULL for
+ * REPORT_OK. */
+void report_entry_done(const char *path, enum report_result res, uint64_t bytes, const char *why);
+
 #endif

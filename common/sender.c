@@ -234,6 +234,7 @@ static int apply_done(struct chan *c, struct sbatch *b, struct proto_reply *r, b
 				stats->files++;
 				stats->bytes += e->sent;
 				stats->verified += verify;
+				report_entry_done(e->path, REPORT_OK, e->sent, NULL);
 			} else {
 				stats->dirs++;
 			}
@@ -543,10 +544,9 @@ static int verdict(struct chan *c, const struct send_opts *o, const struct walk 
 
 	if (o->prefailed)
 		local_class = KC_FILE;
-	if (local_errors > 0 && (worst == KC_OK || worst == KC_FILE || worst == KC_USAGE)) {
-		stats->failed += local_errors;
+	stats->failed += local_errors;
+	if (local_errors > 0 && (worst == KC_OK || worst == KC_FILE || worst == KC_USAGE))
 		worst = local_class == KC_USAGE ? KC_FILE : local_class;
-	}
 	if (worst == KC_OK)
 		return 0;
 	first = report_first_failure(&repeats);

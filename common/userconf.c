@@ -20,7 +20,7 @@ enum {
 	CF_REPEAT = 1 << 3,	/* every value, not only the first */
 };
 
-enum cf_check { CK_ANY, CK_UINT, CK_SIZE, CK_TLS, CK_KTLS, CK_CIPHER, CK_PORTS };
+enum cf_check { CK_ANY, CK_UINT, CK_SIZE, CK_TLS, CK_KTLS, CK_CIPHER, CK_PORTS, CK_PROGRESS };
 
 static const struct keyword {
 	const char *name, *option;
@@ -37,6 +37,7 @@ static const struct keyword {
 	{ "Verify", "--verify", CF_FLAG, CK_ANY },
 	{ "Preserve", "--preserve", CF_FLAG, CK_ANY },
 	{ "Resume", "--resume", CF_FLAG, CK_ANY },
+	{ "Progress", "--progress", 0, CK_PROGRESS },
 	{ "PskFile", "--psk-file", CF_TRUST | CF_FILE, CK_ANY },
 	{ "TokenFile", "--token-file", CF_TRUST | CF_FILE, CK_ANY },
 	{ "Pin", "--pin", CF_TRUST | CF_REPEAT, CK_ANY },
@@ -89,6 +90,9 @@ static const char *check_value(enum cf_check ck, const char *v)
 	case CK_KTLS:
 		return strcmp(v, "auto") == 0 || strcmp(v, "require") == 0 || strcmp(v, "off") == 0
 			       ? NULL : "auto, require or off";
+	case CK_PROGRESS:
+		return strcmp(v, "bar") == 0 || strcmp(v, "lines") == 0 || strcmp(v, "none") == 0
+			       ? NULL : "bar, lines or none";
 	case CK_CIPHER:
 		return ktls_cipher_by_name(v) ? NULL : "one of " KTLS_CIPHER_NAMES;
 	case CK_PORTS:

@@ -43,7 +43,7 @@ complete_words() {
 		help=$("$KTLSCP" "$cmd" --help)
 		# What --help shows in its option column: -X and --long.
 		want=$(printf '%s\n' "$help" | grep -E '^ {2,8}-' | sed -E 's/^ +//; s/  .*//' |
-			tr ',' '\n' | sed -E 's/^ +//; s/[= ].*//' | sort -u)
+			tr ',' '\n' | sed -E 's/^ +//; s/[ =[].*//' | sort -u)
 		got=$(complete_words "$cmd" - | sed 's/=$//' | sort -u)
 		[ -n "$want" ]
 		if [ "$want" != "$got" ]; then
@@ -58,6 +58,9 @@ complete_words() {
 	run complete_words recv --max-s
 	printf '%s\n' "${lines[@]}" | grep -qx -- "--max-size="
 	printf '%s\n' "${lines[@]}" | grep -qx -- "--max-startups="
+	# --progress[=MODE] is offered bare and with its "=".
+	run complete_words send --progr
+	[ "$(printf '%s\n' "${lines[@]}" | sort | tr '\n' ' ')" = "--progress --progress= " ]
 }
 
 @test "completion: send's HOST from known_hosts, then files; an option's value is not an operand" {
@@ -70,6 +73,9 @@ complete_words() {
 	done
 	! printf '%s\n' "${lines[@]}" | grep -q "comment\|SHA256"
 	run complete_words send --limit-rate 1M al
+	[ "$output" = alpha ]
+	# A bare --progress takes no value: the next word is the HOST.
+	run complete_words send --progress al
 	[ "$output" = alpha ]
 	touch "$SRC/report.pdf"
 	cd "$SRC"

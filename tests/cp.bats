@@ -52,6 +52,28 @@ far_script() {
 	no_temp_files "$DST"
 }
 
+@test "cp --json-progress pushes with NDJSON events, the --json summary last; cp --progress=lines pulls" {
+	head -c 1000000 /dev/urandom >"$SRC/f"
+	echo g >"$SRC/g"
+	run_cp --separate-stderr 0 --json-progress "$SRC/f" "$SRC/g" "$H:$DST"
+	assert_same_file "$SRC/f" "$DST/f"
+	assert_same_file "$SRC/g" "$DST/g"
+	while IFS= read -r l; do
+		jq -e 'type == "object"' >/dev/null <<<"$l" || { echo "not JSON: $l"; false; }
+	done <<<"$output"
+	head -n1 <<<"$output" | jq -e '.event == "start" and .role == "send" and .auth == "ssh"' >/dev/null
+	jq -s -e 'map(select(.event == "file")) | map({(.name): [.bytes, .result]}) | add ==
+		{"f": [1000000, "ok"], "g": [2, "ok"]}' <<<"$output" >/dev/null || { echo "$output"; false; }
+	tail -n1 <<<"$output" | jq -e --arg m "$(expected_mode)" \
+		'(has("event") | not) and .status == "ok" and .files == 2 and .far_ktls_rx == $m' >/dev/null
+	rm -rf "$DST"/*
+	run_cp --separate-stderr 0 --progress=lines "$H:$SRC/f" "$DST"
+	assert_same_file "$SRC/f" "$DST/f"
+	grep -qx 'ktlscp: f: ok, 1000000 bytes' <<<"$stderr" || { echo "$stderr"; false; }
+	grep -Eq '^ktlscp: total: 1 file, 1000000 bytes in ' <<<"$stderr"
+	[[ "$stderr" != *$'\r'* ]]
+}
+
 @test "cp pulls a file byte-exact into DEST" {
 	head -c 2000000 /dev/urandom >"$SRC/f"
 	run_cp --separate-stderr 0 --json "$H:$SRC/f" "$DST"

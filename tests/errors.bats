@@ -218,6 +218,19 @@ load helpers
 	[ "$(json_field "$output" files)" = 1 ]
 }
 
+@test "a missing source and an entry the receiver refused both count as failed" {
+	echo data >"$SRC/ok"
+	head -c 2000000 /dev/urandom >"$SRC/big"
+	start_recv --max-size 1M
+	run_send --separate-stderr 5 --json "$SRC/missing" "$SRC/big" "$SRC/ok"
+	wait_recv
+	assert_same_file "$SRC/ok" "$DST/ok"
+	[ ! -e "$DST/big" ]
+	echo "$output" | jq -e '.failed == 2 and (.failures | length) == 2 and .files == 1' >/dev/null ||
+		{ echo "$output"; false; }
+	[[ "$(json_field "$output" error)" == "127.0.0.1:$RECV_PORT: 2 entries were not transferred: $SRC/missing: "* ]]
+}
+
 @test "JSON: auth, like the other TLS keys, is null when no handshake happened" {
 	port=$(unused_port)
 	echo x >"$SRC/f"
