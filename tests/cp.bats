@@ -53,6 +53,7 @@ far_script() {
 }
 
 @test "cp --json-progress pushes with NDJSON events, the --json summary last; cp --progress=lines pulls" {
+	cp_host_only
 	head -c 1000000 /dev/urandom >"$SRC/f"
 	echo g >"$SRC/g"
 	run_cp --separate-stderr 0 --json-progress "$SRC/f" "$SRC/g" "$H:$DST"
